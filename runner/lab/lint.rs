@@ -1,0 +1,1 @@
+//! Static checks of a lab (filled in below).

@@ -1,0 +1,247 @@
+//! Loading a lab folder: `lab.yaml` and the part files it names, with precise errors.
+
+use std::path::{Path, PathBuf};
+
+use super::diagnostic::Diagnostic;
+use super::model::{EnvironmentSpec, LabManifest, PartFile, PartRef, Step};
+use super::yaml;
+
+/// A loaded lab: the manifest, its parts, and the source text of each file (kept so later checks can
+/// point at lines).
+#[derive(Debug, Clone)]
+pub struct Lab {
+    pub dir: PathBuf,
+    pub manifest_path: PathBuf,
+    pub manifest_text: String,
+    pub manifest: LabManifest,
+    pub parts: Vec<Part>,
+}
+
+/// One part with its file.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub reference: PartRef,
+    pub path: PathBuf,
+    pub text: String,
+    pub file: PartFile,
+}
+
+impl Part {
+    pub fn id(&self) -> &str {
+        &self.reference.id
+    }
+
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.file.steps.iter().find(|s| s.id == id)
+    }
+
+    /// Line (1-based) where the step with `id` starts in the part file.
+    pub fn step_line(&self, id: &str) -> usize {
+        yaml::step_id_lines(&self.text)
+            .into_iter()
+            .find(|(_, s)| s == id)
+            .map(|(line, _)| line)
+            .unwrap_or(1)
+    }
+}
+
+impl Lab {
+    pub fn id(&self) -> &str {
+        &self.manifest.id
+    }
+
+    pub fn part(&self, id: &str) -> Option<&Part> {
+        self.parts.iter().find(|p| p.id() == id)
+    }
+
+    pub fn environment(&self, part: &Part) -> &EnvironmentSpec {
+        // load() has checked that every part names a defined environment.
+        &self.manifest.environments[&part.reference.environment]
+    }
+
+    /// The lab app's source folder.
+    pub fn app_dir(&self) -> PathBuf {
+        self.dir.join(&self.manifest.app.source)
+    }
+
+    /// Resolves part names as a user types them: `part2`, `2`, or all parts when none are given.
+    pub fn select_parts(&self, wanted: &[String]) -> anyhow::Result<Vec<&Part>> {
+        if wanted.is_empty() {
+            return Ok(self.parts.iter().collect());
+        }
+        wanted
+            .iter()
+            .map(|w| {
+                self.parts
+                    .iter()
+                    .find(|p| p.id() == w || p.id() == format!("part{w}"))
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = self.parts.iter().map(|p| p.id()).collect();
+                        anyhow::anyhow!(
+                            "there is no part `{w}` in lab `{}`; its parts are: {}",
+                            self.id(),
+                            known.join(", ")
+                        )
+                    })
+            })
+            .collect()
+    }
+}
+
+/// Everything that can go wrong while loading, each with a location.
+pub type LoadErrors = Vec<Diagnostic>;
+
+/// Reads `dir/lab.yaml` and every part it lists. Structural problems (missing files, unknown
+/// environments, duplicate ids) are reported together; a YAML error in one part does not hide another's.
+pub fn load(dir: &Path) -> Result<Lab, LoadErrors> {
+    let manifest_path = dir.join("lab.yaml");
+    let manifest_text = std::fs::read_to_string(&manifest_path).map_err(|e| {
+        vec![Diagnostic::new(
+            &manifest_path,
+            1,
+            1,
+            format!("cannot read the lab manifest: {e}; a lab folder must hold lab.yaml"),
+        )]
+    })?;
+    let manifest: LabManifest =
+        yaml::parse(&manifest_text, &manifest_path).map_err(|d| vec![*d])?;
+
+    let mut errors = Vec::new();
+    let mut parts = Vec::new();
+    for (index, reference) in manifest.parts.iter().enumerate() {
+        let ref_line = || {
+            yaml::find_line(&manifest_text, 1, &format!("id: {}", reference.id))
+                .or_else(|| yaml::find_line(&manifest_text, 1, &reference.file))
+                .unwrap_or((1, 1))
+        };
+        if !manifest.environments.contains_key(&reference.environment) {
+            let (line, col) = yaml::find_line(
+                &manifest_text,
+                1,
+                &format!("environment: {}", reference.environment),
+            )
+            .unwrap_or_else(ref_line);
+            let known: Vec<&String> = manifest.environments.keys().collect();
+            errors.push(Diagnostic::new(
+                &manifest_path,
+                line,
+                col,
+                format!(
+                    "parts[{index}] ({}) names environment `{}`, which is not defined; defined: {known:?}",
+                    reference.id, reference.environment
+                ),
+            ));
+        }
+        if manifest.parts[..index].iter().any(|p| p.id == reference.id) {
+            let (line, col) = ref_line();
+            errors.push(Diagnostic::new(
+                &manifest_path,
+                line,
+                col,
+                format!("part id `{}` is used twice", reference.id),
+            ));
+        }
+        let path = dir.join(&reference.file);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                let (line, col) = ref_line();
+                errors.push(Diagnostic::new(
+                    &manifest_path,
+                    line,
+                    col,
+                    format!(
+                        "part `{}` names file `{}`, which cannot be read: {e}",
+                        reference.id,
+                        path.display()
+                    ),
+                ));
+                continue;
+            }
+        };
+        match yaml::parse::<PartFile>(&text, &path) {
+            Ok(file) => {
+                errors.extend(duplicate_step_ids(&file, &text, &path));
+                parts.push(Part {
+                    reference: reference.clone(),
+                    path,
+                    text,
+                    file,
+                });
+            }
+            Err(d) => errors.push(*d),
+        }
+    }
+    let app_dir = dir.join(&manifest.app.source);
+    if !app_dir.join(&manifest.app.entry).is_file() {
+        let (line, col) = yaml::find_line(&manifest_text, 1, "entry:").unwrap_or((1, 1));
+        errors.push(Diagnostic::new(
+            &manifest_path,
+            line,
+            col,
+            format!(
+                "the app's entry `{}` does not exist under `{}`",
+                manifest.app.entry,
+                app_dir.display()
+            ),
+        ));
+    }
+    if errors.is_empty() {
+        Ok(Lab {
+            dir: dir.to_path_buf(),
+            manifest_path,
+            manifest_text,
+            manifest,
+            parts,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+fn duplicate_step_ids(file: &PartFile, text: &str, path: &Path) -> Vec<Diagnostic> {
+    let lines = yaml::step_id_lines(text);
+    let mut errors = Vec::new();
+    for (i, step) in file.steps.iter().enumerate() {
+        if file.steps[..i].iter().any(|s| s.id == step.id) {
+            let line = lines
+                .iter()
+                .filter(|(_, id)| *id == step.id)
+                .nth(1)
+                .map(|(l, _)| *l)
+                .unwrap_or(1);
+            let column = text
+                .lines()
+                .nth(line - 1)
+                .and_then(|l| l.find("id:"))
+                .map_or(1, |c| c + 1);
+            errors.push(
+                Diagnostic::new(
+                    path,
+                    line,
+                    column,
+                    format!("step id `{}` is used twice in this part; ids must be unique (progress is keyed by them)", step.id),
+                )
+                .in_step(Some(step.id.clone())),
+            );
+        }
+    }
+    errors
+}
+
+/// Where the lab shipped with this program lives: `$LAB_RUNNER_LAB`, else `labs/node-profiling` found
+/// from the current directory upwards, else next to the executable's source tree.
+pub fn default_lab_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LAB_RUNNER_LAB") {
+        return PathBuf::from(dir);
+    }
+    let relative = Path::new("labs").join("node-profiling");
+    if let Ok(cwd) = std::env::current_dir() {
+        for dir in cwd.ancestors() {
+            if dir.join(&relative).join("lab.yaml").is_file() {
+                return dir.join(&relative);
+            }
+        }
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}

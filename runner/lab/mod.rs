@@ -1,0 +1,13 @@
+//! The lab format: model, loading with precise errors, template rendering and lint.
+
+pub mod diagnostic;
+pub mod lint;
+pub mod load;
+pub mod model;
+pub mod render;
+pub mod yaml;
+
+pub use diagnostic::Diagnostic;
+pub use load::{Lab, Part, load};
+pub use model::*;
+pub use render::{Renderer, Vars};

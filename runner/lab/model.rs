@@ -1,0 +1,480 @@
+//! The lab format: the serde types a lab folder is read into.
+//!
+//! A lab is a folder holding `lab.yaml` (the [`LabManifest`]) and one YAML file per part ([`PartFile`]).
+//! Every struct rejects unknown fields, so a typo is an error with a line and column, never a silently
+//! ignored setting. Strings in actions are minijinja templates, rendered when the action runs.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::util::duration::Dur;
+
+/// `lab.yaml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabManifest {
+    /// Stable id; progress is keyed by it.
+    pub id: String,
+    pub title: String,
+    /// Markdown shown before the first part (and at the top of the exported guide).
+    #[serde(default)]
+    pub description: String,
+    /// Where the app under study lives and how it is reached.
+    pub app: AppSpec,
+    /// Values available to every template (`{{ jam_ms }}`).
+    #[serde(default)]
+    pub variables: BTreeMap<String, Value>,
+    /// Named environments a part runs in.
+    pub environments: BTreeMap<String, EnvironmentSpec>,
+    pub parts: Vec<PartRef>,
+}
+
+/// The lab app: its source folder and how to run and probe it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSpec {
+    /// Source folder, relative to the lab folder.
+    pub source: String,
+    /// Entry script, relative to the source folder.
+    pub entry: String,
+    /// Port the app listens on inside its environment.
+    #[serde(default = "default_app_port")]
+    pub port: u16,
+    /// Path answering 200 once the app is ready.
+    #[serde(default = "default_health_path")]
+    pub health: String,
+}
+
+fn default_app_port() -> u16 {
+    3001
+}
+fn default_health_path() -> String {
+    "/api/health".into()
+}
+
+/// One environment a part runs in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentSpec {
+    #[serde(default)]
+    pub description: String,
+    /// Environment variables of the app (templates; `{{ token }}` is the session's token).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// How the Node inspector is set up.
+    #[serde(default)]
+    pub inspector: InspectorMode,
+    /// Memory limit of the app's container, in MiB.
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: u64,
+    /// `docker` when the environment cannot be emulated by a local process (exec, tunnels).
+    #[serde(default)]
+    pub requires: Option<Requirement>,
+}
+
+fn default_memory_mb() -> u64 {
+    1024
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InspectorMode {
+    /// No inspector.
+    #[default]
+    Off,
+    /// Listening from the start (`--inspect`), published on the host's loopback.
+    /// `host_port` is the preferred host port; another free one is used (and said) when it is taken.
+    Open {
+        #[serde(default = "default_inspector_port")]
+        host_port: u16,
+    },
+    /// Not listening and never published; `SIGUSR1` opens it inside the environment on 127.0.0.1.
+    OnSignal,
+}
+
+fn default_inspector_port() -> u16 {
+    9229
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Requirement {
+    Docker,
+}
+
+/// A part as `lab.yaml` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartRef {
+    pub id: String,
+    /// The part's YAML file, relative to the lab folder.
+    pub file: String,
+    /// Key into `environments`.
+    pub environment: String,
+}
+
+/// A part's YAML file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartFile {
+    pub title: String,
+    /// Markdown shown before the first step.
+    #[serde(default)]
+    pub intro: String,
+    /// "What you can now explain": shown when the part is done.
+    #[serde(default)]
+    pub takeaways: Vec<String>,
+    pub steps: Vec<Step>,
+}
+
+/// One step of a part.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Stable id ("2.2"); progress is keyed by it.
+    pub id: String,
+    pub title: String,
+    /// Markdown, rendered with minijinja.
+    pub instructions: String,
+    #[serde(default)]
+    pub hints: Vec<String>,
+    /// Brings the world to the step's starting state.
+    #[serde(default)]
+    pub setup: Vec<Action>,
+    /// What "do it for me", demo and verify perform.
+    #[serde(default)]
+    pub solve: Vec<Action>,
+    /// Judged against the live system.
+    #[serde(default)]
+    pub check: Vec<Action>,
+    /// verify asserts that the check fails before the solve (opt out per step).
+    #[serde(default = "yes")]
+    pub check_fails_before_solve: bool,
+    #[serde(default)]
+    pub cleanup: Vec<Action>,
+    /// The participant does this by hand and no solve can do it for them (lint accepts a check without
+    /// a solve only then).
+    #[serde(default)]
+    pub manual: bool,
+    /// Budget for each phase of the step (setup, solve, check, cleanup).
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Something the runner does, or judges, against the live system.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// An HTTP request to the app.
+    Http(HttpAction),
+    /// Actions run at the same time; all must succeed.
+    Parallel(Vec<Action>),
+    /// Actions run one after another (useful inside `parallel`).
+    Sequence(Vec<Action>),
+    /// A Prometheus scrape of the app, judged and/or saved.
+    Metrics(MetricsAction),
+    /// Something done to, or read from, the app's container (or process).
+    Container(ContainerAction),
+    /// A file copied out of the environment to the host.
+    Artifact(ArtifactAction),
+    /// A captured profile or snapshot, read and judged.
+    Analyze(AnalyzeAction),
+    /// Pause for a while.
+    Wait(Dur),
+    /// Retry the inner actions until they all pass, or the timeout ends.
+    Eventually(EventuallyAction),
+}
+
+/// `http:` — one request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpAction {
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub query: BTreeMap<String, Scalar>,
+    /// A JSON body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<Value>,
+    /// A raw body (sent as is, with `headers` deciding its content type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Send the session's `x-lab-token`.
+    #[serde(default)]
+    pub token: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+    #[serde(default)]
+    pub expect: HttpExpect,
+    /// Variables saved from the JSON response: `name: /json/pointer`.
+    #[serde(default)]
+    pub save: BTreeMap<String, String>,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+/// What an HTTP response must look like. With nothing said, any 2xx status passes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpExpect {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// JSON pointer → matcher.
+    #[serde(default)]
+    pub json: BTreeMap<String, Matcher>,
+    /// Header name → matcher.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Matcher>,
+    #[serde(default)]
+    pub body_contains: Vec<String>,
+    /// The response took at least this long (a request held up by a jammed event loop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_latency: Option<Dur>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_latency: Option<Dur>,
+}
+
+/// `metrics:` — scrape the app's Prometheus endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsAction {
+    #[serde(default = "default_metrics_path")]
+    pub path: String,
+    /// Series selector (`name` or `name{label="value"}`) → matcher.
+    #[serde(default)]
+    pub expect: BTreeMap<String, Matcher>,
+    /// Variables saved from the scrape: `name: selector`.
+    #[serde(default)]
+    pub save: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+}
+
+fn default_metrics_path() -> String {
+    "/api/metrics".into()
+}
+
+/// `container:` — act on the app's container (or local process).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ContainerAction {
+    /// Replace the app with one whose environment is changed; the change holds for later steps.
+    Recreate(RecreateSpec),
+    /// Restart the app with its current environment.
+    Restart,
+    /// Wait until the app answers its health path.
+    WaitHealthy(WaitHealthy),
+    /// Wait until the app's log (stdout and stderr, since it last started) contains the text.
+    LogsContain(LogsContain),
+    /// Send a signal (`SIGUSR1`) to the app's main process.
+    Signal(String),
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecreateSpec {
+    /// Variables to set (templates).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Variables to remove.
+    #[serde(default)]
+    pub unset: Vec<String>,
+    /// Go back to the environment as `lab.yaml` defines it before applying `env` and `unset`.
+    #[serde(default)]
+    pub reset: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitHealthy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsContain {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+}
+
+/// `artifact:` — copy a file out of the environment (the Docker archive API for containers).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactAction {
+    /// Path inside the environment.
+    pub copy: String,
+    /// File name under the session's artifact folder on the host.
+    pub to: String,
+    /// Variable that receives the host path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+}
+
+/// `analyze:` — read a captured file and judge it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum AnalyzeAction {
+    Cpuprofile(CpuprofileCheck),
+    Heapsnapshot(HeapsnapshotCheck),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CpuprofileCheck {
+    /// Host path of the `.cpuprofile`.
+    pub file: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_samples: Option<u64>,
+    /// A function (matched by script URL and line range) that must hold a share of sampled time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_share: Option<FunctionShare>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionShare {
+    /// Shown in messages; also matched when the line range is not given.
+    pub function: String,
+    /// The script URL must end with this.
+    pub url_suffix: String,
+    /// 1-based inclusive line range of the function in its file (inlining moves samples between
+    /// frames, so the range is what counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<[u32; 2]>,
+    /// Minimum share of sampled time, 0..1.
+    pub at_least: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeapsnapshotCheck {
+    /// Host path of the `.heapsnapshot`.
+    pub file: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_nodes: Option<u64>,
+}
+
+/// `eventually:` — poll until the inner actions pass.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventuallyAction {
+    pub timeout: Dur,
+    #[serde(default = "default_interval")]
+    pub interval: Dur,
+    #[serde(rename = "do")]
+    pub actions: Vec<Action>,
+}
+
+fn default_interval() -> Dur {
+    Dur::from_millis(250)
+}
+
+/// A YAML scalar used where a string is sent (query values): `ms: 1500` and `ms: "1500"` alike.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl std::fmt::Display for Scalar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scalar::Text(s) => f.write_str(s),
+            Scalar::Int(n) => write!(f, "{n}"),
+            Scalar::Float(n) => write!(f, "{n}"),
+            Scalar::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+/// What a value must be. A plain value means "equal to"; a map of operators says more:
+/// `{gte: 1.0}`, `{exists: true}`, `{contains: "ws://"}`, `{one_of: [200, 204]}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Matcher {
+    Ops(MatchOps),
+    Equals(Value),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchOps {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eq: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ne: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gt: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gte: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lt: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lte: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_with: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exists: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_of: Option<Vec<Value>>,
+}
+
+pub const MATCH_OPERATORS: &[&str] = &[
+    "eq",
+    "ne",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "contains",
+    "starts_with",
+    "exists",
+    "one_of",
+];
+
+impl<'de> Deserialize<'de> for Matcher {
+    /// A map is always read as operators (so a misspelt operator is an error, not a silent literal);
+    /// compare against a literal map with `{eq: {...}}`.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        match value {
+            Value::Object(map) => {
+                if map.is_empty() {
+                    return Err(serde::de::Error::custom(
+                        "empty matcher: give a value, or operators such as {gte: 1}",
+                    ));
+                }
+                if let Some(bad) = map.keys().find(|k| !MATCH_OPERATORS.contains(&k.as_str())) {
+                    return Err(serde::de::Error::custom(format!(
+                        "unknown matcher operator `{bad}`, expected one of {}; to compare with a map write {{eq: {{...}}}}",
+                        MATCH_OPERATORS.join(", ")
+                    )));
+                }
+                serde_json::from_value(Value::Object(map))
+                    .map(Matcher::Ops)
+                    .map_err(serde::de::Error::custom)
+            }
+            other => Ok(Matcher::Equals(other)),
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The one place YAML is parsed. serde_norway is the maintained fork of the archived serde_yaml;
+//! keeping it behind this module means a future swap touches one file.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+use super::diagnostic::Diagnostic;
+
+/// Parses `text` (read from `file`) into `T`. On error the diagnostic names the file, line and column,
+/// the path of the offending field (`steps[2].check[0]`), and the id of the step around that line.
+pub fn parse<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, Box<Diagnostic>> {
+    serde_norway::from_str(text).map_err(|err| {
+        let (line, column) = err
+            .location()
+            .map(|loc| (loc.line(), loc.column()))
+            .unwrap_or((1, 1));
+        let message = strip_location(&err.to_string());
+        Box::new(Diagnostic::new(file, line, column, message).in_step(step_at_line(text, line)))
+    })
+}
+
+/// serde_norway appends " at line L column C" to its messages; the diagnostic says that itself.
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) if message[i..].contains(" column ") => message[..i].to_string(),
+        _ => message.to_string(),
+    }
+}
+
+/// The id of the step whose list item starts at or before `line` (1-based), if the file is a part file.
+pub fn step_at_line(text: &str, line: usize) -> Option<String> {
+    step_id_lines(text)
+        .into_iter()
+        .take_while(|(at, _)| *at <= line)
+        .last()
+        .map(|(_, id)| id)
+}
+
+/// Every `- id: "x"` list item under `steps:` with its 1-based line, in file order.
+pub fn step_id_lines(text: &str) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    let mut in_steps = false;
+    let mut item_indent = None;
+    for (i, raw) in text.lines().enumerate() {
+        let trimmed = raw.trim_start();
+        let indent = raw.len() - trimmed.len();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if indent == 0 {
+            in_steps = trimmed.starts_with("steps:");
+            item_indent = None;
+            continue;
+        }
+        if !in_steps {
+            continue;
+        }
+        if let Some(rest) = trimmed.strip_prefix("- ") {
+            let first = *item_indent.get_or_insert(indent);
+            if indent == first {
+                if let Some(id) = rest.trim_start().strip_prefix("id:") {
+                    found.push((i + 1, unquote(id)));
+                } else {
+                    // An item whose id is on a later line: find it below, at the item's key indent.
+                    let key_indent = indent + 2;
+                    let id = text.lines().skip(i + 1).find_map(|l| {
+                        let t = l.trim_start();
+                        (l.len() - t.len() == key_indent)
+                            .then(|| t.strip_prefix("id:").map(unquote))
+                            .flatten()
+                    });
+                    if let Some(id) = id {
+                        found.push((i + 1, id));
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+fn unquote(s: &str) -> String {
+    let s = s.trim();
+    let s = s.split(" #").next().unwrap_or(s).trim();
+    s.trim_matches(|c| c == '"' || c == '\'').to_string()
+}
+
+/// Line (1-based) of the first line at or after `from_line` whose text contains `needle`.
+pub fn find_line(text: &str, from_line: usize, needle: &str) -> Option<(usize, usize)> {
+    text.lines()
+        .enumerate()
+        .skip(from_line.saturating_sub(1))
+        .find_map(|(i, l)| l.find(needle).map(|col| (i + 1, col + 1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PART: &str = "title: t\nsteps:\n  - id: \"2.0\"\n    title: a\n  - id: '2.1'\n    title: b\n    check:\n      - http: {path: /x}\n";
+
+    #[test]
+    fn finds_the_step_around_a_line() {
+        assert_eq!(step_at_line(PART, 1), None);
+        assert_eq!(step_at_line(PART, 4).as_deref(), Some("2.0"));
+        assert_eq!(step_at_line(PART, 8).as_deref(), Some("2.1"));
+    }
+
+    #[test]
+    fn strips_serde_location_suffix() {
+        assert_eq!(
+            strip_location("steps[0]: unknown field `x` at line 3 column 5"),
+            "steps[0]: unknown field `x`"
+        );
+    }
+}
