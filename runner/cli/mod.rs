@@ -1,6 +1,16 @@
-//! The command line.
+//! The command line: clap definitions ([`args`]) and the dispatch of each command to the concern
+//! that does the work ([`run`]).
+
+pub mod args;
+pub mod exit;
+pub mod run;
+
 use std::process::ExitCode;
 
+use clap::Parser;
+
+/// Parses the command line once and runs the command.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = args::Cli::parse();
+    run::run(cli)
 }

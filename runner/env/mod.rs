@@ -1,1 +1,142 @@
-//! env
+//! Where the lab app runs. One trait, [`Environment`], with two backends:
+//! [`docker`] (containers through the Docker Engine API) and [`process`] (a local `node` child, for
+//! machines without Docker and for fast tests).
+
+pub mod docker;
+pub mod health;
+pub mod process;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use async_trait::async_trait;
+
+use crate::lab::InspectorMode;
+
+pub use health::wait_healthy;
+
+/// Which backend runs the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Docker,
+    Process,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Docker => "docker",
+            Backend::Process => "process",
+        })
+    }
+}
+
+/// Everything a backend needs to bring the app up, with templates already rendered.
+#[derive(Debug, Clone)]
+pub struct EnvSpec {
+    pub lab_id: String,
+    pub part_id: String,
+    pub session_id: String,
+    /// The lab app's source folder on the host.
+    pub app_dir: PathBuf,
+    /// Entry script relative to `app_dir`.
+    pub entry: String,
+    /// Port the app listens on inside its environment.
+    pub app_port: u16,
+    pub health_path: String,
+    /// The app's environment variables (without PORT/HOST, which the backend sets).
+    pub env: BTreeMap<String, String>,
+    pub inspector: InspectorMode,
+    pub memory_mb: u64,
+    /// Publish the app on this host port instead of an ephemeral one.
+    pub fixed_app_port: Option<u16>,
+}
+
+/// Addresses on the host (always loopback) where the app can be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    pub app: SocketAddr,
+    /// The inspector as published on the host, when the environment publishes it.
+    pub inspector: Option<SocketAddr>,
+}
+
+/// Facts about a running environment that templates and steps refer to.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub backend: Backend,
+    /// Container name, or `pid <n>` for a process.
+    pub name: String,
+    /// Where the app's source lives as the app sees it (`/app` in a container).
+    pub app_root: String,
+    /// Where the app writes heap snapshots and profiles, as the app sees it.
+    pub artifact_dir: String,
+    /// Where the inspector listens as seen from inside the environment (`127.0.0.1:9229`).
+    pub inspector_inside: Option<String>,
+    /// One line for people: "docker container lab-runner-1a2b-part2 from lab-runner/lab-app:3f...".
+    pub description: String,
+}
+
+/// How the app is doing, for diagnoses ("the container was OOM-killed").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppState {
+    Running,
+    Exited { code: Option<i64>, oom_killed: bool },
+    Gone,
+}
+
+impl std::fmt::Display for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppState::Running => f.write_str("running"),
+            AppState::Exited {
+                oom_killed: true, ..
+            } => f.write_str("killed by the kernel's OOM killer (out of memory)"),
+            AppState::Exited { code: Some(c), .. } => write!(f, "exited with code {c}"),
+            AppState::Exited { code: None, .. } => f.write_str("exited"),
+            AppState::Gone => f.write_str("gone (removed)"),
+        }
+    }
+}
+
+/// A running lab environment.
+#[async_trait]
+pub trait Environment: Send + Sync {
+    fn facts(&self) -> Facts;
+    fn endpoints(&self) -> Endpoints;
+    /// The environment variables the app currently runs with.
+    fn current_env(&self) -> &BTreeMap<String, String>;
+    /// Replaces the app with one whose environment is `env`. Endpoints stay the same when possible.
+    async fn recreate(&mut self, env: BTreeMap<String, String>) -> Result<()>;
+    /// Restarts the app with its current environment.
+    async fn restart(&mut self) -> Result<()>;
+    /// Sends a signal (`SIGUSR1`, `SIGTERM`, ...) to the app's main process.
+    async fn signal(&self, signal: &str) -> Result<()>;
+    /// The app's stdout and stderr since it last started.
+    async fn logs(&self) -> Result<String>;
+    /// Copies the file at `path` (as the app sees it) to `dest` on the host; returns its size.
+    async fn copy_out(&self, path: &str, dest: &Path) -> Result<u64>;
+    async fn state(&self) -> Result<AppState>;
+    /// Stops and removes everything this environment created.
+    async fn teardown(&mut self) -> Result<()>;
+    /// The Docker handle and container, for steps that need Docker itself (exec, tunnels).
+    fn docker(&self) -> Option<(&bollard::Docker, &str)> {
+        None
+    }
+}
+
+/// Brings up the environment for `spec` on the chosen backend.
+pub async fn start(
+    backend: Backend,
+    spec: EnvSpec,
+    image: &docker::image::ImageChoice,
+    reporter: &dyn Fn(&str),
+) -> Result<Box<dyn Environment>> {
+    match backend {
+        Backend::Docker => Ok(Box::new(
+            docker::DockerEnv::start(spec, image, reporter).await?,
+        )),
+        Backend::Process => Ok(Box::new(process::ProcessEnv::start(spec).await?)),
+    }
+}

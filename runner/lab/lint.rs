@@ -1,1 +1,425 @@
-//! Static checks of a lab (filled in below).
+//! Static checks of a lab, beyond what loading checks: every template renders with the variables it
+//! will have, every step with a check can be solved (or is manual), selectors and paths are well
+//! formed. Each problem names the file, line and column.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::diagnostic::Diagnostic;
+use super::load::{Lab, Part};
+use super::model::{Action, InspectorMode, Step};
+use super::render::Renderer;
+use super::yaml;
+use crate::probe::metrics::Selector;
+
+/// Variables the runner itself provides to every part.
+pub const SESSION_VARS: &[&str] = &[
+    "token",
+    "session",
+    "lab_id",
+    "part_id",
+    "base_url",
+    "app_port",
+    "backend",
+    "container",
+    "app_root",
+    "artifact_dir",
+    "host_artifacts",
+    // The step's solve as shell commands (only in instructions and hints).
+    "commands",
+];
+
+/// Every problem in `lab` (empty when it is fine).
+pub fn lint(lab: &Lab) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    let renderer = Renderer::new();
+    for (name, env) in &lab.manifest.environments {
+        for (key, value) in &env.env {
+            let known: BTreeSet<String> = base_vars(lab, env.inspector);
+            let (line, col) =
+                yaml::find_line(&lab.manifest_text, 1, &format!("{key}:")).unwrap_or((1, 1));
+            check_template(&renderer, value, &known, &BTreeMap::new(), &mut |message| {
+                problems.push(Diagnostic::new(
+                    &lab.manifest_path,
+                    line,
+                    col,
+                    format!("environment `{name}`, {key}: {message}"),
+                ))
+            });
+        }
+    }
+    for part in &lab.parts {
+        lint_part(lab, part, &renderer, &mut problems);
+    }
+    problems
+}
+
+fn base_vars(lab: &Lab, inspector: InspectorMode) -> BTreeSet<String> {
+    let mut known: BTreeSet<String> = lab.manifest.variables.keys().cloned().collect();
+    known.extend(SESSION_VARS.iter().map(|s| s.to_string()));
+    match inspector {
+        InspectorMode::Open { .. } => {
+            known
+                .extend(["inspector_addr", "inspector_port", "inspector_inside"].map(String::from));
+        }
+        InspectorMode::OnSignal => {
+            known.insert("inspector_inside".into());
+        }
+        InspectorMode::None => {}
+    }
+    known
+}
+
+fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Diagnostic>) {
+    let env = lab.environment(part);
+    let mut known = base_vars(lab, env.inspector);
+    // Where each saved variable is first saved, for "used before it is saved" messages.
+    let mut saved_in: BTreeMap<String, String> = BTreeMap::new();
+    for step in &part.file.steps {
+        for (action_path, action) in step_actions(step) {
+            for name in saved_names(action) {
+                saved_in
+                    .entry(name)
+                    .or_insert_with(|| format!("step {} `{action_path}`", step.id));
+            }
+        }
+    }
+    let intro_line = yaml::find_line(&part.text, 1, "intro:").map_or(1, |(l, _)| l + 1);
+    check_template(
+        renderer,
+        &part.file.intro,
+        &known,
+        &saved_in,
+        &mut |message| {
+            problems.push(Diagnostic::new(
+                &part.path,
+                intro_line,
+                1,
+                format!("intro: {message}"),
+            ))
+        },
+    );
+    for step in &part.file.steps {
+        let step_line = part.step_line(&step.id);
+        let mut report = |line: usize, column: usize, message: String| {
+            problems.push(
+                Diagnostic::new(&part.path, line, column, message).in_step(Some(step.id.clone())),
+            );
+        };
+        if step.id.trim().is_empty() {
+            report(step_line, 1, "a step id must not be empty".into());
+        }
+        if !step.check.is_empty() && step.solve.is_empty() && !step.manual {
+            let (line, col) =
+                yaml::find_line(&part.text, step_line, "check:").unwrap_or((step_line, 1));
+            report(
+                line,
+                col,
+                "this step has a check but no solve: add the actions that solve it (demo and verify run them), \
+                 or mark it `manual: true`"
+                    .into(),
+            );
+        }
+        // Texts people read.
+        let instructions_line =
+            yaml::find_line(&part.text, step_line, "instructions:").map_or(step_line, |(l, _)| l);
+        check_template_located(
+            renderer,
+            &step.instructions,
+            &known,
+            &saved_in,
+            &part.text,
+            instructions_line,
+            &mut report,
+            "instructions",
+        );
+        for (i, hint) in step.hints.iter().enumerate() {
+            check_template_located(
+                renderer,
+                hint,
+                &known,
+                &saved_in,
+                &part.text,
+                step_line,
+                &mut report,
+                &format!("hints[{i}]"),
+            );
+        }
+        // Actions. Setup and check always run, so what they save is known from then on; what a
+        // solve saves is known only to the rest of that solve (a participant who does the step by hand
+        // saves nothing, so checks and later steps must not rely on it).
+        let actions = step_actions(step);
+        let mut solve_known = known.clone();
+        for phase in ["setup", "solve", "check", "cleanup"] {
+            for (action_path, action) in actions.iter().filter(|(p, _)| p.starts_with(phase)) {
+                let visible = if phase == "solve" {
+                    &solve_known
+                } else {
+                    &known
+                };
+                let mut strings = Vec::new();
+                collect_strings(
+                    &serde_json::to_value(action).unwrap_or(Value::Null),
+                    action_path.clone(),
+                    &mut strings,
+                );
+                for (path, text) in strings {
+                    check_template_located(
+                        renderer,
+                        &text,
+                        visible,
+                        &saved_in,
+                        &part.text,
+                        step_line,
+                        &mut report,
+                        &path,
+                    );
+                }
+                lint_action(action, action_path, &part.text, step_line, &mut report);
+                let saved = saved_names(action);
+                solve_known.extend(saved.iter().cloned());
+                if phase != "solve" {
+                    known.extend(saved);
+                }
+            }
+            if phase == "setup" {
+                solve_known = known.clone();
+            }
+        }
+    }
+}
+
+/// Every action of a step with its path (`solve[0]`, `solve[1].parallel[0]`), setup first.
+fn step_actions(step: &Step) -> Vec<(String, &Action)> {
+    let mut out = Vec::new();
+    for (phase, actions) in [
+        ("setup", &step.setup),
+        ("solve", &step.solve),
+        ("check", &step.check),
+        ("cleanup", &step.cleanup),
+    ] {
+        for (i, a) in actions.iter().enumerate() {
+            flatten(a, format!("{phase}[{i}]"), &mut out);
+        }
+    }
+    out
+}
+
+fn flatten<'a>(action: &'a Action, path: String, out: &mut Vec<(String, &'a Action)>) {
+    match action {
+        Action::Parallel(inner) | Action::Sequence(inner) => {
+            let kind = if matches!(action, Action::Parallel(_)) {
+                "parallel"
+            } else {
+                "sequence"
+            };
+            for (i, a) in inner.iter().enumerate() {
+                flatten(a, format!("{path}.{kind}[{i}]"), out);
+            }
+        }
+        Action::Eventually(e) => {
+            for (i, a) in e.actions.iter().enumerate() {
+                flatten(a, format!("{path}.eventually.do[{i}]"), out);
+            }
+        }
+        other => out.push((path, other)),
+    }
+}
+
+/// Names of the variables an action saves.
+pub fn saved_names(action: &Action) -> Vec<String> {
+    match action {
+        Action::Http(h) => h.save.keys().cloned().collect(),
+        Action::Metrics(m) => m.save.keys().cloned().collect(),
+        Action::Artifact(a) => a.save.iter().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn collect_strings(value: &Value, path: String, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::String(s) => out.push((path, s.clone())),
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                collect_strings(v, format!("{path}[{i}]"), out);
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                collect_strings(v, format!("{path}.{k}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn lint_action(
+    action: &Action,
+    path: &str,
+    text: &str,
+    step_line: usize,
+    report: &mut dyn FnMut(usize, usize, String),
+) {
+    let at = |needle: &str| yaml::find_line(text, step_line, needle).unwrap_or((step_line, 1));
+    match action {
+        Action::Http(h) => {
+            if !h.path.starts_with('/') && !h.path.starts_with("{{") {
+                let (l, c) = at(&h.path);
+                report(
+                    l,
+                    c,
+                    format!("{path}: the path `{}` must start with /", h.path),
+                );
+            }
+            if reqwest::Method::from_bytes(h.method.to_ascii_uppercase().as_bytes()).is_err() {
+                let (l, c) = at(&h.method);
+                report(
+                    l,
+                    c,
+                    format!("{path}: `{}` is not an HTTP method", h.method),
+                );
+            }
+            for pointer in h.expect.json.keys().chain(h.save.values()) {
+                if !pointer.is_empty() && !pointer.starts_with('/') {
+                    let (l, c) = at(pointer);
+                    report(
+                        l,
+                        c,
+                        format!("{path}: `{pointer}` is not a JSON pointer (write /field/sub)"),
+                    );
+                }
+            }
+        }
+        Action::Metrics(m) => {
+            for selector in m.expect.keys().chain(m.save.values()) {
+                if let Err(e) = Selector::parse(selector) {
+                    let (l, c) = at(selector);
+                    report(l, c, format!("{path}: {e}"));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn check_template(
+    renderer: &Renderer,
+    template: &str,
+    known: &BTreeSet<String>,
+    saved_in: &BTreeMap<String, String>,
+    report: &mut dyn FnMut(String),
+) {
+    match renderer.variables_used(template) {
+        Err(e) => report(format!("template error: {}", e.message)),
+        Ok(used) => {
+            for name in used.difference(known) {
+                report(undefined_message(name, known, saved_in));
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_template_located(
+    renderer: &Renderer,
+    template: &str,
+    known: &BTreeSet<String>,
+    saved_in: &BTreeMap<String, String>,
+    text: &str,
+    from_line: usize,
+    report: &mut dyn FnMut(usize, usize, String),
+    what: &str,
+) {
+    match renderer.variables_used(template) {
+        Err(e) => {
+            // Locate the template's own line in the file.
+            let target_line = e
+                .line
+                .and_then(|l| template.lines().nth(l.saturating_sub(1)));
+            let (line, col) = target_line
+                .and_then(|l| yaml::find_line(text, from_line, l.trim()))
+                .unwrap_or((from_line, 1));
+            report(line, col, format!("{what}: template error: {}", e.message));
+        }
+        Ok(used) => {
+            for name in used.difference(known) {
+                let (line, col) = locate_variable(text, from_line, name).unwrap_or((from_line, 1));
+                report(
+                    line,
+                    col,
+                    format!("{what}: {}", undefined_message(name, known, saved_in)),
+                );
+            }
+        }
+    }
+}
+
+/// The line and column of the `{{` that reads `name`, at or after `from_line`.
+fn locate_variable(text: &str, from_line: usize, name: &str) -> Option<(usize, usize)> {
+    text.lines()
+        .enumerate()
+        .skip(from_line.saturating_sub(1))
+        .find_map(|(i, line)| {
+            let mut start = 0;
+            while let Some(open) = line[start..].find("{{") {
+                let open = start + open;
+                let close = line[open..].find("}}").map_or(line.len(), |c| open + c);
+                let inside = &line[open + 2..close];
+                if inside
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .any(|word| word == name)
+                {
+                    return Some((i + 1, open + 1));
+                }
+                start = close.min(line.len());
+                if start >= line.len() {
+                    break;
+                }
+            }
+            None
+        })
+}
+
+fn undefined_message(
+    name: &str,
+    known: &BTreeSet<String>,
+    saved_in: &BTreeMap<String, String>,
+) -> String {
+    match saved_in.get(name) {
+        Some(where_) if where_.contains("`solve") => format!(
+            "uses {{{{ {name} }}}}, which only a solve saves ({where_}); a participant who does that step by hand \
+             saves nothing, so only the rest of that solve may use it — save it in a setup or check instead"
+        ),
+        Some(where_) => {
+            format!("uses {{{{ {name} }}}} before it is saved (it is first saved in {where_})")
+        }
+        None => {
+            let mut suggestion = String::new();
+            if let Some(close) = known.iter().find(|k| similar(k, name)) {
+                suggestion = format!("; did you mean `{close}`?");
+            }
+            format!(
+                "uses {{{{ {name} }}}}, which is not defined{suggestion} (variables come from lab.yaml `variables`, the session, or an earlier `save`)"
+            )
+        }
+    }
+}
+
+/// Same letters give or take one edit, for "did you mean".
+fn similar(a: &str, b: &str) -> bool {
+    if a.len().abs_diff(b.len()) > 1 {
+        return false;
+    }
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        prev = cur;
+    }
+    prev[b.len()] <= 1
+}

@@ -1,6 +1,8 @@
 //! The lab format: model, loading with precise errors, template rendering and lint.
 
+pub mod commands;
 pub mod diagnostic;
+pub mod guide;
 pub mod lint;
 pub mod load;
 pub mod model;

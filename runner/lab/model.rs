@@ -83,7 +83,7 @@ fn default_memory_mb() -> u64 {
 pub enum InspectorMode {
     /// No inspector.
     #[default]
-    Off,
+    None,
     /// Listening from the start (`--inspect`), published on the host's loopback.
     /// `host_port` is the preferred host port; another free one is used (and said) when it is taken.
     Open {
@@ -172,7 +172,7 @@ fn yes() -> bool {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
     /// An HTTP request to the app.
-    Http(HttpAction),
+    Http(Box<HttpAction>),
     /// Actions run at the same time; all must succeed.
     Parallel(Vec<Action>),
     /// Actions run one after another (useful inside `parallel`).
@@ -410,7 +410,7 @@ impl std::fmt::Display for Scalar {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Matcher {
-    Ops(MatchOps),
+    Ops(Box<MatchOps>),
     Equals(Value),
 }
 
@@ -471,7 +471,7 @@ impl<'de> Deserialize<'de> for Matcher {
                     )));
                 }
                 serde_json::from_value(Value::Object(map))
-                    .map(Matcher::Ops)
+                    .map(|ops| Matcher::Ops(Box::new(ops)))
                     .map_err(serde::de::Error::custom)
             }
             other => Ok(Matcher::Equals(other)),

@@ -9,15 +9,21 @@ use super::diagnostic::Diagnostic;
 
 /// Parses `text` (read from `file`) into `T`. On error the diagnostic names the file, line and column,
 /// the path of the offending field (`steps[2].check[0]`), and the id of the step around that line.
+///
+/// Enums are written the way people write YAML — `- http: {path: /x}`, `container: restart` — rather
+/// than with YAML tags (`!http`), hence the singleton-map reading.
 pub fn parse<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, Box<Diagnostic>> {
-    serde_norway::from_str(text).map_err(|err| {
-        let (line, column) = err
-            .location()
-            .map(|loc| (loc.line(), loc.column()))
-            .unwrap_or((1, 1));
-        let message = strip_location(&err.to_string());
-        Box::new(Diagnostic::new(file, line, column, message).in_step(step_at_line(text, line)))
-    })
+    let deserializer = serde_norway::Deserializer::from_str(text);
+    serde_norway::with::singleton_map_recursive::deserialize(deserializer).map_err(
+        |err: serde_norway::Error| {
+            let (line, column) = err
+                .location()
+                .map(|loc| (loc.line(), loc.column()))
+                .unwrap_or((1, 1));
+            let message = strip_location(&err.to_string());
+            Box::new(Diagnostic::new(file, line, column, message).in_step(step_at_line(text, line)))
+        },
+    )
 }
 
 /// serde_norway appends " at line L column C" to its messages; the diagnostic says that itself.

@@ -1,1 +1,4 @@
-//! probe
+//! How the runner touches the running app: HTTP requests and Prometheus scrapes.
+
+pub mod http;
+pub mod metrics;

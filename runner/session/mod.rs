@@ -1,1 +1,7 @@
-//! session
+//! Running a lab: bringing a part's environment up, executing its steps in order (the engine), and
+//! the front ends — `verify` for CI (with JUnit), and the interactive and demo modes.
+
+pub mod engine;
+pub mod junit;
+pub mod report;
+pub mod verify;

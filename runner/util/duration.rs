@@ -7,18 +7,27 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A duration written with a unit. Serialises back to the same compact form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Dur(pub Duration);
+///
+/// In a lab file it may also be a template (`"{{ jam_ms - 500 }}ms"`): it is kept as text until the
+/// action is rendered, and read as a duration then.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Dur(pub Duration, Option<Box<str>>);
 
 impl Dur {
     pub const fn from_millis(ms: u64) -> Self {
-        Dur(Duration::from_millis(ms))
+        Dur(Duration::from_millis(ms), None)
     }
     pub const fn from_secs(s: u64) -> Self {
-        Dur(Duration::from_secs(s))
+        Dur(Duration::from_secs(s), None)
     }
-    pub fn get(self) -> Duration {
+    /// The duration. Actions are rendered before they run, so a template never reaches here; if one
+    /// did, it would count as zero.
+    pub fn get(&self) -> Duration {
         self.0
+    }
+    /// The template text, when this duration is still one.
+    pub fn template(&self) -> Option<&str> {
+        self.1.as_deref()
     }
 }
 
@@ -43,11 +52,12 @@ impl FromStr for Dur {
             "m" | "min" => value * 60_000.0,
             _ => return Err(invalid(text)),
         };
-        if !millis.is_finite() || millis < 0.0 || millis > 24.0 * 3_600_000.0 {
+        if !millis.is_finite() || !(0.0..=24.0 * 3_600_000.0).contains(&millis) {
             return Err(invalid(text));
         }
         Ok(Dur(
             Duration::from_micros((millis * 1_000.0).round() as u64),
+            None,
         ))
     }
 }
@@ -58,10 +68,13 @@ fn invalid(text: &str) -> String {
 
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(template) = &self.1 {
+            return f.write_str(template);
+        }
         let ms = self.0.as_millis();
-        if ms >= 60_000 && ms % 60_000 == 0 {
+        if ms >= 60_000 && ms.is_multiple_of(60_000) {
             write!(f, "{}m", ms / 60_000)
-        } else if ms >= 1_000 && ms % 1_000 == 0 {
+        } else if ms >= 1_000 && ms.is_multiple_of(1_000) {
             write!(f, "{}s", ms / 1_000)
         } else {
             write!(f, "{ms}ms")
@@ -84,6 +97,9 @@ impl<'de> Deserialize<'de> for Dur {
                 f.write_str("a duration with a unit, such as 500ms, 2s or 1m")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Dur, E> {
+                if v.contains("{{") {
+                    return Ok(Dur(Duration::ZERO, Some(v.into())));
+                }
                 v.parse().map_err(E::custom)
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Dur, E> {
@@ -119,7 +135,7 @@ mod tests {
             "1.5s".parse::<Dur>().unwrap().0,
             Duration::from_millis(1500)
         );
-        assert_eq!("2m".parse::<Dur>().unwrap().0, Duration::from_secs(120));
+        assert_eq!("2m".parse::<Dur>().unwrap().get(), Duration::from_secs(120));
         assert!("15".parse::<Dur>().unwrap_err().contains("with a unit"));
         assert!("2h".parse::<Dur>().is_err());
         assert!("-1s".parse::<Dur>().is_err());

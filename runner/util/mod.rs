@@ -1,5 +1,6 @@
 //! Small shared helpers that belong to no single concern.
 
 pub mod duration;
+pub mod ports;
 pub mod random;
 pub mod units;

@@ -1,0 +1,251 @@
+//! `http:` — one request to the app, judged against its expectations.
+
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use serde_json::Value;
+
+use super::Context;
+use super::failure::Failure;
+use super::matcher::{judge, show_actual};
+use crate::lab::HttpAction;
+use crate::probe::http::{Request, Response};
+use crate::util::duration::Dur;
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The header the lab app reads its token from.
+pub use crate::lab::commands::TOKEN_HEADER;
+
+/// Sends the request, judges the response, saves variables.
+pub async fn perform(ctx: &Context, action: &HttpAction) -> Result<()> {
+    let base_url = ctx
+        .var("base_url")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let token = ctx
+        .var("token")
+        .and_then(|v| v.as_str().map(str::to_string));
+    let request = build_request(action, &base_url, token.as_deref())?;
+    ctx.show_command(&crate::lab::commands::curl(
+        action,
+        &base_url,
+        token.as_deref().unwrap_or("$LAB_TOKEN"),
+    ));
+    let label = format!("{} {}", action.method, target(action));
+    let response = ctx.http().send(&request).await?;
+    ctx.narrate(&format!(
+        "{label} → {} in {} ms",
+        response.status,
+        response.elapsed.as_millis()
+    ));
+    if let Err(failure) = judge_response(action, &response, &label) {
+        return Err(failure
+            .hint(action_hint(action, &response).or_else(|| ctx.step_hint()))
+            .into());
+    }
+    if !action.save.is_empty() {
+        let json = response.json().unwrap_or(Value::Null);
+        for (name, pointer) in &action.save {
+            match json.pointer(pointer) {
+                Some(v) => ctx.set_var(name, v.clone()),
+                None => bail!(Failure::new(
+                    format!("{label}: saving `{name}`"),
+                    format!("the response to have {pointer}"),
+                    show_body(&response)
+                )),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn build_request(action: &HttpAction, base_url: &str, token: Option<&str>) -> Result<Request> {
+    if !action.path.starts_with('/') {
+        bail!("the path `{}` must start with /", action.path);
+    }
+    let mut url = reqwest::Url::parse(&format!("{base_url}{}", action.path))
+        .map_err(|e| anyhow::anyhow!("`{base_url}{}` is not a URL: {e}", action.path))?;
+    if !action.query.is_empty() {
+        let mut pairs = url.query_pairs_mut();
+        for (k, v) in &action.query {
+            pairs.append_pair(k, &v.to_string());
+        }
+    }
+    let mut headers: Vec<(String, String)> = action
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if action.token {
+        let token = token.ok_or_else(|| {
+            anyhow::anyhow!("this request sends the lab token, but the session has none")
+        })?;
+        headers.push((TOKEN_HEADER.into(), token.into()));
+    }
+    let body = match (&action.json, &action.body) {
+        (Some(_), Some(_)) => bail!("an http action has both `json` and `body`; give one"),
+        (Some(json), None) => {
+            if !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
+                headers.push(("content-type".into(), "application/json".into()));
+            }
+            Some(serde_json::to_vec(json)?)
+        }
+        (None, Some(body)) => Some(body.clone().into_bytes()),
+        (None, None) => None,
+    };
+    Ok(Request {
+        method: action.method.to_ascii_uppercase(),
+        url: url.to_string(),
+        headers,
+        body,
+        timeout: action
+            .timeout
+            .as_ref()
+            .map(Dur::get)
+            .unwrap_or(DEFAULT_TIMEOUT),
+    })
+}
+
+/// Path and query as a person reads them.
+pub fn target(action: &HttpAction) -> String {
+    if action.query.is_empty() {
+        action.path.clone()
+    } else {
+        let q: Vec<String> = action
+            .query
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!("{}?{}", action.path, q.join("&"))
+    }
+}
+
+fn judge_response(action: &HttpAction, response: &Response, label: &str) -> Result<(), Failure> {
+    let expect = &action.expect;
+    match expect.status {
+        Some(status) if response.status != status => {
+            return Err(Failure::new(
+                format!("{label}: status"),
+                status.to_string(),
+                format!("{} {}", response.status, show_body(response)),
+            ));
+        }
+        None if !(200..300).contains(&response.status) => {
+            return Err(Failure::new(
+                format!("{label}: status"),
+                "a 2xx status",
+                format!("{} {}", response.status, show_body(response)),
+            ));
+        }
+        _ => {}
+    }
+    if let Some(min) = &expect.min_latency
+        && response.elapsed < min.get()
+    {
+        return Err(Failure::new(
+            format!("{label}: response time"),
+            format!("at least {} ms", min.get().as_millis()),
+            format!("{} ms", response.elapsed.as_millis()),
+        ));
+    }
+    if let Some(max) = &expect.max_latency
+        && response.elapsed > max.get()
+    {
+        return Err(Failure::new(
+            format!("{label}: response time"),
+            format!("at most {} ms", max.get().as_millis()),
+            format!("{} ms", response.elapsed.as_millis()),
+        ));
+    }
+    for (name, matcher) in &expect.headers {
+        let actual = response
+            .headers
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok())
+            .map(|s| Value::String(s.to_string()));
+        if let Err(expected) = judge(matcher, actual.as_ref()) {
+            return Err(Failure::new(
+                format!("{label}: header {name}"),
+                expected,
+                show_actual(actual.as_ref()),
+            ));
+        }
+    }
+    let text = response.text();
+    for needle in &expect.body_contains {
+        if !text.contains(needle.as_str()) {
+            return Err(Failure::new(
+                format!("{label}: body"),
+                format!("to contain {needle:?}"),
+                show_body(response),
+            ));
+        }
+    }
+    if !expect.json.is_empty() {
+        let Some(json) = response.json() else {
+            return Err(Failure::new(
+                format!("{label}: body"),
+                "JSON",
+                show_body(response),
+            ));
+        };
+        for (pointer, matcher) in &expect.json {
+            let actual = json.pointer(pointer);
+            if let Err(expected) = judge(matcher, actual) {
+                return Err(Failure::new(
+                    format!("{label}: {pointer}"),
+                    expected,
+                    show_actual(actual),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What usually explains a surprising status from the lab app.
+fn action_hint(action: &HttpAction, response: &Response) -> Option<String> {
+    let lab_route = action.path.starts_with("/api/lab/");
+    match response.status {
+        404 if lab_route => Some(
+            "the lab routes answer 404 while LAB_ENABLE is not `true` — exactly like a route that does not exist".into(),
+        ),
+        401 => Some("the request needs the header x-lab-token with the value of LAB_TOKEN".into()),
+        403 => Some("in production (NODE_ENV=production) the lab routes also need LAB_ALLOW_PROD=true".into()),
+        503 if lab_route => Some("LAB_TOKEN must be at least 16 characters; set a random one".into()),
+        409 => Some("a capture is already running, or the retained-memory cap is reached (POST /api/lab/memory-clear)".into()),
+        _ => None,
+    }
+}
+
+fn show_body(response: &Response) -> String {
+    let text = response.text();
+    let text = text.trim();
+    if text.is_empty() {
+        "(empty body)".into()
+    } else if text.len() > 300 {
+        format!("{}…", &text[..text.floor_char_boundary(300)])
+    } else {
+        text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn action(yaml: &str) -> HttpAction {
+        crate::lab::yaml::parse(yaml, std::path::Path::new("test.yaml")).unwrap()
+    }
+
+    #[test]
+    fn request_encodes_query_and_sets_token() {
+        let a = action("{path: /x, query: {q: 'a b&c'}, token: true}");
+        let r = build_request(&a, "http://127.0.0.1:1", Some("t0k")).unwrap();
+        assert_eq!(r.url, "http://127.0.0.1:1/x?q=a+b%26c");
+        assert!(r.headers.contains(&("x-lab-token".into(), "t0k".into())));
+    }
+}

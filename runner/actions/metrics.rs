@@ -1,0 +1,87 @@
+//! `metrics:` — scrape the app's Prometheus endpoint; judge series and save them.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use super::Context;
+use super::failure::Failure;
+use super::matcher::{judge, show};
+use crate::lab::MetricsAction;
+use crate::probe::metrics::{self, Selector};
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn perform(ctx: &Context, action: &MetricsAction) -> Result<()> {
+    let base_url = ctx
+        .var("base_url")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let url = format!("{base_url}{}", action.path);
+    ctx.show_command(&format!("curl -sS \"{url}\""));
+    let timeout = action
+        .timeout
+        .as_ref()
+        .map(|d| d.get())
+        .unwrap_or(DEFAULT_TIMEOUT);
+    let text = ctx.http().get_text(&url, timeout).await?;
+    let scrape = metrics::parse(&text).map_err(|e| {
+        Failure::new(
+            format!("GET {}", action.path),
+            "valid Prometheus text exposition (format 0.0.4)",
+            e.to_string(),
+        )
+    })?;
+    for (selector_text, matcher) in &action.expect {
+        let selector = Selector::parse(selector_text)
+            .map_err(|e| anyhow::anyhow!("metric selector `{selector_text}`: {e}"))?;
+        let actual = match scrape.value(&selector) {
+            Ok(v) => Some(json!(v)),
+            Err(_) if matches!(matcher, crate::lab::Matcher::Ops(o) if o.exists == Some(false)) => {
+                None
+            }
+            Err(e) => {
+                return Err(
+                    Failure::new(selector_text.clone(), matcher_text(matcher), e)
+                        .hint(ctx.step_hint())
+                        .into(),
+                );
+            }
+        };
+        if let Err(expected) = judge(matcher, actual.as_ref()) {
+            return Err(Failure::new(
+                selector_text.clone(),
+                expected,
+                actual.as_ref().map(show).unwrap_or_else(|| "absent".into()),
+            )
+            .hint(ctx.step_hint())
+            .into());
+        }
+        ctx.narrate(&format!(
+            "{selector_text} = {}",
+            actual.as_ref().map(show).unwrap_or_else(|| "absent".into())
+        ));
+    }
+    for (name, selector_text) in &action.save {
+        let selector = Selector::parse(selector_text)
+            .map_err(|e| anyhow::anyhow!("metric selector `{selector_text}`: {e}"))?;
+        let value = scrape.value(&selector).map_err(|e| {
+            Failure::new(
+                format!("saving `{name}`"),
+                format!("a value for {selector_text}"),
+                e,
+            )
+        })?;
+        ctx.set_var(name, json!(value));
+        ctx.narrate(&format!("{selector_text} = {value} (saved as {name})"));
+    }
+    Ok(())
+}
+
+fn matcher_text(matcher: &crate::lab::Matcher) -> String {
+    match judge(matcher, Some(&Value::Null)) {
+        Err(expected) => expected,
+        Ok(()) => "a value".into(),
+    }
+}

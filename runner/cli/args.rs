@@ -1,0 +1,112 @@
+//! clap definitions only.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::session::engine::BackendChoice;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lab-runner",
+    version,
+    about = "Runs guided, hands-on technical labs and proves every step works",
+    long_about = "Runs guided, hands-on technical labs from declarative YAML: brings the lab's environment up \
+                  (Docker, or a local process), shows each step, and checks the outcome against the live system.",
+    after_help = "Examples:\n  lab-runner verify                 # prove every step of every part (CI)\n  lab-runner verify part2 --junit report.xml\n  lab-runner list\n  lab-runner lint labs/node-profiling\n  lab-runner cleanup"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the lab is and how its environment runs (shared by the commands that bring one up).
+#[derive(Debug, Args, Clone)]
+pub struct EnvArgs {
+    /// The lab folder (default: $LAB_RUNNER_LAB, or labs/node-profiling found from here upwards)
+    #[arg(long, value_name = "DIR")]
+    pub lab: Option<PathBuf>,
+    /// Where the app runs: docker, a local node process, or docker when reachable
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// How the lab image is made when it is not there yet
+    #[arg(long, value_enum, default_value_t = ImageFrom::HostNode)]
+    pub image_from: ImageFrom,
+    /// Use this existing image instead of building one
+    #[arg(long, value_name = "IMAGE", conflicts_with = "image_from")]
+    pub image: Option<String>,
+    /// Publish the app on its own port (3001) on 127.0.0.1 instead of an ephemeral one
+    #[arg(long)]
+    pub fixed_ports: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImageFrom {
+    /// FROM scratch with the host's node binary: works offline
+    HostNode,
+    /// lab-app/Dockerfile (FROM node:20-...): needs a registry
+    Dockerfile,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every step of the chosen parts non-interactively and prove each one
+    #[command(
+        after_help = "Examples:\n  lab-runner verify\n  lab-runner verify part2 --junit target/lab-junit.xml\n  lab-runner verify 2 --backend process --verbose\n\nEach step: setup → check (must fail) → solve → check (must pass) → cleanup.\nExit code 0 only if every step passed."
+    )]
+    Verify(VerifyArgs),
+    /// List the lab's parts and steps
+    #[command(after_help = "Example:\n  lab-runner list")]
+    List(ListArgs),
+    /// Check the lab's files: YAML and schema, templates, step ids, solves
+    #[command(after_help = "Examples:\n  lab-runner lint\n  lab-runner lint labs/node-profiling")]
+    Lint(LintArgs),
+    /// Remove every container, network and dangling image the runner created
+    #[command(
+        after_help = "Examples:\n  lab-runner cleanup\n  lab-runner cleanup --images   # also the lab images (rebuilt when needed)"
+    )]
+    Cleanup(CleanupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Parts to verify (`part2` or `2`); all when none are given
+    pub parts: Vec<String>,
+    /// Write a JUnit XML report here
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Leave each part's environment running afterwards
+    #[arg(long)]
+    pub keep: bool,
+    /// Stop at the first failing step
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Print what each action does
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Keep copied artifacts (profiles, snapshots) under this folder
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: Option<PathBuf>,
+    #[command(flatten)]
+    pub env: EnvArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The lab folder
+    #[arg(long, value_name = "DIR")]
+    pub lab: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// The lab folder (default: the shipped lab)
+    pub lab_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Also remove the lab images
+    #[arg(long)]
+    pub images: bool,
+}

@@ -1,0 +1,267 @@
+//! Dispatch: each command calls into the concern that does the work, and its outcome becomes an exit
+//! code (see [`super::exit`]).
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use super::args::{CleanupArgs, Cli, Command, EnvArgs, ImageFrom, LintArgs, ListArgs, VerifyArgs};
+use super::exit;
+use crate::env::docker::connect::{self, DockerUnavailable};
+use crate::env::docker::{cleanup, image::ImageChoice};
+use crate::lab::{self, Lab, lint};
+use crate::session::engine::{self, EngineOptions};
+use crate::session::verify::{self, VerifyOptions};
+
+pub fn run(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: Failed to start the async runtime: {e}");
+            return exit::code(exit::ERROR);
+        }
+    };
+    let outcome = runtime.block_on(dispatch(cli));
+    // Do not wait for stray blocking tasks (a copy cut off by Ctrl-C) before exiting.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match outcome {
+        Ok(code) => exit::code(code),
+        Err(e) => report_error(&e),
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Verify(args) => verify_command(args).await,
+        Command::List(args) => list_command(args),
+        Command::Lint(args) => lint_command(args),
+        Command::Cleanup(args) => cleanup_command(args).await,
+    }
+}
+
+/// Prints an error the way a person needs it, and picks the exit code.
+fn report_error(e: &anyhow::Error) -> ExitCode {
+    if let Some(unavailable) = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<DockerUnavailable>())
+    {
+        eprintln!("error: {unavailable}");
+        return exit::code(exit::DOCKER_UNAVAILABLE);
+    }
+    if let Some(diagnostics) = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<lab::diagnostic::Diagnostics>())
+    {
+        eprintln!("{diagnostics}");
+        eprintln!(
+            "error: the lab has {} problem(s); fix them and run `lab-runner lint` to check",
+            diagnostics.0.len()
+        );
+        return exit::code(exit::USAGE);
+    }
+    if let Some(usage) = e.chain().find_map(|c| c.downcast_ref::<UsageError>()) {
+        eprintln!("error: {usage}");
+        return exit::code(exit::USAGE);
+    }
+    eprintln!("error: {e:#}");
+    exit::code(exit::ERROR)
+}
+
+/// A mistake in what the user asked for (an unknown part, say).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for UsageError {}
+
+fn lab_dir(given: Option<PathBuf>) -> PathBuf {
+    given.unwrap_or_else(lab::load::default_lab_dir)
+}
+
+/// Loads the lab and lints it; any problem is an error that exits with [`exit::USAGE`].
+pub fn load_lab(dir: Option<PathBuf>) -> Result<Lab> {
+    let dir = lab_dir(dir);
+    let lab = lab::load(&dir).map_err(lab::diagnostic::Diagnostics)?;
+    let problems = lint::lint(&lab);
+    if !problems.is_empty() {
+        return Err(lab::diagnostic::Diagnostics(problems).into());
+    }
+    Ok(lab)
+}
+
+fn engine_options(env: &EnvArgs, artifacts: Option<PathBuf>) -> EngineOptions {
+    EngineOptions {
+        backend: env.backend,
+        image: match (&env.image, env.image_from) {
+            (Some(image), _) => ImageChoice::Existing(image.clone()),
+            (None, ImageFrom::HostNode) => ImageChoice::HostNode,
+            (None, ImageFrom::Dockerfile) => ImageChoice::Dockerfile,
+        },
+        artifacts_dir: artifacts,
+        fixed_ports: env.fixed_ports,
+    }
+}
+
+/// Runs `work`; on Ctrl-C or SIGTERM, drops it and removes whatever environments are up.
+pub async fn interruptible<T>(work: impl Future<Output = Result<T>>) -> Result<Option<T>> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("Failed to listen for SIGTERM")?;
+    tokio::select! {
+        result = work => result.map(Some),
+        _ = tokio::signal::ctrl_c() => { remove_active_environments("interrupted (Ctrl-C)").await; Ok(None) }
+        _ = term.recv() => { remove_active_environments("terminated (SIGTERM)").await; Ok(None) }
+    }
+}
+
+async fn remove_active_environments(why: &str) {
+    let sessions = engine::active_sessions();
+    eprintln!("\n{why}: removing {} lab environment(s)…", sessions.len());
+    if sessions.is_empty() {
+        return;
+    }
+    // Process environments died with their futures (their children are killed on drop).
+    if let Ok(docker) = connect::connect().await {
+        for session in sessions {
+            let scope = cleanup::Scope {
+                session: Some(session.clone()),
+                images: false,
+            };
+            match cleanup::remove_labelled(&docker, &scope).await {
+                Ok(removed) => {
+                    engine::unregister(&session);
+                    for name in removed.containers.iter().chain(&removed.networks) {
+                        eprintln!("  removed {name}");
+                    }
+                }
+                Err(e) => eprintln!("  {e:#} — run `lab-runner cleanup`"),
+            }
+        }
+    }
+}
+
+async fn verify_command(args: VerifyArgs) -> Result<u8> {
+    let lab = load_lab(args.env.lab.clone())?;
+    lab.select_parts(&args.parts)
+        .map_err(|e| UsageError(e.to_string()))?;
+    let options = VerifyOptions {
+        parts: args.parts,
+        junit: args.junit,
+        keep: args.keep,
+        fail_fast: args.fail_fast,
+        verbose: args.verbose,
+        engine: engine_options(&args.env, args.artifacts),
+    };
+    match interruptible(verify::run(&lab, &options)).await? {
+        Some(results) if results.iter().all(|r| r.passed()) && !results.is_empty() => {
+            Ok(exit::SUCCESS)
+        }
+        Some(_) => Ok(exit::FAILED),
+        None => Ok(exit::INTERRUPTED),
+    }
+}
+
+fn list_command(args: ListArgs) -> Result<u8> {
+    let lab = load_lab(args.lab)?;
+    println!("{} — {}", lab.id(), lab.manifest.title);
+    for part in &lab.parts {
+        let env = lab.environment(part);
+        println!(
+            "\n{}  {}  (environment: {}{})",
+            part.id(),
+            part.file.title,
+            part.reference.environment,
+            if env.requires.is_some() {
+                ", needs Docker"
+            } else {
+                ""
+            }
+        );
+        for step in &part.file.steps {
+            let mut marks = Vec::new();
+            if step.manual {
+                marks.push("manual");
+            }
+            if !step.check_fails_before_solve {
+                marks.push("observation");
+            }
+            let marks = if marks.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", marks.join(", "))
+            };
+            println!("  {:<5} {}{marks}", step.id, step.title);
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn lint_command(args: LintArgs) -> Result<u8> {
+    let dir = lab_dir(args.lab_dir);
+    let lab = match lab::load(&dir) {
+        Ok(lab) => lab,
+        Err(problems) => {
+            for p in &problems {
+                println!("{p}");
+            }
+            println!("{} problem(s) in {}", problems.len(), dir.display());
+            return Ok(exit::USAGE);
+        }
+    };
+    let problems = lint::lint(&lab);
+    for p in &problems {
+        println!("{p}");
+    }
+    let steps: usize = lab.parts.iter().map(|p| p.file.steps.len()).sum();
+    if problems.is_empty() {
+        println!(
+            "{}: ok — {} part(s), {steps} step(s)",
+            dir.display(),
+            lab.parts.len()
+        );
+        Ok(exit::SUCCESS)
+    } else {
+        println!("{} problem(s) in {}", problems.len(), dir.display());
+        Ok(exit::USAGE)
+    }
+}
+
+async fn cleanup_command(args: CleanupArgs) -> Result<u8> {
+    let killed = crate::env::process::kill_orphans();
+    for pid in &killed {
+        println!("stopped orphaned lab app process {pid}");
+    }
+    let docker = connect::connect().await?;
+    let removed = cleanup::remove_labelled(
+        &docker,
+        &cleanup::Scope {
+            session: None,
+            images: args.images,
+        },
+    )
+    .await?;
+    for c in &removed.containers {
+        println!("removed container {c}");
+    }
+    for n in &removed.networks {
+        println!("removed network {n}");
+    }
+    for i in &removed.images {
+        println!("removed image {i}");
+    }
+    println!(
+        "cleanup: {} container(s), {} network(s), {} image(s), {} process(es) removed",
+        removed.containers.len(),
+        removed.networks.len(),
+        removed.images.len(),
+        killed.len()
+    );
+    Ok(exit::SUCCESS)
+}

@@ -1,0 +1,73 @@
+//! Connecting to the Docker Engine: the usual defaults (`DOCKER_HOST` honoured), a version
+//! negotiation (Debian's engine speaks API 1.41), and a clear error within a second when there is no
+//! daemon.
+
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use bollard::Docker;
+
+/// How long the runner waits for the daemon to answer its first ping.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Why Docker could not be used; the runner prints it and exits with [`crate::cli::exit::DOCKER_UNAVAILABLE`].
+#[derive(Debug)]
+pub struct DockerUnavailable {
+    pub host: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for DockerUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Docker is not reachable at {}: {}.\n\
+             Start the Docker daemon (or fix DOCKER_HOST), or run without Docker: --backend process \
+             (steps that need a container will say so).",
+            self.host, self.reason
+        )
+    }
+}
+
+impl std::error::Error for DockerUnavailable {}
+
+/// The Docker host the runner will use, as a person would write it.
+pub fn docker_host() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string())
+}
+
+/// Connects, negotiates the API version and pings, all within [`CONNECT_TIMEOUT`].
+pub async fn connect() -> Result<Docker> {
+    let host = docker_host();
+    let unavailable = |reason: String| {
+        anyhow!(DockerUnavailable {
+            host: host.clone(),
+            reason,
+        })
+    };
+    let docker = Docker::connect_with_defaults().map_err(|e| unavailable(e.to_string()))?;
+    let attempt = async {
+        let docker = docker.negotiate_version().await?;
+        docker.ping().await?;
+        Ok::<_, bollard::errors::Error>(docker)
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(Ok(docker)) => Ok(docker),
+        Ok(Err(e)) => Err(unavailable(e.to_string())),
+        Err(_) => Err(unavailable(format!(
+            "no answer within {:.0} ms",
+            CONNECT_TIMEOUT.as_secs_f64() * 1000.0
+        ))),
+    }
+}
+
+/// The engine's version and API version, for `doctor` and messages.
+pub async fn engine_version(docker: &Docker) -> Result<(String, String)> {
+    let v = tokio::time::timeout(Duration::from_secs(5), docker.version())
+        .await
+        .map_err(|_| anyhow!("the Docker daemon did not report its version within 5 s"))??;
+    Ok((
+        v.version.unwrap_or_else(|| "unknown".into()),
+        v.api_version.unwrap_or_else(|| "unknown".into()),
+    ))
+}

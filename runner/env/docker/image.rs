@@ -1,0 +1,370 @@
+//! The lab image: reused by content hash when present, otherwise built offline through the build API
+//! from an in-memory tar (`FROM scratch` + the host's `node`), or from `lab-app/Dockerfile` when asked.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use bollard::Docker;
+use bollard::query_parameters::{BuildImageOptionsBuilder, TagImageOptionsBuilder};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use super::labels;
+use super::rootfs::{self, APP_IN_IMAGE, APP_UID, ImageFile, NODE_IN_IMAGE};
+
+/// The repository every lab image is tagged in.
+pub const REPOSITORY: &str = "lab-runner/lab-app";
+/// The stable tag `docker-compose.yml` names, so `docker-compose up` works offline once the runner
+/// has built the image.
+pub const STABLE_TAG: &str = "lab-runner/lab-app:local";
+/// Bumped when the image layout changes, so old images are not reused.
+const LAYOUT_VERSION: &str = "lab-image-v1";
+/// Longest the runner waits for an image build.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Where the lab image comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageChoice {
+    /// `FROM scratch` with the host's `node` (works offline; the default).
+    HostNode,
+    /// `lab-app/Dockerfile` (`FROM node:20-...`; needs a registry).
+    Dockerfile,
+    /// An image that already exists, used as is.
+    Existing(String),
+}
+
+/// The image a container will run.
+#[derive(Debug, Clone)]
+pub struct LabImage {
+    pub reference: String,
+    /// Said to the user: how the image was obtained.
+    pub how: String,
+    pub built: bool,
+    pub took: Duration,
+}
+
+/// Returns the lab image, building it only when no image with the same content hash exists.
+pub async fn ensure(
+    docker: &Docker,
+    app_dir: &Path,
+    choice: &ImageChoice,
+    report: &dyn Fn(&str),
+) -> Result<LabImage> {
+    let started = Instant::now();
+    match choice {
+        ImageChoice::Existing(reference) => {
+            docker
+                .inspect_image(reference)
+                .await
+                .with_context(|| format!("the image `{reference}` given with --image does not exist on this Docker engine"))?;
+            Ok(LabImage {
+                reference: reference.clone(),
+                how: format!("using the given image {reference}"),
+                built: false,
+                took: started.elapsed(),
+            })
+        }
+        ImageChoice::HostNode => {
+            let node = rootfs::find_node()?;
+            let app = rootfs::app_files(app_dir)?;
+            let hash = content_hash("host-node", &[&node], &app)?;
+            let tag = format!("{REPOSITORY}:{hash}");
+            if image_exists(docker, &tag).await? {
+                retag_stable(docker, &tag).await?;
+                return Ok(LabImage {
+                    how: format!(
+                        "reusing {tag} (offline image with the host's node; content unchanged)"
+                    ),
+                    reference: tag,
+                    built: false,
+                    took: started.elapsed(),
+                });
+            }
+            report(&format!(
+                "building the lab image {tag} offline from the host's node ({})",
+                node.display()
+            ));
+            let mut files = rootfs::node_runtime(&node)?;
+            let lib_dirs = library_dirs(&files);
+            files.extend(app);
+            let dockerfile = scratch_dockerfile(&lib_dirs);
+            let context = tokio::task::spawn_blocking(move || scratch_context(&dockerfile, &files))
+                .await
+                .context("the image context task failed")??;
+            build(docker, context, &tag, "host-node", &hash, report).await?;
+            Ok(LabImage {
+                how: format!(
+                    "built {tag} offline: FROM scratch with the host's node ({})",
+                    node.display()
+                ),
+                reference: tag,
+                built: true,
+                took: started.elapsed(),
+            })
+        }
+        ImageChoice::Dockerfile => {
+            let dockerfile = app_dir.join("Dockerfile");
+            if !dockerfile.is_file() {
+                bail!(
+                    "--image-from dockerfile: {} does not exist",
+                    dockerfile.display()
+                );
+            }
+            let mut files = vec![ImageFile {
+                host: dockerfile.clone(),
+                image: PathBuf::from("Dockerfile"),
+                mode: 0o644,
+            }];
+            for f in rootfs::app_files(app_dir)? {
+                let relative = f
+                    .image
+                    .strip_prefix(APP_IN_IMAGE)
+                    .expect("app files live under /app")
+                    .to_path_buf();
+                files.push(ImageFile {
+                    image: relative,
+                    ..f
+                });
+            }
+            let hash = content_hash("dockerfile", &[], &files)?;
+            let tag = format!("{REPOSITORY}:dockerfile-{hash}");
+            if image_exists(docker, &tag).await? {
+                retag_stable(docker, &tag).await?;
+                return Ok(LabImage {
+                    how: format!(
+                        "reusing {tag} (built from {}; content unchanged)",
+                        dockerfile.display()
+                    ),
+                    reference: tag,
+                    built: false,
+                    took: started.elapsed(),
+                });
+            }
+            report(&format!(
+                "building the lab image {tag} from {} (this needs a registry for its FROM image)",
+                dockerfile.display()
+            ));
+            let context = tokio::task::spawn_blocking(move || plain_context(&files))
+                .await
+                .context("the image context task failed")??;
+            build(docker, context, &tag, "dockerfile", &hash, report).await?;
+            Ok(LabImage {
+                how: format!("built {tag} from {}", dockerfile.display()),
+                reference: tag,
+                built: true,
+                took: started.elapsed(),
+            })
+        }
+    }
+}
+
+async fn image_exists(docker: &Docker, reference: &str) -> Result<bool> {
+    match docker.inspect_image(reference).await {
+        Ok(_) => Ok(true),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(false),
+        Err(e) => Err(anyhow!(e).context(format!("Failed to look for the image {reference}"))),
+    }
+}
+
+async fn retag_stable(docker: &Docker, tag: &str) -> Result<()> {
+    let (repo, name) = STABLE_TAG
+        .split_once(':')
+        .expect("the stable tag has a colon");
+    docker
+        .tag_image(
+            tag,
+            Some(
+                TagImageOptionsBuilder::default()
+                    .repo(repo)
+                    .tag(name)
+                    .build(),
+            ),
+        )
+        .await
+        .with_context(|| format!("Failed to tag {tag} as {STABLE_TAG}"))
+}
+
+/// The cache key. Big binaries are identified by path, size, modification time and inode (hashing
+/// 100 MB of `node` would cost more than the build it saves); app files by their content.
+fn content_hash(source: &str, binaries: &[&Path], files: &[ImageFile]) -> Result<String> {
+    let mut hasher = Sha256::new();
+    hasher.update(LAYOUT_VERSION);
+    hasher.update(source);
+    for binary in binaries {
+        let meta = std::fs::metadata(binary)
+            .with_context(|| format!("Failed to stat {}", binary.display()))?;
+        let mtime = meta
+            .modified()?
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        hasher.update(binary.to_string_lossy().as_bytes());
+        hasher.update(meta.len().to_le_bytes());
+        hasher.update(mtime.as_nanos().to_le_bytes());
+        hasher.update(std::os::unix::fs::MetadataExt::ino(&meta).to_le_bytes());
+    }
+    for file in files {
+        hasher.update(file.image.to_string_lossy().as_bytes());
+        hasher.update([0]);
+        hasher.update(
+            std::fs::read(&file.host)
+                .with_context(|| format!("Failed to read {}", file.host.display()))?,
+        );
+        hasher.update([0]);
+    }
+    let digest = hasher.finalize();
+    Ok(digest.iter().take(6).map(|b| format!("{b:02x}")).collect())
+}
+
+fn library_dirs(files: &[ImageFile]) -> Vec<String> {
+    let mut dirs: Vec<String> = files
+        .iter()
+        .filter(|f| f.image != Path::new(NODE_IN_IMAGE))
+        .filter_map(|f| f.image.parent().map(|p| p.to_string_lossy().into_owned()))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+fn scratch_dockerfile(lib_dirs: &[String]) -> String {
+    format!(
+        "FROM scratch\n\
+         COPY rootfs/ /\n\
+         ENV PATH=/usr/local/bin LD_LIBRARY_PATH={libs} HOME=/home/node PORT=3001\n\
+         USER {APP_UID}:{APP_UID}\n\
+         WORKDIR {APP_IN_IMAGE}\n\
+         EXPOSE 3001\n\
+         CMD [\"node\", \"src/server.js\"]\n",
+        libs = lib_dirs.join(":")
+    )
+}
+
+/// The build context of the offline image, as a tar in memory. Headers are written explicitly
+/// (owner root, fixed times, `/tmp` 1777), so the context is the same on every machine.
+fn scratch_context(dockerfile: &str, files: &[ImageFile]) -> Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    append_bytes(&mut tar, "Dockerfile", dockerfile.as_bytes(), 0o644)?;
+    let passwd = format!(
+        "root:x:0:0:root:/root:/sbin/nologin\nnode:x:{APP_UID}:{APP_UID}:node:/home/node:/sbin/nologin\n"
+    );
+    let group = format!("root:x:0:\nnode:x:{APP_UID}:\n");
+    append_bytes(&mut tar, "rootfs/etc/passwd", passwd.as_bytes(), 0o644)?;
+    append_bytes(&mut tar, "rootfs/etc/group", group.as_bytes(), 0o644)?;
+    append_dir(&mut tar, "rootfs/tmp", 0o1777, 0)?;
+    append_dir(&mut tar, "rootfs/home/node", 0o755, APP_UID)?;
+    for file in files {
+        let relative = file.image.strip_prefix("/").unwrap_or(&file.image);
+        let name = Path::new("rootfs").join(relative);
+        append_file(&mut tar, &name, &file.host, file.mode)?;
+    }
+    tar.into_inner()
+        .context("Failed to finish the image context")
+}
+
+/// A context of files as they are (for `lab-app/Dockerfile`).
+fn plain_context(files: &[ImageFile]) -> Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for file in files {
+        append_file(&mut tar, &file.image, &file.host, file.mode)?;
+    }
+    tar.into_inner()
+        .context("Failed to finish the image context")
+}
+
+fn header(size: u64, mode: u32, uid: u64, kind: tar::EntryType) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_uid(uid);
+    h.set_gid(uid);
+    h.set_mtime(1_700_000_000);
+    h.set_entry_type(kind);
+    h
+}
+
+fn append_bytes(tar: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8], mode: u32) -> Result<()> {
+    let mut h = header(data.len() as u64, mode, 0, tar::EntryType::Regular);
+    tar.append_data(&mut h, name, data)
+        .with_context(|| format!("Failed to add {name} to the image context"))
+}
+
+fn append_dir(tar: &mut tar::Builder<Vec<u8>>, name: &str, mode: u32, uid: u64) -> Result<()> {
+    let mut h = header(0, mode, uid, tar::EntryType::Directory);
+    tar.append_data(&mut h, name, std::io::empty())
+        .with_context(|| format!("Failed to add {name}/ to the image context"))
+}
+
+fn append_file(tar: &mut tar::Builder<Vec<u8>>, name: &Path, host: &Path, mode: u32) -> Result<()> {
+    let file =
+        std::fs::File::open(host).with_context(|| format!("Failed to open {}", host.display()))?;
+    let size = file.metadata()?.len();
+    let mut h = header(size, mode, 0, tar::EntryType::Regular);
+    tar.append_data(&mut h, name, file)
+        .with_context(|| format!("Failed to add {} to the image context", host.display()))
+}
+
+async fn build(
+    docker: &Docker,
+    context: Vec<u8>,
+    tag: &str,
+    source: &str,
+    hash: &str,
+    report: &dyn Fn(&str),
+) -> Result<()> {
+    let image_labels = HashMap::from([
+        (labels::MANAGED.to_string(), "true".to_string()),
+        (labels::CONTENT_HASH.to_string(), hash.to_string()),
+        (labels::IMAGE_SOURCE.to_string(), source.to_string()),
+    ]);
+    let options = BuildImageOptionsBuilder::default()
+        .dockerfile("Dockerfile")
+        .t(tag)
+        .rm(true)
+        .forcerm(true)
+        .labels(&image_labels)
+        .build();
+    let mut log = Vec::new();
+    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+    let outcome = tokio::time::timeout(BUILD_TIMEOUT, async {
+        while let Some(item) = stream.next().await {
+            let info = item.context("the Docker build API failed")?;
+            if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+                bail!("the image build failed: {detail}");
+            }
+            if let Some(text) = info.stream {
+                let _ = log.write_all(text.as_bytes());
+                let line = text.trim();
+                if line.starts_with("Step ") {
+                    report(line);
+                }
+            }
+        }
+        Ok(())
+    })
+    .await;
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            return Err(e.context(format!(
+                "Failed to build {tag}; build output:\n{}",
+                String::from_utf8_lossy(&log)
+            )));
+        }
+        Err(_) => bail!(
+            "the image build did not finish within {} s",
+            BUILD_TIMEOUT.as_secs()
+        ),
+    }
+    if !image_exists(docker, tag).await? {
+        bail!(
+            "the build reported success but {tag} does not exist; build output:\n{}",
+            String::from_utf8_lossy(&log)
+        );
+    }
+    retag_stable(docker, tag).await
+}

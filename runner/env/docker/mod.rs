@@ -1,0 +1,454 @@
+//! The Docker backend (bollard): image, network, container, signals, logs, copy-out, labels, cleanup.
+
+pub mod archive;
+pub mod cleanup;
+pub mod connect;
+pub mod image;
+pub mod labels;
+pub mod rootfs;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest, PortBinding};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, KillContainerOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+
+use super::{AppState, Endpoints, EnvSpec, Environment, Facts};
+use crate::lab::InspectorMode;
+use crate::util::ports;
+use image::{ImageChoice, LabImage};
+
+/// The inspector's port inside the container.
+pub const INSPECTOR_PORT: u16 = 9229;
+/// Where the app writes artifacts inside the container.
+const ARTIFACT_DIR: &str = "/tmp";
+/// Every Docker API call gets at most this long (the image build and copy-out have their own).
+const API_TIMEOUT: Duration = Duration::from_secs(30);
+/// Seconds the app gets to stop after SIGTERM before it is killed.
+const STOP_GRACE_SECONDS: i32 = 5;
+
+/// The lab app running in a container on its own network.
+pub struct DockerEnv {
+    docker: Docker,
+    spec: EnvSpec,
+    image: LabImage,
+    network: String,
+    container: String,
+    env: BTreeMap<String, String>,
+    endpoints: Endpoints,
+    /// Log lines written before the app last restarted (skipped by `logs`).
+    log_offset: usize,
+}
+
+/// Runs `fut` with the API timeout, naming what was being done when it runs out.
+async fn api<T>(
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T, bollard::errors::Error>>,
+) -> Result<T> {
+    match tokio::time::timeout(API_TIMEOUT, fut).await {
+        Ok(result) => result.with_context(|| format!("Failed to {what}")),
+        Err(_) => bail!(
+            "Failed to {what}: the Docker daemon did not answer within {} s",
+            API_TIMEOUT.as_secs()
+        ),
+    }
+}
+
+impl DockerEnv {
+    /// Connects, ensures the image, and starts the app in a fresh container on a fresh network.
+    pub async fn start(
+        spec: EnvSpec,
+        choice: &ImageChoice,
+        report: &dyn Fn(&str),
+    ) -> Result<DockerEnv> {
+        let docker = connect::connect().await?;
+        let image = image::ensure(&docker, &spec.app_dir, choice, report).await?;
+        report(&image.how);
+        let base = format!("lab-runner-{}-{}", spec.session_id, spec.part_id);
+        let network = base.clone();
+        api(
+            &format!("create the network {network}"),
+            docker.create_network(NetworkCreateRequest {
+                name: network.clone(),
+                driver: Some("bridge".into()),
+                labels: Some(labels::for_session(
+                    &spec.lab_id,
+                    &spec.part_id,
+                    &spec.session_id,
+                )),
+                ..Default::default()
+            }),
+        )
+        .await?;
+        let mut env = DockerEnv {
+            docker,
+            env: spec.env.clone(),
+            spec,
+            image,
+            network,
+            container: base,
+            endpoints: Endpoints {
+                app: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                inspector: None,
+            },
+            log_offset: 0,
+        };
+        let wanted = Wanted {
+            app: env.spec.fixed_app_port,
+            inspector: match env.spec.inspector {
+                InspectorMode::Open { host_port } => ports::preferred_or_free(host_port, report),
+                _ => None,
+            },
+        };
+        if let Err(e) = env.create_and_start(&wanted).await {
+            let _ = env.teardown().await;
+            return Err(e);
+        }
+        Ok(env)
+    }
+
+    /// Creates the container with the current environment and starts it. Host ports in `wanted` are
+    /// requested; `None` means an ephemeral port. A port taken in the meantime falls back to ephemeral.
+    async fn create_and_start(&mut self, wanted: &Wanted) -> Result<()> {
+        match self.try_create_and_start(wanted).await {
+            Err(e)
+                if format!("{e:#}").contains("port is already allocated")
+                    || format!("{e:#}").contains("address already in use") =>
+            {
+                self.remove_container().await?;
+                self.try_create_and_start(&Wanted::default()).await
+            }
+            other => other,
+        }
+    }
+
+    async fn try_create_and_start(&mut self, wanted: &Wanted) -> Result<()> {
+        let spec = &self.spec;
+        let app_port = format!("{}/tcp", spec.app_port);
+        let inspector_port = format!("{INSPECTOR_PORT}/tcp");
+        let loopback = |host_port: Option<u16>| {
+            Some(vec![PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(host_port.map(|p| p.to_string()).unwrap_or_default()),
+            }])
+        };
+        let mut exposed = vec![app_port.clone()];
+        let mut bindings = HashMap::from([(app_port.clone(), loopback(wanted.app))]);
+        let mut env = self.env.clone();
+        env.insert("PORT".into(), spec.app_port.to_string());
+        env.insert("HOST".into(), "0.0.0.0".into());
+        env.entry("LAB_ARTIFACT_DIR".into())
+            .or_insert_with(|| ARTIFACT_DIR.into());
+        if let InspectorMode::Open { .. } = spec.inspector {
+            // Listening on all interfaces inside the container, published on the host's loopback only.
+            prepend_node_option(&mut env, &format!("--inspect=0.0.0.0:{INSPECTOR_PORT}"));
+            exposed.push(inspector_port.clone());
+            bindings.insert(inspector_port.clone(), loopback(wanted.inspector));
+        }
+        let config = ContainerCreateBody {
+            image: Some(self.image.reference.clone()),
+            env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            exposed_ports: Some(exposed),
+            labels: Some(labels::for_session(
+                &spec.lab_id,
+                &spec.part_id,
+                &spec.session_id,
+            )),
+            stop_timeout: Some(STOP_GRACE_SECONDS as i64),
+            host_config: Some(HostConfig {
+                port_bindings: Some(bindings),
+                // An init as PID 1 forwards signals to node (SIGTERM to stop, SIGUSR1 for the inspector).
+                init: Some(true),
+                memory: Some((spec.memory_mb * 1024 * 1024) as i64),
+                memory_swap: Some((spec.memory_mb * 1024 * 1024) as i64),
+                network_mode: Some(self.network.clone()),
+                cap_drop: Some(vec!["ALL".into()]),
+                security_opt: Some(vec!["no-new-privileges".into()]),
+                pids_limit: Some(256),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        api(
+            &format!("create the container {}", self.container),
+            self.docker.create_container(
+                Some(
+                    CreateContainerOptionsBuilder::default()
+                        .name(&self.container)
+                        .build(),
+                ),
+                config,
+            ),
+        )
+        .await?;
+        api(
+            &format!("start the container {}", self.container),
+            self.docker.start_container(&self.container, None),
+        )
+        .await?;
+        self.log_offset = 0;
+        // The published host ports appear in inspect only after start.
+        let inspect = api(
+            &format!("inspect the container {}", self.container),
+            self.docker.inspect_container(&self.container, None),
+        )
+        .await?;
+        let ports = inspect
+            .network_settings
+            .and_then(|n| n.ports)
+            .ok_or_else(|| anyhow!("the container {} has no published ports", self.container))?;
+        let host_port = |key: &str| -> Result<u16> {
+            let binding = ports
+                .get(key)
+                .and_then(|b| b.as_ref())
+                .and_then(|b| b.first())
+                .ok_or_else(|| anyhow!("port {key} of {} is not published", self.container))?;
+            if binding.host_ip.as_deref() != Some("127.0.0.1") {
+                bail!(
+                    "port {key} of {} is published on {:?}, not on 127.0.0.1",
+                    self.container,
+                    binding.host_ip
+                );
+            }
+            binding
+                .host_port
+                .as_deref()
+                .unwrap_or_default()
+                .parse()
+                .with_context(|| format!("port {key} of {} has no host port", self.container))
+        };
+        self.endpoints = Endpoints {
+            app: SocketAddr::from((Ipv4Addr::LOCALHOST, host_port(&app_port)?)),
+            inspector: match self.spec.inspector {
+                InspectorMode::Open { .. } => Some(SocketAddr::from((
+                    Ipv4Addr::LOCALHOST,
+                    host_port(&inspector_port)?,
+                ))),
+                _ => None,
+            },
+        };
+        Ok(())
+    }
+
+    async fn remove_container(&self) -> Result<()> {
+        match tokio::time::timeout(
+            API_TIMEOUT,
+            self.docker.remove_container(
+                &self.container,
+                Some(
+                    RemoveContainerOptionsBuilder::default()
+                        .force(true)
+                        .v(true)
+                        .build(),
+                ),
+            ),
+        )
+        .await
+        {
+            Ok(Ok(()))
+            | Ok(Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            })) => Ok(()),
+            Ok(Err(e)) => {
+                Err(anyhow!(e)
+                    .context(format!("Failed to remove the container {}", self.container)))
+            }
+            Err(_) => bail!(
+                "Failed to remove the container {}: no answer within {} s",
+                self.container,
+                API_TIMEOUT.as_secs()
+            ),
+        }
+    }
+
+    async fn all_logs(&self) -> Result<Vec<String>> {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut stream = self.docker.logs(&self.container, Some(options));
+        let collect = async {
+            let mut text = String::new();
+            while let Some(chunk) = stream.next().await {
+                text.push_str(&String::from_utf8_lossy(&chunk?.into_bytes()));
+            }
+            Ok::<_, bollard::errors::Error>(text)
+        };
+        let text = api(&format!("read the logs of {}", self.container), collect).await?;
+        Ok(text.lines().map(str::to_string).collect())
+    }
+}
+
+/// Host ports to ask for.
+#[derive(Debug, Default)]
+struct Wanted {
+    app: Option<u16>,
+    inspector: Option<u16>,
+}
+
+/// Puts `option` first in NODE_OPTIONS, keeping what is there.
+pub fn prepend_node_option(env: &mut BTreeMap<String, String>, option: &str) {
+    let value = match env.get("NODE_OPTIONS").map(|s| s.trim()) {
+        Some(existing) if !existing.is_empty() => format!("{option} {existing}"),
+        _ => option.to_string(),
+    };
+    env.insert("NODE_OPTIONS".into(), value);
+}
+
+#[async_trait]
+impl Environment for DockerEnv {
+    fn facts(&self) -> Facts {
+        Facts {
+            backend: super::Backend::Docker,
+            name: self.container.clone(),
+            app_root: rootfs::APP_IN_IMAGE.into(),
+            artifact_dir: self
+                .env
+                .get("LAB_ARTIFACT_DIR")
+                .cloned()
+                .unwrap_or_else(|| ARTIFACT_DIR.into()),
+            inspector_inside: match self.spec.inspector {
+                InspectorMode::None => None,
+                _ => Some(format!("127.0.0.1:{INSPECTOR_PORT}")),
+            },
+            description: format!(
+                "docker container {} ({})",
+                self.container, self.image.reference
+            ),
+        }
+    }
+
+    fn endpoints(&self) -> Endpoints {
+        self.endpoints.clone()
+    }
+
+    fn current_env(&self) -> &BTreeMap<String, String> {
+        &self.env
+    }
+
+    async fn recreate(&mut self, env: BTreeMap<String, String>) -> Result<()> {
+        let keep = Wanted {
+            app: Some(self.endpoints.app.port()),
+            inspector: self.endpoints.inspector.map(|a| a.port()),
+        };
+        self.remove_container().await?;
+        self.env = env;
+        self.create_and_start(&keep).await
+    }
+
+    async fn restart(&mut self) -> Result<()> {
+        let before = self.all_logs().await?.len();
+        api(
+            &format!("stop the container {}", self.container),
+            self.docker.stop_container(
+                &self.container,
+                Some(
+                    StopContainerOptionsBuilder::default()
+                        .t(STOP_GRACE_SECONDS)
+                        .build(),
+                ),
+            ),
+        )
+        .await?;
+        api(
+            &format!("start the container {}", self.container),
+            self.docker.start_container(&self.container, None),
+        )
+        .await?;
+        self.log_offset = before;
+        Ok(())
+    }
+
+    async fn signal(&self, signal: &str) -> Result<()> {
+        api(
+            &format!("send {signal} to the container {}", self.container),
+            self.docker.kill_container(
+                &self.container,
+                Some(
+                    KillContainerOptionsBuilder::default()
+                        .signal(signal)
+                        .build(),
+                ),
+            ),
+        )
+        .await
+    }
+
+    async fn logs(&self) -> Result<String> {
+        let lines = self.all_logs().await?;
+        Ok(lines[self.log_offset.min(lines.len())..].join("\n"))
+    }
+
+    async fn copy_out(&self, path: &str, dest: &Path) -> Result<u64> {
+        archive::copy_file_out(&self.docker, &self.container, path, dest).await
+    }
+
+    async fn state(&self) -> Result<AppState> {
+        match tokio::time::timeout(
+            API_TIMEOUT,
+            self.docker.inspect_container(&self.container, None),
+        )
+        .await
+        {
+            Ok(Ok(inspect)) => {
+                let state = inspect.state.unwrap_or_default();
+                if state.running == Some(true) {
+                    Ok(AppState::Running)
+                } else {
+                    Ok(AppState::Exited {
+                        code: state.exit_code,
+                        oom_killed: state.oom_killed == Some(true),
+                    })
+                }
+            }
+            Ok(Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            })) => Ok(AppState::Gone),
+            Ok(Err(e)) => Err(anyhow!(e).context(format!(
+                "Failed to inspect the container {}",
+                self.container
+            ))),
+            Err(_) => bail!(
+                "Failed to inspect the container {}: no answer within {} s",
+                self.container,
+                API_TIMEOUT.as_secs()
+            ),
+        }
+    }
+
+    async fn teardown(&mut self) -> Result<()> {
+        let container = self.remove_container().await;
+        let network = match tokio::time::timeout(
+            API_TIMEOUT,
+            self.docker.remove_network(&self.network),
+        )
+        .await
+        {
+            Ok(Ok(()))
+            | Ok(Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            })) => Ok(()),
+            Ok(Err(e)) => {
+                Err(anyhow!(e).context(format!("Failed to remove the network {}", self.network)))
+            }
+            Err(_) => Err(anyhow!(
+                "Failed to remove the network {}: no answer",
+                self.network
+            )),
+        };
+        container.and(network)
+    }
+
+    fn docker(&self) -> Option<(&Docker, &str)> {
+        Some((&self.docker, &self.container))
+    }
+}

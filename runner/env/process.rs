@@ -1,0 +1,314 @@
+//! The process backend: the lab app as a local `node` child on free loopback ports. For machines
+//! without Docker and for fast tests. Steps that need a container (exec, tunnels) say they need Docker.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use async_trait::async_trait;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+
+use super::{AppState, Backend, Endpoints, EnvSpec, Environment, Facts};
+use crate::env::docker::{prepend_node_option, rootfs};
+use crate::lab::InspectorMode;
+use crate::util::ports;
+
+/// Environment markers on the app process (see [`kill_orphans`]).
+const SESSION_MARK: &str = "LAB_RUNNER_SESSION";
+const RUNNER_PID_MARK: &str = "LAB_RUNNER_PID";
+
+/// How long the app gets to exit after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// The lab app as a child process of the runner.
+pub struct ProcessEnv {
+    spec: EnvSpec,
+    node: PathBuf,
+    env: BTreeMap<String, String>,
+    child: Option<Child>,
+    log: Arc<Mutex<String>>,
+    endpoints: Endpoints,
+    /// Where SIGUSR1 opens the inspector (on-signal mode), or where it listens (open mode).
+    inspector_port: Option<u16>,
+    artifact_dir: tempfile::TempDir,
+}
+
+impl ProcessEnv {
+    pub async fn start(spec: EnvSpec) -> Result<ProcessEnv> {
+        let node = rootfs::find_node()?;
+        let app_port = match spec.fixed_app_port {
+            Some(p) => p,
+            None => ports::free_port().context("Failed to find a free port for the app")?,
+        };
+        let inspector_port = match spec.inspector {
+            InspectorMode::None => None,
+            InspectorMode::Open { host_port } if ports::is_free(host_port) => Some(host_port),
+            _ => Some(ports::free_port().context("Failed to find a free port for the inspector")?),
+        };
+        let artifact_dir = tempfile::Builder::new()
+            .prefix(&format!("lab-runner-{}-{}-", spec.session_id, spec.part_id))
+            .tempdir()
+            .context("Failed to create the app's artifact folder")?;
+        let mut env = ProcessEnv {
+            env: spec.env.clone(),
+            node,
+            child: None,
+            log: Arc::new(Mutex::new(String::new())),
+            endpoints: Endpoints {
+                app: SocketAddr::from((Ipv4Addr::LOCALHOST, app_port)),
+                inspector: match spec.inspector {
+                    InspectorMode::Open { .. } => {
+                        inspector_port.map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, p)))
+                    }
+                    _ => None,
+                },
+            },
+            inspector_port,
+            artifact_dir,
+            spec,
+        };
+        env.spawn()?;
+        Ok(env)
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        let mut env = self.env.clone();
+        env.insert("PORT".into(), self.endpoints.app.port().to_string());
+        env.insert("HOST".into(), "127.0.0.1".into());
+        env.entry("LAB_ARTIFACT_DIR".into())
+            .or_insert_with(|| self.artifact_dir.path().to_string_lossy().into_owned());
+        match (self.spec.inspector, self.inspector_port) {
+            (InspectorMode::Open { .. }, Some(port)) => {
+                prepend_node_option(&mut env, &format!("--inspect=127.0.0.1:{port}"))
+            }
+            // SIGUSR1 opens the inspector on this port (not 9229, which another program may hold).
+            (InspectorMode::OnSignal, Some(port)) => {
+                prepend_node_option(&mut env, &format!("--inspect-port=127.0.0.1:{port}"))
+            }
+            _ => {}
+        }
+        let entry = self.spec.app_dir.join(&self.spec.entry);
+        let mut command = Command::new(&self.node);
+        command
+            .arg(&entry)
+            .current_dir(&self.spec.app_dir)
+            .env_clear()
+            .envs(inherited_env())
+            .envs(&env)
+            // Marks the process as the lab app of this runner, so `cleanup` can find it if the
+            // runner is killed before it can stop it.
+            .env(SESSION_MARK, &self.spec.session_id)
+            .env(RUNNER_PID_MARK, std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().with_context(|| {
+            format!(
+                "Failed to start {} {}",
+                self.node.display(),
+                entry.display()
+            )
+        })?;
+        self.log.lock().expect("log lock").clear();
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(collect_lines(out, self.log.clone()));
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(collect_lines(err, self.log.clone()));
+        }
+        self.child = Some(child);
+        Ok(())
+    }
+
+    fn pid(&self) -> Result<Pid> {
+        let pid = self
+            .child
+            .as_ref()
+            .and_then(|c| c.id())
+            .ok_or_else(|| anyhow!("the app process is not running"))?;
+        Ok(Pid::from_raw(pid as i32))
+    }
+
+    async fn stop(&mut self) -> Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        if let Some(pid) = child.id() {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+            if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_ok() {
+                return Ok(());
+            }
+        }
+        child.kill().await.context("Failed to kill the app process")
+    }
+}
+
+/// What the app inherits from the runner's environment: enough to run, nothing lab-specific
+/// (a stray NODE_OPTIONS or LAB_TOKEN must not leak in).
+fn inherited_env() -> Vec<(String, String)> {
+    ["PATH", "HOME", "LANG", "TMPDIR", "TZ"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect()
+}
+
+async fn collect_lines(stream: impl AsyncRead + Unpin, log: Arc<Mutex<String>>) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let mut log = log.lock().expect("log lock");
+        log.push_str(&line);
+        log.push('\n');
+    }
+}
+
+fn parse_signal(name: &str) -> Result<Signal> {
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    full.parse::<Signal>()
+        .map_err(|_| anyhow!("`{name}` is not a signal name (try SIGUSR1 or SIGTERM)"))
+}
+
+#[async_trait]
+impl Environment for ProcessEnv {
+    fn facts(&self) -> Facts {
+        let pid = self.child.as_ref().and_then(|c| c.id()).unwrap_or(0);
+        Facts {
+            backend: Backend::Process,
+            name: format!("pid {pid}"),
+            app_root: self.spec.app_dir.to_string_lossy().into_owned(),
+            artifact_dir: self
+                .env
+                .get("LAB_ARTIFACT_DIR")
+                .cloned()
+                .unwrap_or_else(|| self.artifact_dir.path().to_string_lossy().into_owned()),
+            inspector_inside: self.inspector_port.map(|p| format!("127.0.0.1:{p}")),
+            description: format!(
+                "local process (pid {pid}) {} {}",
+                self.node.display(),
+                self.spec.app_dir.join(&self.spec.entry).display()
+            ),
+        }
+    }
+
+    fn endpoints(&self) -> Endpoints {
+        self.endpoints.clone()
+    }
+
+    fn current_env(&self) -> &BTreeMap<String, String> {
+        &self.env
+    }
+
+    async fn recreate(&mut self, env: BTreeMap<String, String>) -> Result<()> {
+        self.stop().await?;
+        self.env = env;
+        self.spawn()
+    }
+
+    async fn restart(&mut self) -> Result<()> {
+        self.stop().await?;
+        self.spawn()
+    }
+
+    async fn signal(&self, signal: &str) -> Result<()> {
+        let signal = parse_signal(signal)?;
+        kill(self.pid()?, signal)
+            .with_context(|| format!("Failed to send {signal} to the app process"))
+    }
+
+    async fn logs(&self) -> Result<String> {
+        Ok(self.log.lock().expect("log lock").clone())
+    }
+
+    async fn copy_out(&self, path: &str, dest: &Path) -> Result<u64> {
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("Failed to create {}", parent.display()))?;
+        }
+        if !Path::new(path).is_file() {
+            bail!(
+                "there is no file {path} (the app's artifact folder is {})",
+                self.artifact_dir.path().display()
+            );
+        }
+        tokio::fs::copy(path, dest)
+            .await
+            .with_context(|| format!("Failed to copy {path} to {}", dest.display()))
+    }
+
+    async fn state(&self) -> Result<AppState> {
+        // try_wait needs &mut; a signal 0 tells whether the pid is alive without reaping it.
+        match self.child.as_ref().and_then(|c| c.id()) {
+            Some(pid) if kill(Pid::from_raw(pid as i32), None).is_ok() => {
+                // A zombie (exited, not yet reaped) still accepts signal 0: look at /proc.
+                let status =
+                    std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let state = status
+                    .rsplit(')')
+                    .next()
+                    .and_then(|s| s.split_whitespace().next());
+                if state == Some("Z") {
+                    Ok(AppState::Exited {
+                        code: None,
+                        oom_killed: false,
+                    })
+                } else {
+                    Ok(AppState::Running)
+                }
+            }
+            Some(_) => Ok(AppState::Exited {
+                code: None,
+                oom_killed: false,
+            }),
+            None => Ok(AppState::Gone),
+        }
+    }
+
+    async fn teardown(&mut self) -> Result<()> {
+        self.stop().await
+    }
+}
+
+/// Stops lab app processes whose runner is gone (killed with `kill -9`, say). Returns their pids.
+pub fn kill_orphans() -> Vec<i32> {
+    let mut killed = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return killed;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+        let value = |name: &str| {
+            vars.iter().find_map(|v| {
+                v.strip_prefix(format!("{name}=").as_bytes())
+                    .map(|rest| String::from_utf8_lossy(rest).into_owned())
+            })
+        };
+        let (Some(_session), Some(runner)) = (value(SESSION_MARK), value(RUNNER_PID_MARK)) else {
+            continue;
+        };
+        let runner_alive = runner
+            .parse::<i32>()
+            .is_ok_and(|r| std::path::Path::new(&format!("/proc/{r}")).exists());
+        if !runner_alive && kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok() {
+            killed.push(pid);
+        }
+    }
+    killed
+}

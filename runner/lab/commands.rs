@@ -1,0 +1,177 @@
+//! The shell commands a participant would type for a step's solve: `curl` for HTTP, `docker` for the
+//! container. Generated from the same actions verify runs, so the guide cannot drift from what CI
+//! proves.
+
+use crate::lab::{Action, AnalyzeAction, ContainerAction, HttpAction};
+
+/// The header the lab app reads its token from.
+pub const TOKEN_HEADER: &str = "x-lab-token";
+
+/// How commands refer to the session.
+pub struct CommandStyle<'a> {
+    pub base_url: &'a str,
+    /// `$LAB_TOKEN` in the exported guide; the token itself in a live session.
+    pub token: &'a str,
+    pub container: &'a str,
+}
+
+/// One shell line (or a few, joined by newlines) per action. Actions inside `parallel` run with `&`.
+pub fn for_actions(actions: &[Action], style: &CommandStyle) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| for_action(a, style))
+        .collect()
+}
+
+fn for_action(action: &Action, style: &CommandStyle) -> Option<String> {
+    Some(match action {
+        Action::Http(h) => curl(h, style.base_url, style.token),
+        Action::Metrics(m) => {
+            let names: Vec<&str> = m
+                .expect
+                .keys()
+                .chain(m.save.values())
+                .map(|s| s.split('{').next().unwrap_or(s))
+                .collect();
+            if names.is_empty() {
+                format!("curl -sS \"{}{}\"", style.base_url, m.path)
+            } else {
+                format!(
+                    "curl -sS \"{}{}\" | grep -E '^({})'",
+                    style.base_url,
+                    m.path,
+                    names.join("|")
+                )
+            }
+        }
+        Action::Parallel(inner) => {
+            let lines: Vec<String> = inner
+                .iter()
+                .filter_map(|a| for_action(a, style))
+                .map(|line| {
+                    if line.contains("; ") {
+                        format!("( {line} ) &")
+                    } else {
+                        format!("{line} &")
+                    }
+                })
+                .collect();
+            if lines.is_empty() {
+                return None;
+            }
+            format!("{}\nwait", lines.join("\n"))
+        }
+        Action::Sequence(inner) => {
+            let lines = for_actions(inner, style);
+            if lines.is_empty() {
+                return None;
+            }
+            lines.join("; ")
+        }
+        Action::Wait(d) => format!("sleep {}", d.get().as_secs_f64()),
+        Action::Container(c) => match c {
+            ContainerAction::Recreate(spec) => {
+                let mut changes: Vec<String> = spec
+                    .env
+                    .iter()
+                    .map(|(k, v)| {
+                        let shown = if v.contains(style.token) && !style.token.is_empty() {
+                            "$LAB_TOKEN".to_string()
+                        } else {
+                            v.clone()
+                        };
+                        format!("-e {k}={shown}")
+                    })
+                    .collect();
+                changes.extend(spec.unset.iter().map(|k| format!("(without {k})")));
+                format!(
+                    "# recreate the app's container with {}{}\n# (ECS: a new task definition revision with these variables, then update the service)",
+                    if spec.reset {
+                        "its original environment "
+                    } else {
+                        ""
+                    },
+                    changes.join(" ")
+                )
+            }
+            ContainerAction::Restart => format!("docker restart {}", style.container),
+            ContainerAction::Signal(signal) => {
+                format!("docker kill --signal {signal} {}", style.container)
+            }
+            ContainerAction::WaitHealthy(_) => {
+                format!("curl -sS \"{}/api/health\"", style.base_url)
+            }
+            ContainerAction::LogsContain(l) => format!(
+                "docker logs {} 2>&1 | grep -F '{}'",
+                style.container, l.text
+            ),
+        },
+        Action::Artifact(a) => format!("lab-runner pull {} {}", a.copy, a.to),
+        Action::Analyze(AnalyzeAction::Cpuprofile(c)) => format!("lab-runner analyze {}", c.file),
+        Action::Analyze(AnalyzeAction::Heapsnapshot(h)) => format!("lab-runner analyze {}", h.file),
+        Action::Eventually(e) => for_actions(&e.actions, style).join("\n"),
+    })
+}
+
+/// The `curl` command a participant would type for `action`.
+pub fn curl(action: &HttpAction, base_url: &str, token: &str) -> String {
+    let mut parts = vec!["curl -sS".to_string()];
+    if !action.method.eq_ignore_ascii_case("GET") {
+        parts.push(format!("-X {}", action.method.to_ascii_uppercase()));
+    }
+    if action.token {
+        let header = if token.starts_with('$') {
+            format!("-H \"{TOKEN_HEADER}: {token}\"")
+        } else {
+            format!("-H '{TOKEN_HEADER}: {token}'")
+        };
+        parts.push(header);
+    }
+    for (k, v) in &action.headers {
+        parts.push(format!("-H '{k}: {v}'"));
+    }
+    if let Some(json) = &action.json {
+        parts.push("-H 'content-type: application/json'".into());
+        parts.push(format!("-d '{json}'"));
+    } else if let Some(body) = &action.body {
+        parts.push(format!("--data-binary '{}'", body.replace('\'', r"'\''")));
+    }
+    parts.push(format!(
+        "\"{base_url}{}\"",
+        crate::actions::http::target(action)
+    ));
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curl_shows_method_token_and_query() {
+        let a: HttpAction = crate::lab::yaml::parse(
+            "{method: POST, path: /api/lab/event-loop-jam, query: {ms: 1500}, token: true}",
+            std::path::Path::new("test.yaml"),
+        )
+        .unwrap();
+        assert_eq!(
+            curl(&a, "http://127.0.0.1:3001", "$LAB_TOKEN"),
+            "curl -sS -X POST -H \"x-lab-token: $LAB_TOKEN\" \"http://127.0.0.1:3001/api/lab/event-loop-jam?ms=1500\""
+        );
+    }
+
+    #[test]
+    fn parallel_runs_in_the_background_and_waits() {
+        let actions: Vec<Action> = crate::lab::yaml::parse("- parallel:\n    - http: {path: /a}\n    - sequence:\n        - wait: 200ms\n        - http: {path: /b}\n", std::path::Path::new("test.yaml")).unwrap();
+        let style = CommandStyle {
+            base_url: "http://h",
+            token: "$LAB_TOKEN",
+            container: "c",
+        };
+        let lines = for_actions(&actions, &style);
+        assert_eq!(
+            lines,
+            vec!["curl -sS \"http://h/a\" &\n( sleep 0.2; curl -sS \"http://h/b\" ) &\nwait"]
+        );
+    }
+}

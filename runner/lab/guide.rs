@@ -1,0 +1,83 @@
+//! A step as a participant reads it: instructions and hints rendered with the session's variables,
+//! and the commands of its solve (the same actions verify performs).
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use super::commands::{self, CommandStyle};
+use super::model::Step;
+use super::render::{Renderer, Vars};
+
+#[derive(Debug, Clone)]
+pub struct RenderedStep {
+    pub id: String,
+    pub title: String,
+    /// Markdown.
+    pub instructions: String,
+    pub hints: Vec<String>,
+    /// Shell lines a participant can run for the step (empty for a manual step).
+    pub commands: Vec<String>,
+    /// Whether the instructions place `{{ commands }}` themselves.
+    pub commands_inline: bool,
+}
+
+/// Renders `step` with `vars`. Solve actions that read variables only the solve itself saves are shown
+/// with their templates unrendered.
+pub fn render_step(renderer: &Renderer, step: &Step, vars: &Vars) -> Result<RenderedStep> {
+    let text = |v: &Vars, key: &str| {
+        v.get(key)
+            .and_then(|x| x.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let base_url = text(vars, "base_url");
+    let token = text(vars, "token");
+    let container = text(vars, "container");
+    let style = CommandStyle {
+        base_url: &base_url,
+        token: if token.is_empty() {
+            "$LAB_TOKEN"
+        } else {
+            &token
+        },
+        container: if container.is_empty() {
+            "lab-app"
+        } else {
+            &container
+        },
+    };
+    let solve: Vec<_> = step
+        .solve
+        .iter()
+        .map(|a| renderer.render_item(a, vars).unwrap_or_else(|_| a.clone()))
+        .collect();
+    let command_lines = commands::for_actions(&solve, &style);
+    let mut vars = vars.clone();
+    vars.insert("commands".into(), json!(fenced(&command_lines)));
+    let instructions = renderer
+        .render(&step.instructions, &vars)
+        .with_context(|| format!("Failed to render the instructions of step {}", step.id))?;
+    let hints = step
+        .hints
+        .iter()
+        .map(|h| renderer.render(h, &vars))
+        .collect::<Result<_>>()
+        .with_context(|| format!("Failed to render the hints of step {}", step.id))?;
+    Ok(RenderedStep {
+        id: step.id.clone(),
+        title: step.title.clone(),
+        instructions,
+        hints,
+        commands_inline: step.instructions.contains("commands"),
+        commands: command_lines,
+    })
+}
+
+/// Commands as a fenced shell block.
+pub fn fenced(lines: &[String]) -> String {
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("```sh\n{}\n```", lines.join("\n"))
+    }
+}

@@ -1,0 +1,131 @@
+//! HTTP to the lab app (reqwest, no TLS, no proxies: the app is always on loopback).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use reqwest::header::HeaderMap;
+
+/// A response as checks see it.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    pub elapsed: Duration,
+}
+
+impl Response {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// A request, fully rendered.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub timeout: Duration,
+}
+
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: reqwest::Client,
+}
+
+impl HttpClient {
+    pub fn new() -> Result<Self> {
+        let inner = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(2))
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build()
+            .context("Failed to set up the HTTP client")?;
+        Ok(HttpClient { inner })
+    }
+
+    /// Sends `request` and reads the whole body, within `request.timeout`.
+    pub async fn send(&self, request: &Request) -> Result<Response> {
+        let method = reqwest::Method::from_bytes(request.method.as_bytes())
+            .with_context(|| format!("`{}` is not an HTTP method", request.method))?;
+        let mut builder = self
+            .inner
+            .request(method, &request.url)
+            .timeout(request.timeout);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        let started = Instant::now();
+        let response = builder.send().await.map_err(|e| describe(e, request))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| describe(e, request))?
+            .to_vec();
+        Ok(Response {
+            status,
+            headers,
+            body,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// `GET url` → status only.
+    pub async fn get_status(&self, url: &str, timeout: Duration) -> Result<u16> {
+        let response = self
+            .send(&Request {
+                method: "GET".into(),
+                url: url.into(),
+                headers: vec![],
+                body: None,
+                timeout,
+            })
+            .await?;
+        Ok(response.status)
+    }
+
+    /// `GET url` → body text, failing on a non-2xx status.
+    pub async fn get_text(&self, url: &str, timeout: Duration) -> Result<String> {
+        let response = self
+            .send(&Request {
+                method: "GET".into(),
+                url: url.into(),
+                headers: vec![],
+                body: None,
+                timeout,
+            })
+            .await?;
+        anyhow::ensure!(
+            (200..300).contains(&response.status),
+            "GET {url} answered {}: {}",
+            response.status,
+            response.text().chars().take(300).collect::<String>()
+        );
+        Ok(response.text())
+    }
+}
+
+fn describe(e: reqwest::Error, request: &Request) -> anyhow::Error {
+    let what = format!("{} {}", request.method, request.url);
+    if e.is_timeout() {
+        anyhow::anyhow!(
+            "{what}: no complete answer within {:.1}s (timed out)",
+            request.timeout.as_secs_f64()
+        )
+    } else if e.is_connect() {
+        anyhow::anyhow!("{what}: connection failed (is the app running and listening?): {e}")
+    } else {
+        anyhow::anyhow!("{what}: {e}")
+    }
+}

@@ -1,0 +1,281 @@
+//! The engine: brings a part's environment up, and runs a step's phases with their budgets.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use serde_json::json;
+
+use crate::actions::{self, Context, context::Narrator};
+use crate::env::docker::connect::{self, DockerUnavailable};
+use crate::env::docker::image::ImageChoice;
+use crate::env::{self, Backend, EnvSpec};
+use crate::lab::{Lab, Part, Requirement, Step, Vars};
+use crate::util::random;
+
+/// How long one phase of a step may take unless the step says otherwise.
+pub const DEFAULT_PHASE_BUDGET: Duration = Duration::from_secs(120);
+/// How long the app may take to become healthy after its environment starts.
+const START_HEALTHY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which backend the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendChoice {
+    /// Docker when it is reachable, otherwise a local process (said).
+    Auto,
+    Docker,
+    Process,
+}
+
+/// How a session's environment is brought up.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub backend: BackendChoice,
+    pub image: ImageChoice,
+    /// Where artifacts copied out of the environment go (a fresh folder per session if not given).
+    pub artifacts_dir: Option<PathBuf>,
+    /// Publish the app on its own port (3001) instead of an ephemeral one.
+    pub fixed_ports: bool,
+}
+
+/// One part's running environment and its variables.
+pub struct PartSession {
+    pub ctx: Context,
+    pub session_id: String,
+    pub backend: Backend,
+    pub description: String,
+    pub artifacts_dir: PathBuf,
+    /// Held so the folder lives as long as the session when it is a temporary one.
+    _temp_artifacts: Option<tempfile::TempDir>,
+}
+
+/// Sessions whose environments are up, so an interrupted run can remove them (see `cli::run`).
+static ACTIVE_SESSIONS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The ids of the sessions whose environments may be up right now.
+pub fn active_sessions() -> Vec<String> {
+    ACTIVE_SESSIONS.lock().expect("session registry").clone()
+}
+
+fn register(session: &str) {
+    ACTIVE_SESSIONS
+        .lock()
+        .expect("session registry")
+        .push(session.to_string());
+}
+
+/// Marks a session's environment as removed.
+pub fn unregister(session: &str) {
+    ACTIVE_SESSIONS
+        .lock()
+        .expect("session registry")
+        .retain(|s| s != session);
+}
+
+/// The phases of a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Setup,
+    CheckBeforeSolve,
+    Solve,
+    Check,
+    Cleanup,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Setup => "setup",
+            Phase::CheckBeforeSolve => "check before solve",
+            Phase::Solve => "solve",
+            Phase::Check => "check",
+            Phase::Cleanup => "cleanup",
+        })
+    }
+}
+
+/// Decides the backend: Docker when asked or reachable; the process backend otherwise, unless the part
+/// needs Docker.
+pub async fn choose_backend(
+    choice: BackendChoice,
+    needs_docker: bool,
+    report: &dyn Fn(&str),
+) -> Result<Backend> {
+    match choice {
+        BackendChoice::Docker => {
+            connect::connect().await?;
+            Ok(Backend::Docker)
+        }
+        BackendChoice::Process if needs_docker => {
+            bail!(
+                "this part needs Docker (it execs into the container and tunnels through it); run it with --backend docker"
+            )
+        }
+        BackendChoice::Process => Ok(Backend::Process),
+        BackendChoice::Auto => match connect::connect().await {
+            Ok(_) => Ok(Backend::Docker),
+            Err(e) if needs_docker => Err(e.context("this part needs Docker")),
+            Err(e) => {
+                let reason = e
+                    .downcast_ref::<DockerUnavailable>()
+                    .map(|u| u.reason.clone())
+                    .unwrap_or_else(|| format!("{e:#}"));
+                report(&format!(
+                    "Docker is not reachable ({reason}); using the process backend (a local node)"
+                ));
+                Ok(Backend::Process)
+            }
+        },
+    }
+}
+
+/// The variables every template of `lab` can use before anything runs: the lab's own variables and
+/// the session's facts.
+pub fn initial_vars(lab: &Lab, part: &Part, session_id: &str, token: &str) -> Vars {
+    let mut vars: Vars = lab.manifest.variables.clone().into_iter().collect();
+    vars.insert("token".into(), json!(token));
+    vars.insert("session".into(), json!(session_id));
+    vars.insert("lab_id".into(), json!(lab.id()));
+    vars.insert("part_id".into(), json!(part.id()));
+    vars
+}
+
+/// Brings up `part`'s environment and returns a session ready to run its steps.
+pub async fn open_part(
+    lab: &Lab,
+    part: &Part,
+    options: &EngineOptions,
+    narrator: Box<dyn Narrator>,
+    report: &dyn Fn(&str),
+) -> Result<PartSession> {
+    let spec_env = lab.environment(part);
+    let needs_docker = spec_env.requires == Some(Requirement::Docker);
+    let backend = choose_backend(options.backend, needs_docker, report).await?;
+    let session_id = random::session_id();
+    let token = random::token();
+    let vars = initial_vars(lab, part, &session_id, &token);
+    let renderer = crate::lab::Renderer::new();
+    let base_env: BTreeMap<String, String> = spec_env
+        .env
+        .iter()
+        .map(|(k, v)| {
+            renderer
+                .render(v, &vars)
+                .map(|r| (k.clone(), r))
+                .with_context(|| {
+                    format!(
+                        "in environment `{}`, variable {k}",
+                        part.reference.environment
+                    )
+                })
+        })
+        .collect::<Result<_>>()?;
+    let spec = EnvSpec {
+        lab_id: lab.id().to_string(),
+        part_id: part.id().to_string(),
+        session_id: session_id.clone(),
+        app_dir: std::fs::canonicalize(lab.app_dir()).with_context(|| {
+            format!(
+                "the lab app folder {} does not exist",
+                lab.app_dir().display()
+            )
+        })?,
+        entry: lab.manifest.app.entry.clone(),
+        app_port: lab.manifest.app.port,
+        health_path: lab.manifest.app.health.clone(),
+        env: base_env.clone(),
+        inspector: spec_env.inspector,
+        memory_mb: spec_env.memory_mb,
+        fixed_app_port: options.fixed_ports.then_some(lab.manifest.app.port),
+    };
+    let (artifacts_dir, temp) = match &options.artifacts_dir {
+        Some(dir) => {
+            let dir = dir.join(format!("{}-{}", part.id(), session_id));
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("Failed to create {}", dir.display()))?;
+            (dir, None)
+        }
+        None => {
+            let temp = tempfile::Builder::new()
+                .prefix(&format!("lab-runner-{}-{}-", part.id(), session_id))
+                .tempdir()
+                .context("Failed to create the session's artifact folder")?;
+            (temp.path().to_path_buf(), Some(temp))
+        }
+    };
+    register(&session_id);
+    let environment = env::start(backend, spec, &options.image, report).await?;
+    let description = environment.facts().description;
+    let healthy = env::wait_healthy(
+        environment.as_ref(),
+        &lab.manifest.app.health,
+        START_HEALTHY_TIMEOUT,
+    )
+    .await;
+    let mut vars = vars;
+    vars.insert(
+        "host_artifacts".into(),
+        json!(artifacts_dir.to_string_lossy()),
+    );
+    let ctx = Context::new(
+        environment,
+        vars,
+        base_env,
+        lab.manifest.app.health.clone(),
+        artifacts_dir.clone(),
+        narrator,
+    )?;
+    if let Err(e) = healthy {
+        let _ = ctx.teardown().await;
+        unregister(&session_id);
+        return Err(e.context(format!("the {} environment did not start", part.id())));
+    }
+    ctx.refresh_env_vars().await;
+    Ok(PartSession {
+        ctx,
+        session_id,
+        backend,
+        description,
+        artifacts_dir,
+        _temp_artifacts: temp,
+    })
+}
+
+impl PartSession {
+    /// Removes the environment.
+    pub async fn teardown(&self) -> Result<()> {
+        let result = self.ctx.teardown().await;
+        unregister(&self.session_id);
+        result
+    }
+}
+
+/// The actions of `step` for `phase`.
+pub fn actions_of(step: &Step, phase: Phase) -> &[crate::lab::Action] {
+    match phase {
+        Phase::Setup => &step.setup,
+        Phase::CheckBeforeSolve | Phase::Check => &step.check,
+        Phase::Solve => &step.solve,
+        Phase::Cleanup => &step.cleanup,
+    }
+}
+
+/// Runs one phase of `step` within the step's budget.
+pub async fn run_phase(ctx: &Context, step: &Step, phase: Phase) -> Result<()> {
+    let budget = step
+        .timeout
+        .as_ref()
+        .map(|d| d.get())
+        .unwrap_or(DEFAULT_PHASE_BUDGET);
+    ctx.set_step_hint(step.hints.first().cloned());
+    let actions = actions_of(step, phase);
+    match tokio::time::timeout(budget, actions::perform_all(ctx, actions)).await {
+        Ok(result) => result,
+        Err(_) => Err(anyhow!(
+            "the {phase} of step {} did not finish within its budget of {:.0} s",
+            step.id,
+            budget.as_secs_f64()
+        )),
+    }
+}
