@@ -1,1 +1,1 @@
-//! probe
+pub mod inspector;
