@@ -454,6 +454,13 @@ impl Connection {
 
     /// Close handshake, then drop the socket. Waits at most `timeout` for the peer.
     pub(crate) async fn close(&self, timeout: Duration) -> Result<()> {
+        // From here on, calls fail at once with this reason (the first reason recorded wins).
+        {
+            let mut pending = lock(&self.router.pending);
+            if pending.closed.is_none() {
+                pending.closed = Some("closed by this client".into());
+            }
+        }
         let sink = self.sink.lock().await.take();
         let mut result = Ok(());
         if let Some(mut sink) = sink {

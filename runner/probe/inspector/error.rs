@@ -65,7 +65,7 @@ impl fmt::Display for CdpError {
             CdpError::Closed { method, reason } => {
                 write!(
                     f,
-                    "{method}: the inspector connection closed before the reply ({reason})"
+                    "{method}: no reply, the inspector connection is closed ({reason})"
                 )
             }
             CdpError::Send { method, reason } => {
