@@ -195,6 +195,14 @@ async fn discovery_sends_the_ip_host_header_and_node_accepts_it() -> Result<()> 
     let expected = format!("ws://127.0.0.1:{}/{}", app.inspector.port(), target.id);
     assert_eq!(target.web_socket_debugger_url.as_deref(), Some(&*expected));
 
+    // Nothing listening: the error says what was being done.
+    let free = TcpListener::bind("127.0.0.1:0").await?.local_addr()?;
+    let err = inspector::version(free).await.unwrap_err();
+    assert!(
+        text(&err).contains(&format!("connecting to the inspector at {free}")),
+        "{err:#}"
+    );
+
     // Why it matters: a DNS name in Host is refused.
     let mut raw = TcpStream::connect(app.inspector).await?;
     raw.write_all(b"GET /json/version HTTP/1.1\r\nHost: example.com\r\n\r\n")
@@ -358,6 +366,11 @@ async fn breakpoint_by_file_url_pauses_the_request_in_blockeventloop() -> Result
         !request.is_finished(),
         "the request must wait for the pause"
     );
+    assert_eq!(
+        insp.evaluate_on_frame(&paused.call_frame_id, "ms * 2")
+            .await?,
+        json!(246)
+    );
 
     insp.resume().await?;
     assert!(!insp.is_paused());
@@ -444,7 +457,7 @@ async fn plain_paths_are_converted_and_relative_paths_refused() -> Result<()> {
     let line = jam_line()?;
 
     // The fact behind the conversion: Node binds nothing for a plain path.
-    insp.enable_debugger().await?;
+    insp.call("Debugger.enable", json!({})).await?; // raw: the handle notices anyway
     let raw = insp
         .call(
             "Debugger.setBreakpointByUrl",
@@ -519,7 +532,7 @@ async fn cpu_profile_of_a_jam_is_dominated_by_the_jam() -> Result<()> {
         .map(|(k, n)| (k.clone(), *n))
         .unwrap_or_default();
     assert!(
-        jam > 3 * top_other_n && jam >= 100,
+        jam > 3 * top_other_n && jam >= 30,
         "jam.mjs has {jam} samples; the busiest other function {top_other:?} has {top_other_n}"
     );
     assert!(

@@ -416,7 +416,17 @@ impl Connection {
             }
         };
         match tokio::time::timeout(timeout, round_trip).await {
-            Ok(result) => result,
+            Ok(result) => {
+                // Track the debugger's state however it was switched (raw calls included).
+                if result.is_ok() {
+                    match method {
+                        "Debugger.enable" => self.debugger_enabled.store(true, Ordering::SeqCst),
+                        "Debugger.disable" => self.debugger_enabled.store(false, Ordering::SeqCst),
+                        _ => {}
+                    }
+                }
+                result
+            }
             Err(_) => Err(CdpError::Timeout {
                 method: method.to_string(),
                 after: timeout,

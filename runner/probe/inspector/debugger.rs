@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use super::Inspector;
 use super::connection::PauseState;
 use super::error::human;
-use super::runtime::remote_object_to_json;
+use super::runtime::{exception_text, remote_object_to_json};
 
 /// A script the debugger has reported (`Debugger.scriptParsed`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +128,6 @@ impl Inspector {
         self.call("Debugger.enable", json!({}))
             .await
             .context("enabling the debugger (Debugger.enable)")?;
-        self.conn.debugger_enabled.store(true, Ordering::SeqCst);
         Ok(())
     }
 
@@ -274,6 +273,30 @@ impl Inspector {
             }
         }
         Ok(())
+    }
+
+    /// Evaluate `expression` in a paused frame's scope (its locals and closures), returning
+    /// the value as [`Inspector::evaluate`] does.
+    pub async fn evaluate_on_frame(&self, call_frame_id: &str, expression: &str) -> Result<Value> {
+        let doing = || format!("evaluating `{expression}` in the paused frame");
+        let reply = self
+            .call(
+                "Debugger.evaluateOnCallFrame",
+                json!({
+                    "callFrameId": call_frame_id,
+                    "expression": expression,
+                    "returnByValue": true,
+                }),
+            )
+            .await
+            .map_err(|e| anyhow::Error::new(e).context(doing()))?;
+        if let Some(details) = reply.get("exceptionDetails") {
+            bail!("{}: {}", doing(), exception_text(details));
+        }
+        Ok(reply
+            .get("result")
+            .map(remote_object_to_json)
+            .unwrap_or(Value::Null))
     }
 
     /// `Debugger.pause`: stop at the next JavaScript statement.
