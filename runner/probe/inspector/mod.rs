@@ -22,6 +22,17 @@
 //! DNS name other than `localhost`; breakpoints bind only by `file://` URL, with 0-based lines
 //! on the wire (this API is 1-based); ESM call frames carry an empty `url`, so frames are mapped
 //! to URLs through `Debugger.scriptParsed`.
+//!
+//! Also observed on Node 20.20.2 (and pinned by tests/inspector_live.rs):
+//! - `/json/list`'s `webSocketDebuggerUrl` echoes the `Host` header it was asked with, so it
+//!   names whatever address the request came through; without a `Host` it names the listen
+//!   address. We re-point it at the address we connected to either way.
+//! - Node accepts several sessions at once and keeps listing the target while one is attached,
+//!   so "a fresh attach works" says nothing about whether an old client is gone.
+//! - Commands sent to a stopped (SIGSTOP) process run in order once it continues: a
+//!   `Debugger.pause` that timed out still pauses the next JavaScript that runs, which may be
+//!   the next `Runtime.evaluate`.
+//! - `Runtime.enable` first replays the console messages already logged.
 
 mod connection;
 mod debugger;
