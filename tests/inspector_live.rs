@@ -337,6 +337,7 @@ async fn breakpoint_by_file_url_pauses_the_request_in_blockeventloop() -> Result
 
     let bp = insp.set_breakpoint_by_url(&url, line).await?;
     assert_eq!(bp.locations.len(), 1, "{bp:?}");
+    assert!(!bp.moved());
     assert_eq!(bp.locations[0].line, line);
     assert_eq!(bp.locations[0].url, url);
 
@@ -421,6 +422,13 @@ async fn breakpoints_that_bind_nothing_are_diagnosed() -> Result<()> {
     );
     assert!(msg.contains("bound no code"), "{msg}");
     assert!(msg.contains("is loaded"), "{msg}");
+
+    // A blank line does bind: V8 slides it to the next breakable location, and says so.
+    let blank = line_of(&fixture("jam.mjs"), "export function blockEventLoop")? - 1;
+    let bp = insp.set_breakpoint_by_url(&url, blank).await?;
+    assert!(bp.moved(), "{bp:?}");
+    assert_eq!(bp.locations[0].line, jam_line()?);
+    insp.remove_breakpoint(&bp.id).await?;
 
     // A file that is not loaded, next to one with the same name that is.
     let elsewhere = url.replace("/inspector/jam.mjs", "/inspector/old/jam.mjs");

@@ -41,6 +41,15 @@ pub struct Breakpoint {
     pub locations: Vec<Location>,
 }
 
+impl Breakpoint {
+    /// Whether V8 bound it on another line than the one asked for. Node 20 slides a breakpoint
+    /// on a blank or comment line forward to the next breakable location (even into the next
+    /// function); only lines past the end of the script, or URLs not loaded, bind nothing.
+    pub fn moved(&self) -> bool {
+        self.locations.iter().any(|l| l.line != self.requested_line)
+    }
+}
+
 /// The debuggee stopped: its top frame and that frame's local variables.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Paused {
