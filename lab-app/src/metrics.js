@@ -1,9 +1,10 @@
 // GET /api/metrics: prom-client's default metrics (same names, HELP texts, types and buckets, so
 // existing dashboards work), the lab's own gauges and counters, and a request-duration histogram.
 import { readFileSync, readdirSync } from 'node:fs';
-import { constants as perfConstants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { Histogram, renderFamily } from './exposition.js';
+import { takeLoopDelayWindow } from './loop-delay.js';
 import { eventLoopJamsTotal } from './lab/event-loop-jam.js';
 import { retainedStats } from './lab/memory.js';
 import { heapSnapshotInProgress, heapSnapshotsTotal } from './lab/heap-snapshot.js';
@@ -12,12 +13,6 @@ import { cpuProfileInProgress } from './lab/cpu-profile.js';
 const LINUX = process.platform === 'linux';
 const START_TIME_SECONDS = Math.round(Date.now() / 1000 - process.uptime());
 const [MAJOR, MINOR, PATCH] = process.version.slice(1).split('.');
-
-// --- event loop delay: sampled every 10 ms (prom-client's default precision), reset after each scrape,
-// so nodejs_eventloop_lag_max_seconds is the worst delay since the previous scrape. A jam is one
-// long delay: the monitor's timer fires late by the jam's length.
-const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-loopDelay.enable();
 
 // --- garbage collection, by kind, in prom-client's buckets.
 const GC_KINDS = {
@@ -135,12 +130,15 @@ function measureLagSeconds() {
   });
 }
 
+// nodejs_eventloop_lag_{min,max,...}_seconds describe the delays since the previous scrape
+// (see loop-delay.js), so lag max after a jam is the jam's length.
 function eventLoopFamilies(lagSeconds) {
-  // After reset() and before the next 10 ms tick the histogram is empty: min is 2^63 ns, mean and
-  // stddev are NaN, and percentiles are meaningless. Report 0 then: no delay recorded since the last scrape.
+  const loopDelay = takeLoopDelayWindow();
+  // A window can be empty (two scrapes within one 10 ms tick): then min would be 2^63 ns and
+  // mean/stddev NaN. Report 0 instead: no delay was recorded since the last scrape.
   const empty = loopDelay.count === 0;
   const seconds = (nanoseconds) => (empty || !Number.isFinite(nanoseconds) ? 0 : nanoseconds / 1e9);
-  const families = [
+  return [
     gauge('nodejs_eventloop_lag_seconds', 'Lag of event loop in seconds.', lagSeconds),
     gauge('nodejs_eventloop_lag_min_seconds', 'The minimum recorded event loop delay.', seconds(loopDelay.min)),
     gauge('nodejs_eventloop_lag_max_seconds', 'The maximum recorded event loop delay.', seconds(loopDelay.max)),
@@ -166,8 +164,6 @@ function eventLoopFamilies(lagSeconds) {
       seconds(loopDelay.percentile(99)),
     ),
   ];
-  loopDelay.reset();
-  return families;
 }
 
 function activityFamilies() {
