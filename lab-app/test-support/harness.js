@@ -73,7 +73,7 @@ export async function startServer({ env = LAB_ENV, execArgv = [] } = {}) {
   child.stderr.setEncoding('utf8').on('data', (text) => (output.stderr += text));
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
 
-  const port = await new Promise((resolve, reject) => {
+  const listening = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${output.stderr}`)), 10_000);
     function check() {
       const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output.stdout);
@@ -89,6 +89,14 @@ export async function startServer({ env = LAB_ENV, execArgv = [] } = {}) {
       reject(new Error(`server exited with ${code} before listening:\n${output.stderr}`));
     });
   });
+  let port;
+  try {
+    port = await listening;
+  } catch (err) {
+    child.kill('SIGKILL');
+    await rm(artifactDir, { recursive: true, force: true });
+    throw err;
+  }
 
   const server = {
     port,
