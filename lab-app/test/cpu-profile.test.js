@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SERVER_JS, sampleValue, startServer } from '../test-support/harness.js';
@@ -48,6 +48,7 @@ describe('cpu-profile', () => {
     assert.equal(res.json.seconds, 1);
     assert.ok(res.json.durationMs >= 1000 && res.json.durationMs < 3000, `durationMs ${res.json.durationMs}`);
     assert.equal(path.dirname(res.json.path), server.artifactDir);
+    assert.equal((await stat(res.json.path)).mode & 0o777, 0o600);
     assert.match(path.basename(res.json.path), new RegExp(`^cpu-\\d{4}-\\d\\d-\\d\\dT[\\d-]+Z-${server.child.pid}\\.cpuprofile$`));
 
     for (const field of ['nodes', 'samples', 'timeDeltas']) assert.ok(Array.isArray(profile[field]), field);

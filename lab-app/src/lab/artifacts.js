@@ -9,5 +9,7 @@ export async function artifactPath(config, prefix, extension) {
 }
 
 // Artifacts hold the process's memory (a heap snapshot includes process.env, LAB_TOKEN too):
-// readable by the owner only, and never overwritten ('wx').
-export const ARTIFACT_FILE_OPTIONS = { flags: 'wx', mode: 0o600 };
+// readable by the owner only, and never overwritten ('wx'). (createWriteStream spells it `flags`,
+// writeFile `flag`.)
+export const ARTIFACT_STREAM_OPTIONS = { flags: 'wx', mode: 0o600 };
+export const ARTIFACT_WRITE_OPTIONS = { flag: 'wx', mode: 0o600 };

@@ -7,7 +7,7 @@ import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpError } from '../http-errors.js';
-import { artifactPath, ARTIFACT_FILE_OPTIONS } from './artifacts.js';
+import { artifactPath, ARTIFACT_WRITE_OPTIONS } from './artifacts.js';
 
 let inProgress = false;
 let stopEarly = null; // AbortController of the running profile
@@ -50,7 +50,7 @@ export async function cpuProfile({ seconds }, config) {
     await waitUnlessStopped(seconds * 1000, stopEarly.signal);
     const { profile } = await session.post('Profiler.stop');
     const durationMs = Math.round(performance.now() - startedAt);
-    await writeFile(file, JSON.stringify(profile), ARTIFACT_FILE_OPTIONS);
+    await writeFile(file, JSON.stringify(profile), ARTIFACT_WRITE_OPTIONS);
     return { ok: true, path: file, durationMs, sampleCount: profile.samples?.length ?? 0, seconds };
   } finally {
     // Always: a connected session keeps the profiler (and its sampling thread) running.

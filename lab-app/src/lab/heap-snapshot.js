@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { HttpError } from '../http-errors.js';
-import { artifactPath, ARTIFACT_FILE_OPTIONS } from './artifacts.js';
+import { artifactPath, ARTIFACT_STREAM_OPTIONS } from './artifacts.js';
 
 let inProgress = false;
 let snapshotsTotal = 0;
@@ -32,7 +32,7 @@ export async function heapSnapshot(params, config) {
     const file = await artifactPath(config, 'heap', 'heapsnapshot');
     // Taking the snapshot stops the world; writing it out is streamed, so other requests run meanwhile
     // (and a second snapshot request in that window gets the 409 above).
-    await pipeline(v8.getHeapSnapshot(), createWriteStream(file, ARTIFACT_FILE_OPTIONS));
+    await pipeline(v8.getHeapSnapshot(), createWriteStream(file, ARTIFACT_STREAM_OPTIONS));
     const { size } = await stat(file);
     snapshotsTotal += 1;
     return { ok: true, path: file, bytes: size, durationMs: Math.round(performance.now() - startedAt) };
