@@ -107,8 +107,8 @@ export function createRequestHandler(config) {
     const startedAt = performance.now();
     const { pathname, query } = splitUrl(req.url);
     const route = ROUTES.get(pathname);
-    // Metrics and logs name a route only when it is visible, so neither reveals a disabled lab
-    // and random paths cannot grow the number of series.
+    // The metrics' route label names a route only when it is visible, so /api/metrics does not reveal
+    // a disabled lab, and random paths cannot grow the number of series.
     const routeLabel = route && (!route.lab || config.labEnabled) ? route.path : 'unmatched';
 
     res.on('close', () => {
