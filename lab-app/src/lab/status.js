@@ -1,0 +1,21 @@
+// GET /api/lab/status: what the lab is holding and doing right now.
+import inspector from 'node:inspector';
+import { retainedStats } from './memory.js';
+import { cpuProfileInProgress } from './cpu-profile.js';
+import { heapSnapshotInProgress } from './heap-snapshot.js';
+
+export function labStatus(params, config) {
+  const { retainedBufferCount, retainedBytes } = retainedStats();
+  return {
+    labEnabled: config.labEnabled,
+    nodeEnv: config.nodeEnv,
+    retainedBufferCount,
+    retainedBytes,
+    cpuProfileInProgress: cpuProfileInProgress(),
+    heapSnapshotInProgress: heapSnapshotInProgress(),
+    // The inspector's WebSocket URL once it is open (--inspect, or SIGUSR1 at run time), else null.
+    inspectorUrl: inspector.url() ?? null,
+    pid: process.pid,
+    artifactDir: config.artifactDir,
+  };
+}

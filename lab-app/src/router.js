@@ -1,0 +1,131 @@
+// Every request goes through handleRequest, top to bottom:
+//   unknown path -> 404; lab route while LAB_ENABLE != "true" -> the same 404; wrong method -> 405;
+//   lab routes: token configured (503), token (401), production (403), body (413/415/400), parameters (400);
+//   then the route's own function, whose result is the 200 response.
+import { performance } from 'node:perf_hooks';
+import { HttpError, notFound, sendError, sendJson } from './http-errors.js';
+import { readJsonBody } from './body.js';
+import { parseParams } from './params.js';
+import { guardLabRequest } from './guard.js';
+import { CONTENT_TYPE as METRICS_CONTENT_TYPE } from './exposition.js';
+import { observeHttpRequest, renderMetrics } from './metrics.js';
+import * as log from './log.js';
+import { health } from './health.js';
+import { labStatus } from './lab/status.js';
+import { eventLoopJam } from './lab/event-loop-jam.js';
+import { memoryClear, memoryLeak } from './lab/memory.js';
+import { heapSnapshot } from './lab/heap-snapshot.js';
+import { cpuProfile } from './lab/cpu-profile.js';
+
+const ROUTES = new Map(
+  [
+    { path: '/api/health', method: 'GET', run: health },
+    { path: '/api/metrics', method: 'GET', run: renderMetrics, contentType: METRICS_CONTENT_TYPE },
+    { path: '/api/lab/status', method: 'GET', lab: true, params: {}, run: labStatus },
+    {
+      path: '/api/lab/event-loop-jam',
+      method: 'POST',
+      lab: true,
+      params: { ms: { min: 1, max: 60000, default: 2000 } },
+      run: eventLoopJam,
+    },
+    {
+      path: '/api/lab/memory-leak',
+      method: 'POST',
+      lab: true,
+      params: { mb: { min: 1, max: 1024, default: 64 } },
+      run: memoryLeak,
+    },
+    { path: '/api/lab/memory-clear', method: 'POST', lab: true, params: {}, run: memoryClear },
+    { path: '/api/lab/heap-snapshot', method: 'POST', lab: true, params: {}, run: heapSnapshot },
+    {
+      path: '/api/lab/cpu-profile',
+      method: 'POST',
+      lab: true,
+      params: { seconds: { min: 1, max: 120, default: 30 } },
+      run: cpuProfile,
+    },
+  ].map((route) => [route.path, route]),
+);
+
+// The path and query exactly as sent: no URL resolution, so "//api/health" is not mistaken for a host.
+function splitUrl(url) {
+  const q = url.indexOf('?');
+  if (q === -1) return { pathname: url, query: new URLSearchParams() };
+  return { pathname: url.slice(0, q), query: new URLSearchParams(url.slice(q + 1)) };
+}
+
+function sendText(res, contentType, text) {
+  res.writeHead(200, {
+    'Content-Type': contentType,
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
+  res.end(text);
+}
+
+async function respond(req, res, route, query, config) {
+  try {
+    // A disabled lab looks exactly like no lab.
+    if (!route || (route.lab && !config.labEnabled)) throw notFound();
+    if (req.method !== route.method) {
+      throw new HttpError(
+        405,
+        'method_not_allowed',
+        `${route.path} accepts ${route.method} only (got ${req.method}).`,
+        { Allow: route.method },
+      );
+    }
+
+    let params = {};
+    if (route.lab) {
+      guardLabRequest(req, config);
+      const body = await readJsonBody(req);
+      params = parseParams(route.params, query, body);
+    }
+
+    const result = await route.run(params, config);
+    if (route.contentType) sendText(res, route.contentType, result);
+    else sendJson(res, 200, result);
+  } catch (caught) {
+    let err = caught;
+    if (!(err instanceof HttpError)) {
+      log.error('unexpected error while handling a request', {
+        method: req.method,
+        path: route?.path ?? 'unmatched',
+        stack: String(caught?.stack ?? caught),
+      });
+      err = new HttpError(500, 'internal_error', 'The server failed to handle this request; see its log.');
+    }
+    if (res.headersSent) res.destroy();
+    else sendError(res, err);
+  }
+}
+
+export function createRequestHandler(config) {
+  return function handleRequest(req, res) {
+    const startedAt = performance.now();
+    const { pathname, query } = splitUrl(req.url);
+    const route = ROUTES.get(pathname);
+    // The metrics' route label names a route only when it is visible, so /api/metrics does not reveal
+    // a disabled lab, and random paths cannot grow the number of series.
+    const routeLabel = route && (!route.lab || config.labEnabled) ? route.path : 'unmatched';
+
+    res.on('close', () => {
+      const seconds = (performance.now() - startedAt) / 1000;
+      observeHttpRequest(req.method, routeLabel, res.statusCode, seconds);
+      log.access({
+        method: req.method,
+        path: pathname.length > 200 ? `${pathname.slice(0, 200)}...` : pathname,
+        status: res.statusCode,
+        durationMs: Math.round(seconds * 1e4) / 10,
+        ...(res.writableFinished ? {} : { aborted: true }),
+      });
+    });
+
+    respond(req, res, route, query, config).catch((err) => {
+      log.error('failed to send a response', { stack: String(err?.stack ?? err) });
+      res.destroy();
+    });
+  };
+}

@@ -1,0 +1,73 @@
+// Entry point: read the configuration, serve HTTP, stop cleanly on SIGTERM/SIGINT.
+//
+// There is deliberately no process.on('SIGUSR1') listener anywhere in this app: with none, SIGUSR1
+// makes Node open its inspector on 127.0.0.1:9229 at run time (the lab's Part 3 relies on it), and any
+// listener would replace that behaviour.
+import http from 'node:http';
+import { ConfigError, configWarnings, loadConfig } from './config.js';
+import { createRequestHandler } from './router.js';
+import { stopCpuProfileEarly } from './lab/cpu-profile.js';
+import * as log from './log.js';
+
+const SHUTDOWN_GRACE_MS = 5000;
+
+function hostForUrl(address) {
+  return address.includes(':') ? `[${address}]` : address;
+}
+
+function main() {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    log.error(`invalid configuration: ${err.message}`);
+    process.exitCode = 1;
+    return;
+  }
+  for (const warning of configWarnings(config)) log.warn(warning);
+
+  const server = http.createServer(createRequestHandler(config));
+
+  server.on('error', (err) => {
+    log.error(`cannot listen on ${config.host}:${config.port}: ${err.message}`);
+    process.exit(1);
+  });
+
+  server.listen(config.port, config.host, () => {
+    const { address, port } = server.address();
+    log.info(`listening on http://${hostForUrl(address)}:${port}`, {
+      pid: process.pid,
+      node: process.version,
+      labEnabled: config.labEnabled,
+      nodeEnv: config.nodeEnv,
+    });
+  });
+
+  let shuttingDown = false;
+  function shutdown(signal) {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info(`received ${signal}: closing the server, waiting for requests in flight`);
+
+    // Stop accepting; idle keep-alive connections are closed now, busy ones after their response.
+    server.close(() => {
+      log.info('server closed, exiting');
+      // Explicit exit: an attached debugger (DevTools, or a tunnel) would otherwise keep the process alive.
+      process.exit(0);
+    });
+    server.closeIdleConnections();
+    stopCpuProfileEarly();
+
+    setTimeout(() => {
+      log.error(`requests still in flight after ${SHUTDOWN_GRACE_MS} ms; forcing exit`);
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS).unref();
+  }
+  // Handling SIGTERM ourselves also matters when node is PID 1 in a container, where the default
+  // action (terminate) does not apply.
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+main();
