@@ -55,6 +55,10 @@ describe('cpu-profile', () => {
     assert.ok(Number.isFinite(profile.startTime) && Number.isFinite(profile.endTime));
     assert.ok(profile.endTime - profile.startTime >= 900_000, 'startTime/endTime are in microseconds');
     assert.equal(profile.samples.length, res.json.sampleCount);
+    const { lastCpuProfile } = (await server.lab('GET', '/api/lab/status')).json;
+    assert.equal(lastCpuProfile.path, res.json.path);
+    assert.equal(lastCpuProfile.sampleCount, res.json.sampleCount);
+    assert.equal(lastCpuProfile.bytes, (await stat(res.json.path)).size);
     assert.equal(profile.timeDeltas.length, profile.samples.length);
     assert.ok(profile.nodes.every((node) => node.callFrame && Number.isInteger(node.id)));
 

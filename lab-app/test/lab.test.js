@@ -26,6 +26,8 @@ describe('lab endpoints', () => {
       inspectorUrl: null,
       pid: server.child.pid,
       artifactDir: server.artifactDir,
+      lastCpuProfile: null,
+      lastHeapSnapshot: null,
     });
   });
 
@@ -105,6 +107,9 @@ describe('lab endpoints', () => {
     assert.ok(snapshot.snapshot.node_count > 1000);
     assert.equal(snapshot.nodes.length, snapshot.snapshot.node_count * snapshot.snapshot.meta.node_fields.length);
     assert.equal(sampleValue(await server.metrics(), 'lab_heap_snapshots_total'), before + 1);
+    const status = await server.lab('GET', '/api/lab/status');
+    assert.equal(status.json.lastHeapSnapshot.path, res.json.path);
+    assert.equal(status.json.lastHeapSnapshot.bytes, res.json.bytes);
   });
 
   test('heap-snapshot is single-flight: a concurrent request gets 409', async () => {

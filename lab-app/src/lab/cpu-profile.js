@@ -11,9 +11,16 @@ import { artifactPath, ARTIFACT_WRITE_OPTIONS } from './artifacts.js';
 
 let inProgress = false;
 let stopEarly = null; // AbortController of the running profile
+let last = null; // { path, bytes, sampleCount, createdAt } of the newest profile written
 
 export function cpuProfileInProgress() {
   return inProgress;
+}
+
+// The newest profile this process wrote (null before the first): how a participant, or a check,
+// finds the file to copy out.
+export function lastCpuProfile() {
+  return last;
 }
 
 // On shutdown: end the wait now, so the running profile is written and answered at once.
@@ -50,8 +57,11 @@ export async function cpuProfile({ seconds }, config) {
     await waitUnlessStopped(seconds * 1000, stopEarly.signal);
     const { profile } = await session.post('Profiler.stop');
     const durationMs = Math.round(performance.now() - startedAt);
-    await writeFile(file, JSON.stringify(profile), ARTIFACT_WRITE_OPTIONS);
-    return { ok: true, path: file, durationMs, sampleCount: profile.samples?.length ?? 0, seconds };
+    const json = JSON.stringify(profile);
+    await writeFile(file, json, ARTIFACT_WRITE_OPTIONS);
+    const sampleCount = profile.samples?.length ?? 0;
+    last = { path: file, bytes: Buffer.byteLength(json), sampleCount, createdAt: new Date().toISOString() };
+    return { ok: true, path: file, durationMs, sampleCount, seconds };
   } finally {
     // Always: a connected session keeps the profiler (and its sampling thread) running.
     session.disconnect();

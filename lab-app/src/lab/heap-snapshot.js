@@ -9,6 +9,12 @@ import { artifactPath, ARTIFACT_STREAM_OPTIONS } from './artifacts.js';
 
 let inProgress = false;
 let snapshotsTotal = 0;
+let last = null; // { path, bytes, createdAt } of the newest snapshot written
+
+// The newest snapshot this process wrote (null before the first).
+export function lastHeapSnapshot() {
+  return last;
+}
 
 export function heapSnapshotInProgress() {
   return inProgress;
@@ -35,6 +41,7 @@ export async function heapSnapshot(params, config) {
     await pipeline(v8.getHeapSnapshot(), createWriteStream(file, ARTIFACT_STREAM_OPTIONS));
     const { size } = await stat(file);
     snapshotsTotal += 1;
+    last = { path: file, bytes: size, createdAt: new Date().toISOString() };
     return { ok: true, path: file, bytes: size, durationMs: Math.round(performance.now() - startedAt) };
   } finally {
     inProgress = false;

@@ -1,8 +1,8 @@
 // GET /api/lab/status: what the lab is holding and doing right now.
 import inspector from 'node:inspector';
 import { retainedStats } from './memory.js';
-import { cpuProfileInProgress } from './cpu-profile.js';
-import { heapSnapshotInProgress } from './heap-snapshot.js';
+import { cpuProfileInProgress, lastCpuProfile } from './cpu-profile.js';
+import { heapSnapshotInProgress, lastHeapSnapshot } from './heap-snapshot.js';
 
 export function labStatus(params, config) {
   const { retainedBufferCount, retainedBytes } = retainedStats();
@@ -17,5 +17,8 @@ export function labStatus(params, config) {
     inspectorUrl: inspector.url() ?? null,
     pid: process.pid,
     artifactDir: config.artifactDir,
+    // The newest capture of each kind ({ path, bytes, ... } or null): what to copy out.
+    lastCpuProfile: lastCpuProfile(),
+    lastHeapSnapshot: lastHeapSnapshot(),
   };
 }
