@@ -12,7 +12,7 @@ use super::exit;
 use crate::env::docker::connect::{self, DockerUnavailable};
 use crate::env::docker::{cleanup, image::ImageChoice};
 use crate::lab::{self, Lab, lint};
-use crate::session::engine::{self, EngineOptions};
+use crate::session::engine::{self, BackendChoice, EngineOptions};
 use crate::session::verify::{self, VerifyOptions};
 
 pub fn run(cli: Cli) -> ExitCode {

@@ -295,7 +295,7 @@ fn lint_action(
             for selector in m.expect.keys().chain(m.save.values()) {
                 if let Err(e) = Selector::parse(selector) {
                     let (l, c) = at(selector);
-                    report(l, c, format!("{path}: {e}"));
+                    report(l, c, format!("{path}: metric selector `{selector}`: {e}"));
                 }
             }
         }

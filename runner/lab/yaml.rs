@@ -28,10 +28,16 @@ pub fn parse<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, Box<Diag
 
 /// serde_norway appends " at line L column C" to its messages; the diagnostic says that itself.
 fn strip_location(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) if message[i..].contains(" column ") => message[..i].to_string(),
-        _ => message.to_string(),
-    }
+    let Some(start) = message.find(" at line ") else {
+        return message.to_string();
+    };
+    let rest = &message[start + " at line ".len()..];
+    let Some(column) = rest.find(" column ") else {
+        return message.to_string();
+    };
+    let after = &rest[column + " column ".len()..];
+    let digits = after.chars().take_while(char::is_ascii_digit).count();
+    format!("{}{}", &message[..start], &after[digits..])
 }
 
 /// The id of the step whose list item starts at or before `line` (1-based), if the file is a part file.
