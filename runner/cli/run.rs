@@ -151,6 +151,10 @@ async fn verify_command(args: VerifyArgs) -> Result<u8> {
     let lab = load_lab(args.env.lab.clone())?;
     lab.select_parts(&args.parts)
         .map_err(|e| UsageError(e.to_string()))?;
+    if args.env.backend == BackendChoice::Docker {
+        // Asked for Docker: say at once if it is not there, rather than failing every step.
+        connect::connect().await?;
+    }
     let options = VerifyOptions {
         parts: args.parts,
         junit: args.junit,
