@@ -14,8 +14,14 @@ fn the_lab_app_node_test_suite_passes() {
         .output()
         .expect("`node` (20 or newer) must be on the PATH to run the lab app's tests");
     let report = support::text(&out);
-    assert!(out.status.success(), "the lab app's tests failed:\n{report}");
+    assert!(
+        out.status.success(),
+        "the lab app's tests failed:\n{report}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("ℹ fail 0"), "{report}");
-    assert!(!stdout.contains("ℹ pass 0"), "no lab app test ran:\n{report}");
+    assert!(
+        !stdout.contains("ℹ pass 0"),
+        "no lab app test ran:\n{report}"
+    );
 }

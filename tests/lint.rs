@@ -6,8 +6,15 @@ use support::{fixture, lab_runner, text};
 
 /// Runs lint on tests/fixtures/lint/<case> and returns (exit code, stdout).
 fn lint(case: &str) -> (i32, String) {
-    let out = lab_runner().arg("lint").arg(fixture(&format!("lint/{case}"))).output().expect("lab-runner runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = lab_runner()
+        .arg("lint")
+        .arg(fixture(&format!("lint/{case}")))
+        .output()
+        .expect("lab-runner runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 /// Asserts that lint fails with exit code 2 and a line `<file>:<line>:<col>: ...<needle>...`.
@@ -17,7 +24,10 @@ fn assert_problem(case: &str, file: &str, line: usize, column: usize, needle: &s
     let location = format!("{file}:{line}:{column}: ");
     let hit = out.lines().find(|l| l.contains(&location));
     let hit = hit.unwrap_or_else(|| panic!("lint {case}: no problem at {location}\n{out}"));
-    assert!(hit.contains(needle), "lint {case}: expected {needle:?} in\n{hit}");
+    assert!(
+        hit.contains(needle),
+        "lint {case}: expected {needle:?} in\n{hit}"
+    );
 }
 
 #[test]
@@ -25,78 +35,166 @@ fn the_valid_fixture_and_the_shipped_lab_pass() {
     let (code, out) = lint("valid");
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("ok — 1 part(s), 2 step(s)"), "{out}");
-    let shipped = lab_runner().arg("lint").arg(support::shipped_lab()).output().unwrap();
+    let shipped = lab_runner()
+        .arg("lint")
+        .arg(support::shipped_lab())
+        .output()
+        .unwrap();
     assert!(shipped.status.success(), "{}", text(&shipped));
 }
 
 #[test]
 fn yaml_syntax_error() {
-    assert_problem("yaml-syntax", "yaml-syntax/part.yaml", 20, 24, "did not find expected key");
+    assert_problem(
+        "yaml-syntax",
+        "yaml-syntax/part.yaml",
+        20,
+        24,
+        "did not find expected key",
+    );
 }
 
 #[test]
 fn unknown_field_names_the_field_and_the_valid_ones() {
-    assert_problem("unknown-field", "unknown-field/part.yaml", 22, 11, "unknown field `methd`, expected one of `method`");
+    assert_problem(
+        "unknown-field",
+        "unknown-field/part.yaml",
+        22,
+        11,
+        "unknown field `methd`, expected one of `method`",
+    );
 }
 
 #[test]
 fn wrong_type() {
-    assert_problem("wrong-type", "wrong-type/part.yaml", 21, 18, "http.token: invalid type: string \"yes please\", expected a boolean (step 1.1)");
+    assert_problem(
+        "wrong-type",
+        "wrong-type/part.yaml",
+        21,
+        18,
+        "http.token: invalid type: string \"yes please\", expected a boolean (step 1.1)",
+    );
 }
 
 #[test]
 fn missing_field_names_the_step() {
-    assert_problem("missing-field", "missing-field/part.yaml", 3, 5, "steps[0]: missing field `title` (step 1.0)");
+    assert_problem(
+        "missing-field",
+        "missing-field/part.yaml",
+        3,
+        5,
+        "steps[0]: missing field `title` (step 1.0)",
+    );
 }
 
 #[test]
 fn duplicate_step_id() {
-    assert_problem("duplicate-step-id", "duplicate-step-id/part.yaml", 12, 5, "step id `1.0` is used twice");
+    assert_problem(
+        "duplicate-step-id",
+        "duplicate-step-id/part.yaml",
+        12,
+        5,
+        "step id `1.0` is used twice",
+    );
 }
 
 #[test]
 fn undefined_variable_suggests_the_close_one() {
-    assert_problem("undefined-variable", "undefined-variable/part.yaml", 15, 15, "uses {{ jam_mss }}, which is not defined; did you mean `jam_ms`?");
+    assert_problem(
+        "undefined-variable",
+        "undefined-variable/part.yaml",
+        15,
+        15,
+        "uses {{ jam_mss }}, which is not defined; did you mean `jam_ms`?",
+    );
 }
 
 #[test]
 fn template_syntax_error() {
-    assert_problem("template-syntax", "template-syntax/part.yaml", 7, 7, "template error: syntax error");
+    assert_problem(
+        "template-syntax",
+        "template-syntax/part.yaml",
+        7,
+        7,
+        "template error: syntax error",
+    );
 }
 
 #[test]
 fn check_without_solve() {
-    assert_problem("check-without-solve", "check-without-solve/part.yaml", 22, 5, "has a check but no solve");
+    assert_problem(
+        "check-without-solve",
+        "check-without-solve/part.yaml",
+        22,
+        5,
+        "has a check but no solve",
+    );
 }
 
 #[test]
 fn unknown_environment() {
-    assert_problem("unknown-environment", "unknown-environment/lab.yaml", 15, 5, "names environment `staging`, which is not defined");
+    assert_problem(
+        "unknown-environment",
+        "unknown-environment/lab.yaml",
+        15,
+        5,
+        "names environment `staging`, which is not defined",
+    );
 }
 
 #[test]
 fn missing_part_file() {
-    assert_problem("missing-part-file", "missing-part-file/lab.yaml", 13, 5, "part-two.yaml`, which cannot be read");
+    assert_problem(
+        "missing-part-file",
+        "missing-part-file/lab.yaml",
+        13,
+        5,
+        "part-two.yaml`, which cannot be read",
+    );
 }
 
 #[test]
 fn duration_without_unit() {
-    assert_problem("bad-duration", "bad-duration/part.yaml", 22, 20, "invalid duration '15': write a number with a unit");
+    assert_problem(
+        "bad-duration",
+        "bad-duration/part.yaml",
+        22,
+        20,
+        "invalid duration '15': write a number with a unit",
+    );
 }
 
 #[test]
 fn misspelt_matcher_operator() {
-    assert_problem("unknown-matcher", "unknown-matcher/part.yaml", 25, 13, "unknown matcher operator `gtee`");
+    assert_problem(
+        "unknown-matcher",
+        "unknown-matcher/part.yaml",
+        25,
+        13,
+        "unknown matcher operator `gtee`",
+    );
 }
 
 #[test]
 fn malformed_metric_selector() {
-    assert_problem("bad-selector", "bad-selector/part.yaml", 25, 14, "metric selector `lab_event_loop_jams_total{kind=}`");
+    assert_problem(
+        "bad-selector",
+        "bad-selector/part.yaml",
+        25,
+        14,
+        "metric selector `lab_event_loop_jams_total{kind=}`",
+    );
 }
 
 #[test]
 fn a_check_must_not_read_what_only_the_solve_saves() {
-    assert_problem("solve-variable-in-check", "solve-variable-in-check/part.yaml", 26, 47, "uses {{ took }}, which only a solve saves");
+    assert_problem(
+        "solve-variable-in-check",
+        "solve-variable-in-check/part.yaml",
+        26,
+        47,
+        "uses {{ took }}, which only a solve saves",
+    );
 }
 
 #[test]
@@ -108,6 +206,9 @@ fn commands_that_load_a_lab_refuse_a_broken_one_with_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("unknown-field/part.yaml:22:11: "), "{stderr}");
+    assert!(
+        stderr.contains("unknown-field/part.yaml:22:11: "),
+        "{stderr}"
+    );
     assert!(stderr.contains("run `lab-runner lint`"), "{stderr}");
 }

@@ -7,7 +7,10 @@ use support::*;
 
 fn junit_counts(path: &std::path::Path) -> (usize, usize) {
     let xml = std::fs::read_to_string(path).expect("junit report written");
-    (xml.matches("<testcase ").count(), xml.matches("<failure ").count())
+    (
+        xml.matches("<testcase ").count(),
+        xml.matches("<failure ").count(),
+    )
 }
 
 #[test]
@@ -24,7 +27,10 @@ fn part2_passes_on_the_process_backend() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.lines().last(), Some("7 passed, 0 failed"), "{all}");
     for step in ["2.0", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6"] {
-        assert!(stdout.contains(&format!("PASS [")) && stdout.contains(&format!(" part2 {step} ")), "{all}");
+        assert!(
+            stdout.contains(&format!("PASS [")) && stdout.contains(&format!(" part2 {step} ")),
+            "{all}"
+        );
     }
     assert_eq!(junit_counts(&junit), (7, 0));
 }
@@ -50,8 +56,14 @@ fn part2_passes_on_docker_and_leaves_nothing_behind() {
     assert_eq!(junit_counts(&junit), (7, 0));
     let name = container_name(&stdout).expect("the START line names the container");
     let session = name.split('-').nth(2).unwrap().to_string();
-    assert!(docker_ids("container", &format!("io.lab-runner.session={session}")).is_empty(), "container left behind");
-    assert!(docker_ids("network", &format!("io.lab-runner.session={session}")).is_empty(), "network left behind");
+    assert!(
+        docker_ids("container", &format!("io.lab-runner.session={session}")).is_empty(),
+        "container left behind"
+    );
+    assert!(
+        docker_ids("network", &format!("io.lab-runner.session={session}")).is_empty(),
+        "network left behind"
+    );
 }
 
 #[test]
@@ -70,21 +82,40 @@ fn failures_are_reported_with_their_diagnosis_and_a_nonzero_exit() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.lines().last(), Some("0 passed, 3 failed"), "{all}");
     // 1.1: a check that passes before its solve cannot tell solved from unsolved.
-    assert!(stdout.contains("the check passed before the solve ran"), "{all}");
+    assert!(
+        stdout.contains("the check passed before the solve ran"),
+        "{all}"
+    );
     // 1.2: expected, saw, hint.
-    assert!(stdout.contains("expected: 418") && stdout.contains("saw:      200"), "{all}");
-    assert!(stdout.contains("hint:     A jam never makes the health endpoint answer 418."), "{all}");
+    assert!(
+        stdout.contains("expected: 418") && stdout.contains("saw:      200"),
+        "{all}"
+    );
+    assert!(
+        stdout.contains("hint:     A jam never makes the health endpoint answer 418."),
+        "{all}"
+    );
     // 1.3: a failing solve, with the app's own hint for a 404 on a lab route.
-    assert!(stdout.contains("solve failed: POST /api/lab/event-loop-jam: status"), "{all}");
+    assert!(
+        stdout.contains("solve failed: POST /api/lab/event-loop-jam: status"),
+        "{all}"
+    );
     assert!(stdout.contains("LAB_ENABLE is not `true`"), "{all}");
     assert_eq!(junit_counts(&junit), (3, 3));
 }
 
 #[test]
 fn an_unknown_part_is_a_usage_error() {
-    let out = lab_runner().args(["verify", "part9", "--backend", "process"]).output().unwrap();
+    let out = lab_runner()
+        .args(["verify", "part9", "--backend", "process"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no part `part9`"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("there is no part `part9`"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -97,7 +128,10 @@ fn without_docker_auto_falls_back_to_a_local_process_and_says_so() {
         .unwrap();
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
-    assert!(all.contains("Docker is not reachable") && all.contains("using the process backend"), "{all}");
+    assert!(
+        all.contains("Docker is not reachable") && all.contains("using the process backend"),
+        "{all}"
+    );
     assert!(all.contains("local process"), "{all}");
 }
 
@@ -112,7 +146,10 @@ fn docker_asked_for_but_unreachable_is_one_clear_error_with_exit_3() {
     let all = text(&out);
     assert_eq!(out.status.code(), Some(3), "{all}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("Docker is not reachable at unix:///nonexistent/docker.sock"), "{all}");
+    assert!(
+        stderr.contains("Docker is not reachable at unix:///nonexistent/docker.sock"),
+        "{all}"
+    );
     assert!(stderr.contains("--backend process"), "{all}");
 }
 
@@ -130,10 +167,17 @@ fn cleanup_removes_what_keep_left_running() {
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(all.contains("keeping the part1 environment"), "{all}");
-    assert!(!docker_ids("container", "io.lab-runner.managed=true").is_empty(), "--keep left nothing running: {all}");
+    assert!(
+        !docker_ids("container", "io.lab-runner.managed=true").is_empty(),
+        "--keep left nothing running: {all}"
+    );
     let cleanup = lab_runner().arg("cleanup").output().unwrap();
     assert_eq!(cleanup.status.code(), Some(0), "{}", text(&cleanup));
-    assert!(String::from_utf8_lossy(&cleanup.stdout).contains("removed container lab-runner-"), "{}", text(&cleanup));
+    assert!(
+        String::from_utf8_lossy(&cleanup.stdout).contains("removed container lab-runner-"),
+        "{}",
+        text(&cleanup)
+    );
     assert!(docker_ids("container", "io.lab-runner.managed=true").is_empty());
     assert!(docker_ids("network", "io.lab-runner.managed=true").is_empty());
 }

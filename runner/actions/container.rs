@@ -10,7 +10,7 @@ use crate::env::health::{log_tail, wait_healthy};
 use crate::lab::{ContainerAction, RecreateSpec};
 
 const HEALTHY_TIMEOUT: Duration = Duration::from_secs(30);
-const LOGS_TIMEOUT: Duration = Duration::from_secs(10);
+const LOGS_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub async fn perform(ctx: &Context, action: &ContainerAction) -> Result<()> {
     match action {
@@ -38,7 +38,7 @@ pub async fn perform(ctx: &Context, action: &ContainerAction) -> Result<()> {
             logs_contain(
                 ctx,
                 &l.text,
-                l.timeout.as_ref().map(|d| d.get()).unwrap_or(LOGS_TIMEOUT),
+                ctx.patience(l.timeout.as_ref().map(|d| d.get()).unwrap_or(LOGS_TIMEOUT)),
             )
             .await
         }

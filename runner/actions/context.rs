@@ -10,9 +10,12 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
+use tokio::task::JoinHandle;
+
 use crate::env::Environment;
 use crate::lab::{Renderer, Vars};
 use crate::probe::http::HttpClient;
+use crate::probe::inspector::Inspector;
 
 /// Where actions say what they do: nowhere for `verify`, the terminal for `start` and `demo`.
 pub trait Narrator: Send + Sync {
@@ -20,6 +23,13 @@ pub trait Narrator: Send + Sync {
     fn say(&self, line: &str);
     /// The shell command a participant would type for the same thing.
     fn command(&self, _shell: &str) {}
+}
+
+/// Answers `ask` questions: a person at a terminal in interactive mode. Without one, questions are
+/// answered from the same live state the right answer comes from (verify, demo).
+pub trait Asker: Send + Sync {
+    /// Asks `question` and returns what the person typed.
+    fn ask(&self, question: &str) -> Result<String>;
 }
 
 /// Says nothing.
@@ -38,6 +48,15 @@ struct Shared {
     health_path: String,
     narrator: Box<dyn Narrator>,
     hint: Mutex<Option<String>>,
+    /// The lab app's source folder on the host (breakpoint lines are computed from it).
+    app_dir: PathBuf,
+    /// The session's own inspector client, kept across steps like an attached DevTools.
+    inspector: tokio::sync::Mutex<Option<Inspector>>,
+    /// Breakpoints the runner set on its client, removed on `resume`.
+    breakpoints: Mutex<Vec<String>>,
+    /// Actions started in the background (what `pause_at` triggered), awaited by `resume`.
+    background: Mutex<Vec<(String, JoinHandle<Result<()>>)>>,
+    asker: Option<Box<dyn Asker>>,
 }
 
 /// Shared by every action of a session. Cheap to clone.
@@ -45,22 +64,37 @@ struct Shared {
 pub struct Context {
     shared: Arc<Shared>,
     quiet: bool,
+    /// Set while a check runs that is expected not to hold (verify's check before the solve): checks
+    /// that wait for something to become true give up quickly.
+    impatient: bool,
 }
 
+/// How long a waiting check waits while it is expected not to hold.
+const IMPATIENT_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 impl Context {
+    /// `app_dir` is the lab app's source folder on the host.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         env: Box<dyn Environment>,
         vars: Vars,
         base_env: BTreeMap<String, String>,
         health_path: String,
         artifacts_dir: PathBuf,
+        app_dir: PathBuf,
         narrator: Box<dyn Narrator>,
+        asker: Option<Box<dyn Asker>>,
     ) -> Result<Context> {
         let ctx = Context {
             shared: Arc::new(Shared {
                 env: RwLock::new(env),
                 vars: Mutex::new(vars),
-                renderer: Renderer::new(),
+                renderer: Renderer::for_app(&app_dir),
+                app_dir,
+                inspector: tokio::sync::Mutex::new(None),
+                breakpoints: Mutex::new(Vec::new()),
+                background: Mutex::new(Vec::new()),
+                asker,
                 http: HttpClient::new()?,
                 artifacts_dir,
                 base_env,
@@ -69,6 +103,7 @@ impl Context {
                 hint: Mutex::new(None),
             }),
             quiet: false,
+            impatient: false,
         };
         Ok(ctx)
     }
@@ -76,8 +111,26 @@ impl Context {
     /// The same context, narrating nothing (for retries).
     pub fn quieted(&self) -> Context {
         Context {
-            shared: self.shared.clone(),
             quiet: true,
+            ..self.clone()
+        }
+    }
+
+    /// The same context, quiet, for a check that is expected not to hold: waits are cut short.
+    pub fn expecting_failure(&self) -> Context {
+        Context {
+            quiet: true,
+            impatient: true,
+            ..self.clone()
+        }
+    }
+
+    /// How long a waiting check should wait, given what it asks for.
+    pub fn patience(&self, wanted: std::time::Duration) -> std::time::Duration {
+        if self.impatient {
+            wanted.min(IMPATIENT_WAIT)
+        } else {
+            wanted
         }
     }
 
@@ -181,8 +234,53 @@ impl Context {
         }
     }
 
-    /// Tears the environment down.
+    pub fn app_dir(&self) -> &PathBuf {
+        &self.shared.app_dir
+    }
+
+    pub fn asker(&self) -> Option<&dyn Asker> {
+        self.shared.asker.as_deref()
+    }
+
+    /// The session's own inspector client (None when not attached).
+    pub fn inspector_client(&self) -> &tokio::sync::Mutex<Option<Inspector>> {
+        &self.shared.inspector
+    }
+
+    pub fn add_breakpoint(&self, id: String) {
+        self.shared
+            .breakpoints
+            .lock()
+            .expect("breakpoints lock")
+            .push(id);
+    }
+
+    pub fn take_breakpoints(&self) -> Vec<String> {
+        std::mem::take(&mut *self.shared.breakpoints.lock().expect("breakpoints lock"))
+    }
+
+    /// Keeps a background task (named for messages) until `take_background`.
+    pub fn add_background(&self, name: String, task: JoinHandle<Result<()>>) {
+        self.shared
+            .background
+            .lock()
+            .expect("background lock")
+            .push((name, task));
+    }
+
+    pub fn take_background(&self) -> Vec<(String, JoinHandle<Result<()>>)> {
+        std::mem::take(&mut *self.shared.background.lock().expect("background lock"))
+    }
+
+    /// Tears the environment down (closing the inspector client first: a connected client keeps an
+    /// exiting Node alive).
     pub async fn teardown(&self) -> Result<()> {
+        if let Some(client) = self.shared.inspector.lock().await.take() {
+            let _ = client.close().await;
+        }
+        for (_, task) in self.take_background() {
+            task.abort();
+        }
         self.shared
             .env
             .write()

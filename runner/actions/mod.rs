@@ -5,10 +5,12 @@
 
 pub mod analyze;
 pub mod artifact;
+pub mod ask;
 pub mod container;
 pub mod context;
 pub mod failure;
 pub mod http;
+pub mod inspector;
 pub mod matcher;
 pub mod metrics;
 
@@ -42,9 +44,11 @@ pub fn perform<'a>(ctx: &'a Context, action: &'a Action) -> BoxFuture<'a, Result
                 Ok(())
             }
             Action::Sequence(actions) => perform_all(ctx, actions).await,
+            Action::Inspector(a) => inspector::perform(ctx, &ctx.render(a)?).await,
+            Action::Ask(a) => ask::perform(ctx, &ctx.render(a)?).await,
             Action::Eventually(e) => {
                 let (timeout, interval) = (ctx.render(&e.timeout)?, ctx.render(&e.interval)?);
-                eventually(ctx, &e.actions, timeout.get(), interval.get()).await
+                eventually(ctx, &e.actions, ctx.patience(timeout.get()), interval.get()).await
             }
         }
     }

@@ -2,7 +2,7 @@
 //! container. Generated from the same actions verify runs, so the guide cannot drift from what CI
 //! proves.
 
-use crate::lab::{Action, AnalyzeAction, ContainerAction, HttpAction};
+use crate::lab::{Action, AnalyzeAction, ContainerAction, HttpAction, InspectorAction};
 
 /// The header the lab app reads its token from.
 pub const TOKEN_HEADER: &str = "x-lab-token";
@@ -13,6 +13,8 @@ pub struct CommandStyle<'a> {
     /// `$LAB_TOKEN` in the exported guide; the token itself in a live session.
     pub token: &'a str,
     pub container: &'a str,
+    /// Where the inspector answers on the host (`127.0.0.1:9229`).
+    pub inspector: &'a str,
 }
 
 /// One shell line (or a few, joined by newlines) per action. Actions inside `parallel` run with `&`.
@@ -109,7 +111,61 @@ fn for_action(action: &Action, style: &CommandStyle) -> Option<String> {
         Action::Artifact(a) => format!("lab-runner pull {} {}", a.copy, a.to),
         Action::Analyze(AnalyzeAction::Cpuprofile(c)) => format!("lab-runner analyze {}", c.file),
         Action::Analyze(AnalyzeAction::Heapsnapshot(h)) => format!("lab-runner analyze {}", h.file),
+        Action::Analyze(AnalyzeAction::HeapDiff(d)) => {
+            format!("lab-runner analyze --diff {} {}", d.old, d.new)
+        }
         Action::Eventually(e) => for_actions(&e.actions, style).join("\n"),
+        Action::Inspector(i) => inspector_line(i, style)?,
+        Action::Ask(_) => return None,
+    })
+}
+
+/// What a participant does in DevTools for an inspector action, as a comment line (a command where
+/// there is one).
+fn inspector_line(action: &InspectorAction, style: &CommandStyle) -> Option<String> {
+    Some(match action {
+        InspectorAction::Discover(_) => format!("curl -sS http://{}/json/list", style.inspector),
+        InspectorAction::Attach(_) => {
+            "# DevTools: open the devtools:// URL above (or chrome://inspect → inspect)".into()
+        }
+        InspectorAction::Detach => "# DevTools: close the DevTools window".into(),
+        InspectorAction::Evaluate(e) => format!("# DevTools Console: {}", e.expression),
+        InspectorAction::PauseAt(p) => {
+            let mut lines = vec![format!(
+                "# DevTools Sources: open {} and set a breakpoint in {}{}",
+                p.at.file,
+                p.at.function,
+                p.at.line_containing
+                    .as_ref()
+                    .map(|l| format!(" on the line `{l}`"))
+                    .unwrap_or_default()
+            )];
+            lines.extend(
+                for_actions(&p.trigger, style)
+                    .into_iter()
+                    .map(|l| format!("{l} &")),
+            );
+            lines.join("\n")
+        }
+        InspectorAction::Paused(_) => return None,
+        InspectorAction::Resume(_) => "# DevTools: press Resume (F8)".into(),
+        InspectorAction::Profile(p) => {
+            let mut lines =
+                vec!["# DevTools Performance (or Profiler): start recording".to_string()];
+            lines.extend(for_actions(&p.during, style));
+            lines.push(format!(
+                "# stop recording, then save the profile as {}",
+                p.to
+            ));
+            lines.join("\n")
+        }
+        InspectorAction::HeapSnapshot(h) => format!(
+            "# DevTools Memory: take a heap snapshot and save it as {}",
+            h.to
+        ),
+        InspectorAction::HeapUsage(_) => {
+            "# DevTools Memory: the heap size shown under the snapshot list".into()
+        }
     })
 }
 
@@ -167,6 +223,7 @@ mod tests {
             base_url: "http://h",
             token: "$LAB_TOKEN",
             container: "c",
+            inspector: "127.0.0.1:9229",
         };
         let lines = for_actions(&actions, &style);
         assert_eq!(

@@ -33,6 +33,7 @@ pub fn render_step(renderer: &Renderer, step: &Step, vars: &Vars) -> Result<Rend
     let base_url = text(vars, "base_url");
     let token = text(vars, "token");
     let container = text(vars, "container");
+    let inspector = text(vars, "inspector_addr");
     let style = CommandStyle {
         base_url: &base_url,
         token: if token.is_empty() {
@@ -44,6 +45,11 @@ pub fn render_step(renderer: &Renderer, step: &Step, vars: &Vars) -> Result<Rend
             "lab-app"
         } else {
             &container
+        },
+        inspector: if inspector.is_empty() {
+            "127.0.0.1:9229"
+        } else {
+            &inspector
         },
     };
     let solve: Vec<_> = step
@@ -80,4 +86,35 @@ pub fn fenced(lines: &[String]) -> String {
     } else {
         format!("```sh\n{}\n```", lines.join("\n"))
     }
+}
+
+/// Variables for rendering a lab without a live session (lint, the exported guide): the lab's own
+/// variables, the session's facts as they are with the default ports, `$LAB_TOKEN` for the token, and
+/// `<name>` for what steps save at run time.
+pub fn placeholder_vars(lab: &super::Lab, part: &super::Part, saved: &[String]) -> Vars {
+    let mut vars: Vars = lab.manifest.variables.clone().into_iter().collect();
+    let port = lab.manifest.app.port;
+    for name in saved {
+        vars.insert(name.clone(), json!(format!("<{name}>")));
+    }
+    let facts = [
+        ("token", json!("$LAB_TOKEN")),
+        ("session", json!("<session>")),
+        ("lab_id", json!(lab.id())),
+        ("part_id", json!(part.id())),
+        ("base_url", json!(format!("http://127.0.0.1:{port}"))),
+        ("app_port", json!(port)),
+        ("backend", json!("docker")),
+        ("container", json!("lab-app")),
+        ("app_root", json!("/app")),
+        ("artifact_dir", json!("/tmp")),
+        ("host_artifacts", json!("./lab-artifacts")),
+        ("inspector_addr", json!("127.0.0.1:9229")),
+        ("inspector_port", json!(9229)),
+        ("inspector_inside", json!("127.0.0.1:9229")),
+    ];
+    for (k, v) in facts {
+        vars.insert(k.to_string(), v);
+    }
+    vars
 }

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use super::app_source;
 use super::diagnostic::Diagnostic;
 use super::load::{Lab, Part};
-use super::model::{Action, InspectorMode, Step};
+use super::model::{Action, InspectorAction, InspectorMode, Step};
 use super::render::Renderer;
 use super::yaml;
 use crate::probe::metrics::Selector;
@@ -28,12 +29,14 @@ pub const SESSION_VARS: &[&str] = &[
     "host_artifacts",
     // The step's solve as shell commands (only in instructions and hints).
     "commands",
+    // A function: the line of a function (or of a line in it) in the lab app's source.
+    "source_line",
 ];
 
 /// Every problem in `lab` (empty when it is fine).
 pub fn lint(lab: &Lab) -> Vec<Diagnostic> {
     let mut problems = Vec::new();
-    let renderer = Renderer::new();
+    let renderer = Renderer::for_app(&lab.app_dir());
     for (name, env) in &lab.manifest.environments {
         for (key, value) in &env.env {
             let known: BTreeSet<String> = base_vars(lab, env.inspector);
@@ -85,6 +88,8 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
             }
         }
     }
+    let all_saved: Vec<String> = saved_in.keys().cloned().collect();
+    let placeholders = super::guide::placeholder_vars(lab, part, &all_saved);
     let intro_line = yaml::find_line(&part.text, 1, "intro:").map_or(1, |(l, _)| l + 1);
     check_template(
         renderer,
@@ -121,31 +126,6 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
                     .into(),
             );
         }
-        // Texts people read.
-        let instructions_line =
-            yaml::find_line(&part.text, step_line, "instructions:").map_or(step_line, |(l, _)| l);
-        check_template_located(
-            renderer,
-            &step.instructions,
-            &known,
-            &saved_in,
-            &part.text,
-            instructions_line,
-            &mut report,
-            "instructions",
-        );
-        for (i, hint) in step.hints.iter().enumerate() {
-            check_template_located(
-                renderer,
-                hint,
-                &known,
-                &saved_in,
-                &part.text,
-                step_line,
-                &mut report,
-                &format!("hints[{i}]"),
-            );
-        }
         // Actions. Setup and check always run, so what they save is known from then on; what a
         // solve saves is known only to the rest of that solve (a participant who does the step by hand
         // saves nothing, so checks and later steps must not rely on it).
@@ -176,7 +156,14 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
                         &path,
                     );
                 }
-                lint_action(action, action_path, &part.text, step_line, &mut report);
+                lint_action(
+                    action,
+                    action_path,
+                    &part.text,
+                    step_line,
+                    &lab.app_dir(),
+                    &mut report,
+                );
                 let saved = saved_names(action);
                 solve_known.extend(saved.iter().cloned());
                 if phase != "solve" {
@@ -185,6 +172,47 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
             }
             if phase == "setup" {
                 solve_known = known.clone();
+                // Texts people read are rendered once the setup has run; render them too, so a
+                // call such as source_line(...) that does not resolve is found here.
+                let instructions_line = yaml::find_line(&part.text, step_line, "instructions:")
+                    .map_or(step_line, |(l, _)| l);
+                check_template_located(
+                    renderer,
+                    &step.instructions,
+                    &known,
+                    &saved_in,
+                    &part.text,
+                    instructions_line,
+                    &mut report,
+                    "instructions",
+                );
+                let texts = std::iter::once(("instructions".to_string(), &step.instructions))
+                    .chain(
+                        step.hints
+                            .iter()
+                            .enumerate()
+                            .map(|(i, h)| (format!("hints[{i}]"), h)),
+                    );
+                for (what, template) in texts {
+                    if let Err(e) = renderer.render(template, &placeholders) {
+                        let message = format!("{e:#}");
+                        if !message.contains("undefined") {
+                            report(instructions_line, 1, format!("{what}: {message}"));
+                        }
+                    }
+                }
+                for (i, hint) in step.hints.iter().enumerate() {
+                    check_template_located(
+                        renderer,
+                        hint,
+                        &known,
+                        &saved_in,
+                        &part.text,
+                        step_line,
+                        &mut report,
+                        &format!("hints[{i}]"),
+                    );
+                }
             }
         }
     }
@@ -233,6 +261,15 @@ pub fn saved_names(action: &Action) -> Vec<String> {
         Action::Http(h) => h.save.keys().cloned().collect(),
         Action::Metrics(m) => m.save.keys().cloned().collect(),
         Action::Artifact(a) => a.save.iter().cloned().collect(),
+        Action::Inspector(i) => match i {
+            InspectorAction::Discover(d) => d.save.values().cloned().collect(),
+            InspectorAction::Evaluate(e) => e.save.iter().cloned().collect(),
+            InspectorAction::Paused(p) => p.save.keys().cloned().collect(),
+            InspectorAction::Profile(p) => p.save.iter().cloned().collect(),
+            InspectorAction::HeapSnapshot(h) => h.save.iter().cloned().collect(),
+            InspectorAction::HeapUsage(h) => h.save.keys().cloned().collect(),
+            _ => Vec::new(),
+        },
         _ => Vec::new(),
     }
 }
@@ -259,10 +296,31 @@ fn lint_action(
     path: &str,
     text: &str,
     step_line: usize,
+    app_dir: &std::path::Path,
     report: &mut dyn FnMut(usize, usize, String),
 ) {
     let at = |needle: &str| yaml::find_line(text, step_line, needle).unwrap_or((step_line, 1));
     match action {
+        Action::Inspector(InspectorAction::PauseAt(p)) => {
+            let place = &p.at;
+            let found = match &place.line_containing {
+                Some(needle) => {
+                    app_source::locate_line(app_dir, &place.file, &place.function, needle)
+                        .map(|_| ())
+                }
+                None => {
+                    app_source::locate_function(app_dir, &place.file, &place.function).map(|_| ())
+                }
+            };
+            if let Err(e) = found {
+                let (l, c) = at(&format!("function: {}", place.function));
+                report(
+                    l,
+                    c,
+                    format!("{path}: the breakpoint does not resolve in the lab app's source: {e}"),
+                );
+            }
+        }
         Action::Http(h) => {
             if !h.path.starts_with('/') && !h.path.starts_with("{{") {
                 let (l, c) = at(&h.path);

@@ -1,5 +1,6 @@
 //! The lab format: model, loading with precise errors, template rendering and lint.
 
+pub mod app_source;
 pub mod commands;
 pub mod diagnostic;
 pub mod guide;

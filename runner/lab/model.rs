@@ -189,6 +189,162 @@ pub enum Action {
     Wait(Dur),
     /// Retry the inner actions until they all pass, or the timeout ends.
     Eventually(EventuallyAction),
+    /// Talk to the app's inspector over the Chrome DevTools Protocol (at `{{ inspector_addr }}`).
+    Inspector(InspectorAction),
+    /// A question whose right answer the runner derives from live state (asked in interactive mode;
+    /// answered from the same state by verify and demo).
+    Ask(AskAction),
+}
+
+/// `inspector:` — what the runner does through the Chrome DevTools Protocol, as DevTools would.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InspectorAction {
+    /// `/json/version` and `/json/list` answer; saves the target's WebSocket and DevTools URLs.
+    Discover(InspectorDiscover),
+    /// Connects the session's own client and keeps it (as DevTools stays attached) until `detach`.
+    Attach(InspectorAttach),
+    /// Closes the session's own client.
+    Detach,
+    /// `Runtime.evaluate` in the app.
+    Evaluate(InspectorEvaluate),
+    /// Sets a breakpoint on a line of the app's source (by `file://` URL), runs `trigger` in the
+    /// background, and waits until the app pauses there. The app stays paused until `resume`.
+    PauseAt(Box<InspectorPauseAt>),
+    /// Looks at the current pause from a fresh connection: where it is and the frame's locals.
+    Paused(InspectorPaused),
+    /// Resumes a pause, removes the breakpoints the runner set, and waits for what `pause_at`
+    /// triggered to finish (its own expectations included).
+    Resume(InspectorResume),
+    /// Records a CPU profile while `during` runs and saves it on the host.
+    Profile(Box<InspectorProfile>),
+    /// Takes a heap snapshot (streamed) and saves it on the host.
+    HeapSnapshot(InspectorHeapSnapshot),
+    /// `Runtime.getHeapUsage`: `used` and `total` bytes.
+    HeapUsage(InspectorHeapUsage),
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectorDiscover {
+    /// Variables saved: `ws_url`, `devtools_url`, `target_id` → variable name.
+    #[serde(default)]
+    pub save: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectorAttach {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectorEvaluate {
+    pub expression: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Matcher>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+}
+
+/// A place in the lab app's source, resolved from the source itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcePlace {
+    /// Relative to the app's folder (`src/lab/event-loop-jam.js`).
+    pub file: String,
+    pub function: String,
+    /// The first line in the function containing this text; without it, the function's first
+    /// statement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line_containing: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectorPauseAt {
+    pub at: SourcePlace,
+    /// What makes the app run that line (started in the background).
+    pub trigger: Vec<Action>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectorPaused {
+    /// The paused frame's function.
+    pub function: String,
+    /// The frame's local variables → matchers.
+    #[serde(default)]
+    pub locals: BTreeMap<String, Matcher>,
+    /// Variables saved from the frame's locals: `name: local`.
+    #[serde(default)]
+    pub save: BTreeMap<String, String>,
+    /// How long to wait for the app to be paused (a participant may still be setting it up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectorResume {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectorProfile {
+    pub during: Vec<Action>,
+    /// File name under the session's artifact folder.
+    pub to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectorHeapSnapshot {
+    /// File name under the session's artifact folder.
+    pub to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectorHeapUsage {
+    /// `used` / `total` → matcher.
+    #[serde(default)]
+    pub expect: BTreeMap<String, Matcher>,
+    /// Variables saved: `name: used|total`.
+    #[serde(default)]
+    pub save: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+}
+
+/// `ask:` — a question with an answer derived from live state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AskAction {
+    pub question: String,
+    /// A template giving the right answer from variables saved from live state.
+    pub answer: String,
+    /// For numbers: how far off an answer may be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
 }
 
 /// `http:` — one request.
@@ -331,6 +487,20 @@ pub struct ArtifactAction {
 pub enum AnalyzeAction {
     Cpuprofile(CpuprofileCheck),
     Heapsnapshot(HeapsnapshotCheck),
+    /// Two snapshots of the same process compared (by node id).
+    HeapDiff(HeapDiffCheck),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeapDiffCheck {
+    /// Host path of the earlier snapshot.
+    pub old: String,
+    /// Host path of the later snapshot.
+    pub new: String,
+    /// Change in bytes held by ArrayBuffer backing stores (Buffer contents), new minus old.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backing_store_delta: Option<Matcher>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -367,6 +537,9 @@ pub struct HeapsnapshotCheck {
     pub file: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_nodes: Option<u64>,
+    /// Bytes held by ArrayBuffer backing stores (Buffer contents) in the snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backing_store_bytes: Option<Matcher>,
 }
 
 /// `eventually:` — poll until the inner actions pass.

@@ -26,6 +26,34 @@ impl Default for Renderer {
 }
 
 impl Renderer {
+    /// A renderer whose templates can also ask where things are in the lab app's source:
+    /// `{{ source_line("src/lab/event-loop-jam.js", "blockEventLoop", "const deadline") }}` is the
+    /// line of the first line containing `const deadline` inside that function (without the third
+    /// argument: the function's first statement).
+    pub fn for_app(app_dir: &std::path::Path) -> Self {
+        let mut renderer = Self::new();
+        let app_dir = app_dir.to_path_buf();
+        renderer.env.add_function(
+            "source_line",
+            move |file: String,
+                  function: String,
+                  containing: Option<String>|
+                  -> Result<usize, minijinja::Error> {
+                let found = match &containing {
+                    Some(needle) => {
+                        super::app_source::locate_line(&app_dir, &file, &function, needle)
+                    }
+                    None => super::app_source::locate_function(&app_dir, &file, &function)
+                        .map(|l| l.first_statement),
+                };
+                found.map_err(|e| {
+                    minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+                })
+            },
+        );
+        renderer
+    }
+
     pub fn new() -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -77,26 +105,35 @@ impl Renderer {
     }
 
     /// Renders every string inside `item` (an action, with all its nested fields) and reads it back
-    /// into its type.
+    /// into its type. A string that is one `{{ expr }}` keeps the expression's type where the field
+    /// takes one (a number for a matcher), and is text where the field wants text.
     pub fn render_item<T: Serialize + DeserializeOwned>(&self, item: &T, vars: &Vars) -> Result<T> {
         let value = serde_json::to_value(item).context("an action could not be serialised")?;
-        let rendered = self.render_json(value, vars)?;
-        serde_json::from_value(rendered)
-            .context("after its templates were rendered, the action no longer fits its schema")
+        let typed = self.render_json(value.clone(), vars, true)?;
+        match serde_json::from_value(typed) {
+            Ok(item) => Ok(item),
+            Err(first) => {
+                let texts = self.render_json(value, vars, false)?;
+                serde_json::from_value(texts).map_err(|_| {
+                    anyhow!("after its templates were rendered, the action no longer fits its schema: {first}")
+                })
+            }
+        }
     }
 
-    fn render_json(&self, value: Value, vars: &Vars) -> Result<Value> {
+    fn render_json(&self, value: Value, vars: &Vars, typed: bool) -> Result<Value> {
         Ok(match value {
-            Value::String(s) => self.render_value_str(&s, vars)?,
+            Value::String(s) if typed => self.render_value_str(&s, vars)?,
+            Value::String(s) => Value::String(self.render(&s, vars)?),
             Value::Array(items) => Value::Array(
                 items
                     .into_iter()
-                    .map(|v| self.render_json(v, vars))
+                    .map(|v| self.render_json(v, vars, typed))
                     .collect::<Result<_>>()?,
             ),
             Value::Object(map) => Value::Object(
                 map.into_iter()
-                    .map(|(k, v)| Ok((k, self.render_json(v, vars)?)))
+                    .map(|(k, v)| Ok((k, self.render_json(v, vars, typed)?)))
                     .collect::<Result<_>>()?,
             ),
             other => other,
@@ -202,6 +239,26 @@ mod tests {
         assert_eq!(
             used.into_iter().collect::<Vec<_>>(),
             vec!["base_url", "jam_ms"]
+        );
+    }
+
+    #[test]
+    fn source_line_reads_the_app_source() {
+        let app = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lab-app");
+        let r = Renderer::for_app(&app);
+        let line = r
+            .render_value_str(r#"{{ source_line("src/lab/event-loop-jam.js", "blockEventLoop", "const deadline") }}"#, &vars())
+            .unwrap();
+        assert!(line.as_u64().unwrap() > 1, "{line}");
+        let err = r
+            .render(
+                r#"{{ source_line("src/lab/event-loop-jam.js", "noSuchFunction") }}"#,
+                &vars(),
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("no function `noSuchFunction`"),
+            "{err}"
         );
     }
 

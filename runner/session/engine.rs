@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde_json::json;
 
-use crate::actions::{self, Context, context::Narrator};
+use crate::actions::context::{Asker, Narrator};
+use crate::actions::{self, Context};
 use crate::env::docker::connect::{self, DockerUnavailable};
 use crate::env::docker::image::ImageChoice;
 use crate::env::{self, Backend, EnvSpec};
@@ -147,6 +148,7 @@ pub async fn open_part(
     part: &Part,
     options: &EngineOptions,
     narrator: Box<dyn Narrator>,
+    asker: Option<Box<dyn Asker>>,
     report: &dyn Fn(&str),
 ) -> Result<PartSession> {
     let spec_env = lab.environment(part);
@@ -155,7 +157,7 @@ pub async fn open_part(
     let session_id = random::session_id();
     let token = random::token();
     let vars = initial_vars(lab, part, &session_id, &token);
-    let renderer = crate::lab::Renderer::new();
+    let renderer = crate::lab::Renderer::for_app(&lab.app_dir());
     let base_env: BTreeMap<String, String> = spec_env
         .env
         .iter()
@@ -204,6 +206,7 @@ pub async fn open_part(
             (temp.path().to_path_buf(), Some(temp))
         }
     };
+    let spec_app_dir = spec.app_dir.clone();
     register(&session_id);
     let environment = env::start(backend, spec, &options.image, report).await?;
     let description = environment.facts().description;
@@ -224,7 +227,9 @@ pub async fn open_part(
         base_env,
         lab.manifest.app.health.clone(),
         artifacts_dir.clone(),
+        spec_app_dir,
         narrator,
+        asker,
     )?;
     if let Err(e) = healthy {
         let _ = ctx.teardown().await;

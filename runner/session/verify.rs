@@ -86,7 +86,7 @@ async fn run_part(
     } else {
         Box::new(Silent)
     };
-    let session = match engine::open_part(lab, part, &options.engine, narrator, &say).await {
+    let session = match engine::open_part(lab, part, &options.engine, narrator, None, &say).await {
         Ok(session) => session,
         Err(e) => {
             // Every step of the part counts as failed: nothing was proven.
@@ -186,8 +186,8 @@ async fn step_outcome(session: &PartSession, step: &Step) -> Outcome {
         return fail(Phase::Setup, e);
     }
     if step.check_fails_before_solve && !step.check.is_empty() {
-        let quiet = ctx.quieted();
-        if engine::run_phase(&quiet, step, Phase::CheckBeforeSolve)
+        let unsolved = ctx.expecting_failure();
+        if engine::run_phase(&unsolved, step, Phase::CheckBeforeSolve)
             .await
             .is_ok()
         {

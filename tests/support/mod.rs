@@ -36,7 +36,9 @@ pub fn docker_or_skip(test: &str) -> bool {
         return true;
     }
     if std::env::var_os("CI").is_some() {
-        panic!("{test} needs a running Docker engine, and CI is set: start Docker (the CI script should have).");
+        panic!(
+            "{test} needs a running Docker engine, and CI is set: start Docker (the CI script should have)."
+        );
     }
     eprintln!("skipping {test}: Docker is not reachable (set CI=1 to make this a failure)");
     false
@@ -79,7 +81,10 @@ pub fn copy_lab(from: &Path) -> tempfile::TempDir {
         let entry = entry.expect("entry");
         let text = std::fs::read_to_string(entry.path()).expect("lab file");
         let app = repo_root().join("lab-app");
-        let text = text.replace("source: ../../lab-app", &format!("source: {}", app.display()));
+        let text = text.replace(
+            "source: ../../lab-app",
+            &format!("source: {}", app.display()),
+        );
         std::fs::write(dir.path().join(entry.file_name()), text).expect("write");
     }
     dir
@@ -118,5 +123,8 @@ pub fn container_name(stdout: &str) -> Option<String> {
     stdout
         .split_whitespace()
         .find(|w| w.starts_with("lab-runner-") && w.matches('-').count() >= 3)
-        .map(|w| w.trim_matches(|c: char| !(c.is_alphanumeric() || c == '-')).to_string())
+        .map(|w| {
+            w.trim_matches(|c: char| !(c.is_alphanumeric() || c == '-'))
+                .to_string()
+        })
 }

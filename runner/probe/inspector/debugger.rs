@@ -223,26 +223,33 @@ impl Inspector {
                  (set a breakpoint or call enable_debugger first)"
             );
         }
-        let mut state = self.conn.router.pause_state();
-        let waited = tokio::time::timeout(
-            timeout,
-            state.wait_for(|s| !matches!(s, PauseState::Running)),
-        )
-        .await;
-        let params = match waited {
-            Err(_) => bail!(
+        // The watch guard is not Send: copy the state out of it inside this block, so nothing of
+        // it lives across the await below.
+        let state: Result<PauseState, &str> = {
+            let mut receiver = self.conn.router.pause_state();
+            let waited = tokio::time::timeout(
+                timeout,
+                receiver.wait_for(|s| !matches!(s, PauseState::Running)),
+            )
+            .await;
+            match waited {
+                Err(_) => Err("timed out"),
+                Ok(Err(_)) => Err("gone"),
+                Ok(Ok(guard)) => Ok(guard.clone()),
+            }
+        };
+        let params = match state {
+            Err("timed out") => bail!(
                 "waiting for the debuggee to pause: timed out after {} (no Debugger.paused: \
                  nothing hit a breakpoint)",
                 human(timeout)
             ),
-            Ok(Err(_)) => bail!("waiting for the debuggee to pause: the connection is gone"),
-            Ok(Ok(s)) => match &*s {
-                PauseState::Paused { params, .. } => params.clone(),
-                PauseState::Disconnected(reason) => {
-                    bail!("waiting for the debuggee to pause: {reason}")
-                }
-                PauseState::Running => bail!("waiting for the debuggee to pause: still running"),
-            },
+            Err(_) => bail!("waiting for the debuggee to pause: the connection is gone"),
+            Ok(PauseState::Paused { params, .. }) => params,
+            Ok(PauseState::Disconnected(reason)) => {
+                bail!("waiting for the debuggee to pause: {reason}")
+            }
+            Ok(PauseState::Running) => bail!("waiting for the debuggee to pause: still running"),
         };
         self.describe_pause(&params)
             .await

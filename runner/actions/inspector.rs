@@ -1,0 +1,447 @@
+//! `inspector:` — what DevTools does, done over the Chrome DevTools Protocol: discover the target,
+//! attach, evaluate, pause at a line of the app's source, read locals, profile, snapshot the heap.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use serde_json::{Value, json};
+
+use super::failure::Failure;
+use super::matcher::{judge, show_actual};
+use super::{Context, perform_all};
+use crate::lab::app_source;
+use crate::lab::{
+    InspectorAction, InspectorEvaluate, InspectorHeapUsage, InspectorPauseAt, InspectorPaused,
+    InspectorProfile, SourcePlace,
+};
+use crate::probe::inspector::{self, Inspector, file_url};
+use crate::util::duration::Dur;
+use crate::util::units;
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Captures of a big heap take longer than a call.
+const CAPTURE_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn timeout_of(t: &Option<Dur>, default: Duration) -> Duration {
+    t.as_ref().map(Dur::get).unwrap_or(default)
+}
+
+pub async fn perform(ctx: &Context, action: &InspectorAction) -> Result<()> {
+    match action {
+        InspectorAction::Discover(d) => {
+            let addr = inspector_addr(ctx)?;
+            let timeout = timeout_of(&d.timeout, DEFAULT_TIMEOUT);
+            ctx.show_command(&format!("curl -sS http://{addr}/json/list"));
+            let version = inspector::version_with_timeout(addr, timeout)
+                .await
+                .map_err(|e| unreachable(addr, e))?;
+            let targets = inspector::list_with_timeout(addr, timeout)
+                .await
+                .map_err(|e| unreachable(addr, e))?;
+            let target = targets.first().ok_or_else(|| {
+                Failure::new(
+                    format!("http://{addr}/json/list"),
+                    "one debuggable target",
+                    "an empty list",
+                )
+            })?;
+            let ws = target.web_socket_url_via(addr)?;
+            let ws_no_scheme = ws.trim_start_matches("ws://").to_string();
+            let devtools = format!(
+                "devtools://devtools/bundled/js_app.html?experiments=true&v8only=true&ws={ws_no_scheme}"
+            );
+            ctx.narrate(&format!(
+                "the inspector at {addr} answers: {} — {ws}",
+                version.browser
+            ));
+            for (what, name) in &d.save {
+                let value = match what.as_str() {
+                    "ws_url" => ws.clone(),
+                    "devtools_url" => devtools.clone(),
+                    "target_id" => target.id.clone(),
+                    "browser" => version.browser.clone(),
+                    other => bail!(
+                        "inspector discover can save ws_url, devtools_url, target_id or browser, not `{other}`"
+                    ),
+                };
+                ctx.set_var(name, json!(value));
+            }
+            Ok(())
+        }
+        InspectorAction::Attach(a) => {
+            let client = attached(ctx, timeout_of(&a.timeout, DEFAULT_TIMEOUT)).await?;
+            ctx.narrate(&format!(
+                "attached to the inspector at {} ({})",
+                client.addr(),
+                client.ws_url()
+            ));
+            Ok(())
+        }
+        InspectorAction::Detach => {
+            if let Some(client) = ctx.inspector_client().lock().await.take() {
+                client
+                    .close()
+                    .await
+                    .context("Failed to close the inspector connection")?;
+                ctx.narrate("detached from the inspector");
+            }
+            Ok(())
+        }
+        InspectorAction::Evaluate(e) => evaluate(ctx, e).await,
+        InspectorAction::PauseAt(p) => pause_at(ctx, p).await,
+        InspectorAction::Paused(p) => paused(ctx, p).await,
+        InspectorAction::Resume(r) => {
+            resume(ctx, timeout_of(&r.timeout, Duration::from_secs(60))).await
+        }
+        InspectorAction::Profile(p) => profile(ctx, p).await,
+        InspectorAction::HeapSnapshot(h) => {
+            let dest = ctx.artifacts_dir().join(&h.to);
+            let client = client(ctx, timeout_of(&h.timeout, CAPTURE_TIMEOUT)).await?;
+            let started = Instant::now();
+            let bytes = client.take_heap_snapshot(&dest).await.with_context(|| {
+                format!("Failed to take a heap snapshot into {}", dest.display())
+            })?;
+            ctx.narrate(&format!(
+                "heap snapshot: {} in {} ms → {}",
+                units::bytes(bytes as f64),
+                started.elapsed().as_millis(),
+                dest.display()
+            ));
+            if let Some(name) = &h.save {
+                ctx.set_var(name, json!(dest.to_string_lossy()));
+            }
+            Ok(())
+        }
+        InspectorAction::HeapUsage(h) => heap_usage(ctx, h).await,
+    }
+}
+
+/// The inspector's address on the host: `{{ inspector_addr }}` (the published port in Part 1, the
+/// tunnel in Part 3).
+fn inspector_addr(ctx: &Context) -> Result<SocketAddr> {
+    let text = ctx
+        .var("inspector_addr")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .ok_or_else(|| {
+            anyhow!(
+                "this environment has no inspector reachable from the host (no `inspector_addr`)"
+            )
+        })?;
+    text.parse()
+        .map_err(|_| anyhow!("inspector_addr `{text}` is not host:port"))
+}
+
+fn unreachable(addr: SocketAddr, e: anyhow::Error) -> anyhow::Error {
+    Failure::new(
+        format!("the inspector at {addr}"),
+        "an answer to /json/version and /json/list",
+        format!("{e:#}"),
+    )
+    .hint(Some(
+        "the inspector listens only when node runs with --inspect, or after SIGUSR1; it is published on 127.0.0.1 only",
+    ))
+    .into()
+}
+
+/// The session's own client, connected on first use.
+async fn attached(ctx: &Context, timeout: Duration) -> Result<Inspector> {
+    let mut slot = ctx.inspector_client().lock().await;
+    if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
+        return Ok(client.with_timeout(timeout));
+    }
+    let addr = inspector_addr(ctx)?;
+    let client = Inspector::attach_with_timeout(addr, timeout)
+        .await
+        .map_err(|e| unreachable(addr, e))?;
+    *slot = Some(client.clone());
+    Ok(client)
+}
+
+/// The session's client when attached, else a connection of its own for this action.
+async fn client(ctx: &Context, timeout: Duration) -> Result<Inspector> {
+    if let Some(client) = ctx
+        .inspector_client()
+        .lock()
+        .await
+        .as_ref()
+        .filter(|c| !c.is_closed())
+    {
+        return Ok(client.with_timeout(timeout));
+    }
+    let addr = inspector_addr(ctx)?;
+    Inspector::attach_with_timeout(addr, timeout)
+        .await
+        .map_err(|e| unreachable(addr, e))
+}
+
+async fn evaluate(ctx: &Context, e: &InspectorEvaluate) -> Result<()> {
+    let client = client(ctx, timeout_of(&e.timeout, DEFAULT_TIMEOUT)).await?;
+    let value = client.evaluate(&e.expression).await?;
+    ctx.narrate(&format!("evaluate {} → {value}", e.expression));
+    if let Some(matcher) = &e.expect
+        && let Err(expected) = judge(matcher, Some(&value))
+    {
+        return Err(Failure::new(
+            format!("evaluate `{}`", e.expression),
+            expected,
+            show_actual(Some(&value)),
+        )
+        .hint(ctx.step_hint())
+        .into());
+    }
+    if let Some(name) = &e.save {
+        ctx.set_var(name, value);
+    }
+    Ok(())
+}
+
+/// The 1-based line of `place` in the host's copy of the app, and its `file://` URL as the app sees it.
+pub fn resolve(ctx: &Context, place: &SourcePlace) -> Result<(String, u32)> {
+    let line = match &place.line_containing {
+        Some(needle) => {
+            app_source::locate_line(ctx.app_dir(), &place.file, &place.function, needle)?
+        }
+        None => {
+            app_source::locate_function(ctx.app_dir(), &place.file, &place.function)?
+                .first_statement
+        }
+    };
+    let root = ctx
+        .var("app_root")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .ok_or_else(|| {
+            anyhow!("the environment did not say where the app's source is (`app_root`)")
+        })?;
+    let url = file_url(&format!("{}/{}", root.trim_end_matches('/'), place.file))?;
+    Ok((url, line as u32))
+}
+
+async fn pause_at(ctx: &Context, p: &InspectorPauseAt) -> Result<()> {
+    let timeout = timeout_of(&p.timeout, DEFAULT_TIMEOUT);
+    let client = attached(ctx, DEFAULT_TIMEOUT).await?;
+    client.enable_debugger().await?;
+    let (url, line) = resolve(ctx, &p.at)?;
+    let breakpoint = client.set_breakpoint_by_url(&url, line).await?;
+    ctx.add_breakpoint(breakpoint.id.clone());
+    ctx.narrate(&format!(
+        "breakpoint at {url}:{line} (in {})",
+        p.at.function
+    ));
+    let trigger_ctx = ctx.quieted();
+    let actions = p.trigger.clone();
+    let mut trigger = tokio::spawn(async move { perform_all(&trigger_ctx, &actions).await });
+    let pause = tokio::select! {
+        pause = client.wait_paused(timeout) => pause,
+        finished = &mut trigger => {
+            let how = match finished {
+                Ok(Ok(())) => "finished".to_string(),
+                Ok(Err(e)) => format!("failed: {e:#}"),
+                Err(e) => format!("did not run: {e}"),
+            };
+            return Err(Failure::new(
+                format!("pausing at {url}:{line}"),
+                format!("the app to pause in {} while the trigger ran", p.at.function),
+                format!("the trigger {how} and the app never paused: that line did not run"),
+            )
+            .hint(ctx.step_hint())
+            .into());
+        }
+    };
+    let pause = match pause {
+        Ok(pause) => pause,
+        Err(e) => {
+            trigger.abort();
+            return Err(Failure::new(
+                format!("pausing at {url}:{line}"),
+                format!(
+                    "the app to pause in {} within {:.0} s",
+                    p.at.function,
+                    timeout.as_secs_f64()
+                ),
+                format!("{e:#}"),
+            )
+            .hint(ctx.step_hint())
+            .into());
+        }
+    };
+    ctx.add_background(format!("what paused at {}:{line}", p.at.file), trigger);
+    if pause.function_name != p.at.function {
+        return Err(Failure::new(
+            format!("pausing at {url}:{line}"),
+            format!("a pause in {}", p.at.function),
+            format!(
+                "a pause in `{}` at {}:{}",
+                pause.function_name, pause.url, pause.line
+            ),
+        )
+        .into());
+    }
+    ctx.narrate(&format!(
+        "paused in {} at {}:{} — locals: {}",
+        pause.function_name,
+        p.at.file,
+        pause.line,
+        Value::Object(pause.locals.clone())
+    ));
+    Ok(())
+}
+
+async fn paused(ctx: &Context, p: &InspectorPaused) -> Result<()> {
+    let timeout = ctx.patience(timeout_of(&p.timeout, Duration::from_secs(2)));
+    let addr = inspector_addr(ctx)?;
+    // A connection of its own: it sees the pause whoever caused it (DevTools or the runner), and
+    // closing it does not resume the app.
+    let observer = Inspector::attach_with_timeout(addr, DEFAULT_TIMEOUT)
+        .await
+        .map_err(|e| unreachable(addr, e))?;
+    let result = async {
+        observer.enable_debugger().await?;
+        let pause = observer.wait_paused(timeout).await.map_err(|_| {
+            Failure::new(
+                "the app's state",
+                format!("paused in {}", p.function),
+                format!("running (no pause within {:.1} s)", timeout.as_secs_f64()),
+            )
+            .hint(ctx.step_hint())
+        })?;
+        if pause.function_name != p.function {
+            return Err(Failure::new(
+                "the paused frame",
+                format!("in function {}", p.function),
+                format!(
+                    "in `{}` at {}:{}",
+                    pause.function_name, pause.url, pause.line
+                ),
+            )
+            .into());
+        }
+        for (name, matcher) in &p.locals {
+            let actual = pause.locals.get(name);
+            if let Err(expected) = judge(matcher, actual) {
+                return Err(Failure::new(
+                    format!("local `{name}` in {}", p.function),
+                    expected,
+                    show_actual(actual),
+                )
+                .hint(ctx.step_hint())
+                .into());
+            }
+        }
+        for (var, local) in &p.save {
+            let value = pause.locals.get(local).ok_or_else(|| {
+                anyhow!(
+                    "the paused frame has no local `{local}`; it has {:?}",
+                    pause.locals.keys().collect::<Vec<_>>()
+                )
+            })?;
+            ctx.set_var(var, value.clone());
+        }
+        ctx.narrate(&format!(
+            "the app is paused in {} at line {}",
+            pause.function_name, pause.line
+        ));
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    let _ = observer.close().await;
+    result
+}
+
+async fn resume(ctx: &Context, timeout: Duration) -> Result<()> {
+    let client = ctx.inspector_client().lock().await.clone();
+    match client {
+        Some(client) if !client.is_closed() => {
+            if client.is_paused() {
+                client.resume().await?;
+                ctx.narrate("resumed");
+            }
+            for id in ctx.take_breakpoints() {
+                client.remove_breakpoint(&id).await?;
+            }
+        }
+        _ => {
+            // Paused by someone else (DevTools): resume from a connection of our own.
+            let addr = inspector_addr(ctx)?;
+            if let Ok(observer) = Inspector::attach_with_timeout(addr, DEFAULT_TIMEOUT).await {
+                observer.enable_debugger().await?;
+                if observer
+                    .wait_paused(Duration::from_millis(300))
+                    .await
+                    .is_ok()
+                {
+                    observer.resume().await?;
+                    ctx.narrate("resumed");
+                }
+                let _ = observer.close().await;
+            }
+        }
+    }
+    let started = Instant::now();
+    for (name, task) in ctx.take_background() {
+        let left = timeout.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, task).await {
+            Ok(Ok(result)) => result.with_context(|| format!("{name}, once resumed"))?,
+            Ok(Err(e)) => bail!("{name} did not run to the end: {e}"),
+            Err(_) => bail!(
+                "{name} did not finish within {:.0} s of resuming",
+                timeout.as_secs_f64()
+            ),
+        }
+    }
+    Ok(())
+}
+
+async fn profile(ctx: &Context, p: &InspectorProfile) -> Result<()> {
+    let dest = ctx.artifacts_dir().join(&p.to);
+    let client = client(ctx, timeout_of(&p.timeout, CAPTURE_TIMEOUT)).await?;
+    let started = Instant::now();
+    let (profile, during) = client
+        .profile_while(Duration::from_micros(1000), perform_all(ctx, &p.during))
+        .await
+        .context("Failed to record a CPU profile")?;
+    during?;
+    let bytes = inspector::save_cpuprofile(&profile, &dest).await?;
+    ctx.narrate(&format!(
+        "CPU profile of {} ms saved to {} ({})",
+        started.elapsed().as_millis(),
+        dest.display(),
+        units::bytes(bytes as f64)
+    ));
+    if let Some(name) = &p.save {
+        ctx.set_var(name, json!(dest.to_string_lossy()));
+    }
+    Ok(())
+}
+
+async fn heap_usage(ctx: &Context, h: &InspectorHeapUsage) -> Result<()> {
+    let client = client(ctx, timeout_of(&h.timeout, DEFAULT_TIMEOUT)).await?;
+    let usage = client.heap_usage().await?;
+    let value = |key: &str| -> Result<Value> {
+        match key {
+            "used" => Ok(json!(usage.used_size)),
+            "total" => Ok(json!(usage.total_size)),
+            other => bail!("heap usage has `used` and `total`, not `{other}`"),
+        }
+    };
+    for (key, matcher) in &h.expect {
+        let actual = value(key)?;
+        if let Err(expected) = judge(matcher, Some(&actual)) {
+            return Err(Failure::new(
+                format!("heap {key} bytes"),
+                expected,
+                show_actual(Some(&actual)),
+            )
+            .into());
+        }
+    }
+    for (name, key) in &h.save {
+        ctx.set_var(name, value(key)?);
+    }
+    ctx.narrate(&format!(
+        "heap: {} used of {}",
+        units::bytes(usage.used_size as f64),
+        units::bytes(usage.total_size as f64)
+    ));
+    Ok(())
+}
