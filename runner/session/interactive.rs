@@ -288,10 +288,10 @@ async fn run_step(
             Choice::Unknown => {}
         }
     };
-    if !matches!(end, StepEnd::Quit) {
-        if let Err(e) = engine::run_phase(ctx, step, Phase::Cleanup).await {
-            term.note(&format!("the cleanup of step {} failed: {e:#}", step.id));
-        }
+    if !matches!(end, StepEnd::Quit)
+        && let Err(e) = engine::run_phase(ctx, step, Phase::Cleanup).await
+    {
+        term.note(&format!("the cleanup of step {} failed: {e:#}", step.id));
     }
     Ok(end)
 }
