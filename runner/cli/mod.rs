@@ -1,4 +1,5 @@
 //! The command line.
+pub mod analyze;
 use std::process::ExitCode;
 
 pub fn main() -> ExitCode {
