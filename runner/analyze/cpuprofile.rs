@@ -89,7 +89,9 @@ pub struct FunctionTime {
     pub url: String,
     /// 1-based line where the function starts; 0 when unknown.
     pub line: u32,
+    #[serde(rename = "self_ms", serialize_with = "as_millis")]
     pub self_time: Duration,
+    #[serde(rename = "total_ms", serialize_with = "as_millis")]
     pub total_time: Duration,
     /// Share of sampled time, 0..=1.
     pub self_share: f64,
@@ -162,6 +164,15 @@ impl CpuProfile {
     fn parse(bytes: &[u8]) -> Result<CpuProfile> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             bail!("the file is empty");
+        }
+        let start: Vec<u8> = bytes
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .take(11)
+            .collect();
+        if start == b"{\"snapshot\"" {
+            bail!("this is a heap snapshot, not a CPU profile");
         }
         let raw: RawProfile = serde_json::from_slice(bytes).context(
             "this is not a CPU profile (a JSON object with nodes, startTime, endTime, samples \
@@ -441,6 +452,10 @@ fn frame_label(frame: &Frame) -> String {
         (false, line) => format!("{name} ({}:{line})", frame.url),
     };
     label.replace([';', '\n', '\r'], ",")
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1e3)
 }
 
 fn micros(us: f64) -> Duration {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::util::units;
+use crate::util::{duration, units};
 
 use super::cpuprofile::{CpuProfile, FunctionTime};
 use super::heapsnapshot::{ARRAY_BUFFER_BACKING_STORE, Diff, HeapSnapshot, Summary};
@@ -25,8 +25,8 @@ pub fn cpu_profile(profile: &CpuProfile, source: &str, top: usize) -> String {
     };
     let _ = writeln!(
         out,
-        "CPU profile {source}: {:.1} s, {} samples (one every {interval:.2} ms on average)",
-        profile.duration().as_secs_f64(),
+        "CPU profile {source}: {}, {} samples (one every {interval:.2} ms on average)",
+        duration::seconds(profile.duration()),
         thousands(samples as u64),
     );
     let rows = profile.top_functions(top);
@@ -133,10 +133,12 @@ fn summary_table(summary: &Summary, top: usize) -> String {
 }
 
 fn backing_store_line(summary: &Summary) -> String {
+    let stores = summary.backing_store_count();
     format!(
-        "Buffer data (ArrayBuffer backing stores, \"{ARRAY_BUFFER_BACKING_STORE}\"): {} in {} stores\n",
+        "Buffer data (ArrayBuffer backing stores, \"{ARRAY_BUFFER_BACKING_STORE}\"): {} in {} {}\n",
         units::bytes(summary.backing_store_bytes() as f64),
-        thousands(summary.backing_store_count()),
+        thousands(stores),
+        if stores == 1 { "store" } else { "stores" },
     )
 }
 

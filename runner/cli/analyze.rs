@@ -139,7 +139,13 @@ pub fn run_to(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
                 let profile = CpuProfile::load(path)?;
                 timings.mark("parse");
                 let text = if args.json {
-                    json(&profile.top_functions(args.top))?
+                    json(&CpuProfileJson {
+                        file: shown(path),
+                        duration_ms: profile.duration().as_secs_f64() * 1e3,
+                        sampled_ms: profile.sampled_time().as_secs_f64() * 1e3,
+                        sample_count: profile.sample_count(),
+                        top_functions: profile.top_functions(args.top),
+                    })?
                 } else {
                     report::cpu_profile(&profile, &shown(path), args.top)
                 };
@@ -177,6 +183,16 @@ pub fn run_to(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
     }
     timings.finish();
     Ok(())
+}
+
+/// `--json` for a CPU profile.
+#[derive(serde::Serialize)]
+struct CpuProfileJson {
+    file: String,
+    duration_ms: f64,
+    sampled_ms: f64,
+    sample_count: usize,
+    top_functions: Vec<crate::analyze::cpuprofile::FunctionTime>,
 }
 
 fn shown(path: &Path) -> String {

@@ -329,9 +329,7 @@ impl<R: Read> ByteStream<R> {
                         filled += 1;
                         if filled == fields {
                             filled = 0;
-                            on_record(&record[..fields]).with_context(|| {
-                                format!("in record {records} of the \"{name}\" array")
-                            })?;
+                            on_record(&record[..fields])?;
                             records += 1;
                         }
                         state = State::ExpectNumber;

@@ -16,12 +16,12 @@ use super::graph::Graph;
 pub const ARRAY_BUFFER_BACKING_STORE: &str = "system / JSArrayBufferData";
 
 /// How the sizes in a [`Summary`] are counted (shown with every summary table).
-pub const SIZE_CONVENTION: &str = "Shallow size: the bytes V8 reports for the object itself (for \
-`system / JSArrayBufferData`, the ArrayBuffer bytes outside the V8 heap). Retained size: what would \
-be freed with the object — its own size plus everything it dominates, weak edges ignored (Chrome \
-DevTools' convention). A constructor's retained size counts each object once: instances retained by \
-another instance of the same constructor are not added twice. Objects of zero size other than native \
-ones are left out, as in DevTools.";
+pub const SIZE_CONVENTION: &str = "shallow size = the bytes V8 reports for the object itself (for \
+`system / JSArrayBufferData`: the ArrayBuffer's bytes outside the V8 heap); retained size = what would \
+be freed with it: its own size plus everything it dominates, weak edges ignored (Chrome DevTools' \
+convention). A constructor's retained size counts each object once (instances held by another \
+instance of the same constructor are not added again). Objects of size 0, native ones apart, are \
+left out, as in DevTools.";
 
 /// One row of a summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
