@@ -79,6 +79,8 @@ pub enum Command {
         after_help = "Examples:\n  lab-runner reset          # everything\n  lab-runner reset part2\n  lab-runner reset 2.3      # resume at step 2.3 next time"
     )]
     Reset(ResetArgs),
+    /// Read a CPU profile or heap snapshot: top functions, flame graph, sizes per constructor, diffs
+    Analyze(crate::cli::analyze::AnalyzeArgs),
     /// Remove every container, network and dangling image the runner created
     #[command(
         after_help = "Examples:\n  lab-runner cleanup\n  lab-runner cleanup --images   # also the lab images (rebuilt when needed)"

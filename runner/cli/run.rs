@@ -45,6 +45,13 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Lint(args) => lint_command(args),
         Command::Cleanup(args) => cleanup_command(args).await,
         Command::Start(args) => start_command(args).await,
+        Command::Analyze(args) => {
+            // Parsing hundreds of MB is CPU work: keep it off the async workers.
+            tokio::task::spawn_blocking(move || crate::cli::analyze::run(&args))
+                .await
+                .context("the analysis task failed")??;
+            Ok(exit::SUCCESS)
+        }
         Command::Demo(args) => demo_command(args).await,
         Command::Status(args) => status_command(args),
         Command::Reset(args) => reset_command(args),
