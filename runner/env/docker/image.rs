@@ -90,7 +90,7 @@ pub async fn ensure(
             let mut files = rootfs::node_runtime(&node)?;
             let lib_dirs = library_dirs(&files);
             files.extend(app);
-            let dockerfile = scratch_dockerfile(&lib_dirs);
+            let dockerfile = scratch_dockerfile(&lib_dirs, &image_labels("host-node", &hash));
             let context = tokio::task::spawn_blocking(move || scratch_context(&dockerfile, &files))
                 .await
                 .context("the image context task failed")??;
@@ -231,16 +231,19 @@ fn library_dirs(files: &[ImageFile]) -> Vec<String> {
     dirs
 }
 
-fn scratch_dockerfile(lib_dirs: &[String]) -> String {
+/// As few instructions as possible: the classic builder runs and commits a container for each one.
+fn scratch_dockerfile(lib_dirs: &[String], labels: &[(String, String)]) -> String {
+    let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
     format!(
         "FROM scratch\n\
          COPY rootfs/ /\n\
          ENV PATH=/usr/local/bin LD_LIBRARY_PATH={libs} HOME=/home/node PORT=3001\n\
          USER {APP_UID}:{APP_UID}\n\
          WORKDIR {APP_IN_IMAGE}\n\
-         EXPOSE 3001\n\
-         CMD [\"node\", \"src/server.js\"]\n",
-        libs = lib_dirs.join(":")
+         CMD [\"node\", \"src/server.js\"]\n\
+         LABEL {labels}\n",
+        libs = lib_dirs.join(":"),
+        labels = labels.join(" ")
     )
 }
 
@@ -308,6 +311,17 @@ fn append_file(tar: &mut tar::Builder<Vec<u8>>, name: &Path, host: &Path, mode: 
         .with_context(|| format!("Failed to add {} to the image context", host.display()))
 }
 
+/// Labels on the lab image (cleanup finds dangling ones by them).
+fn image_labels(source: &str, hash: &str) -> Vec<(String, String)> {
+    vec![
+        (labels::MANAGED.to_string(), "true".to_string()),
+        (labels::CONTENT_HASH.to_string(), hash.to_string()),
+        (labels::IMAGE_SOURCE.to_string(), source.to_string()),
+    ]
+}
+
+/// Builds `context`. Labels: in the offline image's Dockerfile (one instruction, where the build
+/// option would add one instruction per label); for `lab-app/Dockerfile`, through the build options.
 async fn build(
     docker: &Docker,
     context: Vec<u8>,
@@ -316,18 +330,16 @@ async fn build(
     hash: &str,
     report: &dyn Fn(&str),
 ) -> Result<()> {
-    let image_labels = HashMap::from([
-        (labels::MANAGED.to_string(), "true".to_string()),
-        (labels::CONTENT_HASH.to_string(), hash.to_string()),
-        (labels::IMAGE_SOURCE.to_string(), source.to_string()),
-    ]);
-    let options = BuildImageOptionsBuilder::default()
+    let mut options = BuildImageOptionsBuilder::default()
         .dockerfile("Dockerfile")
         .t(tag)
         .rm(true)
-        .forcerm(true)
-        .labels(&image_labels)
-        .build();
+        .forcerm(true);
+    if source != "host-node" {
+        let labels: HashMap<String, String> = image_labels(source, hash).into_iter().collect();
+        options = options.labels(&labels);
+    }
+    let options = options.build();
     let mut log = Vec::new();
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
     let outcome = tokio::time::timeout(BUILD_TIMEOUT, async {
