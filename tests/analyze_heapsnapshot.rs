@@ -259,6 +259,11 @@ fn broken_snapshots_are_clear_errors() {
             "the nodes' edge_count fields add up to 11 edges, but the \"edges\" array holds 10",
         ),
         (
+            "more-edges-than-counted",
+            good.replacen("\"nodes\":[9,1,1,0,4,", "\"nodes\":[9,1,1,0,3,", 1),
+            "the \"edges\" array holds more than the 9 edges that the nodes' edge_count fields add up to",
+        ),
+        (
             "edge-to-nowhere",
             good.replacen("\"edges\":[2,8,7", "\"edges\":[2,8,700", 1),
             "edge 0 points to 700, which is not the start of one of the 10 nodes",
