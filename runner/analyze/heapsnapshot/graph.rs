@@ -61,20 +61,20 @@ pub(crate) struct NodeKinds {
     pub code: Option<u8>,
 }
 
-/// The edge-type codes that do not keep their target alive (see the dominator tree).
+/// The edge-type codes that do not keep their target alive (`u64::MAX` when the snapshot has no
+/// such type).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct EdgeKinds {
-    pub weak: Option<u8>,
-    pub shortcut: Option<u8>,
+    pub weak: u64,
+    pub shortcut: u64,
 }
 
 impl EdgeKinds {
-    /// Whether an edge of this type, from this node, retains its target. Weak edges never do;
-    /// shortcut edges only from the root, where V8 uses them to mark the user's global objects
-    /// (Chrome DevTools' rule).
-    pub fn is_essential(&self, from: u32, root: u32, edge_type: u64) -> bool {
-        let is = |kind: Option<u8>| kind.is_some_and(|k| u64::from(k) == edge_type);
-        !is(self.weak) && (!is(self.shortcut) || from == root)
+    /// Whether an edge of this type retains its target. Weak edges never do; shortcut edges only
+    /// from the root, where V8 uses them to mark the user's global objects (Chrome DevTools' rule).
+    #[inline(always)]
+    pub fn is_essential(&self, from_root: bool, edge_type: u64) -> bool {
+        edge_type != self.weak && (edge_type != self.shortcut || from_root)
     }
 }
 
@@ -121,8 +121,8 @@ impl Graph {
                 code: layout.node_type("code"),
             },
             edge_kinds: EdgeKinds {
-                weak: layout.edge_type("weak"),
-                shortcut: layout.edge_type("shortcut"),
+                weak: layout.edge_type("weak").map_or(u64::MAX, u64::from),
+                shortcut: layout.edge_type("shortcut").map_or(u64::MAX, u64::from),
             },
         }
     }

@@ -279,7 +279,7 @@ impl Parts {
         // are being read; `source_end` the file offset where they end (read before it is rewritten).
         let divide = Divider::new(node_field_count);
         let kinds = graph.edge_kinds;
-        let root = Graph::ROOT;
+        let root = Graph::ROOT as usize;
         let first_edge = &mut graph.first_edge;
         let edges = &mut graph.edges;
         let mut source = 0usize;
@@ -309,7 +309,7 @@ impl Parts {
                 first_edge[source] = edges.len() as u32;
                 source_end = u64::from(next_end);
             }
-            if kinds.is_essential(source as u32, root, edge_type) {
+            if kinds.is_essential(source == root, edge_type) {
                 edges.push(node as u32);
             }
             index += 1;

@@ -302,7 +302,22 @@ impl<R: Read> ByteStream<R> {
                     loop {
                         let (used, count) = fast_numbers(&chunk[i..], &mut batch);
                         i += used;
-                        for &value in &batch[..count] {
+                        let mut numbers = &batch[..count];
+                        // Finish the record the last batch left open, hand over the whole
+                        // records, keep the rest for the next batch.
+                        while filled != 0 {
+                            let Some((&value, rest)) = numbers.split_first() else {
+                                break;
+                            };
+                            emit!(value);
+                            numbers = rest;
+                        }
+                        let mut whole = numbers.chunks_exact(fields);
+                        for one in &mut whole {
+                            on_record(one)?;
+                            records += 1;
+                        }
+                        for &value in whole.remainder() {
                             emit!(value);
                         }
                         if count < batch.len() {
