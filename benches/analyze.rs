@@ -51,6 +51,15 @@ fn main() {
         .expect("snapshot metadata")
         .len();
     let mb = size as f64 / 1e6;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "machine: {} cores, load average {} (other work on the machine slows the wall clock)",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     println!(
         "heap snapshot: {} ({:.1} MB, {} bytes)",
         snapshot.display(),
