@@ -323,3 +323,43 @@ fn broken_snapshots_are_clear_errors() {
     let shown = message(&HeapSnapshot::load(&missing).unwrap_err());
     assert!(shown.contains("missing.heapsnapshot") && shown.contains("cannot open the file"));
 }
+
+/// Every truncation and many single-byte corruptions of a valid snapshot: an error or a
+/// consistent summary, never a panic.
+#[test]
+fn no_truncation_or_corruption_panics() {
+    let good = std::fs::read(fixture("dominators.heapsnapshot")).unwrap();
+    let complete = good.len()
+        - good
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
+    for len in 0..good.len() {
+        let result = HeapSnapshot::from_slice(&good[..len]);
+        if len < complete {
+            let err = result.expect_err("a truncated snapshot is an error");
+            assert!(!message(&err).is_empty());
+        } else {
+            assert_eq!(result.unwrap().summary().object_count, 9);
+        }
+    }
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let alphabet = b"0123456789,[]{}\":\\ -.eE\nxu";
+    for _ in 0..3000 {
+        let mut bytes = good.clone();
+        let at = (next() % bytes.len() as u64) as usize;
+        bytes[at] = alphabet[(next() % alphabet.len() as u64) as usize];
+        if let Ok(snapshot) = HeapSnapshot::from_slice(&bytes) {
+            let summary = snapshot.summary();
+            assert!(summary.shallow_size <= snapshot.total_shallow_size());
+            let _ = heapsnapshot::diff(&snapshot, &snapshot);
+        }
+    }
+}
