@@ -199,3 +199,33 @@ fn broken_profiles_are_clear_errors() {
     let shown = message(&profile.write_flamegraph(&svg_dir, "x").unwrap_err());
     assert!(shown.contains("Failed to write flame graph") && shown.contains("out.svg"));
 }
+
+/// Every truncation and many single-byte corruptions: an error or a usable profile, never a panic.
+#[test]
+fn no_truncation_or_corruption_panics() {
+    let good = std::fs::read(fixture("small.cpuprofile")).unwrap();
+    for len in 0..good.len() {
+        if let Ok(profile) = CpuProfile::from_slice(&good[..len]) {
+            let _ = profile.top_functions(5);
+        }
+    }
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let alphabet = b"0123456789-.eE,[]{}\": ";
+    for _ in 0..3000 {
+        let mut bytes = good.clone();
+        let at = (next() % bytes.len() as u64) as usize;
+        bytes[at] = alphabet[(next() % alphabet.len() as u64) as usize];
+        if let Ok(profile) = CpuProfile::from_slice(&bytes) {
+            let top = profile.top_functions(5);
+            assert!(top.iter().all(|f| f.self_share <= 1.0 + 1e-9));
+            let _ = profile.folded_stacks();
+            let _ = profile.share(&FrameFilter::default());
+        }
+    }
+}

@@ -259,6 +259,11 @@ fn broken_snapshots_are_clear_errors() {
             "the nodes' edge_count fields add up to 11 edges, but the \"edges\" array holds 10",
         ),
         (
+            "more-edges-than-counted",
+            good.replacen("\"nodes\":[9,1,1,0,4,", "\"nodes\":[9,1,1,0,3,", 1),
+            "the \"edges\" array holds more than the 9 edges that the nodes' edge_count fields add up to",
+        ),
+        (
             "edge-to-nowhere",
             good.replacen("\"edges\":[2,8,7", "\"edges\":[2,8,700", 1),
             "edge 0 points to 700, which is not the start of one of the 10 nodes",
@@ -317,4 +322,44 @@ fn broken_snapshots_are_clear_errors() {
     let missing = dir.path().join("missing.heapsnapshot");
     let shown = message(&HeapSnapshot::load(&missing).unwrap_err());
     assert!(shown.contains("missing.heapsnapshot") && shown.contains("cannot open the file"));
+}
+
+/// Every truncation and many single-byte corruptions of a valid snapshot: an error or a
+/// consistent summary, never a panic.
+#[test]
+fn no_truncation_or_corruption_panics() {
+    let good = std::fs::read(fixture("dominators.heapsnapshot")).unwrap();
+    let complete = good.len()
+        - good
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
+    for len in 0..good.len() {
+        let result = HeapSnapshot::from_slice(&good[..len]);
+        if len < complete {
+            let err = result.expect_err("a truncated snapshot is an error");
+            assert!(!message(&err).is_empty());
+        } else {
+            assert_eq!(result.unwrap().summary().object_count, 9);
+        }
+    }
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let alphabet = b"0123456789,[]{}\":\\ -.eE\nxu";
+    for _ in 0..3000 {
+        let mut bytes = good.clone();
+        let at = (next() % bytes.len() as u64) as usize;
+        bytes[at] = alphabet[(next() % alphabet.len() as u64) as usize];
+        if let Ok(snapshot) = HeapSnapshot::from_slice(&bytes) {
+            let summary = snapshot.summary();
+            assert!(summary.shallow_size <= snapshot.total_shallow_size());
+            let _ = heapsnapshot::diff(&snapshot, &snapshot);
+        }
+    }
 }

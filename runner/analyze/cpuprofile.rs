@@ -207,8 +207,8 @@ impl CpuProfile {
             let frame = Frame {
                 function: call.function_name.clone(),
                 url: call.url.clone(),
-                line: u32::try_from(call.line_number + 1).unwrap_or(0),
-                column: u32::try_from(call.column_number + 1).unwrap_or(0),
+                line: u32::try_from(call.line_number.saturating_add(1)).unwrap_or(0),
+                column: u32::try_from(call.column_number.saturating_add(1)).unwrap_or(0),
             };
             let frame = *frame_index.entry(frame).or_insert_with_key(|frame| {
                 frames.push(frame.clone());
@@ -458,9 +458,10 @@ fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
     s.serialize_f64(d.as_secs_f64() * 1e3)
 }
 
+/// Microseconds as a `Duration`; nonsense (negative, NaN) is zero, anything huge saturates.
 fn micros(us: f64) -> Duration {
-    if us.is_finite() && us > 0.0 {
-        Duration::from_secs_f64(us / 1e6)
+    if us > 0.0 {
+        Duration::try_from_secs_f64(us / 1e6).unwrap_or(Duration::MAX)
     } else {
         Duration::ZERO
     }
@@ -583,12 +584,23 @@ mod tests {
                 "lists child 9",
             ),
             (
+                r#"{"nodes": [{"id": 1, "callFrame": {"functionName": "a", "lineNumber": 9223372036854775807}}],
+                   "startTime": -1e308, "endTime": 1e308, "samples": [1], "timeDeltas": [1e308]}"#,
+                "no error: absurd numbers saturate",
+            ),
+            (
                 r#"{"nodes": [{"id": 1, "callFrame": {"functionName": "a", "lineNumber": 0}, "children": [2]},
                              {"id": 2, "callFrame": {"functionName": "b", "lineNumber": 0}, "children": [1]}],
                    "startTime": 0, "endTime": 1}"#,
                 "cycle",
             ),
         ] {
+            if message.starts_with("no error") {
+                let p = CpuProfile::from_slice(text.as_bytes()).unwrap();
+                assert_eq!(p.duration(), Duration::MAX);
+                assert_eq!(p.top_functions(5).len(), 1);
+                continue;
+            }
             let err = CpuProfile::from_slice(text.as_bytes()).unwrap_err();
             assert!(
                 format!("{err:#}").contains(message),

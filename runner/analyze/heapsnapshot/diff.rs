@@ -160,7 +160,7 @@ pub fn three_snapshot(a: &HeapSnapshot, b: &HeapSnapshot, c: &HeapSnapshot) -> S
     let a_ids = ids(&a.graph);
     let b_ids = ids(&b.graph);
     let c_ids = &c.graph.node_ids;
-    c.summary_where(&|node| {
+    c.summary_where(|node| {
         let id = c_ids[node as usize];
         b_ids.binary_search(&id).is_ok() && a_ids.binary_search(&id).is_err()
     })

@@ -4,10 +4,11 @@
 //! away, `n` would be collected with it. The retained size of `d` is the shallow size of everything it
 //! dominates, itself included.
 //!
-//! Edges that retain nothing (weak edges, and shortcut edges other than the root's — the rule Chrome
-//! DevTools applies) are left out. Nodes that then cannot be reached from the root are attached to it
-//! the way DevTools does: first every such node that has no retaining edge at all (it is held only
-//! weakly), each with everything it reaches; then any node still left over, in index order.
+//! The graph holds only edges that retain their target (weak edges, and shortcut edges other than the
+//! root's — the rule Chrome DevTools applies — are dropped while parsing). Nodes that then cannot be
+//! reached from the root are attached to it the way DevTools does: first every such node that has no
+//! retaining edge at all (it is held only weakly), each with everything it reaches; then any node
+//! still left over, in index order.
 //!
 //! The algorithm is Semi-NCA (Georgiadis, *Linear-Time Algorithms for Dominators and Related
 //! Problems*, 2005; also what LLVM uses): one depth-first search numbers the nodes in preorder,
@@ -15,17 +16,14 @@
 //! dominator is the nearest common ancestor of the parent and the semi-dominator in the tree built so
 //! far. Everything is iterative (heap graphs are deep) and indexed by `u32`.
 
-use super::graph::{EdgeKinds, edge_target, edge_type};
-
 const NONE: u32 = u32::MAX;
 
 /// The graph as the dominator computation sees it.
 pub(crate) struct GraphView<'a> {
     /// `first_edge[i]..first_edge[i + 1]` index node `i`'s edges; one longer than the node count.
     pub first_edge: &'a [u32],
-    /// Packed edges (`target << 3 | type`).
+    /// Edge targets (node ordinals), retaining edges only.
     pub edges: &'a [u32],
-    pub edge_kinds: EdgeKinds,
     pub root: u32,
 }
 
@@ -50,57 +48,64 @@ impl DominatorTree {
         retained
     }
 
-    /// Children lists of the tree: `(start, children)` with `children[start[w]..start[w + 1]]` the
-    /// preorder numbers `w` immediately dominates.
-    pub fn children(&self) -> (Vec<u32>, Vec<u32>) {
+    /// Visits the tree depth-first from the root: `visit(w, true)` on the way down to node `w`
+    /// (preorder number), `visit(w, false)` on the way back up, after all of its subtree.
+    pub fn walk(&self, mut visit: impl FnMut(u32, bool)) {
         let n = self.order.len();
-        let mut start = vec![0u32; n + 1];
-        for w in 1..n {
-            start[self.idom[w] as usize + 1] += 1;
+        if n == 0 {
+            return;
         }
-        for i in 0..n {
-            start[i + 1] += start[i];
+        // Children as linked lists threaded through two arrays, in increasing preorder number.
+        let mut first_child = vec![NONE; n];
+        let mut next_sibling = vec![NONE; n];
+        for w in (1..n).rev() {
+            let parent = self.idom[w] as usize;
+            next_sibling[w] = first_child[parent];
+            first_child[parent] = w as u32;
         }
-        let mut cursor = start.clone();
-        let mut children = vec![0u32; n.saturating_sub(1)];
-        for w in 1..n {
-            let d = self.idom[w] as usize;
-            children[cursor[d] as usize] = w as u32;
-            cursor[d] += 1;
+        let mut w = 0u32;
+        visit(0, true);
+        loop {
+            let child = first_child[w as usize];
+            if child != NONE {
+                w = child;
+                visit(w, true);
+                continue;
+            }
+            // w's subtree is done: leave it, and every ancestor whose last child it was.
+            loop {
+                visit(w, false);
+                if w == 0 {
+                    return;
+                }
+                let sibling = next_sibling[w as usize];
+                if sibling != NONE {
+                    w = sibling;
+                    visit(w, true);
+                    break;
+                }
+                w = self.idom[w as usize];
+            }
         }
-        (start, children)
     }
 }
 
 pub(crate) fn dominator_tree(graph: &GraphView<'_>) -> DominatorTree {
     let n = graph.first_edge.len() - 1;
-    let kinds = graph.edge_kinds;
     let root = graph.root;
-    let essential_edges = |from: u32| {
-        let range =
-            graph.first_edge[from as usize] as usize..graph.first_edge[from as usize + 1] as usize;
-        graph.edges[range]
-            .iter()
-            .copied()
-            .filter(move |&packed| kinds.is_essential(from, root, edge_type(packed)))
-            .map(edge_target)
+    let edges_of = |from: u32| {
+        let (start, end) = (
+            graph.first_edge[from as usize],
+            graph.first_edge[from as usize + 1],
+        );
+        &graph.edges[start as usize..end as usize]
     };
 
-    // 1. Count each node's retaining (essential) edges. `pred_end[v]` ends up as the exclusive end
-    //    of v's slot in `preds`; filling walks it back to the start.
-    let mut pred_end = vec![0u32; n + 1];
-    for from in 0..n as u32 {
-        for to in essential_edges(from) {
-            pred_end[to as usize] += 1;
-        }
+    // 1. Count each node's retainers (by node ordinal).
+    let mut retainers = vec![0u32; n];
+    for &to in graph.edges {
+        retainers[to as usize] += 1;
     }
-    let has_retainers: Vec<bool> = pred_end[..n].iter().map(|&count| count > 0).collect();
-    let mut running = 0u32;
-    for slot in pred_end.iter_mut().take(n) {
-        running += *slot;
-        *slot = running;
-    }
-    pred_end[n] = running;
 
     // 2. Depth-first search in preorder, from the root, then from the orphans.
     let mut dfnum = vec![NONE; n];
@@ -123,11 +128,7 @@ pub(crate) fn dominator_tree(graph: &GraphView<'_>) -> DominatorTree {
                 continue;
             }
             top.1 += 1;
-            let packed = graph.edges[next as usize];
-            if !kinds.is_essential(v, root, edge_type(packed)) {
-                continue;
-            }
-            let w = edge_target(packed);
+            let w = graph.edges[next as usize];
             if dfnum[w as usize] == NONE {
                 dfnum[w as usize] = order.len() as u32;
                 order.push(w);
@@ -138,40 +139,50 @@ pub(crate) fn dominator_tree(graph: &GraphView<'_>) -> DominatorTree {
     };
     search(root, 0, &mut dfnum, &mut order, &mut parent);
     for v in 0..n {
-        if dfnum[v] == NONE && !has_retainers[v] {
+        if dfnum[v] == NONE && retainers[v] == 0 {
             search(v as u32, 0, &mut dfnum, &mut order, &mut parent);
         }
     }
-    drop(has_retainers);
     for v in 0..n {
         if dfnum[v] == NONE {
             search(v as u32, 0, &mut dfnum, &mut order, &mut parent);
         }
     }
 
-    // 3. Predecessor lists, by preorder number of the retainer.
-    let mut preds = vec![0u32; pred_end[n] as usize];
+    // 3. Predecessor lists by preorder number, holding the retainers' preorder numbers, so that the
+    //    next step reads them front to back. `pred_end[w]` starts as the exclusive end of w's slot;
+    //    filling walks it back to the start.
+    let mut pred_end = vec![0u32; n + 1];
+    let mut running = 0u32;
+    for (w, &node) in order.iter().enumerate() {
+        running += retainers[node as usize];
+        pred_end[w] = running;
+    }
+    pred_end[n] = running;
+    drop(retainers);
+    let mut preds = vec![0u32; running as usize];
     for from in 0..n as u32 {
         let from_number = dfnum[from as usize];
-        for to in essential_edges(from) {
-            let slot = &mut pred_end[to as usize];
+        for &to in edges_of(from) {
+            let slot = &mut pred_end[dfnum[to as usize] as usize];
             *slot -= 1;
             preds[*slot as usize] = from_number;
         }
     }
-    let pred_start = pred_end; // now each node's slot starts where its count was walked back to
-    drop(dfnum);
+    let pred_start = pred_end; // each slot now starts where its count was walked back to
 
     // 4. Semi-dominators, in reverse preorder. `label[v]` holds the smallest semi-dominator number on
     //    v's compressed path in the forest of processed nodes; `ancestor[v]` is NONE until v is linked.
-    let mut semi: Vec<u32> = (0..n as u32).collect();
+    let mut semi = dfnum; // (reusing the memory)
+    for (w, slot) in semi.iter_mut().enumerate() {
+        *slot = w as u32;
+    }
     let mut label = semi.clone();
     let mut ancestor = vec![NONE; n];
     let mut path: Vec<u32> = Vec::new();
     for w in (1..n).rev() {
-        let node = order[w] as usize;
         let mut best = parent[w];
-        for &v in &preds[pred_start[node] as usize..pred_start[node + 1] as usize] {
+        for &v in &preds[pred_start[w] as usize..pred_start[w + 1] as usize] {
             if v as usize == w {
                 continue; // a node retaining itself says nothing about its dominators
             }
@@ -226,16 +237,20 @@ fn eval(v: u32, ancestor: &mut [u32], label: &mut [u32], path: &mut Vec<u32>) ->
 
 #[cfg(test)]
 mod tests {
-    use super::super::graph::pack_edge;
+    use super::super::graph::EdgeKinds;
     use super::*;
 
     const STRONG: u8 = 0;
     const WEAK: u8 = 1;
     const SHORTCUT: u8 = 2;
 
-    /// Builds a graph from `(from, to, type)` triples.
+    /// Builds a graph from `(from, to, type)` triples, keeping the retaining edges as parsing does.
     fn graph(n: usize, edges: &[(u32, u32, u8)]) -> (Vec<u32>, Vec<u32>) {
-        let mut sorted = edges.to_vec();
+        let mut sorted: Vec<(u32, u32, u8)> = edges
+            .iter()
+            .copied()
+            .filter(|&(from, _, kind)| kinds().is_essential(from == 0, u64::from(kind)))
+            .collect();
         sorted.sort_by_key(|e| e.0);
         let mut first = vec![0u32; n + 1];
         for e in &sorted {
@@ -244,14 +259,14 @@ mod tests {
         for i in 0..n {
             first[i + 1] += first[i];
         }
-        let packed = sorted.iter().map(|e| pack_edge(e.1, e.2)).collect();
-        (first, packed)
+        let targets = sorted.iter().map(|e| e.1).collect();
+        (first, targets)
     }
 
     fn kinds() -> EdgeKinds {
         EdgeKinds {
-            weak: Some(WEAK),
-            shortcut: Some(SHORTCUT),
+            weak: u64::from(WEAK),
+            shortcut: u64::from(SHORTCUT),
         }
     }
 
@@ -261,7 +276,6 @@ mod tests {
         let tree = dominator_tree(&GraphView {
             first_edge: &first_edge,
             edges: &packed,
-            edge_kinds: kinds(),
             root: 0,
         });
         let mut by_node = vec![NONE; n];
@@ -349,7 +363,6 @@ mod tests {
         let tree = dominator_tree(&GraphView {
             first_edge: &first_edge,
             edges: &packed,
-            edge_kinds: kinds(),
             root: 0,
         });
         let sizes = [0u64, 10, 20, 30, 40];

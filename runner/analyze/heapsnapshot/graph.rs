@@ -1,33 +1,20 @@
 //! The heap graph in memory, as compact as the analysis allows.
 //!
 //! Per node: type code (1 byte), name (string index), id, shallow size and the index of its first
-//! edge (4 bytes each). Per edge: one `u32` holding the target node's ordinal and the edge type
-//! (`ordinal << 3 | type`). Edge names are not kept: nothing reported needs them. Strings are kept
-//! only where they name something a report shows (class names, not the contents of JS strings).
+//! edge (4 bytes each). Per edge: the target node's ordinal (4 bytes) — and only for edges that
+//! retain their target: weak edges, and shortcut edges other than the root's, are dropped while
+//! parsing (see [`EdgeKinds::is_essential`]), as are edge names, since nothing reported needs them.
+//! Strings are kept only where they name something a report shows (class names, not the contents
+//! of JS strings).
 
 use std::collections::HashMap;
 
 use super::layout::Layout;
 
-/// Bits of a packed edge that hold its type.
-pub(crate) const EDGE_TYPE_BITS: u32 = 3;
-const EDGE_TYPE_MASK: u32 = (1 << EDGE_TYPE_BITS) - 1;
-/// Node ordinals must fit in the bits left beside the edge type.
-pub(crate) const MAX_NODES: usize = (u32::MAX >> EDGE_TYPE_BITS) as usize;
+/// Node ordinals are `u32`, and `u32::MAX` marks "none" in the dominator computation.
+pub(crate) const MAX_NODES: usize = (u32::MAX - 1) as usize;
 /// `self_sizes` holds this when the real size (in `large_sizes`) does not fit in 32 bits.
 pub(crate) const SIZE_IN_SIDE_TABLE: u32 = u32::MAX;
-
-pub(crate) fn pack_edge(to: u32, edge_type: u8) -> u32 {
-    (to << EDGE_TYPE_BITS) | u32::from(edge_type)
-}
-
-pub(crate) fn edge_target(packed: u32) -> u32 {
-    packed >> EDGE_TYPE_BITS
-}
-
-pub(crate) fn edge_type(packed: u32) -> u8 {
-    (packed & EDGE_TYPE_MASK) as u8
-}
 
 /// Kept strings, back to back, with the bounds of each (a string not kept is empty).
 #[derive(Debug, Default)]
@@ -74,19 +61,20 @@ pub(crate) struct NodeKinds {
     pub code: Option<u8>,
 }
 
-/// The edge-type codes that do not keep their target alive (see the dominator tree).
+/// The edge-type codes that do not keep their target alive (`u64::MAX` when the snapshot has no
+/// such type).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct EdgeKinds {
-    pub weak: Option<u8>,
-    pub shortcut: Option<u8>,
+    pub weak: u64,
+    pub shortcut: u64,
 }
 
 impl EdgeKinds {
-    /// Whether an edge of this type, from this node, retains its target. Weak edges never do;
-    /// shortcut edges only from the root, where V8 uses them to mark the user's global objects
-    /// (Chrome DevTools' rule).
-    pub fn is_essential(&self, from: u32, root: u32, edge_type: u8) -> bool {
-        Some(edge_type) != self.weak && (Some(edge_type) != self.shortcut || from == root)
+    /// Whether an edge of this type retains its target. Weak edges never do; shortcut edges only
+    /// from the root, where V8 uses them to mark the user's global objects (Chrome DevTools' rule).
+    #[inline(always)]
+    pub fn is_essential(&self, from_root: bool, edge_type: u64) -> bool {
+        edge_type != self.weak && (edge_type != self.shortcut || from_root)
     }
 }
 
@@ -97,9 +85,13 @@ pub(crate) struct Graph {
     pub node_ids: Vec<u32>,
     pub self_sizes: Vec<u32>,
     pub large_sizes: HashMap<u32, u64>,
-    /// `first_edge[i]..first_edge[i + 1]` are node `i`'s edges; one longer than the node count.
+    /// `first_edge[i]..first_edge[i + 1]` index node `i`'s retaining edges in `edges`; one longer
+    /// than the node count.
     pub first_edge: Vec<u32>,
+    /// Targets (node ordinals) of the retaining edges, grouped by source node.
     pub edges: Vec<u32>,
+    /// Every edge of the file, retaining or not.
+    pub edges_in_file: u64,
     pub strings: Strings,
     pub node_type_names: Vec<String>,
     pub node_kinds: NodeKinds,
@@ -119,6 +111,7 @@ impl Graph {
             large_sizes: HashMap::new(),
             first_edge: vec![0],
             edges: Vec::new(),
+            edges_in_file: 0,
             strings: Strings::new(),
             node_type_names: layout.node_type_names.clone(),
             node_kinds: NodeKinds {
@@ -128,8 +121,8 @@ impl Graph {
                 code: layout.node_type("code"),
             },
             edge_kinds: EdgeKinds {
-                weak: layout.edge_type("weak"),
-                shortcut: layout.edge_type("shortcut"),
+                weak: layout.edge_type("weak").map_or(u64::MAX, u64::from),
+                shortcut: layout.edge_type("shortcut").map_or(u64::MAX, u64::from),
             },
         }
     }

@@ -50,9 +50,6 @@ pub(crate) enum EdgeField {
     Ignored,
 }
 
-/// Edge types are stored in 3 bits beside the target node (see `graph.rs`).
-pub(crate) const MAX_EDGE_TYPES: usize = 8;
-
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
     pub node_fields: Vec<NodeField>,
@@ -105,12 +102,6 @@ impl Layout {
             );
         }
         let edge_type_names = enum_names(&meta.edge_fields, &meta.edge_types, "edge")?;
-        if edge_type_names.len() > MAX_EDGE_TYPES {
-            bail!(
-                "snapshot.meta.edge_types lists {} edge types; at most {MAX_EDGE_TYPES} are supported",
-                edge_type_names.len()
-            );
-        }
         Ok(Layout {
             node_fields,
             edge_fields,

@@ -83,8 +83,9 @@ impl HeapSnapshot {
         self.graph.node_count()
     }
 
+    /// Edges in the file (retaining or not).
     pub fn edge_count(&self) -> usize {
-        self.graph.edges.len()
+        self.graph.edges_in_file as usize
     }
 
     /// Sum of every node's shallow size.
@@ -102,11 +103,11 @@ impl HeapSnapshot {
     /// Per-constructor count, shallow size and retained size. The first call builds the dominator
     /// tree (the expensive part); later calls reuse it.
     pub fn summary(&self) -> Summary {
-        self.summary_where(&|_| true)
+        self.summary_where(|_| true)
     }
 
     /// Like [`summary`](Self::summary), over the nodes (by ordinal) that `include` accepts.
-    pub(crate) fn summary_where(&self, include: &dyn Fn(u32) -> bool) -> Summary {
+    pub(crate) fn summary_where(&self, include: impl Fn(u32) -> bool) -> Summary {
         let dominators = self.dominators();
         summary::summarize(&self.graph, &dominators.tree, &dominators.retained, include)
     }
@@ -122,7 +123,6 @@ impl HeapSnapshot {
             let tree = dominator_tree(&GraphView {
                 first_edge: &graph.first_edge,
                 edges: &graph.edges,
-                edge_kinds: graph.edge_kinds,
                 root: Graph::ROOT,
             });
             let retained = tree.retained_sizes(|node| graph.self_size(node));

@@ -10,7 +10,7 @@ use std::io::Read;
 
 use anyhow::{Context, Result, bail};
 
-use super::graph::{Graph, MAX_NODES, SIZE_IN_SIDE_TABLE, pack_edge};
+use super::graph::{Graph, MAX_NODES, SIZE_IN_SIDE_TABLE};
 use super::layout::{EdgeField, Header, Layout, NodeField};
 use super::scan::{ByteStream, describe, unescape};
 
@@ -167,41 +167,47 @@ impl Parts {
 
         let mut edge_total: u64 = 0;
         let g = &mut graph;
-        let (node, leftover) = stream.scan_records("nodes", field_count, |record| {
-            let node = g.node_types.len();
-            let (node_type, name, id, size, edges) = (
-                record[type_at],
-                record[name_at],
-                record[id_at],
-                record[size_at],
-                record[edges_at],
-            );
-            if node_type >= type_count || name > u64::from(u32::MAX) || id > u64::from(u32::MAX) {
-                return Err(bad_node(node, node_type, type_count, name, id));
-            }
-            if node >= MAX_NODES {
-                bail!("the snapshot has more than {MAX_NODES} nodes, which is not supported");
-            }
-            g.node_types.push(node_type as u8);
-            g.node_names.push(name as u32);
-            g.node_ids.push(id as u32);
-            match u32::try_from(size) {
-                Ok(size) if size != SIZE_IN_SIDE_TABLE => g.self_sizes.push(size),
-                _ => {
-                    g.large_sizes.insert(node as u32, size);
-                    g.self_sizes.push(SIZE_IN_SIDE_TABLE);
+        let (node, leftover) = stream.scan_records(
+            "nodes",
+            field_count,
+            #[inline(always)]
+            |record| {
+                let node = g.node_types.len();
+                let (node_type, name, id, size, edges) = (
+                    record[type_at],
+                    record[name_at],
+                    record[id_at],
+                    record[size_at],
+                    record[edges_at],
+                );
+                if node_type >= type_count || name > u64::from(u32::MAX) || id > u64::from(u32::MAX)
+                {
+                    return Err(bad_node(node, node_type, type_count, name, id));
                 }
-            }
-            edge_total += edges;
-            match u32::try_from(edge_total) {
-                Ok(end) => g.first_edge.push(end),
-                Err(_) => bail!(
-                    "the edge counts pass {} edges, which is not supported",
-                    u32::MAX
-                ),
-            }
-            Ok(())
-        })?;
+                if node >= MAX_NODES {
+                    bail!("the snapshot has more than {MAX_NODES} nodes, which is not supported");
+                }
+                g.node_types.push(node_type as u8);
+                g.node_names.push(name as u32);
+                g.node_ids.push(id as u32);
+                match u32::try_from(size) {
+                    Ok(size) if size != SIZE_IN_SIDE_TABLE => g.self_sizes.push(size),
+                    _ => {
+                        g.large_sizes.insert(node as u32, size);
+                        g.self_sizes.push(SIZE_IN_SIDE_TABLE);
+                    }
+                }
+                edge_total += edges;
+                match u32::try_from(edge_total) {
+                    Ok(end) => g.first_edge.push(end),
+                    Err(_) => bail!(
+                        "the edge counts pass {} edges, which is not supported",
+                        u32::MAX
+                    ),
+                }
+                Ok(())
+            },
+        )?;
         if leftover != 0 {
             bail!(
                 "the \"nodes\" array holds {} numbers, which is not a whole number of nodes of {} \
@@ -268,14 +274,23 @@ impl Parts {
             .edges
             .reserve_exact(usize::try_from(capacity).unwrap_or(0));
 
+        // Only retaining edges are kept, so `first_edge` is rewritten from offsets into the file's
+        // edges to offsets into the kept ones as the edges go by. `source` is the node whose edges
+        // are being read; `source_end` the file offset where they end (read before it is rewritten).
         let divide = Divider::new(node_field_count);
+        let kinds = graph.edge_kinds;
+        let root = Graph::ROOT as usize;
+        let first_edge = &mut graph.first_edge;
         let edges = &mut graph.edges;
-        let (edge, leftover) = stream.scan_records("edges", field_count, |record| {
+        let mut source = 0usize;
+        let mut source_end = u64::from(first_edge.get(1).copied().unwrap_or(0));
+        let mut index: u64 = 0;
+        let (edge, leftover) = stream.scan_records("edges", field_count, #[inline(always)] |record| {
             let (edge_type, to) = (record[type_at], record[to_at]);
             let node = divide.quotient(to);
             if edge_type >= type_count || node * node_field_count != to || node >= node_count {
                 return Err(bad_edge(
-                    edges.len(),
+                    index,
                     edge_type,
                     type_count,
                     to,
@@ -283,7 +298,21 @@ impl Parts {
                     node_field_count,
                 ));
             }
-            edges.push(pack_edge(node as u32, edge_type as u8));
+            while index == source_end {
+                source += 1;
+                let Some(&next_end) = first_edge.get(source + 1) else {
+                    bail!(
+                        "the \"edges\" array holds more than the {expected} edges that the nodes' \
+                         edge_count fields add up to: the snapshot is damaged"
+                    );
+                };
+                first_edge[source] = edges.len() as u32;
+                source_end = u64::from(next_end);
+            }
+            if kinds.is_essential(source == root, edge_type) {
+                edges.push(node as u32);
+            }
+            index += 1;
             Ok(())
         })?;
         if leftover != 0 {
@@ -308,6 +337,13 @@ impl Parts {
                  the snapshot is damaged"
             );
         }
+        // Nodes after the last one with edges.
+        let kept = graph.edges.len() as u32;
+        for slot in graph.first_edge.iter_mut().skip(source + 1) {
+            *slot = kept;
+        }
+        graph.edges.shrink_to_fit();
+        graph.edges_in_file = edge;
         self.edges_read = true;
         Ok(())
     }
@@ -411,7 +447,7 @@ fn bad_node(node: usize, node_type: u64, type_count: u64, name: u64, id: u64) ->
 
 #[cold]
 fn bad_edge(
-    edge: usize,
+    edge: u64,
     edge_type: u64,
     type_count: u64,
     to: u64,

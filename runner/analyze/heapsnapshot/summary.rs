@@ -114,50 +114,49 @@ pub(crate) fn summarize(
     graph: &Graph,
     tree: &DominatorTree,
     retained: &[u64],
-    include: &dyn Fn(u32) -> bool,
+    include: impl Fn(u32) -> bool,
 ) -> Summary {
-    let classes = Classes::of(graph);
-    let k = classes.names.len();
+    let Classes { names, of_node } = Classes::of(graph);
+    let k = names.len();
     let mut count = vec![0u64; k];
     let mut shallow = vec![0u64; k];
     let mut retained_by_class = vec![0u64; k];
-    let counted = |node: u32| graph.is_counted(node) && include(node);
 
-    let (start, children) = tree.children();
-    let mut open = vec![0u32; k];
-    let mut stack: Vec<(u32, u32)> = Vec::new();
-    let mut enter = |w: u32, open: &mut Vec<u32>, stack: &mut Vec<(u32, u32)>| {
-        let node = tree.order[w as usize];
-        if counted(node) {
-            let class = classes.of_node[node as usize] as usize;
-            count[class] += 1;
-            shallow[class] += graph.self_size(node);
-            if open[class] == 0 {
-                retained_by_class[class] += retained[w as usize];
-            }
-            open[class] += 1;
-        }
-        stack.push((w, start[w as usize]));
-    };
-    if !tree.order.is_empty() {
-        enter(0, &mut open, &mut stack);
-    }
-    while let Some(top) = stack.last_mut() {
-        let (w, next) = *top;
-        if next < start[w as usize + 1] {
-            top.1 += 1;
-            enter(children[next as usize], &mut open, &mut stack);
+    // Counts and shallow sizes, in node order; then each node's class (or UNSET when it is not
+    // counted) by preorder number, so that the walk below touches only arrays indexed that way.
+    let mut key = of_node;
+    for (node, class) in key.iter_mut().enumerate() {
+        let node = node as u32;
+        if graph.is_counted(node) && include(node) {
+            count[*class as usize] += 1;
+            shallow[*class as usize] += graph.self_size(node);
         } else {
-            stack.pop();
-            let node = tree.order[w as usize];
-            if counted(node) {
-                open[classes.of_node[node as usize] as usize] -= 1;
-            }
+            *class = UNSET;
         }
     }
+    let class_at: Vec<u32> = tree.order.iter().map(|&node| key[node as usize]).collect();
+    drop(key);
 
-    let mut constructors: Vec<ConstructorSummary> = classes
-        .names
+    // Depth-first through the dominator tree, keeping count of how many objects of each class are
+    // on the path from the root: an object adds its retained size only when it is the first.
+    let mut open = vec![0u32; k];
+    tree.walk(|w, entering| {
+        let class = class_at[w as usize];
+        if class == UNSET {
+            return;
+        }
+        let open = &mut open[class as usize];
+        if entering {
+            if *open == 0 {
+                retained_by_class[class as usize] += retained[w as usize];
+            }
+            *open += 1;
+        } else {
+            *open -= 1;
+        }
+    });
+
+    let mut constructors: Vec<ConstructorSummary> = names
         .into_iter()
         .enumerate()
         .filter(|&(i, _)| count[i] > 0)

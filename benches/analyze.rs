@@ -1,0 +1,247 @@
+//! `cargo bench --bench analyze`: how fast and how frugal `lab-runner analyze` is on big captures.
+//!
+//! 1. Generates (once; cached under the target directory) a ~240 MB heap snapshot of many small
+//!    objects with Node, and a 60 s CPU profile of a busy Node process.
+//! 2. Times the heap snapshot summary (parse + dominator tree + retained sizes + table) in a child
+//!    process, which reports its own peak RSS (VmHWM), so the figure is the analysis alone.
+//! 3. Times `node -e "JSON.parse(fs.readFileSync(f))"` on the same file, interleaved with (2).
+//! 4. Times the CPU profile → top table + flame graph SVG.
+//!
+//! Wall-clock times are the figures; CPU times are printed beside them because the machines this
+//! runs on are shared (on a busy machine the wall clock measures the neighbours too). Figures go to
+//! stdout; `docs/PERFORMANCE.md` records them by hand.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use lab_runner::analyze::cpuprofile::CpuProfile;
+use lab_runner::analyze::report;
+use lab_runner::cli::analyze::{AnalyzeArgs, peak_rss_bytes, run_to};
+
+/// The child process mode: analyse the file named by this variable, print the peak RSS, exit.
+const CHILD_ENV: &str = "LAB_RUNNER_ANALYZE_BENCH_CHILD";
+/// Objects in the generated snapshot: about 104 bytes of snapshot each.
+const SMALL_OBJECTS: u64 = 2_300_000;
+const ROUNDS: usize = 5;
+const PROFILE_SECONDS: u64 = 60;
+
+fn main() {
+    if let Ok(path) = env::var(CHILD_ENV) {
+        child(Path::new(&path));
+        return;
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let cache = target_dir(&root).join("analyze-bench");
+    std::fs::create_dir_all(&cache).expect("create the bench cache directory");
+
+    let snapshot = cache.join(format!("small-objects-{SMALL_OBJECTS}.heapsnapshot"));
+    if !snapshot.exists() {
+        eprintln!("generating {} with Node ...", snapshot.display());
+        let status = Command::new("node")
+            .arg(root.join("tests/fixtures/analyze/gen-heapsnapshot.mjs"))
+            .arg(&snapshot)
+            .args(["--small-objects", &SMALL_OBJECTS.to_string()])
+            .status()
+            .expect("run node");
+        assert!(status.success(), "the snapshot generator failed");
+    }
+    let size = std::fs::metadata(&snapshot)
+        .expect("snapshot metadata")
+        .len();
+    let mb = size as f64 / 1e6;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "machine: {} cores, load average {} (other work on the machine slows the wall clock)",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "heap snapshot: {} ({:.1} MB, {} bytes)",
+        snapshot.display(),
+        mb,
+        size
+    );
+
+    let exe = env::current_exe().expect("current exe");
+    let (mut ours, mut ours_cpu, mut node, mut node_cpu) = (vec![], vec![], vec![], vec![]);
+    let mut peak = 0u64;
+    for round in 1..=ROUNDS {
+        let start = Instant::now();
+        let output = Command::new(&exe)
+            .env(CHILD_ENV, &snapshot)
+            .output()
+            .expect("run the analysis child");
+        let elapsed = start.elapsed();
+        assert!(
+            output.status.success(),
+            "analysis failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let rss = field(&stdout, "peak_rss_bytes=") as u64;
+        let cpu = field(&stdout, "cpu_seconds=");
+        peak = peak.max(rss);
+        let phases: Vec<String> = String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .filter_map(|l| l.strip_prefix("timing: "))
+            .filter(|l| !l.starts_with("peak RSS"))
+            .map(str::to_owned)
+            .collect();
+        println!(
+            "  round {round}: lab-runner analyze: {:.3} s wall, {cpu:.3} s CPU, peak RSS {:.1} MB ({})",
+            elapsed.as_secs_f64(),
+            rss as f64 / 1e6,
+            phases.join("; ")
+        );
+        ours.push(elapsed);
+        ours_cpu.push(Duration::from_secs_f64(cpu));
+
+        let start = Instant::now();
+        let output = Command::new("node")
+            .args([
+                "-e",
+                "JSON.parse(require('fs').readFileSync(process.argv[1])); \
+                 const u = process.cpuUsage(); console.log((u.user + u.system) / 1e6)",
+            ])
+            .arg(&snapshot)
+            .output()
+            .expect("run node");
+        let elapsed = start.elapsed();
+        assert!(output.status.success(), "node JSON.parse failed");
+        let cpu: f64 = String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0.0);
+        println!(
+            "  round {round}: node -e \"JSON.parse(fs.readFileSync(f))\": {:.3} s wall, {cpu:.3} s CPU",
+            elapsed.as_secs_f64()
+        );
+        node.push(elapsed);
+        node_cpu.push(Duration::from_secs_f64(cpu));
+    }
+    let (ours, ours_cpu) = (median(&mut ours), median(&mut ours_cpu));
+    let (node, node_cpu) = (median(&mut node), median(&mut node_cpu));
+    println!(
+        "heap snapshot summary (parse + dominator tree + retained sizes + table), median of {ROUNDS}: \
+         {:.3} s wall = {:.0} MB/s ({:.3} s CPU = {:.0} MB/s)",
+        ours.as_secs_f64(),
+        mb / ours.as_secs_f64(),
+        ours_cpu.as_secs_f64(),
+        mb / ours_cpu.as_secs_f64()
+    );
+    println!(
+        "peak RSS: {:.1} MB = {:.2} x the file size",
+        peak as f64 / 1e6,
+        peak as f64 / size as f64
+    );
+    println!(
+        "node JSON.parse only, median of {ROUNDS}: {:.3} s wall ({:.3} s CPU); lab-runner is \
+         {:.1} x faster (wall), {:.1} x (CPU)",
+        node.as_secs_f64(),
+        node_cpu.as_secs_f64(),
+        node.as_secs_f64() / ours.as_secs_f64(),
+        node_cpu.as_secs_f64() / ours_cpu.as_secs_f64()
+    );
+
+    let profile = cpu_profile(&root, &cache);
+    let svg = cache.join("bench-flamegraph.svg");
+    let mut times = Vec::new();
+    let mut stats = String::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        let loaded = CpuProfile::load(&profile).expect("load the profile");
+        let table = report::cpu_profile(&loaded, "bench", 20);
+        loaded
+            .write_flamegraph(&svg, "bench")
+            .expect("write the flame graph");
+        times.push(start.elapsed());
+        stats = format!(
+            "{} samples over {:.1} s, table of {} lines",
+            loaded.sample_count(),
+            loaded.duration().as_secs_f64(),
+            table.lines().count()
+        );
+    }
+    let profile_size = std::fs::metadata(&profile).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "cpu profile: {} ({:.1} MB; {stats})",
+        profile.display(),
+        profile_size as f64 / 1e6
+    );
+    println!(
+        "cpu profile -> top table + flame graph SVG, median of 5: {:.1} ms",
+        median(&mut times).as_secs_f64() * 1e3
+    );
+}
+
+/// Runs in the child: the same work as `lab-runner analyze FILE --timings`.
+fn child(path: &Path) {
+    let args = AnalyzeArgs {
+        file: Some(path.to_path_buf()),
+        top: 20,
+        flamegraph: None,
+        diff: None,
+        three: None,
+        json: false,
+        timings: true,
+    };
+    let mut sink = Vec::new();
+    run_to(&args, &mut sink).expect("analysis");
+    println!("peak_rss_bytes={}", peak_rss_bytes().unwrap_or(0));
+    println!("cpu_seconds={}", own_cpu_seconds().unwrap_or(0.0));
+}
+
+/// A cached 60 s profile of `benches/cpuprofile-workload.mjs` (recorded on the first run).
+fn cpu_profile(root: &Path, cache: &Path) -> PathBuf {
+    let dir = cache.join(format!("cpuprofile-{PROFILE_SECONDS}s"));
+    let existing = |dir: &Path| -> Option<PathBuf> {
+        std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|e| e == "cpuprofile"))
+    };
+    if let Some(path) = existing(&dir) {
+        return path;
+    }
+    eprintln!("recording a {PROFILE_SECONDS} s CPU profile with Node (once) ...");
+    let status = Command::new("node")
+        .arg("--cpu-prof")
+        .arg("--cpu-prof-dir")
+        .arg(&dir)
+        .arg(root.join("benches/cpuprofile-workload.mjs"))
+        .arg(PROFILE_SECONDS.to_string())
+        .status()
+        .expect("run node");
+    assert!(status.success(), "the profiled workload failed");
+    existing(&dir).expect("node wrote no .cpuprofile")
+}
+
+/// CPU time this process has used (`/proc/self/schedstat`, Linux).
+fn own_cpu_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/self/schedstat").ok()?;
+    let nanos: f64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(nanos / 1e9)
+}
+
+fn field(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
