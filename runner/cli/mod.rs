@@ -4,6 +4,7 @@
 pub mod args;
 pub mod exit;
 pub mod run;
+pub mod tunnel;
 
 use std::process::ExitCode;
 
