@@ -15,7 +15,7 @@ use bollard::query_parameters::TopOptionsBuilder;
 use lab_runner::env::Environment;
 use lab_runner::lab::InspectorMode;
 use lab_runner::probe::inspector::{self, Inspector};
-use lab_runner::probe::tunnel::{FORWARDER_MARK, Tunnel, TunnelEvent};
+use lab_runner::probe::tunnel::{FORWARDER_MARK, Origin, Tunnel, TunnelEvent};
 use serde::Deserialize;
 use serde_json::Value;
 use support::{EnvGuard, docker_or_skip, fixture_dir};
@@ -199,6 +199,42 @@ async fn before_sigusr1_the_diagnosis_says_econnrefused_and_after_it_cdp_works()
     assert_eq!(targets[0].kind, "node");
     let via_probe = tunnel.inspector_targets(Duration::from_secs(10)).await?;
     assert_eq!(via_probe[0].id, targets[0].id);
+
+    // A client that half-closes after its request still gets the whole answer, then EOF: the
+    // inspector keeps an HTTP socket open after replying, so the end comes from the half-close
+    // travelling through the exec stream to the forwarder and on to the inspector.
+    let mut events = tunnel.subscribe();
+    let mut client = TcpStream::connect(local).await?;
+    client
+        .write_all(format!("GET /json/version HTTP/1.1\r\nHost: {local}\r\n\r\n").as_bytes())
+        .await?;
+    let me = client.local_addr()?;
+    client.shutdown().await?;
+    let half_closed = Instant::now();
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, client.read_to_end(&mut answer))
+        .await
+        .context("no EOF after the half-close")??;
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    assert!(
+        answer.starts_with("HTTP/1.") && answer.contains(" 200 "),
+        "{answer}"
+    );
+    assert!(answer.contains("\"Browser\""), "{answer}");
+    let summary = loop {
+        match tokio::time::timeout(WAIT, events.recv()).await?? {
+            TunnelEvent::Closed(summary) if summary.origin == Origin::Client(me) => break summary,
+            _ => {}
+        }
+    };
+    assert_eq!(summary.exit_code, Some(0), "{summary:?}");
+    assert_eq!(summary.diagnosis, None);
+    assert_eq!(summary.to_client as usize, answer.len());
+    assert!(
+        half_closed.elapsed() < Duration::from_secs(2),
+        "the connection ended {:?} after the half-close: not by the half-close",
+        half_closed.elapsed()
+    );
 
     let session = Inspector::attach(local).await?;
     let pid = session.evaluate("process.pid").await?;
@@ -407,5 +443,60 @@ async fn dropping_a_tunnel_stops_its_listener_and_forwarders() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(session.evaluate("1").await.is_err());
+    app.teardown().await
+}
+
+#[tokio::test]
+async fn a_client_that_vanishes_mid_transfer_leaves_no_forwarder() -> Result<()> {
+    let test = "a_client_that_vanishes_mid_transfer_leaves_no_forwarder";
+    let Some(_) = docker_or_skip(test).await else {
+        return Ok(());
+    };
+    let app = fixture("tun7", 512).await?;
+    let (docker, container) = app.docker();
+    // To the app's own port inside the container: a download far bigger than any buffer.
+    let tunnel = Tunnel::open(
+        docker.clone(),
+        container.clone(),
+        addr("127.0.0.1:0"),
+        addr("127.0.0.1:3001"),
+    )
+    .await?;
+    let local = tunnel.local_addr();
+    let mut client = TcpStream::connect(local).await?;
+    client
+        .write_all(format!("GET /api/bytes?mb=1024 HTTP/1.1\r\nHost: {local}\r\n\r\n").as_bytes())
+        .await?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got = 0usize;
+    while got < 8 * 1024 * 1024 {
+        let n = tokio::time::timeout(WAIT, client.read(&mut buf)).await??;
+        if n == 0 {
+            bail!("the download ended after {got} bytes");
+        }
+        got += n;
+    }
+    assert_eq!(forwarders(&docker, &container).await?.len(), 1);
+    let started = Instant::now();
+    drop(client);
+    loop {
+        let left = forwarders(&docker, &container).await?;
+        if left.is_empty() && tunnel.connections() == 0 {
+            break;
+        }
+        if started.elapsed() > WAIT {
+            bail!(
+                "{:?} after the client vanished: {} connection(s), forwarders {left:#?}",
+                started.elapsed(),
+                tunnel.connections()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "forwarder gone {:?} after the client vanished",
+        started.elapsed()
+    );
+    close_and_check(tunnel, &docker, &container).await?;
     app.teardown().await
 }

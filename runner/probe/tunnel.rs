@@ -127,6 +127,8 @@ sock.on('error', (err) => {
 sock.on('close', () => {
   clearTimeout(connectTimer);
   const code = failed ? 1 : 0;
+  // Exit once stdout is flushed, or after a second if nobody reads it any more.
+  setTimeout(() => process.exit(code), 1000);
   process.stdout.write('', () => process.exit(code));
 });
 process.stdout.on('error', () => process.exit(failed ? 1 : 0));
