@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod args;
 pub mod exit;
 pub mod run;
+pub mod tunnel;
 
 use std::process::ExitCode;
 

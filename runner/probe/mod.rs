@@ -4,3 +4,4 @@
 pub mod http;
 pub mod inspector;
 pub mod metrics;
+pub mod tunnel;

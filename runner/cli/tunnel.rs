@@ -1,0 +1,440 @@
+//! `lab-runner tunnel`: forward a local loopback port into a lab container through Docker exec
+//! (the `AWS-StartPortForwardingSession` of this lab), and keep it open until Ctrl-C.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use bollard::Docker;
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use clap::Args;
+use tokio::sync::broadcast;
+
+use super::exit;
+use super::run::UsageError;
+use crate::env::docker::{INSPECTOR_PORT, connect, labels};
+use crate::lab::InspectorMode;
+use crate::probe::tunnel::{Origin, Tunnel, TunnelEvent};
+use crate::util::units;
+
+const AFTER_HELP: &str = "\
+Each connection to the local port gets its own `docker exec` of a tiny Node forwarder inside the \
+container, which connects to the container's own --remote address: nothing is published, and the \
+inspector keeps listening on 127.0.0.1 inside the container.
+
+The AWS analogue (an ECS task, through SSM):
+  aws ssm start-session --target ecs:<cluster>_<task-id>_<runtime-id> \\
+    --document-name AWS-StartPortForwardingSessionToRemoteHost \\
+    --parameters '{\"host\":[\"127.0.0.1\"],\"portNumber\":[\"9229\"],\"localPortNumber\":[\"9229\"]}'
+
+Examples:
+  docker kill --signal USR1 <container>   # open the inspector inside (ECS: aws ecs execute-command ... --command \"kill -USR1 1\")
+  lab-runner tunnel                       # the lab's container, 127.0.0.1:9229 -> its 127.0.0.1:9229
+  lab-runner tunnel --container lab-runner-1a2b3c4d-part3 --local 127.0.0.1:9300";
+
+/// Forward a local port to the Node inspector inside a lab container, through Docker exec
+#[derive(Debug, Clone, Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct TunnelArgs {
+    /// The container to forward into [default: the one running lab container whose part opens
+    /// the inspector on SIGUSR1, else the only running lab container]
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+    /// Where to listen; loopback only [default: 127.0.0.1:9229, or a free port when 9229 is
+    /// taken]
+    #[arg(long, value_name = "127.0.0.1:PORT")]
+    pub local: Option<SocketAddr>,
+    /// Where to connect, as seen from inside the container
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:9229")]
+    pub remote: SocketAddr,
+}
+
+/// How often the inspector is probed until it answers.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens the tunnel, says what it forwards, prints the DevTools URL once the inspector answers,
+/// logs each connection, and closes everything on Ctrl-C (or SIGTERM), returning 0.
+pub async fn run(args: &TunnelArgs) -> Result<u8> {
+    let docker = connect::connect().await?;
+    let container = match &args.container {
+        Some(name) => check_running(&docker, name).await?,
+        None => default_container(&docker).await?,
+    };
+    let local = match args.local {
+        Some(local) => local,
+        None => default_local().await,
+    };
+    let tunnel = Tunnel::open(docker, container.clone(), local, args.remote)
+        .await
+        .map_err(|e| {
+            if local.ip().is_loopback() {
+                e.context(format!(
+                    "Failed to open the tunnel (is {local} taken? choose another --local)"
+                ))
+            } else {
+                UsageError(format!("{e:#}")).into()
+            }
+        })?;
+    let local = tunnel.local_addr();
+    println!(
+        "Forwarding {local} → {} inside the container {container} (one `docker exec` per \
+         connection; nothing is published).",
+        args.remote
+    );
+    println!("Press Ctrl-C to close the tunnel.");
+
+    let started = Instant::now();
+    let log = tokio::spawn(log_connections(tunnel.subscribe(), started));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("Failed to listen for SIGTERM")?;
+    tokio::select! {
+        _ = announce_when_ready(&tunnel) => {
+            // Announced; keep forwarding until told to stop.
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    let open = tunnel.connections();
+    println!("\nClosing the tunnel ({open} open connection(s))…");
+    let closed = tunnel.close().await;
+    // Let the last close events print.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    log.abort();
+    closed?;
+    println!("Tunnel closed: nothing listens on {local}, no forwarder runs in {container}.");
+    Ok(exit::SUCCESS)
+}
+
+/// Probes the inspector through the tunnel until it answers, then prints how to attach.
+async fn announce_when_ready(tunnel: &Tunnel) {
+    let mut last_failure = String::new();
+    loop {
+        match tunnel.inspector_targets(PROBE_TIMEOUT).await {
+            Ok(targets) if !targets.is_empty() => {
+                let local = tunnel.local_addr();
+                println!("The inspector answers through the tunnel:");
+                for target in &targets {
+                    println!(
+                        "  {}  {}\n  DevTools: {}",
+                        target.title,
+                        target.url,
+                        devtools_url(local, &target.id)
+                    );
+                }
+                println!(
+                    "  (or chrome://inspect → Configure… → add {local}; the id changes each time \
+                     the inspector opens)"
+                );
+                return;
+            }
+            Ok(_) => {
+                let text = "the inspector answers but lists no target".to_string();
+                if text != last_failure {
+                    println!("Waiting: {text}.");
+                    last_failure = text;
+                }
+            }
+            Err(e) => {
+                let text = without_connection_id(&format!("{e:#}"));
+                if text != last_failure {
+                    println!("Waiting for the inspector: {text}");
+                    last_failure = text;
+                }
+            }
+        }
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
+}
+
+/// `devtools://…&ws=127.0.0.1:PORT/<id>`: what to paste into Chrome's address bar.
+pub fn devtools_url(local: SocketAddr, target_id: &str) -> String {
+    format!(
+        "devtools://devtools/bundled/js_app.html?experiments=true&v8only=true&ws={local}/{target_id}"
+    )
+}
+
+/// Diagnoses start with `connection N: `; the same failure on the next probe is not news.
+fn without_connection_id(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("connection ") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + "connection ".len()..];
+        let digits = after.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0 && after[digits..].starts_with(": ") {
+            rest = &after[digits + 2..];
+        } else {
+            out.push_str("connection ");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Prints one line when a client's connection opens and one when it closes (the runner's own
+/// probes are not shown).
+async fn log_connections(mut events: broadcast::Receiver<TunnelEvent>, started: Instant) {
+    loop {
+        let at = || format!("[{:>7.1}s]", started.elapsed().as_secs_f64());
+        match events.recv().await {
+            Ok(TunnelEvent::Opened {
+                id,
+                origin: Origin::Client(peer),
+            }) => println!("{} #{id} opened from {peer}", at()),
+            Ok(TunnelEvent::Closed(summary)) if summary.origin != Origin::Dial => {
+                println!(
+                    "{} #{} closed after {:.1}s: {} to the container, {} back{}",
+                    at(),
+                    summary.id,
+                    summary.duration.as_secs_f64(),
+                    units::bytes(summary.to_remote as f64),
+                    units::bytes(summary.to_client as f64),
+                    match &summary.diagnosis {
+                        Some(d) => format!("\n           {}", without_connection_id(&d.message)),
+                        None => String::new(),
+                    }
+                );
+            }
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                println!("{} ({n} connection events not shown)", at())
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// 127.0.0.1:9229 when it is free; otherwise a free port, said.
+async fn default_local() -> SocketAddr {
+    let preferred = SocketAddr::from((Ipv4Addr::LOCALHOST, INSPECTOR_PORT));
+    match tokio::net::TcpListener::bind(preferred).await {
+        Ok(probe) => {
+            drop(probe);
+            preferred
+        }
+        Err(e) => {
+            println!(
+                "{preferred} is not available ({e}; a local `node --inspect`?): listening on a \
+                 free port instead."
+            );
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+        }
+    }
+}
+
+async fn check_running(docker: &Docker, name: &str) -> Result<String> {
+    let inspect = tokio::time::timeout(
+        Duration::from_secs(10),
+        docker.inspect_container(name, None),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("Docker did not answer within 10 s"))
+    .and_then(|r| r.map_err(anyhow::Error::from))
+    .map_err(|e| UsageError(format!("the container {name:?} cannot be used: {e:#}")))?;
+    if inspect.state.and_then(|s| s.running) != Some(true) {
+        return Err(UsageError(format!("the container {name} is not running")).into());
+    }
+    Ok(name.to_string())
+}
+
+/// A running container the runner made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Candidate {
+    name: String,
+    lab: String,
+    part: String,
+    /// Whether its part's environment opens the inspector on SIGUSR1 (None: the lab is unknown here).
+    on_signal: Option<bool>,
+}
+
+impl std::fmt::Display for Candidate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}  (lab {}, part {}{})",
+            self.name,
+            self.lab,
+            self.part,
+            match self.on_signal {
+                Some(true) => ", inspector on SIGUSR1",
+                _ => "",
+            }
+        )
+    }
+}
+
+async fn default_container(docker: &Docker) -> Result<String> {
+    // Without `all`, only running containers are listed.
+    let filter = labels::filter(&[(labels::MANAGED, "true")]);
+    let listed = tokio::time::timeout(
+        Duration::from_secs(10),
+        docker.list_containers(Some(
+            ListContainersOptionsBuilder::default()
+                .filters(&filter)
+                .build(),
+        )),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("Docker did not answer within 10 s"))?
+    .context("Failed to list the lab containers")?;
+    // The lab says which parts open the inspector on a signal; without it, that is unknown.
+    let lab = crate::lab::load(&crate::lab::load::default_lab_dir()).ok();
+    let candidates: Vec<Candidate> = listed
+        .into_iter()
+        .filter_map(|c| {
+            let name = c.names?.first()?.trim_start_matches('/').to_string();
+            let label = |key: &str| {
+                c.labels
+                    .as_ref()
+                    .and_then(|l| l.get(key).cloned())
+                    .unwrap_or_default()
+            };
+            let (lab_id, part) = (label(labels::LAB), label(labels::PART));
+            let on_signal = lab
+                .as_ref()
+                .filter(|l| l.id() == lab_id)
+                .and_then(|l| l.part(&part).map(|p| l.environment(p).inspector))
+                .map(|mode| mode == InspectorMode::OnSignal);
+            Some(Candidate {
+                name,
+                lab: lab_id,
+                part,
+                on_signal,
+            })
+        })
+        .collect();
+    choose(&candidates)
+        .map(|c| c.name.clone())
+        .map_err(|e| UsageError(e).into())
+}
+
+/// The one container the user means, or why there is none.
+fn choose(candidates: &[Candidate]) -> Result<&Candidate, String> {
+    let list = |cs: &[&Candidate]| cs.iter().map(|c| format!("\n  {c}")).collect::<String>();
+    if candidates.is_empty() {
+        return Err(format!(
+            "no running lab container (label {}=true). Start the part that needs the tunnel \
+             first, or name a container with --container.",
+            labels::MANAGED
+        ));
+    }
+    let on_signal: Vec<&Candidate> = candidates
+        .iter()
+        .filter(|c| c.on_signal == Some(true))
+        .collect();
+    match on_signal.as_slice() {
+        [one] => return Ok(one),
+        [] => {}
+        many => {
+            return Err(format!(
+                "{} running lab containers open their inspector on SIGUSR1; choose one with \
+                 --container:{}",
+                many.len(),
+                list(many)
+            ));
+        }
+    }
+    match candidates {
+        [one] => Ok(one),
+        many => Err(format!(
+            "{} running lab containers, and none is known to open its inspector on SIGUSR1; \
+             choose one with --container:{}",
+            many.len(),
+            list(&many.iter().collect::<Vec<_>>())
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        tunnel: TunnelArgs,
+    }
+
+    fn candidate(name: &str, on_signal: Option<bool>) -> Candidate {
+        Candidate {
+            name: name.into(),
+            lab: "node-profiling".into(),
+            part: name.into(),
+            on_signal,
+        }
+    }
+
+    #[test]
+    fn choose_prefers_the_one_on_signal_container() {
+        let cs = [
+            candidate("part1", Some(false)),
+            candidate("part3", Some(true)),
+        ];
+        assert_eq!(choose(&cs).map(|c| c.name.as_str()), Ok("part3"));
+        let one = [candidate("other", None)];
+        assert_eq!(choose(&one).map(|c| c.name.as_str()), Ok("other"));
+    }
+
+    #[test]
+    fn choose_lists_the_candidates_when_ambiguous_or_says_there_are_none() {
+        let err = choose(&[]).expect_err("none");
+        assert!(err.contains("no running lab container"), "{err}");
+        let two = [candidate("a", Some(true)), candidate("b", Some(true))];
+        let err = choose(&two).expect_err("ambiguous");
+        assert!(err.contains("\n  a  (lab node-profiling, part a, inspector on SIGUSR1)"));
+        assert!(err.contains("\n  b  ("), "{err}");
+        let two = [candidate("a", None), candidate("b", Some(false))];
+        let err = choose(&two).expect_err("ambiguous");
+        assert!(
+            err.contains("none is known") && err.contains("--container"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn arguments_and_help() {
+        let cli = Cli::try_parse_from(["tunnel"]).expect("no arguments needed");
+        assert_eq!(cli.tunnel.container, None);
+        assert_eq!(cli.tunnel.local, None);
+        assert_eq!(cli.tunnel.remote, "127.0.0.1:9229".parse().expect("addr"));
+        let cli = Cli::try_parse_from(["tunnel", "--container", "c", "--local", "127.0.0.1:9300"])
+            .expect("valid");
+        assert_eq!(
+            cli.tunnel.local,
+            Some("127.0.0.1:9300".parse().expect("addr"))
+        );
+        assert!(Cli::try_parse_from(["tunnel", "--local", "localhost:9"]).is_err());
+
+        let help = TunnelArgs::augment_args(clap::Command::new("tunnel"))
+            .render_long_help()
+            .to_string();
+        for needle in [
+            "AWS-StartPortForwardingSessionToRemoteHost",
+            "ecs:<cluster>_<task-id>_<runtime-id>",
+            "\"localPortNumber\":[\"9229\"]",
+            "lab-runner tunnel --container",
+        ] {
+            assert!(help.contains(needle), "{needle:?} not in:\n{help}");
+        }
+        let _ = Cli::command();
+    }
+
+    #[test]
+    fn devtools_url_and_repeated_failures() {
+        assert_eq!(
+            devtools_url("127.0.0.1:9229".parse().expect("addr"), "abc-1"),
+            "devtools://devtools/bundled/js_app.html?experiments=true&v8only=true&ws=127.0.0.1:9229/abc-1"
+        );
+        assert_eq!(
+            without_connection_id("GET x: connection 12: nothing listens (connection reset)"),
+            "GET x: nothing listens (connection reset)"
+        );
+    }
+}
