@@ -83,7 +83,7 @@ impl std::error::Error for CdpError {}
 /// `1.5s`, `250ms` — how durations appear in messages.
 pub(crate) fn human(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms >= 1000 && ms % 100 == 0 {
+    if ms >= 1000 && ms.is_multiple_of(100) {
         format!("{}s", d.as_secs_f64())
     } else {
         format!("{ms}ms")
