@@ -66,6 +66,7 @@ pub enum Command {
         after_help = "Examples:\n  lab-runner cleanup\n  lab-runner cleanup --images   # also the lab images (rebuilt when needed)"
     )]
     Cleanup(CleanupArgs),
+    Doctor(super::doctor::DoctorArgs),
 }
 
 #[derive(Debug, Args)]

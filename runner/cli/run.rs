@@ -41,6 +41,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::List(args) => list_command(args),
         Command::Lint(args) => lint_command(args),
         Command::Cleanup(args) => cleanup_command(args).await,
+        Command::Doctor(args) => super::doctor::run(args).await,
     }
 }
 

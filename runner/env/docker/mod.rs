@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod cleanup;
 pub mod connect;
+pub mod doctor;
 pub mod image;
 pub mod labels;
 pub mod rootfs;
