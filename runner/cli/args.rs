@@ -67,6 +67,7 @@ pub enum Command {
     )]
     Cleanup(CleanupArgs),
     Doctor(super::doctor::DoctorArgs),
+    Pull(super::pull::PullArgs),
 }
 
 #[derive(Debug, Args)]

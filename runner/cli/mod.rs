@@ -4,6 +4,7 @@
 pub mod args;
 pub mod doctor;
 pub mod exit;
+pub mod pull;
 pub mod run;
 
 use std::process::ExitCode;
