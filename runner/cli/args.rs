@@ -68,6 +68,7 @@ pub enum Command {
     Cleanup(CleanupArgs),
     Doctor(super::doctor::DoctorArgs),
     Pull(super::pull::PullArgs),
+    Completions(super::completions::CompletionsArgs),
 }
 
 #[derive(Debug, Args)]

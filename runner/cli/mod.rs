@@ -2,6 +2,7 @@
 //! that does the work ([`run`]).
 
 pub mod args;
+pub mod completions;
 pub mod doctor;
 pub mod exit;
 pub mod pull;

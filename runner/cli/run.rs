@@ -43,6 +43,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Cleanup(args) => cleanup_command(args).await,
         Command::Doctor(args) => super::doctor::run(args).await,
         Command::Pull(args) => super::pull::run(args).await,
+        Command::Completions(args) => super::completions::run(args).await,
     }
 }
 
