@@ -67,6 +67,7 @@ pub enum Command {
     )]
     Cleanup(CleanupArgs),
     Doctor(super::doctor::DoctorArgs),
+    Export(super::export::ExportArgs),
     Pull(super::pull::PullArgs),
     Completions(super::completions::CompletionsArgs),
 }

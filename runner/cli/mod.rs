@@ -5,6 +5,7 @@ pub mod args;
 pub mod completions;
 pub mod doctor;
 pub mod exit;
+pub mod export;
 pub mod pull;
 pub mod run;
 

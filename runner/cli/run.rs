@@ -42,6 +42,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Lint(args) => lint_command(args),
         Command::Cleanup(args) => cleanup_command(args).await,
         Command::Doctor(args) => super::doctor::run(args).await,
+        Command::Export(args) => super::export::run(args).await,
         Command::Pull(args) => super::pull::run(args).await,
         Command::Completions(args) => super::completions::run(args).await,
     }
