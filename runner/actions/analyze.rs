@@ -1,10 +1,183 @@
-//! `analyze:` — read a captured profile or snapshot and judge it.
+//! `analyze:` — read a captured profile or snapshot (with [`crate::analyze`]) and judge it; the
+//! tables it prints are what "do it for me" and demo show the participant.
 
-use anyhow::{Result, bail};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use serde_json::json;
 
 use super::Context;
-use crate::lab::AnalyzeAction;
+use super::failure::Failure;
+use super::matcher::{judge, show_actual};
+use crate::analyze::cpuprofile::{CpuProfile, FrameFilter};
+use crate::analyze::heapsnapshot::{self, HeapSnapshot};
+use crate::lab::{AnalyzeAction, CpuprofileCheck, HeapDiffCheck, HeapsnapshotCheck};
+use crate::util::units;
 
-pub async fn perform(_ctx: &Context, _action: &AnalyzeAction) -> Result<()> {
-    bail!("analyze is being built")
+pub async fn perform(ctx: &Context, action: &AnalyzeAction) -> Result<()> {
+    let ctx = ctx.clone();
+    let action = action.clone();
+    // Parsing can take a while on a big snapshot: off the async workers.
+    tokio::task::spawn_blocking(move || match &action {
+        AnalyzeAction::Cpuprofile(c) => cpuprofile(&ctx, c),
+        AnalyzeAction::Heapsnapshot(h) => heap_snapshot(&ctx, h),
+        AnalyzeAction::HeapDiff(d) => heap_diff(&ctx, d),
+    })
+    .await
+    .context("the analysis task failed")?
+}
+
+/// A capture that is not there yet is a failed check (the participant has not saved it), not an error.
+fn existing(path: &str, what: &str, ctx: &Context) -> Result<PathBuf> {
+    let p = PathBuf::from(path);
+    if !p.is_file() {
+        return Err(Failure::new(
+            what.to_string(),
+            format!("a file at {path}"),
+            "no such file yet",
+        )
+        .hint(ctx.step_hint())
+        .into());
+    }
+    Ok(p)
+}
+
+fn name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn cpuprofile(ctx: &Context, check: &CpuprofileCheck) -> Result<()> {
+    let path = existing(&check.file, "the CPU profile", ctx)?;
+    let profile = CpuProfile::load(&path)?;
+    let what = format!("CPU profile {}", name(&path));
+    let samples = profile.sample_count() as u64;
+    if let Some(min) = check.min_samples
+        && samples < min
+    {
+        return Err(Failure::new(
+            format!("{what}: samples"),
+            format!("at least {min}"),
+            samples.to_string(),
+        )
+        .hint(Some(
+            "a profile needs to run long enough (and something must be running) to collect samples",
+        ))
+        .into());
+    }
+    for f in profile.top_functions(5) {
+        ctx.narrate(&format!(
+            "{:>5.1}% self  {:>5.1}% total  {} {}",
+            f.self_share * 100.0,
+            f.total_share * 100.0,
+            if f.function.is_empty() {
+                "(anonymous)"
+            } else {
+                &f.function
+            },
+            f.location()
+        ));
+    }
+    if let Some(share) = &check.function_share {
+        let filter = FrameFilter {
+            url_suffix: share.url_suffix.clone(),
+            lines: share.lines.map(|[a, b]| (a, b)),
+            function: None,
+        };
+        let got = profile.share(&filter);
+        ctx.narrate(&format!(
+            "{:.0}% of the sampled time was in {} (where {} lives)",
+            got * 100.0,
+            share.url_suffix,
+            share.function
+        ));
+        if got < share.at_least {
+            return Err(Failure::new(
+                format!("{what}: time in {} ({})", share.function, share.url_suffix),
+                format!(
+                    "at least {:.0}% of the sampled time",
+                    share.at_least * 100.0
+                ),
+                format!("{:.1}% over {samples} samples", got * 100.0),
+            )
+            .hint(ctx.step_hint())
+            .into());
+        }
+    }
+    Ok(())
+}
+
+fn heap_snapshot(ctx: &Context, check: &HeapsnapshotCheck) -> Result<()> {
+    let path = existing(&check.file, "the heap snapshot", ctx)?;
+    let snapshot = HeapSnapshot::load(&path)?;
+    let what = format!("heap snapshot {}", name(&path));
+    let nodes = snapshot.node_count() as u64;
+    if let Some(min) = check.min_nodes
+        && nodes < min
+    {
+        return Err(Failure::new(
+            format!("{what}: nodes"),
+            format!("at least {min}"),
+            nodes.to_string(),
+        )
+        .into());
+    }
+    let summary = snapshot.summary();
+    ctx.narrate(&format!(
+        "{nodes} nodes, {} shallow; Buffer backing stores {}",
+        units::bytes(snapshot.total_shallow_size() as f64),
+        units::bytes(summary.backing_store_bytes() as f64)
+    ));
+    if let Some(matcher) = &check.backing_store_bytes {
+        let actual = json!(summary.backing_store_bytes());
+        if let Err(expected) = judge(matcher, Some(&actual)) {
+            return Err(Failure::new(
+                format!("{what}: bytes in ArrayBuffer backing stores"),
+                expected,
+                show_actual(Some(&actual)),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+fn heap_diff(ctx: &Context, check: &HeapDiffCheck) -> Result<()> {
+    let old_path = existing(&check.old, "the earlier heap snapshot", ctx)?;
+    let new_path = existing(&check.new, "the later heap snapshot", ctx)?;
+    let old = HeapSnapshot::load(&old_path)?;
+    let new = HeapSnapshot::load(&new_path)?;
+    let diff = heapsnapshot::diff(&old, &new);
+    let delta = diff.backing_store_delta();
+    ctx.narrate(&format!(
+        "{} → {}: Buffer backing stores {}{}, all objects {}{}",
+        name(&old_path),
+        name(&new_path),
+        if delta >= 0 { "+" } else { "" },
+        units::bytes(delta as f64),
+        if diff.size_delta() >= 0 { "+" } else { "" },
+        units::bytes(diff.size_delta() as f64)
+    ));
+    if let Some(matcher) = &check.backing_store_delta {
+        let actual = json!(delta);
+        if let Err(expected) = judge(matcher, Some(&actual)) {
+            return Err(Failure::new(
+                format!(
+                    "{} → {}: change in ArrayBuffer backing stores (bytes)",
+                    name(&old_path),
+                    name(&new_path)
+                ),
+                expected,
+                format!(
+                    "{} ({})",
+                    show_actual(Some(&actual)),
+                    units::bytes(delta as f64)
+                ),
+            )
+            .hint(ctx.step_hint())
+            .into());
+        }
+    }
+    Ok(())
 }

@@ -23,7 +23,16 @@ pub trait Narrator: Send + Sync {
     fn say(&self, line: &str);
     /// The shell command a participant would type for the same thing.
     fn command(&self, _shell: &str) {}
+    /// Something that will take about `expected` (a 30 s profile): a countdown while it runs, until
+    /// the returned guard is dropped.
+    fn activity(&self, _label: &str, _expected: std::time::Duration) -> Box<dyn Activity> {
+        Box::new(())
+    }
 }
+
+/// A running activity; dropping it ends what the narrator shows for it.
+pub trait Activity: Send {}
+impl Activity for () {}
 
 /// Answers `ask` questions: a person at a terminal in interactive mode. Without one, questions are
 /// answered from the same live state the right answer comes from (verify, demo).
@@ -64,6 +73,8 @@ struct Shared {
 pub struct Context {
     shared: Arc<Shared>,
     quiet: bool,
+    /// Narrate actions but do not show their shell commands (checks: the participant does not type them).
+    hide_commands: bool,
     /// Set while a check runs that is expected not to hold (verify's check before the solve): checks
     /// that wait for something to become true give up quickly.
     impatient: bool,
@@ -103,6 +114,7 @@ impl Context {
                 hint: Mutex::new(None),
             }),
             quiet: false,
+            hide_commands: false,
             impatient: false,
         };
         Ok(ctx)
@@ -112,6 +124,14 @@ impl Context {
     pub fn quieted(&self) -> Context {
         Context {
             quiet: true,
+            ..self.clone()
+        }
+    }
+
+    /// The same context, narrating without the shell commands (for checks).
+    pub fn checking(&self) -> Context {
+        Context {
+            hide_commands: true,
             ..self.clone()
         }
     }
@@ -194,8 +214,17 @@ impl Context {
         }
     }
 
+    /// A countdown for an action expected to take `expected` (nothing when quiet).
+    pub fn activity(&self, label: &str, expected: std::time::Duration) -> Box<dyn Activity> {
+        if self.quiet {
+            Box::new(())
+        } else {
+            self.shared.narrator.activity(label, expected)
+        }
+    }
+
     pub fn show_command(&self, shell: &str) {
-        if !self.quiet {
+        if !self.quiet && !self.hide_commands {
             self.shared.narrator.command(shell);
         }
     }

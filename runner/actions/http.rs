@@ -32,7 +32,10 @@ pub async fn perform(ctx: &Context, action: &HttpAction) -> Result<()> {
         token.as_deref().unwrap_or("$LAB_TOKEN"),
     ));
     let label = format!("{} {}", action.method, target(action));
-    let response = ctx.http().send(&request).await?;
+    let countdown = action.lasts.as_ref().map(|d| ctx.activity(&label, d.get()));
+    let response = ctx.http().send(&request).await;
+    drop(countdown);
+    let response = response?;
     ctx.narrate(&format!(
         "{label} → {} in {} ms",
         response.status,

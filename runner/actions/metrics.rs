@@ -60,7 +60,11 @@ pub async fn perform(ctx: &Context, action: &MetricsAction) -> Result<()> {
         }
         ctx.narrate(&format!(
             "{selector_text} = {}",
-            actual.as_ref().map(show).unwrap_or_else(|| "absent".into())
+            actual
+                .as_ref()
+                .and_then(|v| v.as_f64())
+                .map(|v| readable(&selector.name, v))
+                .unwrap_or_else(|| "absent".into())
         ));
     }
     for (name, selector_text) in &action.save {
@@ -74,7 +78,10 @@ pub async fn perform(ctx: &Context, action: &MetricsAction) -> Result<()> {
             )
         })?;
         ctx.set_var(name, json!(value));
-        ctx.narrate(&format!("{selector_text} = {value} (saved as {name})"));
+        ctx.narrate(&format!(
+            "{selector_text} = {} (saved as {name})",
+            readable(&selector.name, value)
+        ));
     }
     Ok(())
 }
@@ -83,5 +90,16 @@ fn matcher_text(matcher: &crate::lab::Matcher) -> String {
     match judge(matcher, Some(&Value::Null)) {
         Err(expected) => expected,
         Ok(()) => "a value".into(),
+    }
+}
+
+/// A sample value as a person reads it: bytes in MiB, whole numbers without `.0`.
+fn readable(name: &str, value: f64) -> String {
+    if name.ends_with("_bytes") && value.abs() >= 1024.0 {
+        format!("{} ({value:.0})", crate::util::units::bytes(value))
+    } else if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        format!("{value}")
     }
 }

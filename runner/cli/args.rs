@@ -61,6 +61,26 @@ pub enum Command {
     /// Check the lab's files: YAML and schema, templates, step ids, solves
     #[command(after_help = "Examples:\n  lab-runner lint\n  lab-runner lint labs/node-profiling")]
     Lint(LintArgs),
+    /// Do a part interactively: each step shown, your work checked against the live system
+    #[command(
+        after_help = "Examples:\n  lab-runner start part1\n  lab-runner start 2 --backend process\n\nKeys at each step: c check my work · d do it for me · h hint · s show the commands · n skip · b back · q quit.\nProgress is saved after every step; run the same command to resume. Needs a terminal (see `verify`, `demo --yes`)."
+    )]
+    Start(StartArgs),
+    /// Show a part to an audience: each step performed, narrated and checked
+    #[command(
+        after_help = "Examples:\n  lab-runner demo part2              # Enter between steps\n  lab-runner demo part2 --pace 5     # 5 s between steps\n  lab-runner demo part1 --pace 0 --yes   # no waiting (CI)"
+    )]
+    Demo(DemoArgs),
+    /// Show your progress through each part
+    #[command(after_help = "Example:\n  lab-runner status")]
+    Status(StatusArgs),
+    /// Forget progress: all of it, one part's, or one step's
+    #[command(
+        after_help = "Examples:\n  lab-runner reset          # everything\n  lab-runner reset part2\n  lab-runner reset 2.3      # resume at step 2.3 next time"
+    )]
+    Reset(ResetArgs),
+    /// Read a CPU profile or heap snapshot: top functions, flame graph, sizes per constructor, diffs
+    Analyze(crate::cli::analyze::AnalyzeArgs),
     /// Remove every container, network and dangling image the runner created
     #[command(
         after_help = "Examples:\n  lab-runner cleanup\n  lab-runner cleanup --images   # also the lab images (rebuilt when needed)"
@@ -93,6 +113,50 @@ pub struct VerifyArgs {
     pub artifacts: Option<PathBuf>,
     #[command(flatten)]
     pub env: EnvArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// The part to do (`part1` or `1`)
+    pub part: String,
+    /// Leave the environment running when you quit
+    #[arg(long)]
+    pub keep: bool,
+    #[command(flatten)]
+    pub env: EnvArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The part to show (`part2` or `2`)
+    pub part: String,
+    /// Seconds between steps instead of waiting for Enter
+    #[arg(long, value_name = "SECONDS")]
+    pub pace: Option<f64>,
+    /// Never wait for Enter (for CI, or an unattended screen)
+    #[arg(long)]
+    pub yes: bool,
+    /// Leave the environment running afterwards
+    #[arg(long)]
+    pub keep: bool,
+    #[command(flatten)]
+    pub env: EnvArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The lab folder
+    #[arg(long, value_name = "DIR")]
+    pub lab: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// A part (`part2`) or a step (`2.3`); everything when omitted
+    pub what: Option<String>,
+    /// The lab folder
+    #[arg(long, value_name = "DIR")]
+    pub lab: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
-//! The command line: clap definitions ([`args`]) and the dispatch of each command to the concern
-//! that does the work ([`run`]).
+//! The command line: clap definitions ([`args`]), one file per command that needs more than a few
+//! lines of glue, and the dispatch of each command to the concern that does the work ([`run`]).
 
+pub mod analyze;
 pub mod args;
 pub mod completions;
 pub mod doctor;

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use super::args::{CleanupArgs, Cli, Command, EnvArgs, ImageFrom, LintArgs, ListArgs, VerifyArgs};
+use super::args::{
+    CleanupArgs, Cli, Command, DemoArgs, EnvArgs, ImageFrom, LintArgs, ListArgs, ResetArgs,
+    StartArgs, StatusArgs, VerifyArgs,
+};
 use super::exit;
 use crate::env::docker::connect::{self, DockerUnavailable};
 use crate::env::docker::{cleanup, image::ImageChoice};
@@ -41,6 +44,17 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::List(args) => list_command(args),
         Command::Lint(args) => lint_command(args),
         Command::Cleanup(args) => cleanup_command(args).await,
+        Command::Start(args) => start_command(args).await,
+        Command::Analyze(args) => {
+            // Parsing hundreds of MB is CPU work: keep it off the async workers.
+            tokio::task::spawn_blocking(move || crate::cli::analyze::run(&args))
+                .await
+                .context("the analysis task failed")??;
+            Ok(exit::SUCCESS)
+        }
+        Command::Demo(args) => demo_command(args).await,
+        Command::Status(args) => status_command(args),
+        Command::Reset(args) => reset_command(args),
         Command::Doctor(args) => super::doctor::run(args).await,
         Command::Export(args) => super::export::run(args).await,
         Command::Pull(args) => super::pull::run(args).await,
@@ -271,5 +285,85 @@ async fn cleanup_command(args: CleanupArgs) -> Result<u8> {
         removed.images.len(),
         killed.len()
     );
+    Ok(exit::SUCCESS)
+}
+
+/// The one part named on the command line.
+fn one_part<'a>(lab: &'a Lab, name: &str) -> Result<&'a crate::lab::Part> {
+    Ok(lab
+        .select_parts(&[name.to_string()])
+        .map_err(|e| UsageError(e.to_string()))?[0])
+}
+
+async fn start_command(args: StartArgs) -> Result<u8> {
+    let lab = load_lab(args.env.lab.clone())?;
+    let part = one_part(&lab, &args.part)?;
+    let options = crate::session::interactive::StartOptions {
+        keep: args.keep,
+        engine: engine_options(&args.env, None),
+    };
+    match interruptible(crate::session::interactive::run(&lab, part, &options)).await? {
+        Some(code) => Ok(code),
+        None => Ok(exit::INTERRUPTED),
+    }
+}
+
+async fn demo_command(args: DemoArgs) -> Result<u8> {
+    let lab = load_lab(args.env.lab.clone())?;
+    let part = one_part(&lab, &args.part)?;
+    let options = crate::session::demo::DemoOptions {
+        pace: args.pace,
+        yes: args.yes,
+        keep: args.keep,
+        engine: engine_options(&args.env, None),
+    };
+    match interruptible(crate::session::demo::run(&lab, part, &options)).await? {
+        Some(code) => Ok(code),
+        None => Ok(exit::INTERRUPTED),
+    }
+}
+
+fn status_command(args: StatusArgs) -> Result<u8> {
+    let lab = load_lab(args.lab)?;
+    let store = crate::session::progress::Store::open_default()?;
+    println!(
+        "{} — {}   (progress: {})",
+        lab.id(),
+        lab.manifest.title,
+        store.path().display()
+    );
+    for part in &lab.parts {
+        let progress = store.part(&lab, part)?;
+        let steps = &part.file.steps;
+        let done = progress.done_count(part);
+        let next = progress.resume_index(part);
+        let where_ = if done == steps.len() {
+            "complete".to_string()
+        } else if next < steps.len() {
+            format!("next: {} {}", steps[next].id, steps[next].title)
+        } else {
+            "all steps visited".to_string()
+        };
+        println!("  {:<6} {done}/{} done   {where_}", part.id(), steps.len());
+        for step in steps {
+            let mark = if progress.done.contains(&step.id) {
+                "✓"
+            } else if progress.skipped.contains(&step.id) {
+                "skipped"
+            } else {
+                " "
+            };
+            println!("           {mark:<7} {:<5} {}", step.id, step.title);
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn reset_command(args: ResetArgs) -> Result<u8> {
+    let lab = load_lab(args.lab)?;
+    let scope = crate::session::progress::reset_scope(&lab, args.what.as_deref())
+        .map_err(|e| UsageError(e.to_string()))?;
+    let store = crate::session::progress::Store::open_default()?;
+    println!("{}", crate::session::progress::reset(&store, &lab, &scope)?);
     Ok(exit::SUCCESS)
 }

@@ -385,6 +385,9 @@ pub struct HttpAction {
     /// Variables saved from the JSON response: `name: /json/pointer`.
     #[serde(default)]
     pub save: BTreeMap<String, String>,
+    /// How long the request is expected to take (a capture): shown as a countdown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lasts: Option<Dur>,
 }
 
 fn default_method() -> String {

@@ -275,6 +275,11 @@ pub async fn run_phase(ctx: &Context, step: &Step, phase: Phase) -> Result<()> {
         .unwrap_or(DEFAULT_PHASE_BUDGET);
     ctx.set_step_hint(step.hints.first().cloned());
     let actions = actions_of(step, phase);
+    let ctx = &if matches!(phase, Phase::Check | Phase::CheckBeforeSolve) {
+        ctx.checking()
+    } else {
+        ctx.clone()
+    };
     match tokio::time::timeout(budget, actions::perform_all(ctx, actions)).await {
         Ok(result) => result,
         Err(_) => Err(anyhow!(

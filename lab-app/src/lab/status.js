@@ -16,6 +16,9 @@ export function labStatus(params, config) {
     // The inspector's WebSocket URL once it is open (--inspect, or SIGUSR1 at run time), else null.
     inspectorUrl: inspector.url() ?? null,
     pid: process.pid,
+    // Bytes, as process.memoryUsage() reports them: what a dashboard would show, without a scrape
+    // (scraping /api/metrics resets the event-loop lag histogram, as prom-client does).
+    memory: process.memoryUsage(),
     artifactDir: config.artifactDir,
     // The newest capture of each kind ({ path, bytes, ... } or null): what to copy out.
     lastCpuProfile: lastCpuProfile(),

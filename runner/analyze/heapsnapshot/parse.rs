@@ -1,0 +1,476 @@
+//! Streaming parse of a `.heapsnapshot` (V8's JSON format) into a [`Graph`].
+//!
+//! The file is read once, front to back, through a fixed buffer: the small `snapshot` header is
+//! captured and given to serde; the `nodes` and `edges` integer arrays are scanned straight into
+//! flat vectors; the `strings` array comes last and only the strings that name something are kept.
+//! No JSON tree of the file is ever built, so memory follows the graph, not the text.
+
+use std::borrow::Cow;
+use std::io::Read;
+
+use anyhow::{Context, Result, bail};
+
+use super::graph::{Graph, MAX_NODES, SIZE_IN_SIDE_TABLE, pack_edge};
+use super::layout::{EdgeField, Header, Layout, NodeField};
+use super::scan::{ByteStream, describe, unescape};
+
+/// The header is a few kilobytes; anything this big is not a V8 heap snapshot.
+const HEADER_LIMIT: usize = 16 << 20;
+
+/// Reads a whole snapshot. `file_len` (when known) bounds the capacity reserved up front from the
+/// counts the header claims, so a lying header cannot make us allocate more than the file could hold.
+pub(crate) fn parse<R: Read>(reader: R, file_len: Option<u64>) -> Result<Graph> {
+    let mut stream = ByteStream::new(reader);
+    match stream.peek_token()? {
+        None => bail!("the file is empty"),
+        Some(b'{') => stream.bump(),
+        Some(b) => bail!(
+            "this is not a heap snapshot: it should start with '{{', found {}",
+            describe(b)
+        ),
+    }
+
+    let mut parts = Parts::default();
+    let mut key = Vec::new();
+    loop {
+        match stream.peek_token()? {
+            Some(b'"') => {}
+            Some(b'}') if parts.sections == 0 => {
+                stream.bump();
+                break;
+            }
+            Some(b) => bail!(
+                "expected a key of the snapshot object at byte {}, found {}",
+                stream.offset(),
+                describe(b)
+            ),
+            None => bail!("the file ends inside the snapshot object: it is truncated"),
+        }
+        key.clear();
+        stream.read_string(true, &mut key)?;
+        stream.expect(b':', "after a key of the snapshot object")?;
+        parts.sections += 1;
+        match key.as_slice() {
+            b"snapshot" => parts.read_header(&mut stream, file_len)?,
+            b"nodes" => parts.read_nodes(&mut stream)?,
+            b"edges" => parts.read_edges(&mut stream)?,
+            b"strings" => parts.read_strings(&mut stream)?,
+            _ => stream
+                .skip_value(None, 0)
+                .with_context(|| format!("in \"{}\"", String::from_utf8_lossy(&key)))?,
+        }
+        match stream.peek_token()? {
+            Some(b',') => stream.bump(),
+            Some(b'}') => {
+                stream.bump();
+                break;
+            }
+            Some(b) => bail!(
+                "expected ',' or '}}' after \"{}\" at byte {}, found {}",
+                String::from_utf8_lossy(&key),
+                stream.offset(),
+                describe(b)
+            ),
+            None => bail!(
+                "the file ends after \"{}\": it is truncated",
+                String::from_utf8_lossy(&key)
+            ),
+        }
+    }
+    if let Some(b) = stream.peek_token()? {
+        bail!(
+            "unexpected {} after the snapshot's closing '}}' at byte {}",
+            describe(b),
+            stream.offset()
+        );
+    }
+    parts.finish()
+}
+
+#[derive(Default)]
+struct Parts {
+    sections: usize,
+    header: Option<(Header, Layout)>,
+    graph: Option<Graph>,
+    file_len: Option<u64>,
+    edges_read: bool,
+    strings_read: bool,
+    /// The largest string index a kept node name uses (+1), known once nodes are read.
+    names_end: u64,
+}
+
+impl Parts {
+    fn read_header<R: Read>(
+        &mut self,
+        stream: &mut ByteStream<R>,
+        file_len: Option<u64>,
+    ) -> Result<()> {
+        if self.header.is_some() {
+            bail!("the file has two \"snapshot\" headers");
+        }
+        let mut bytes = Vec::new();
+        stream
+            .skip_value(Some(&mut bytes), HEADER_LIMIT)
+            .context("reading the \"snapshot\" header")?;
+        let header: Header = serde_json::from_slice(&bytes)
+            .context("the \"snapshot\" header is not the one V8 writes")?;
+        let layout = Layout::from_meta(&header.meta).context("in the \"snapshot\" header")?;
+        self.file_len = file_len;
+        self.header = Some((header, layout));
+        Ok(())
+    }
+
+    /// Capacity to reserve for `claimed` items of `fields` numbers each: no more than the file could
+    /// hold (each number takes at least two bytes with its comma).
+    fn capacity(&self, claimed: Option<u64>, fields: usize) -> usize {
+        let claimed = claimed.unwrap_or(0);
+        let bound = match self.file_len {
+            Some(len) => len / (2 * fields.max(1) as u64),
+            None => 1 << 16,
+        };
+        usize::try_from(claimed.min(bound)).unwrap_or(0)
+    }
+
+    fn read_nodes<R: Read>(&mut self, stream: &mut ByteStream<R>) -> Result<()> {
+        let Some((header, layout)) = &self.header else {
+            bail!(
+                "the \"nodes\" array comes before the \"snapshot\" header that describes it \
+                 (V8 writes the header first)"
+            );
+        };
+        if self.graph.is_some() {
+            bail!("the file has two \"nodes\" arrays");
+        }
+        let field_count = layout.node_field_count();
+        let position = |wanted: NodeField| {
+            layout
+                .node_fields
+                .iter()
+                .position(|&f| f == wanted)
+                .unwrap_or(0) // Layout::from_meta made sure every one is there
+        };
+        let (type_at, name_at, id_at, size_at, edges_at) = (
+            position(NodeField::Type),
+            position(NodeField::Name),
+            position(NodeField::Id),
+            position(NodeField::SelfSize),
+            position(NodeField::EdgeCount),
+        );
+        let type_count = layout.node_type_names.len() as u64;
+        let capacity = self.capacity(header.node_count, field_count);
+        let mut graph = Graph::new(layout);
+        graph.node_types.reserve_exact(capacity);
+        graph.node_names.reserve_exact(capacity);
+        graph.node_ids.reserve_exact(capacity);
+        graph.self_sizes.reserve_exact(capacity);
+        graph.first_edge.reserve_exact(capacity + 1);
+
+        let mut edge_total: u64 = 0;
+        let g = &mut graph;
+        let (node, leftover) = stream.scan_records("nodes", field_count, |record| {
+            let node = g.node_types.len();
+            let (node_type, name, id, size, edges) = (
+                record[type_at],
+                record[name_at],
+                record[id_at],
+                record[size_at],
+                record[edges_at],
+            );
+            if node_type >= type_count || name > u64::from(u32::MAX) || id > u64::from(u32::MAX) {
+                return Err(bad_node(node, node_type, type_count, name, id));
+            }
+            if node >= MAX_NODES {
+                bail!("the snapshot has more than {MAX_NODES} nodes, which is not supported");
+            }
+            g.node_types.push(node_type as u8);
+            g.node_names.push(name as u32);
+            g.node_ids.push(id as u32);
+            match u32::try_from(size) {
+                Ok(size) if size != SIZE_IN_SIDE_TABLE => g.self_sizes.push(size),
+                _ => {
+                    g.large_sizes.insert(node as u32, size);
+                    g.self_sizes.push(SIZE_IN_SIDE_TABLE);
+                }
+            }
+            edge_total += edges;
+            match u32::try_from(edge_total) {
+                Ok(end) => g.first_edge.push(end),
+                Err(_) => bail!(
+                    "the edge counts pass {} edges, which is not supported",
+                    u32::MAX
+                ),
+            }
+            Ok(())
+        })?;
+        if leftover != 0 {
+            bail!(
+                "the \"nodes\" array holds {} numbers, which is not a whole number of nodes of {} \
+                 fields ({:?}): the snapshot is damaged",
+                node * field_count as u64 + leftover as u64,
+                field_count,
+                header.meta.node_fields
+            );
+        }
+        if node == 0 {
+            bail!("the \"nodes\" array is empty: a heap snapshot has at least its root node");
+        }
+        if let Some(claimed) = header.node_count
+            && claimed != node
+        {
+            bail!(
+                "snapshot.node_count says {claimed} nodes, but the \"nodes\" array holds {node}: \
+                 the snapshot is damaged"
+            );
+        }
+        // Names of nodes whose name is a class or a label (not the text of a JS string) are kept.
+        let string_like =
+            ["string", "concatenated string", "sliced string"].map(|name| layout.node_type(name));
+        self.names_end = graph
+            .node_types
+            .iter()
+            .zip(&graph.node_names)
+            .filter(|(t, _)| !string_like.contains(&Some(**t)))
+            .map(|(_, &name)| u64::from(name) + 1)
+            .max()
+            .unwrap_or(0);
+        self.graph = Some(graph);
+        Ok(())
+    }
+
+    fn read_edges<R: Read>(&mut self, stream: &mut ByteStream<R>) -> Result<()> {
+        let (Some((header, layout)), Some(graph)) = (&self.header, &mut self.graph) else {
+            bail!(
+                "the \"edges\" array comes before the \"nodes\" array (V8 writes the header, \
+                 then nodes, then edges)"
+            );
+        };
+        if self.edges_read {
+            bail!("the file has two \"edges\" arrays");
+        }
+        let field_count = layout.edge_fields.len();
+        let position = |wanted: EdgeField| {
+            layout
+                .edge_fields
+                .iter()
+                .position(|&f| f == wanted)
+                .unwrap_or(0) // Layout::from_meta made sure every one is there
+        };
+        let (type_at, to_at) = (position(EdgeField::Type), position(EdgeField::ToNode));
+        let node_field_count = layout.node_field_count() as u64;
+        let node_count = graph.node_count() as u64;
+        let type_count = layout.edge_type_names.len() as u64;
+        let expected = u64::from(graph.first_edge.last().copied().unwrap_or(0));
+        let capacity = self
+            .file_len
+            .map(|len| expected.min(len / (2 * field_count as u64)))
+            .unwrap_or(expected.min(1 << 16));
+        graph
+            .edges
+            .reserve_exact(usize::try_from(capacity).unwrap_or(0));
+
+        let divide = Divider::new(node_field_count);
+        let edges = &mut graph.edges;
+        let (edge, leftover) = stream.scan_records("edges", field_count, |record| {
+            let (edge_type, to) = (record[type_at], record[to_at]);
+            let node = divide.quotient(to);
+            if edge_type >= type_count || node * node_field_count != to || node >= node_count {
+                return Err(bad_edge(
+                    edges.len(),
+                    edge_type,
+                    type_count,
+                    to,
+                    node_count,
+                    node_field_count,
+                ));
+            }
+            edges.push(pack_edge(node as u32, edge_type as u8));
+            Ok(())
+        })?;
+        if leftover != 0 {
+            bail!(
+                "the \"edges\" array holds {} numbers, which is not a whole number of edges of {} \
+                 fields: the snapshot is damaged",
+                edge * field_count as u64 + leftover as u64,
+                field_count
+            );
+        }
+        if edge != expected {
+            bail!(
+                "the nodes' edge_count fields add up to {expected} edges, but the \"edges\" array \
+                 holds {edge}: the snapshot is damaged"
+            );
+        }
+        if let Some(claimed) = header.edge_count
+            && claimed != edge
+        {
+            bail!(
+                "snapshot.edge_count says {claimed} edges, but the \"edges\" array holds {edge}: \
+                 the snapshot is damaged"
+            );
+        }
+        self.edges_read = true;
+        Ok(())
+    }
+
+    fn read_strings<R: Read>(&mut self, stream: &mut ByteStream<R>) -> Result<()> {
+        let Some(graph) = &mut self.graph else {
+            bail!("the \"strings\" array comes before the \"nodes\" array (V8 writes it last)");
+        };
+        if self.strings_read {
+            bail!("the file has two \"strings\" arrays");
+        }
+        let names_end = self.names_end;
+        stream.expect(b'[', "to open the \"strings\" array")?;
+        let mut raw = Vec::new();
+        let mut index: u64 = 0;
+        if stream.peek_token()? == Some(b']') {
+            stream.bump();
+        } else {
+            loop {
+                let keep = index < names_end;
+                raw.clear();
+                let escaped = stream
+                    .read_string(keep, &mut raw)
+                    .with_context(|| format!("reading string {index} of the \"strings\" array"))?;
+                let text: Cow<str> = match (keep, escaped) {
+                    (false, _) => Cow::Borrowed(""),
+                    (true, false) => Cow::Borrowed(
+                        std::str::from_utf8(&raw)
+                            .with_context(|| format!("string {index} is not valid UTF-8"))?,
+                    ),
+                    (true, true) => {
+                        Cow::Owned(unescape(&raw).with_context(|| format!("in string {index}"))?)
+                    }
+                };
+                graph
+                    .strings
+                    .push(&text)
+                    .context("the kept strings pass 4 GiB, which is not supported")?;
+                index += 1;
+                match stream.peek_token()? {
+                    Some(b',') => stream.bump(),
+                    Some(b']') => {
+                        stream.bump();
+                        break;
+                    }
+                    Some(b) => bail!(
+                        "expected ',' or ']' after string {index} of the \"strings\" array at \
+                         byte {}, found {}",
+                        stream.offset(),
+                        describe(b)
+                    ),
+                    None => bail!(
+                        "the file ends inside the \"strings\" array, after {index} strings: \
+                         the snapshot is truncated"
+                    ),
+                }
+            }
+        }
+        self.strings_read = true;
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Graph> {
+        if self.header.is_none() {
+            bail!("the file has no \"snapshot\" header: it is not a V8 heap snapshot");
+        }
+        let Some(graph) = self.graph else {
+            bail!("the file has no \"nodes\" array");
+        };
+        if !self.edges_read {
+            bail!("the file has no \"edges\" array");
+        }
+        if !self.strings_read {
+            bail!("the file has no \"strings\" array");
+        }
+        let strings = graph.strings.len() as u64;
+        if let Some(max) = graph.node_names.iter().max()
+            && u64::from(*max) >= strings
+        {
+            bail!(
+                "a node's name is string {max}, but the \"strings\" array holds only {strings}: \
+                 the snapshot is damaged"
+            );
+        }
+        Ok(graph)
+    }
+}
+
+#[cold]
+fn bad_node(node: usize, node_type: u64, type_count: u64, name: u64, id: u64) -> anyhow::Error {
+    if node_type >= type_count {
+        anyhow::anyhow!(
+            "node {node} has type {node_type}, but snapshot.meta.node_types names only {type_count} types"
+        )
+    } else if name > u64::from(u32::MAX) {
+        anyhow::anyhow!("node {node} has name index {name}, past any strings array")
+    } else {
+        anyhow::anyhow!("node {node} has id {id}, larger than V8's 32-bit ids")
+    }
+}
+
+#[cold]
+fn bad_edge(
+    edge: usize,
+    edge_type: u64,
+    type_count: u64,
+    to: u64,
+    node_count: u64,
+    node_field_count: u64,
+) -> anyhow::Error {
+    if edge_type >= type_count {
+        anyhow::anyhow!(
+            "edge {edge} has type {edge_type}, but snapshot.meta.edge_types names only {type_count} types"
+        )
+    } else {
+        anyhow::anyhow!(
+            "edge {edge} points to {to}, which is not the start of one of the {node_count} nodes \
+             ({node_field_count} numbers each)"
+        )
+    }
+}
+
+/// Division by the node field count without a hardware divide per edge (Lemire, Kaser & Kurz,
+/// "Faster remainder by direct computation", 2019): exact for dividends below 2^32; larger ones
+/// (never valid node positions in practice) take the slow path.
+struct Divider {
+    divisor: u64,
+    magic: u64,
+}
+
+impl Divider {
+    fn new(divisor: u64) -> Divider {
+        let divisor = divisor.max(1);
+        let magic = if divisor == 1 {
+            0
+        } else {
+            u64::MAX / divisor + 1
+        };
+        Divider { divisor, magic }
+    }
+
+    #[inline]
+    fn quotient(&self, n: u64) -> u64 {
+        if self.magic == 0 || n > u64::from(u32::MAX) {
+            n / self.divisor
+        } else {
+            ((u128::from(self.magic) * u128::from(n)) >> 64) as u64
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Divider;
+
+    #[test]
+    fn fast_division_is_exact() {
+        for divisor in 1..=12u64 {
+            let divide = Divider::new(divisor);
+            for n in (0..100_000u64).chain([u64::from(u32::MAX) - 1, u64::from(u32::MAX), 1 << 40])
+            {
+                assert_eq!(divide.quotient(n), n / divisor, "{n} / {divisor}");
+            }
+        }
+    }
+}

@@ -1,0 +1,572 @@
+//! A forward-only reader over the bytes of a heap snapshot: just enough JSON to stream its big arrays
+//! without holding the file in memory.
+//!
+//! The big arrays (`nodes`, `edges`) hold only non-negative integers, so [`ByteStream::scan_uint_array`]
+//! reads them straight from a fixed buffer into whatever the caller builds, one number at a time.
+//! Strings are read one by one; the caller decides which ones to keep. Everything else (the small
+//! `snapshot` header, sections this crate does not use) is captured or skipped as a balanced JSON value.
+
+use std::io::{self, Read};
+
+use anyhow::{Context, Result, bail};
+
+const BUFFER_SIZE: usize = 1 << 20;
+
+/// Numbers in the snapshot stay below this; it keeps `acc * 10 + digit` far from overflow.
+const MAX_NUMBER: u64 = 1 << 56;
+
+/// Most fields a node or edge record may have (V8 writes 7 and 3).
+pub(crate) const MAX_FIELDS: usize = 32;
+
+pub(crate) struct ByteStream<R> {
+    reader: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    len: usize,
+    /// Bytes of the file before `buf[0]`.
+    consumed: u64,
+}
+
+impl<R: Read> ByteStream<R> {
+    pub fn new(reader: R) -> Self {
+        ByteStream {
+            reader,
+            buf: vec![0; BUFFER_SIZE].into_boxed_slice(),
+            pos: 0,
+            len: 0,
+            consumed: 0,
+        }
+    }
+
+    /// Byte offset in the file of the next unread byte (for error messages).
+    pub fn offset(&self) -> u64 {
+        self.consumed + self.pos as u64
+    }
+
+    /// Makes at least one unread byte available; `false` at the end of the file.
+    fn fill(&mut self) -> Result<bool> {
+        if self.pos < self.len {
+            return Ok(true);
+        }
+        self.consumed += self.len as u64;
+        self.pos = 0;
+        self.len = 0;
+        loop {
+            match self.reader.read(&mut self.buf) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    self.len = n;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(e).with_context(|| format!("reading at byte {}", self.offset()));
+                }
+            }
+        }
+    }
+
+    /// The next byte that is not JSON whitespace, without consuming it; `None` at the end of the file.
+    pub fn peek_token(&mut self) -> Result<Option<u8>> {
+        loop {
+            if !self.fill()? {
+                return Ok(None);
+            }
+            let b = self.buf[self.pos];
+            if is_whitespace(b) {
+                self.pos += 1;
+            } else {
+                return Ok(Some(b));
+            }
+        }
+    }
+
+    /// Consumes the next non-whitespace byte, which must be `expected`; `context` says where we are.
+    pub fn expect(&mut self, expected: u8, context: &str) -> Result<()> {
+        match self.peek_token()? {
+            Some(b) if b == expected => {
+                self.pos += 1;
+                Ok(())
+            }
+            Some(b) => bail!(
+                "expected '{}' {context} at byte {}, found {}",
+                expected as char,
+                self.offset(),
+                describe(b)
+            ),
+            None => bail!(
+                "the file ends where '{}' was expected {context}: it is truncated",
+                expected as char
+            ),
+        }
+    }
+
+    /// Consumes one byte that [`peek_token`](Self::peek_token) just returned.
+    pub fn bump(&mut self) {
+        self.pos += 1;
+    }
+
+    /// Reads a JSON string (the opening quote not yet consumed). With `keep`, its raw bytes (escapes
+    /// left as written) go to `raw` and the result says whether it held any escape.
+    pub fn read_string(&mut self, keep: bool, raw: &mut Vec<u8>) -> Result<bool> {
+        self.expect(b'"', "(a string)")?;
+        let start = self.offset();
+        let mut escaped = false;
+        let mut pending_escape = false;
+        loop {
+            if !self.fill()? {
+                bail!("the file ends inside a string that starts at byte {start}: it is truncated");
+            }
+            let chunk = &self.buf[self.pos..self.len];
+            let mut i = 0;
+            if pending_escape {
+                // The byte after a backslash never ends the string.
+                i = 1;
+                pending_escape = false;
+            }
+            while i < chunk.len() {
+                match chunk[i] {
+                    b'"' => {
+                        if keep {
+                            raw.extend_from_slice(&chunk[..i]);
+                        }
+                        self.pos += i + 1;
+                        return Ok(escaped);
+                    }
+                    b'\\' => {
+                        escaped = true;
+                        if i + 1 < chunk.len() {
+                            i += 2;
+                        } else {
+                            pending_escape = true;
+                            i += 1;
+                        }
+                    }
+                    _ => i += 1,
+                }
+            }
+            if keep {
+                raw.extend_from_slice(chunk);
+            }
+            self.pos = self.len;
+        }
+    }
+
+    /// Skips one JSON value of any kind; with `capture`, appends its bytes there, up to `limit` bytes.
+    pub fn skip_value(&mut self, mut capture: Option<&mut Vec<u8>>, limit: usize) -> Result<()> {
+        let start = self.offset();
+        let Some(first) = self.peek_token()? else {
+            bail!("the file ends where a value was expected: it is truncated");
+        };
+        let nested = first == b'[' || first == b'{';
+        if !nested && first != b'"' && !is_scalar_byte(first) {
+            bail!(
+                "expected a JSON value at byte {start}, found {}",
+                describe(first)
+            );
+        }
+        let mut depth = 0usize;
+        let mut in_string = false;
+        let mut escape = false;
+        let mut seen = 0usize;
+        loop {
+            if !self.fill()? {
+                if !nested && !in_string {
+                    return Ok(()); // a scalar that ends the file; the caller reports what is missing
+                }
+                bail!(
+                    "the file ends inside the value that starts at byte {start}: it is truncated"
+                );
+            }
+            let chunk = &self.buf[self.pos..self.len];
+            let mut end = None;
+            for (i, &b) in chunk.iter().enumerate() {
+                if in_string {
+                    if escape {
+                        escape = false;
+                    } else if b == b'\\' {
+                        escape = true;
+                    } else if b == b'"' {
+                        in_string = false;
+                        if depth == 0 {
+                            end = Some(i + 1);
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                match b {
+                    b'"' => in_string = true,
+                    b'[' | b'{' => depth += 1,
+                    b']' | b'}' if depth > 0 => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = Some(i + 1);
+                            break;
+                        }
+                    }
+                    _ if depth == 0 && !is_scalar_byte(b) => {
+                        end = Some(i);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let used = end.unwrap_or(chunk.len());
+            if let Some(out) = capture.as_deref_mut() {
+                seen += used;
+                if seen > limit {
+                    bail!("the value that starts at byte {start} is larger than {limit} bytes");
+                }
+                out.extend_from_slice(&chunk[..used]);
+            }
+            self.pos += used;
+            if end.is_some() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads a JSON array of non-negative integers (its `[` not yet consumed) made of records of
+    /// `fields` numbers each (a node, an edge), handing each complete record to `on_record`. Returns
+    /// the number of records and how many numbers were left over after the last whole record (the
+    /// caller says what that means). `name` names the array in error messages.
+    ///
+    /// This is the hot loop of the whole analysis: one pass over the bytes, digits accumulated in a
+    /// register, the record handed over once complete.
+    pub fn scan_records(
+        &mut self,
+        name: &str,
+        fields: usize,
+        mut on_record: impl FnMut(&[u64]) -> Result<()>,
+    ) -> Result<(u64, usize)> {
+        #[derive(Clone, Copy, PartialEq, Eq)]
+        enum State {
+            /// Just after `[`.
+            Open,
+            /// After a comma: a number must come.
+            ExpectNumber,
+            /// Inside a number's digits.
+            InNumber,
+            /// After a number and some whitespace: a comma or `]` must come.
+            AfterNumber,
+        }
+        if fields == 0 || fields > MAX_FIELDS {
+            bail!("records of {fields} fields are not supported (1 to {MAX_FIELDS})");
+        }
+        self.expect(b'[', &format!("to open the \"{name}\" array"))?;
+        let mut record = [0u64; MAX_FIELDS];
+        let mut filled = 0usize;
+        let mut records = 0u64;
+        let mut state = State::Open;
+        let mut acc: u64 = 0;
+        loop {
+            if !self.fill()? {
+                bail!(
+                    "the file ends inside the \"{name}\" array, after {} numbers: the snapshot \
+                     is truncated",
+                    records * fields as u64 + filled as u64
+                );
+            }
+            let chunk = &self.buf[self.pos..self.len];
+            let mut i = 0;
+            while i < chunk.len() {
+                let b = chunk[i];
+                let digit = b.wrapping_sub(b'0');
+                if digit < 10 {
+                    match state {
+                        State::InNumber => {}
+                        State::AfterNumber => {
+                            return Err(self.unexpected(name, "expected ',' between numbers", i));
+                        }
+                        State::Open | State::ExpectNumber => {
+                            state = State::InNumber;
+                            acc = 0;
+                        }
+                    }
+                    acc = acc * 10 + u64::from(digit);
+                    i += 1;
+                    // The rest of the digits, in a tight loop.
+                    while i < chunk.len() {
+                        let digit = chunk[i].wrapping_sub(b'0');
+                        if digit >= 10 || acc >= MAX_NUMBER {
+                            break;
+                        }
+                        acc = acc * 10 + u64::from(digit);
+                        i += 1;
+                    }
+                    if acc >= MAX_NUMBER {
+                        return Err(self.unexpected(name, "a number is too large", i));
+                    }
+                    continue;
+                }
+                let closing = match b {
+                    b',' => false,
+                    b']' => true,
+                    b' ' | b'\n' | b'\r' | b'\t' => {
+                        if state == State::InNumber {
+                            state = State::AfterNumber;
+                        }
+                        i += 1;
+                        continue;
+                    }
+                    other => {
+                        return Err(self.unexpected(
+                            name,
+                            &format!(
+                                "found {} where only non-negative integers belong",
+                                describe(other)
+                            ),
+                            i,
+                        ));
+                    }
+                };
+                match state {
+                    State::InNumber | State::AfterNumber => {
+                        if let Some(slot) = record.get_mut(filled) {
+                            *slot = acc;
+                        }
+                        filled += 1;
+                        if filled == fields {
+                            filled = 0;
+                            on_record(&record[..fields])?;
+                            records += 1;
+                        }
+                        state = State::ExpectNumber;
+                    }
+                    State::Open if closing => {}
+                    State::Open | State::ExpectNumber => {
+                        let what = if closing {
+                            "a ',' is followed by ']'"
+                        } else {
+                            "expected a number before ','"
+                        };
+                        return Err(self.unexpected(name, what, i));
+                    }
+                }
+                if closing {
+                    self.pos += i + 1;
+                    return Ok((records, filled));
+                }
+                i += 1;
+            }
+            self.pos = self.len;
+        }
+    }
+
+    #[cold]
+    fn unexpected(&self, array: &str, what: &str, at: usize) -> anyhow::Error {
+        anyhow::anyhow!(
+            "{what} in the \"{array}\" array at byte {}",
+            self.consumed + (self.pos + at) as u64
+        )
+    }
+}
+
+fn is_whitespace(b: u8) -> bool {
+    matches!(b, b' ' | b'\n' | b'\r' | b'\t')
+}
+
+/// Bytes that can appear in a JSON number or in `true`, `false`, `null`.
+fn is_scalar_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.')
+}
+
+/// `'x'` for printable ASCII, `byte 0x07` otherwise.
+pub(crate) fn describe(b: u8) -> String {
+    if b.is_ascii_graphic() {
+        format!("'{}'", b as char)
+    } else {
+        format!("byte 0x{b:02x}")
+    }
+}
+
+/// Decodes the raw bytes of a JSON string body (between the quotes) that holds escapes. A lone UTF-16
+/// surrogate (JavaScript strings may hold one) becomes U+FFFD rather than an error.
+pub(crate) fn unescape(raw: &[u8]) -> Result<String> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if b != b'\\' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let Some(&kind) = raw.get(i + 1) else {
+            bail!("a string ends with a lone backslash");
+        };
+        i += 2;
+        let simple = match kind {
+            b'"' => Some(b'"'),
+            b'\\' => Some(b'\\'),
+            b'/' => Some(b'/'),
+            b'b' => Some(0x08),
+            b'f' => Some(0x0c),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            b'u' => None,
+            other => bail!("a string holds an unknown escape \\{}", other as char),
+        };
+        if let Some(byte) = simple {
+            out.push(byte);
+            continue;
+        }
+        let unit = hex4(raw, i)?;
+        i += 4;
+        let c = if (0xD800..0xDC00).contains(&unit) {
+            // A high surrogate: pair it with a following low one if there is one.
+            let low = if raw.get(i) == Some(&b'\\') && raw.get(i + 1) == Some(&b'u') {
+                hex4(raw, i + 2)
+                    .ok()
+                    .filter(|u| (0xDC00..0xE000).contains(u))
+            } else {
+                None
+            };
+            match low {
+                Some(low) => {
+                    i += 6;
+                    char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))
+                }
+                None => None,
+            }
+        } else {
+            char::from_u32(unit)
+        };
+        let mut utf8 = [0u8; 4];
+        out.extend_from_slice(
+            c.unwrap_or(char::REPLACEMENT_CHARACTER)
+                .encode_utf8(&mut utf8)
+                .as_bytes(),
+        );
+    }
+    String::from_utf8(out).context("a string is not valid UTF-8")
+}
+
+fn hex4(raw: &[u8], at: usize) -> Result<u32> {
+    let digits = raw
+        .get(at..at + 4)
+        .context("a \\u escape has fewer than 4 hex digits")?;
+    let text = std::str::from_utf8(digits).context("a \\u escape is not hex")?;
+    u32::from_str_radix(text, 16).context("a \\u escape is not hex")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out one byte per call, to exercise every buffer boundary.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            match (self.0.split_first(), out.first_mut()) {
+                (Some((&b, rest)), Some(slot)) => {
+                    *slot = b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    fn numbers(text: &str) -> Result<Vec<u64>> {
+        let mut whole = Vec::new();
+        ByteStream::new(text.as_bytes()).scan_records("test", 1, |n| {
+            whole.push(n[0]);
+            Ok(())
+        })?;
+        let mut trickled = Vec::new();
+        ByteStream::new(Trickle(text.as_bytes())).scan_records("test", 1, |n| {
+            trickled.push(n[0]);
+            Ok(())
+        })?;
+        assert_eq!(
+            whole, trickled,
+            "same numbers whatever the buffer boundaries"
+        );
+        Ok(whole)
+    }
+
+    #[test]
+    fn scans_integer_arrays_across_buffer_boundaries() {
+        assert_eq!(
+            numbers("[1,22,333\n,4444 , 0]").unwrap(),
+            vec![1, 22, 333, 4444, 0]
+        );
+        assert_eq!(numbers(" [ ]").unwrap(), Vec::<u64>::new());
+        assert_eq!(
+            numbers("[18446744073709]").unwrap(),
+            vec![18_446_744_073_709]
+        );
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_list_of_integers() {
+        for (text, message) in [
+            ("[1,,2]", "expected a number before ','"),
+            ("[1 2]", "expected ',' between numbers"),
+            (
+                "[1,-2]",
+                "found '-' where only non-negative integers belong",
+            ),
+            ("[1.5]", "found '.'"),
+            ("[1,]", "a ',' is followed by ']'"),
+            (
+                "[1,2",
+                "the file ends inside the \"test\" array, after 1 numbers",
+            ),
+            ("[99999999999999999999]", "too large"),
+            ("{}", "expected '['"),
+        ] {
+            let err = numbers(text).unwrap_err();
+            assert!(
+                format!("{err:#}").contains(message),
+                "{text}: {err:#} should say {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn hands_over_whole_records_and_counts_what_is_left() {
+        let mut records = Vec::new();
+        let (count, leftover) = ByteStream::new(Trickle(b"[1,2,3,4,5,6,7]"))
+            .scan_records("test", 3, |r| {
+                records.push(r.to_vec());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!((count, leftover), (2, 1));
+        assert_eq!(records, [vec![1, 2, 3], vec![4, 5, 6]]);
+    }
+
+    #[test]
+    fn reads_and_skips_strings_and_values() {
+        let text = r#" "a\"b\\" ["x]", {"y": [1, 2]}] 42 , "tail" "#;
+        let mut stream = ByteStream::new(Trickle(text.as_bytes()));
+        let mut raw = Vec::new();
+        assert!(stream.read_string(true, &mut raw).unwrap());
+        assert_eq!(unescape(&raw).unwrap(), "a\"b\\");
+        let mut captured = Vec::new();
+        stream.skip_value(Some(&mut captured), 1000).unwrap();
+        assert_eq!(captured, br#"["x]", {"y": [1, 2]}]"#);
+        stream.skip_value(None, 0).unwrap();
+        stream.expect(b',', "after 42").unwrap();
+        raw.clear();
+        assert!(!stream.read_string(true, &mut raw).unwrap());
+        assert_eq!(raw, b"tail");
+        assert_eq!(stream.peek_token().unwrap(), None);
+    }
+
+    #[test]
+    fn unescapes_json_including_lone_surrogates() {
+        assert_eq!(
+            unescape(br"a\nb\u00e9\ud83d\ude00").unwrap(),
+            "a\nb\u{e9}\u{1F600}"
+        );
+        assert_eq!(unescape(br"x\ud800y").unwrap(), "x\u{FFFD}y");
+        assert!(unescape(br"\q").is_err());
+    }
+}

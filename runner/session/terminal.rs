@@ -1,0 +1,221 @@
+//! What a person sees in the terminal: markdown rendered with termimad (plain text when the output is
+//! not a terminal or NO_COLOR is set), results, diagnoses, and narration of what the runner does.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use termimad::MadSkin;
+
+use crate::actions::context::{Activity, Narrator};
+use crate::actions::failure::as_failure;
+
+/// How to print: styled for a terminal, plain otherwise.
+pub struct Terminal {
+    styled: bool,
+    skin: MadSkin,
+}
+
+impl Terminal {
+    /// Styled when stdout is a terminal and `NO_COLOR` is not set.
+    pub fn detect() -> Terminal {
+        let styled = std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Terminal {
+            styled,
+            skin: MadSkin::default(),
+        }
+    }
+
+    pub fn styled(&self) -> bool {
+        self.styled
+    }
+
+    /// Markdown: rendered (headings, tables, code blocks) or as written.
+    pub fn markdown(&self, text: &str) {
+        if self.styled {
+            self.skin.print_text(text);
+        } else {
+            println!("{}", text.trim_end());
+        }
+    }
+
+    pub fn heading(&self, text: &str) {
+        self.markdown(&format!("## {text}"));
+    }
+
+    pub fn good(&self, text: &str) {
+        if self.styled {
+            println!("\x1b[32m✓ {text}\x1b[0m");
+        } else {
+            println!("PASS {text}");
+        }
+    }
+
+    pub fn bad(&self, text: &str) {
+        if self.styled {
+            println!("\x1b[31m✗ {text}\x1b[0m");
+        } else {
+            println!("FAIL {text}");
+        }
+    }
+
+    pub fn note(&self, text: &str) {
+        if self.styled {
+            println!("\x1b[2m{text}\x1b[0m");
+        } else {
+            println!("{text}");
+        }
+    }
+
+    /// A failed phase: expected / saw / hint, or the error chain.
+    pub fn diagnosis(&self, err: &anyhow::Error) {
+        match as_failure(err) {
+            Some(f) => {
+                self.bad(&f.what);
+                println!("    expected: {}", f.expected);
+                println!("    saw:      {}", f.saw.replace('\n', "\n              "));
+                if let Some(hint) = &f.hint {
+                    println!("    hint:     {hint}");
+                }
+            }
+            None => {
+                self.bad(&format!("{err:#}"));
+            }
+        }
+    }
+
+    /// A spinner for a wait of unknown length (hidden when not a terminal).
+    pub fn spinner(&self, message: &str) -> ProgressBar {
+        if !self.styled {
+            println!("{message}");
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar.set_message(message.to_string());
+        bar
+    }
+}
+
+/// Narration to the terminal: what each action does, and the command a participant would type.
+/// Lines go through the live-signal bar when one is shown, so they do not tear it.
+pub struct TerminalNarrator {
+    styled: bool,
+    show_commands: bool,
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl TerminalNarrator {
+    pub fn new(terminal: &Terminal, show_commands: bool) -> TerminalNarrator {
+        TerminalNarrator {
+            styled: terminal.styled,
+            show_commands,
+            bar: Mutex::new(None),
+        }
+    }
+
+    /// Prints through `bar` while it is shown.
+    pub fn attach_bar(&self, bar: Option<ProgressBar>) {
+        *self.bar.lock().expect("bar lock") = bar;
+    }
+
+    fn print(&self, line: String) {
+        match self.bar.lock().expect("bar lock").as_ref() {
+            Some(bar) => bar.println(line),
+            None => println!("{line}"),
+        }
+    }
+}
+
+impl Narrator for TerminalNarrator {
+    fn say(&self, line: &str) {
+        if self.styled {
+            self.print(format!("  \x1b[2m·\x1b[0m {line}"));
+        } else {
+            self.print(format!("  · {line}"));
+        }
+    }
+
+    fn command(&self, shell: &str) {
+        if !self.show_commands {
+            return;
+        }
+        for (i, line) in shell.lines().enumerate() {
+            let prompt = if i == 0 { "$" } else { " " };
+            if self.styled {
+                self.print(format!("  \x1b[36m{prompt} {line}\x1b[0m"));
+            } else {
+                self.print(format!("  {prompt} {line}"));
+            }
+        }
+    }
+
+    fn activity(&self, label: &str, expected: Duration) -> Box<dyn Activity> {
+        if !self.styled {
+            self.print(format!(
+                "  · {label} (about {:.0} s)",
+                expected.as_secs_f64()
+            ));
+            return Box::new(());
+        }
+        Box::new(Countdown::start(label, expected))
+    }
+}
+
+/// A bar counting down an action's expected duration.
+struct Countdown {
+    bar: ProgressBar,
+    ticker: Option<std::thread::JoinHandle<()>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Countdown {
+    fn start(label: &str, expected: Duration) -> Countdown {
+        let total = expected.as_millis().max(1) as u64;
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("  {msg} [{bar:30}] {prefix}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(label.to_string());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (b, s) = (bar.clone(), stop.clone());
+        let started = std::time::Instant::now();
+        let ticker = std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                let elapsed = started.elapsed().as_millis() as u64;
+                b.set_position(elapsed.min(total));
+                let left = total.saturating_sub(elapsed) as f64 / 1000.0;
+                b.set_prefix(if left > 0.0 {
+                    format!("{left:.0} s left")
+                } else {
+                    "finishing…".into()
+                });
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Countdown {
+            bar,
+            ticker: Some(ticker),
+            stop,
+        }
+    }
+}
+
+impl Activity for Countdown {}
+
+impl Drop for Countdown {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.ticker.take() {
+            let _ = t.join();
+        }
+        self.bar.finish_and_clear();
+    }
+}
