@@ -12,7 +12,7 @@ pub fn flow(lab: &Lab, facts: &[PartFacts]) -> String {
     let mut out = String::new();
     out.push_str("```mermaid\nflowchart LR\n");
     out.push_str("  you([\"Participant\"])\n");
-    out.push_str("  runner[\"lab-runner<br/>verify · list · pull · doctor\"]\n");
+    out.push_str("  runner[\"lab-runner<br/>start · demo · verify\"]\n");
     out.push_str("  you -->|\"runs a part\"| runner\n");
     for (i, (part, f)) in lab.parts.iter().zip(facts).enumerate() {
         let n = i + 1;

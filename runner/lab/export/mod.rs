@@ -167,8 +167,9 @@ pub fn guide(lab: &Lab) -> Result<String> {
              replaced by a free one).\n\
              - `$LAB_TOKEN` stands for your session's lab token, which lab-runner prints; \
              `<name>` stands for a value an earlier command printed (a file path, a URL).\n\
-             - `lab-runner verify <part>` runs every step of a part for you and proves it; \
-             `lab-runner list` lists the parts and steps.\n",
+             - `lab-runner start <part>` walks you through a part, checking each step against the \
+             running app; `lab-runner demo <part>` performs and narrates it; `lab-runner verify \
+             <part>` runs every step and proves it; `lab-runner list` lists the parts and steps.\n",
             text("base_url"),
             text("inspector_addr")
         );
