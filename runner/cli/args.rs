@@ -86,6 +86,10 @@ pub enum Command {
         after_help = "Examples:\n  lab-runner cleanup\n  lab-runner cleanup --images   # also the lab images (rebuilt when needed)"
     )]
     Cleanup(CleanupArgs),
+    Doctor(super::doctor::DoctorArgs),
+    Export(super::export::ExportArgs),
+    Pull(super::pull::PullArgs),
+    Completions(super::completions::CompletionsArgs),
 }
 
 #[derive(Debug, Args)]

@@ -3,7 +3,11 @@
 
 pub mod analyze;
 pub mod args;
+pub mod completions;
+pub mod doctor;
 pub mod exit;
+pub mod export;
+pub mod pull;
 pub mod run;
 pub mod tunnel;
 

@@ -3,6 +3,7 @@
 //! machines without Docker and for fast tests).
 
 pub mod docker;
+pub mod doctor;
 pub mod health;
 pub mod process;
 

@@ -3,6 +3,7 @@
 pub mod app_source;
 pub mod commands;
 pub mod diagnostic;
+pub mod export;
 pub mod guide;
 pub mod lint;
 pub mod load;

@@ -21,6 +21,9 @@ pub struct LabManifest {
     /// Markdown shown before the first part (and at the top of the exported guide).
     #[serde(default)]
     pub description: String,
+    /// Links for the exported guide's "Further reading".
+    #[serde(default)]
+    pub further_reading: Vec<Link>,
     /// Where the app under study lives and how it is reached.
     pub app: AppSpec,
     /// Values available to every template (`{{ jam_ms }}`).
@@ -29,6 +32,14 @@ pub struct LabManifest {
     /// Named environments a part runs in.
     pub environments: BTreeMap<String, EnvironmentSpec>,
     pub parts: Vec<PartRef>,
+}
+
+/// A link with a title (`further_reading`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    pub title: String,
+    pub url: String,
 }
 
 /// The lab app: its source folder and how to run and probe it.

@@ -24,6 +24,8 @@ pub const STABLE_TAG: &str = "lab-runner/lab-app:local";
 const LAYOUT_VERSION: &str = "lab-image-v2";
 /// Longest the runner waits for an image build.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
+/// Longest the runner waits for the engine to say whether an image exists.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the lab image comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +48,90 @@ pub struct LabImage {
     pub took: Duration,
 }
 
+/// What [`ensure`] will use: the image reference (for a built image, tagged with its content hash) and
+/// the inputs of a build. Computed from the files alone — no Docker, no build — so `doctor` can say
+/// whether the image is already there.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The reference [`ensure`] returns: `lab-runner/lab-app:<hash>`, `...:dockerfile-<hash>`, or the
+    /// given image.
+    pub reference: String,
+    pub source: PlanSource,
+}
+
+/// How the planned image is made when it is not there.
+#[derive(Debug, Clone)]
+pub enum PlanSource {
+    /// `FROM scratch` with the host's `node` (its resolved path) and the app's files.
+    HostNode {
+        node: PathBuf,
+        app: Vec<ImageFile>,
+        hash: String,
+    },
+    /// `lab-app/Dockerfile` and the app's files, at their paths in the build context.
+    Dockerfile {
+        dockerfile: PathBuf,
+        files: Vec<ImageFile>,
+        hash: String,
+    },
+    /// An existing image, never built.
+    Existing,
+}
+
+/// The image [`ensure`] would use for `choice`, without building anything. The tag carries the same
+/// content hash [`ensure`] computes (both go through this function).
+pub fn plan(app_dir: &Path, choice: &ImageChoice) -> Result<Plan> {
+    match choice {
+        ImageChoice::Existing(reference) => Ok(Plan {
+            reference: reference.clone(),
+            source: PlanSource::Existing,
+        }),
+        ImageChoice::HostNode => {
+            let node = rootfs::find_node()?;
+            let app = rootfs::app_files(app_dir)?;
+            let hash = content_hash("host-node", &[&node], &app)?;
+            Ok(Plan {
+                reference: format!("{REPOSITORY}:{hash}"),
+                source: PlanSource::HostNode { node, app, hash },
+            })
+        }
+        ImageChoice::Dockerfile => {
+            let dockerfile = app_dir.join("Dockerfile");
+            if !dockerfile.is_file() {
+                bail!(
+                    "--image-from dockerfile: {} does not exist",
+                    dockerfile.display()
+                );
+            }
+            let mut files = vec![ImageFile {
+                host: dockerfile.clone(),
+                image: PathBuf::from("Dockerfile"),
+                mode: 0o644,
+            }];
+            for f in rootfs::app_files(app_dir)? {
+                let relative = f
+                    .image
+                    .strip_prefix(APP_IN_IMAGE)
+                    .expect("app files live under /app")
+                    .to_path_buf();
+                files.push(ImageFile {
+                    image: relative,
+                    ..f
+                });
+            }
+            let hash = content_hash("dockerfile", &[], &files)?;
+            Ok(Plan {
+                reference: format!("{REPOSITORY}:dockerfile-{hash}"),
+                source: PlanSource::Dockerfile {
+                    dockerfile,
+                    files,
+                    hash,
+                },
+            })
+        }
+    }
+}
+
 /// Returns the lab image, building it only when no image with the same content hash exists.
 pub async fn ensure(
     docker: &Docker,
@@ -54,24 +140,23 @@ pub async fn ensure(
     report: &dyn Fn(&str),
 ) -> Result<LabImage> {
     let started = Instant::now();
-    match choice {
-        ImageChoice::Existing(reference) => {
-            docker
-                .inspect_image(reference)
-                .await
-                .with_context(|| format!("the image `{reference}` given with --image does not exist on this Docker engine"))?;
+    let Plan {
+        reference: tag,
+        source,
+    } = plan(app_dir, choice)?;
+    match source {
+        PlanSource::Existing => {
+            docker.inspect_image(&tag).await.with_context(|| {
+                format!("the image `{tag}` given with --image does not exist on this Docker engine")
+            })?;
             Ok(LabImage {
-                reference: reference.clone(),
-                how: format!("using the given image {reference}"),
+                how: format!("using the given image {tag}"),
+                reference: tag,
                 built: false,
                 took: started.elapsed(),
             })
         }
-        ImageChoice::HostNode => {
-            let node = rootfs::find_node()?;
-            let app = rootfs::app_files(app_dir)?;
-            let hash = content_hash("host-node", &[&node], &app)?;
-            let tag = format!("{REPOSITORY}:{hash}");
+        PlanSource::HostNode { node, app, hash } => {
             if image_exists(docker, &tag).await? {
                 retag_stable(docker, &tag).await?;
                 return Ok(LabImage {
@@ -104,32 +189,11 @@ pub async fn ensure(
                 took: started.elapsed(),
             })
         }
-        ImageChoice::Dockerfile => {
-            let dockerfile = app_dir.join("Dockerfile");
-            if !dockerfile.is_file() {
-                bail!(
-                    "--image-from dockerfile: {} does not exist",
-                    dockerfile.display()
-                );
-            }
-            let mut files = vec![ImageFile {
-                host: dockerfile.clone(),
-                image: PathBuf::from("Dockerfile"),
-                mode: 0o644,
-            }];
-            for f in rootfs::app_files(app_dir)? {
-                let relative = f
-                    .image
-                    .strip_prefix(APP_IN_IMAGE)
-                    .expect("app files live under /app")
-                    .to_path_buf();
-                files.push(ImageFile {
-                    image: relative,
-                    ..f
-                });
-            }
-            let hash = content_hash("dockerfile", &[], &files)?;
-            let tag = format!("{REPOSITORY}:dockerfile-{hash}");
+        PlanSource::Dockerfile {
+            dockerfile,
+            files,
+            hash,
+        } => {
             if image_exists(docker, &tag).await? {
                 retag_stable(docker, &tag).await?;
                 return Ok(LabImage {
@@ -160,13 +224,18 @@ pub async fn ensure(
     }
 }
 
-async fn image_exists(docker: &Docker, reference: &str) -> Result<bool> {
-    match docker.inspect_image(reference).await {
-        Ok(_) => Ok(true),
-        Err(bollard::errors::Error::DockerResponseServerError {
+/// Whether the engine has an image called `reference` (a 404 is `false`; any other failure an error).
+pub async fn image_exists(docker: &Docker, reference: &str) -> Result<bool> {
+    match tokio::time::timeout(LOOKUP_TIMEOUT, docker.inspect_image(reference)).await {
+        Ok(Ok(_)) => Ok(true),
+        Ok(Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
-        }) => Ok(false),
-        Err(e) => Err(anyhow!(e).context(format!("Failed to look for the image {reference}"))),
+        })) => Ok(false),
+        Ok(Err(e)) => Err(anyhow!(e).context(format!("Failed to look for the image {reference}"))),
+        Err(_) => bail!(
+            "Failed to look for the image {reference}: the Docker daemon did not answer within {} s",
+            LOOKUP_TIMEOUT.as_secs()
+        ),
     }
 }
 

@@ -3,9 +3,11 @@
 pub mod archive;
 pub mod cleanup;
 pub mod connect;
+pub mod doctor;
 pub mod image;
 pub mod labels;
 pub mod rootfs;
+pub mod running;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -30,7 +32,7 @@ use image::{ImageChoice, LabImage};
 /// The inspector's port inside the container.
 pub const INSPECTOR_PORT: u16 = 9229;
 /// Where the app writes artifacts inside the container.
-const ARTIFACT_DIR: &str = "/tmp";
+pub const ARTIFACT_DIR: &str = "/tmp";
 /// Every Docker API call gets at most this long (the image build and copy-out have their own).
 const API_TIMEOUT: Duration = Duration::from_secs(30);
 /// Seconds the app gets to stop after SIGTERM before it is killed.

@@ -1,0 +1,96 @@
+//! `lab-runner doctor`: whether this machine can run the lab — one line per check.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::exit;
+use crate::env::doctor::{self, Finding, Status};
+use crate::lab::{self, lint};
+
+const AFTER_HELP: &str = "\
+Checks: Docker reachable (engine and API version); the lab image present, or buildable offline from \
+the host's node; the lab's ports free on 127.0.0.1 (the app's, every environment's inspector); \
+node --version >= 20; free disk space where Docker keeps its data and in the temp dir; and running \
+containers (any, not only the runner's) that publish a Node inspector beyond loopback.
+
+Each line is ok, warn or FAIL, what was found, and the fix. Exit code 0 when nothing FAILs, 1 otherwise.
+
+Examples:
+  lab-runner doctor
+  lab-runner doctor --lab labs/node-profiling
+  DOCKER_HOST=tcp://10.0.0.5:2375 lab-runner doctor";
+
+/// Check that this machine can run the lab (Docker, image, ports, node, disk, open inspectors)
+#[derive(Debug, Clone, Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct DoctorArgs {
+    /// The lab folder (default: $LAB_RUNNER_LAB, or labs/node-profiling found from here upwards)
+    #[arg(long, value_name = "DIR")]
+    pub lab: Option<PathBuf>,
+}
+
+pub async fn run(args: DoctorArgs) -> anyhow::Result<u8> {
+    let dir = args.lab.unwrap_or_else(lab::load::default_lab_dir);
+    let (lab_finding, loaded) = match lab::load(&dir) {
+        Ok(loaded) => {
+            let problems = lint::lint(&loaded);
+            let steps: usize = loaded.parts.iter().map(|p| p.file.steps.len()).sum();
+            let finding = if problems.is_empty() {
+                Finding::ok(
+                    "lab",
+                    format!(
+                        "{} at {}: {} part(s), {steps} step(s)",
+                        loaded.id(),
+                        dir.display(),
+                        loaded.parts.len()
+                    ),
+                )
+            } else {
+                Finding::fail(
+                    "lab",
+                    format!(
+                        "{} at {} has {} problem(s)",
+                        loaded.id(),
+                        dir.display(),
+                        problems.len()
+                    ),
+                    format!("see them with `lab-runner lint {}`", dir.display()),
+                )
+            };
+            (finding, Some(loaded))
+        }
+        Err(problems) => (
+            Finding::fail(
+                "lab",
+                format!(
+                    "cannot load {}: {}",
+                    dir.display(),
+                    problems.first().map(|p| p.to_string()).unwrap_or_default()
+                ),
+                format!(
+                    "give the lab folder with --lab DIR, and see `lab-runner lint {}`",
+                    dir.display()
+                ),
+            ),
+            None,
+        ),
+    };
+    let mut findings = vec![lab_finding];
+    findings.extend(doctor::diagnose(loaded.as_ref()).await);
+    for finding in &findings {
+        println!("{finding}");
+    }
+    let count = |s: Status| findings.iter().filter(|f| f.status == s).count();
+    let failed = count(Status::Fail);
+    println!(
+        "doctor: {} ok, {} warning(s), {failed} failed",
+        count(Status::Ok),
+        count(Status::Warn)
+    );
+    Ok(if failed == 0 {
+        exit::SUCCESS
+    } else {
+        exit::FAILED
+    })
+}
