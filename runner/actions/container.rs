@@ -22,6 +22,7 @@ pub async fn perform(ctx: &Context, action: &ContainerAction) -> Result<()> {
                 ctx.show_command(&format!("docker restart {}", env.facts().name));
                 env.restart().await?;
             }
+            ctx.refresh_env_vars().await;
             healthy(ctx, HEALTHY_TIMEOUT).await
         }
         ContainerAction::WaitHealthy(w) => {

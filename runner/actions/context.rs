@@ -66,6 +66,8 @@ struct Shared {
     /// Actions started in the background (what `pause_at` triggered), awaited by `resume`.
     background: Mutex<Vec<(String, JoinHandle<Result<()>>)>>,
     asker: Option<Box<dyn Asker>>,
+    /// The session's port-forward (Part 3), kept across steps.
+    tunnel: tokio::sync::Mutex<Option<crate::probe::tunnel::Tunnel>>,
 }
 
 /// Shared by every action of a session. Cheap to clone.
@@ -106,6 +108,7 @@ impl Context {
                 breakpoints: Mutex::new(Vec::new()),
                 background: Mutex::new(Vec::new()),
                 asker,
+                tunnel: tokio::sync::Mutex::new(None),
                 http: HttpClient::new()?,
                 artifacts_dir,
                 base_env,
@@ -253,6 +256,7 @@ impl Context {
         vars.insert("backend".into(), json!(facts.backend.to_string()));
         vars.insert("container".into(), json!(facts.name));
         vars.insert("app_root".into(), json!(facts.app_root));
+        vars.insert("app_hostname".into(), json!(facts.hostname));
         vars.insert("artifact_dir".into(), json!(facts.artifact_dir));
         if let Some(inspector) = endpoints.inspector {
             vars.insert("inspector_addr".into(), json!(inspector.to_string()));
@@ -274,6 +278,10 @@ impl Context {
     /// The session's own inspector client (None when not attached).
     pub fn inspector_client(&self) -> &tokio::sync::Mutex<Option<Inspector>> {
         &self.shared.inspector
+    }
+
+    pub fn tunnel(&self) -> &tokio::sync::Mutex<Option<crate::probe::tunnel::Tunnel>> {
+        &self.shared.tunnel
     }
 
     pub fn add_breakpoint(&self, id: String) {
@@ -306,6 +314,9 @@ impl Context {
     pub async fn teardown(&self) -> Result<()> {
         if let Some(client) = self.shared.inspector.lock().await.take() {
             let _ = client.close().await;
+        }
+        if let Some(tunnel) = self.shared.tunnel.lock().await.take() {
+            let _ = tunnel.close().await;
         }
         for (_, task) in self.take_background() {
             task.abort();

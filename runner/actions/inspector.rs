@@ -177,7 +177,20 @@ async fn client(ctx: &Context, timeout: Duration) -> Result<Inspector> {
 
 async fn evaluate(ctx: &Context, e: &InspectorEvaluate) -> Result<()> {
     let client = client(ctx, timeout_of(&e.timeout, DEFAULT_TIMEOUT)).await?;
-    let value = client.evaluate(&e.expression).await?;
+    // While the app is paused (by the runner or by DevTools) Runtime.evaluate waits for the resume:
+    // evaluate on the paused frame instead, as DevTools' console does. Enabling the debugger makes a
+    // pause that is already there known to this connection.
+    client.enable_debugger().await?;
+    let paused = match client.is_paused() {
+        true => client.wait_paused(Duration::from_millis(500)).await.ok(),
+        // The paused event may trail the reply to Debugger.enable: give it a moment.
+        false => client.wait_paused(Duration::from_millis(50)).await.ok(),
+    };
+    let value = if let Some(pause) = paused {
+        client.evaluate_on_frame(&pause.call_frame_id, &e.expression).await?
+    } else {
+        client.evaluate(&e.expression).await?
+    };
     ctx.narrate(&format!("evaluate {} → {value}", e.expression));
     if let Some(matcher) = &e.expect
         && let Err(expected) = judge(matcher, Some(&value))

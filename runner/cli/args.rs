@@ -90,6 +90,7 @@ pub enum Command {
     Export(super::export::ExportArgs),
     Pull(super::pull::PullArgs),
     Completions(super::completions::CompletionsArgs),
+    Tunnel(super::tunnel::TunnelArgs),
 }
 
 #[derive(Debug, Args)]

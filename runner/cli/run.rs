@@ -56,6 +56,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Status(args) => status_command(args),
         Command::Reset(args) => reset_command(args),
         Command::Doctor(args) => super::doctor::run(args).await,
+        Command::Tunnel(args) => super::tunnel::run(&args).await,
         Command::Export(args) => super::export::run(args).await,
         Command::Pull(args) => super::pull::run(args).await,
         Command::Completions(args) => super::completions::run(args).await,

@@ -75,6 +75,8 @@ pub struct Facts {
     pub artifact_dir: String,
     /// Where the inspector listens as seen from inside the environment (`127.0.0.1:9229`).
     pub inspector_inside: Option<String>,
+    /// The hostname the app sees (`os.hostname()`).
+    pub hostname: String,
     /// One line for people: "docker container lab-runner-1a2b-part2 from lab-runner/lab-app:3f...".
     pub description: String,
 }

@@ -194,6 +194,9 @@ impl Environment for ProcessEnv {
                 .cloned()
                 .unwrap_or_else(|| self.artifact_dir.path().to_string_lossy().into_owned()),
             inspector_inside: self.inspector_port.map(|p| format!("127.0.0.1:{p}")),
+            hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_default(),
             description: format!(
                 "local process (pid {pid}) {} {}",
                 self.node.display(),

@@ -112,6 +112,9 @@ pub fn placeholder_vars(lab: &super::Lab, part: &super::Part, saved: &[String]) 
         ("inspector_addr", json!("127.0.0.1:9229")),
         ("inspector_port", json!(9229)),
         ("inspector_inside", json!("127.0.0.1:9229")),
+        ("tunnel_port", json!(9229)),
+        ("tunnel_addr", json!("127.0.0.1:9229")),
+        ("app_hostname", json!("<container id>")),
     ];
     for (k, v) in facts {
         vars.insert(k.to_string(), v);

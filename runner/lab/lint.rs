@@ -27,6 +27,7 @@ pub const SESSION_VARS: &[&str] = &[
     "app_root",
     "artifact_dir",
     "host_artifacts",
+    "app_hostname",
     // The step's solve as shell commands (only in instructions and hints).
     "commands",
     // A function: the line of a function (or of a line in it) in the lab app's source.
@@ -67,7 +68,7 @@ fn base_vars(lab: &Lab, inspector: InspectorMode) -> BTreeSet<String> {
                 .extend(["inspector_addr", "inspector_port", "inspector_inside"].map(String::from));
         }
         InspectorMode::OnSignal => {
-            known.insert("inspector_inside".into());
+            known.extend(["inspector_inside", "tunnel_port", "inspector_addr"].map(String::from));
         }
         InspectorMode::None => {}
     }
@@ -270,6 +271,7 @@ pub fn saved_names(action: &Action) -> Vec<String> {
             InspectorAction::HeapUsage(h) => h.save.keys().cloned().collect(),
             _ => Vec::new(),
         },
+        Action::Tunnel(crate::lab::TunnelAction::Open(_)) => vec!["tunnel_addr".into(), "inspector_addr".into()],
         _ => Vec::new(),
     }
 }

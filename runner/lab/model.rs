@@ -202,6 +202,9 @@ pub enum Action {
     Eventually(EventuallyAction),
     /// Talk to the app's inspector over the Chrome DevTools Protocol (at `{{ inspector_addr }}`).
     Inspector(InspectorAction),
+    /// A port-forward into the container through Docker exec (the SSM port-forwarding session of
+    /// this lab). Needs Docker.
+    Tunnel(TunnelAction),
     /// A question whose right answer the runner derives from live state (asked in interactive mode;
     /// answered from the same state by verify and demo).
     Ask(AskAction),
@@ -344,6 +347,35 @@ pub struct InspectorHeapUsage {
     pub save: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
+}
+
+/// `tunnel:` — open or close the session's port-forward, or look through one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TunnelAction {
+    /// Listens on `local` and forwards each connection to `remote` inside the container; from then
+    /// on `{{ inspector_addr }}` is the tunnel.
+    Open(TunnelOpen),
+    /// Closes the session's tunnel: no listener, no forwarder left.
+    Close,
+    /// Nothing listens on `{{ tunnel_addr }}` any more (and the session holds no tunnel).
+    Closed,
+    /// Whether the inspector answers inside the container, looked at through a tunnel of its own.
+    InspectorReachable(bool),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelOpen {
+    /// Where to listen on the host (loopback only).
+    pub local: String,
+    /// Where to connect, as seen from inside the container.
+    #[serde(default = "default_tunnel_remote")]
+    pub remote: String,
+}
+
+fn default_tunnel_remote() -> String {
+    "127.0.0.1:9229".into()
 }
 
 /// `ask:` — a question with an answer derived from live state.

@@ -49,6 +49,8 @@ pub struct DockerEnv {
     endpoints: Endpoints,
     /// Log lines written before the app last restarted (skipped by `logs`).
     log_offset: usize,
+    /// The container's hostname (what `os.hostname()` says inside).
+    hostname: String,
 }
 
 /// Runs `fut` with the API timeout, naming what was being done when it runs out.
@@ -103,6 +105,7 @@ impl DockerEnv {
                 inspector: None,
             },
             log_offset: 0,
+            hostname: String::new(),
         };
         let wanted = Wanted {
             app: env.spec.fixed_app_port,
@@ -198,12 +201,25 @@ impl DockerEnv {
         )
         .await?;
         self.log_offset = 0;
-        // The published host ports appear in inspect only after start.
+        self.read_published_ports().await
+
+    }
+
+    /// Reads the host ports Docker published, and the hostname. The published ports appear in
+    /// inspect only after start, and ephemeral ones change when the container restarts.
+    async fn read_published_ports(&mut self) -> Result<()> {
+        let app_port = format!("{}/tcp", self.spec.app_port);
+        let inspector_port = format!("{INSPECTOR_PORT}/tcp");
         let inspect = api(
             &format!("inspect the container {}", self.container),
             self.docker.inspect_container(&self.container, None),
         )
         .await?;
+        self.hostname = inspect
+            .config
+            .as_ref()
+            .and_then(|c| c.hostname.clone())
+            .unwrap_or_default();
         let ports = inspect
             .network_settings
             .and_then(|n| n.ports)
@@ -322,6 +338,7 @@ impl Environment for DockerEnv {
                 InspectorMode::None => None,
                 _ => Some(format!("127.0.0.1:{INSPECTOR_PORT}")),
             },
+            hostname: self.hostname.clone(),
             description: format!(
                 "docker container {} ({})",
                 self.container, self.image.reference
@@ -367,7 +384,7 @@ impl Environment for DockerEnv {
         )
         .await?;
         self.log_offset = before;
-        Ok(())
+        self.read_published_ports().await
     }
 
     async fn signal(&self, signal: &str) -> Result<()> {

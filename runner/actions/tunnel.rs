@@ -1,0 +1,106 @@
+//! `tunnel:` — the session's port-forward into the container through Docker exec, and what can be
+//! seen through it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, anyhow};
+use serde_json::json;
+
+use super::Context;
+use super::failure::Failure;
+use crate::lab::TunnelAction;
+use crate::probe::tunnel::Tunnel;
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn addr(text: &str, what: &str) -> Result<SocketAddr> {
+    text.parse().map_err(|_| anyhow!("{what} `{text}` is not ip:port"))
+}
+
+/// The Docker handle and container this session's app runs in; steps with tunnels need Docker.
+async fn docker(ctx: &Context) -> Result<(bollard::Docker, String)> {
+    let env = ctx.env().read().await;
+    env.docker()
+        .map(|(d, c)| (d.clone(), c.to_string()))
+        .ok_or_else(|| anyhow!("a tunnel goes through `docker exec`: this step needs the Docker backend (--backend docker)"))
+}
+
+pub async fn perform(ctx: &Context, action: &TunnelAction) -> Result<()> {
+    match action {
+        TunnelAction::Open(open) => {
+            let (docker, container) = docker(ctx).await?;
+            let local = addr(&open.local, "tunnel local")?;
+            let remote = addr(&open.remote, "tunnel remote")?;
+            ctx.show_command(&format!("lab-runner tunnel --container {container} --local {local} --remote {remote}"));
+            let tunnel = Tunnel::open(docker, container.clone(), local, remote).await?;
+            let at = tunnel.local_addr();
+            if let Some(old) = ctx.tunnel().lock().await.replace(tunnel) {
+                old.close().await.ok();
+            }
+            ctx.set_var("tunnel_addr", json!(at.to_string()));
+            ctx.set_var("inspector_addr", json!(at.to_string()));
+            ctx.narrate(&format!("tunnel: {at} → {remote} inside {container} (one docker exec per connection)"));
+            Ok(())
+        }
+        TunnelAction::Close => {
+            if let Some(tunnel) = ctx.tunnel().lock().await.take() {
+                let at = tunnel.local_addr();
+                tunnel.close().await.context("Failed to close the tunnel")?;
+                ctx.narrate(&format!("tunnel on {at} closed"));
+            }
+            Ok(())
+        }
+        TunnelAction::Closed => {
+            if let Some(tunnel) = ctx.tunnel().lock().await.as_ref().filter(|t| !t.is_closed()) {
+                return Err(Failure::new("the tunnel", "closed", format!("still listening on {}", tunnel.local_addr()))
+                    .hint(ctx.step_hint())
+                    .into());
+            }
+            if let Some(at) = ctx.var("tunnel_addr").and_then(|v| v.as_str().map(str::to_string)) {
+                let at = addr(&at, "tunnel_addr")?;
+                if tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(at)).await.is_ok_and(|c| c.is_ok()) {
+                    return Err(Failure::new(
+                        format!("{at}"),
+                        "nothing listening (the tunnel closed)",
+                        "a listener accepted a connection",
+                    )
+                    .hint(Some("stop `lab-runner tunnel` with Ctrl-C"))
+                    .into());
+                }
+            }
+            ctx.narrate("no tunnel listening");
+            Ok(())
+        }
+        TunnelAction::InspectorReachable(expected) => {
+            let (docker, container) = docker(ctx).await?;
+            let remote = ctx
+                .var("inspector_inside")
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_else(|| "127.0.0.1:9229".into());
+            let remote = addr(&remote, "inspector_inside")?;
+            let probe = Tunnel::open(docker, container.clone(), "127.0.0.1:0".parse()?, remote).await?;
+            let seen = probe.inspector_targets(ctx.patience(PROBE_TIMEOUT)).await;
+            probe.close().await.ok();
+            let reachable = seen.as_ref().is_ok_and(|targets| !targets.is_empty());
+            ctx.narrate(&format!(
+                "the inspector at {remote} inside {container} is {}",
+                if reachable { "open" } else { "closed" }
+            ));
+            if reachable == *expected {
+                return Ok(());
+            }
+            let saw = match seen {
+                Ok(targets) => format!("it answers /json/list ({} target(s))", targets.len()),
+                Err(e) => format!("{e:#}"),
+            };
+            Err(Failure::new(
+                format!("the inspector at {remote} inside {container}"),
+                if *expected { "open (answering /json/list)" } else { "closed (nothing listening)" },
+                saw,
+            )
+            .hint(ctx.step_hint())
+            .into())
+        }
+    }
+}
