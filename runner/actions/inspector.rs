@@ -187,7 +187,9 @@ async fn evaluate(ctx: &Context, e: &InspectorEvaluate) -> Result<()> {
         false => client.wait_paused(Duration::from_millis(50)).await.ok(),
     };
     let value = if let Some(pause) = paused {
-        client.evaluate_on_frame(&pause.call_frame_id, &e.expression).await?
+        client
+            .evaluate_on_frame(&pause.call_frame_id, &e.expression)
+            .await?
     } else {
         client.evaluate(&e.expression).await?
     };

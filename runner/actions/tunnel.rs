@@ -15,7 +15,8 @@ use crate::probe::tunnel::Tunnel;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn addr(text: &str, what: &str) -> Result<SocketAddr> {
-    text.parse().map_err(|_| anyhow!("{what} `{text}` is not ip:port"))
+    text.parse()
+        .map_err(|_| anyhow!("{what} `{text}` is not ip:port"))
 }
 
 /// The Docker handle and container this session's app runs in; steps with tunnels need Docker.
@@ -32,7 +33,9 @@ pub async fn perform(ctx: &Context, action: &TunnelAction) -> Result<()> {
             let (docker, container) = docker(ctx).await?;
             let local = addr(&open.local, "tunnel local")?;
             let remote = addr(&open.remote, "tunnel remote")?;
-            ctx.show_command(&format!("lab-runner tunnel --container {container} --local {local} --remote {remote}"));
+            ctx.show_command(&format!(
+                "lab-runner tunnel --container {container} --local {local} --remote {remote}"
+            ));
             let tunnel = Tunnel::open(docker, container.clone(), local, remote).await?;
             let at = tunnel.local_addr();
             if let Some(old) = ctx.tunnel().lock().await.replace(tunnel) {
@@ -40,7 +43,9 @@ pub async fn perform(ctx: &Context, action: &TunnelAction) -> Result<()> {
             }
             ctx.set_var("tunnel_addr", json!(at.to_string()));
             ctx.set_var("inspector_addr", json!(at.to_string()));
-            ctx.narrate(&format!("tunnel: {at} → {remote} inside {container} (one docker exec per connection)"));
+            ctx.narrate(&format!(
+                "tunnel: {at} → {remote} inside {container} (one docker exec per connection)"
+            ));
             Ok(())
         }
         TunnelAction::Close => {
@@ -52,14 +57,30 @@ pub async fn perform(ctx: &Context, action: &TunnelAction) -> Result<()> {
             Ok(())
         }
         TunnelAction::Closed => {
-            if let Some(tunnel) = ctx.tunnel().lock().await.as_ref().filter(|t| !t.is_closed()) {
-                return Err(Failure::new("the tunnel", "closed", format!("still listening on {}", tunnel.local_addr()))
-                    .hint(ctx.step_hint())
-                    .into());
+            if let Some(tunnel) = ctx
+                .tunnel()
+                .lock()
+                .await
+                .as_ref()
+                .filter(|t| !t.is_closed())
+            {
+                return Err(Failure::new(
+                    "the tunnel",
+                    "closed",
+                    format!("still listening on {}", tunnel.local_addr()),
+                )
+                .hint(ctx.step_hint())
+                .into());
             }
-            if let Some(at) = ctx.var("tunnel_addr").and_then(|v| v.as_str().map(str::to_string)) {
+            if let Some(at) = ctx
+                .var("tunnel_addr")
+                .and_then(|v| v.as_str().map(str::to_string))
+            {
                 let at = addr(&at, "tunnel_addr")?;
-                if tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(at)).await.is_ok_and(|c| c.is_ok()) {
+                if tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(at))
+                    .await
+                    .is_ok_and(|c| c.is_ok())
+                {
                     return Err(Failure::new(
                         format!("{at}"),
                         "nothing listening (the tunnel closed)",
@@ -79,7 +100,8 @@ pub async fn perform(ctx: &Context, action: &TunnelAction) -> Result<()> {
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_else(|| "127.0.0.1:9229".into());
             let remote = addr(&remote, "inspector_inside")?;
-            let probe = Tunnel::open(docker, container.clone(), "127.0.0.1:0".parse()?, remote).await?;
+            let probe =
+                Tunnel::open(docker, container.clone(), "127.0.0.1:0".parse()?, remote).await?;
             let seen = probe.inspector_targets(ctx.patience(PROBE_TIMEOUT)).await;
             probe.close().await.ok();
             let reachable = seen.as_ref().is_ok_and(|targets| !targets.is_empty());
@@ -96,7 +118,11 @@ pub async fn perform(ctx: &Context, action: &TunnelAction) -> Result<()> {
             };
             Err(Failure::new(
                 format!("the inspector at {remote} inside {container}"),
-                if *expected { "open (answering /json/list)" } else { "closed (nothing listening)" },
+                if *expected {
+                    "open (answering /json/list)"
+                } else {
+                    "closed (nothing listening)"
+                },
                 saw,
             )
             .hint(ctx.step_hint())

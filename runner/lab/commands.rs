@@ -2,7 +2,9 @@
 //! container. Generated from the same actions verify runs, so the guide cannot drift from what CI
 //! proves.
 
-use crate::lab::{Action, AnalyzeAction, ContainerAction, HttpAction, InspectorAction, TunnelAction};
+use crate::lab::{
+    Action, AnalyzeAction, ContainerAction, HttpAction, InspectorAction, TunnelAction,
+};
 
 /// The header the lab app reads its token from.
 pub const TOKEN_HEADER: &str = "x-lab-token";
@@ -118,8 +120,13 @@ fn for_action(action: &Action, style: &CommandStyle) -> Option<String> {
         Action::Inspector(i) => inspector_line(i, style)?,
         Action::Ask(_) => return None,
         Action::Tunnel(t) => match t {
-            TunnelAction::Open(o) => format!("lab-runner tunnel --container {} --local {} --remote {} &", style.container, o.local, o.remote),
-            TunnelAction::Close => "kill %lab-runner   # or Ctrl-C in the terminal running `lab-runner tunnel`".into(),
+            TunnelAction::Open(o) => format!(
+                "lab-runner tunnel --container {} --local {} --remote {} &",
+                style.container, o.local, o.remote
+            ),
+            TunnelAction::Close => {
+                "kill %lab-runner   # or Ctrl-C in the terminal running `lab-runner tunnel`".into()
+            }
             TunnelAction::Closed | TunnelAction::InspectorReachable(_) => return None,
         },
     })

@@ -271,7 +271,9 @@ pub fn saved_names(action: &Action) -> Vec<String> {
             InspectorAction::HeapUsage(h) => h.save.keys().cloned().collect(),
             _ => Vec::new(),
         },
-        Action::Tunnel(crate::lab::TunnelAction::Open(_)) => vec!["tunnel_addr".into(), "inspector_addr".into()],
+        Action::Tunnel(crate::lab::TunnelAction::Open(_)) => {
+            vec!["tunnel_addr".into(), "inspector_addr".into()]
+        }
         _ => Vec::new(),
     }
 }

@@ -217,10 +217,14 @@ pub async fn open_part(
     )
     .await;
     let mut vars = vars;
-    vars.insert("host_artifacts".into(), json!(artifacts_dir.to_string_lossy()));
+    vars.insert(
+        "host_artifacts".into(),
+        json!(artifacts_dir.to_string_lossy()),
+    );
     if spec_env.inspector == crate::lab::InspectorMode::OnSignal {
         // Nothing publishes the inspector: the participant (or the solve) forwards this port to it.
-        let port = crate::util::ports::free_port().context("Failed to find a free port for the tunnel")?;
+        let port =
+            crate::util::ports::free_port().context("Failed to find a free port for the tunnel")?;
         vars.insert("tunnel_port".into(), json!(port));
         vars.insert("inspector_addr".into(), json!(format!("127.0.0.1:{port}")));
     }

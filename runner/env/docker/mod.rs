@@ -202,7 +202,6 @@ impl DockerEnv {
         .await?;
         self.log_offset = 0;
         self.read_published_ports().await
-
     }
 
     /// Reads the host ports Docker published, and the hostname. The published ports appear in
