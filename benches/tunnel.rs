@@ -25,7 +25,7 @@ use lab_runner::lab::InspectorMode;
 use lab_runner::probe::inspector::{self, Inspector};
 use lab_runner::probe::tunnel::Tunnel;
 use lab_runner::util::ports;
-use support::{EnvGuard, docker_or_skip, fixture_dir};
+use support::{EnvGuard, docker_client_or_skip, fixture_dir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -75,7 +75,7 @@ struct Figures {
 }
 
 async fn bench() -> Result<()> {
-    let Some(docker) = docker_or_skip("bench tunnel").await else {
+    let Some(docker) = docker_client_or_skip("bench tunnel").await else {
         return Ok(());
     };
     let (engine, api) = connect::engine_version(&docker).await?;
