@@ -267,6 +267,13 @@ impl Context {
         }
     }
 
+    /// The environment's memory limit (MiB), for diagnoses.
+    pub fn memory_limit_mb(&self) -> u64 {
+        self.var("memory_limit_mb")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0)
+    }
+
     pub fn app_dir(&self) -> &PathBuf {
         &self.shared.app_dir
     }

@@ -49,5 +49,7 @@ impl std::error::Error for Failure {}
 
 /// The [`Failure`] inside an error, if the error is a judgement (rather than, say, a broken network).
 pub fn as_failure(err: &anyhow::Error) -> Option<&Failure> {
-    err.chain().find_map(|e| e.downcast_ref::<Failure>())
+    // A Failure added as context is found by anyhow's own downcast, not by walking the chain.
+    err.downcast_ref::<Failure>()
+        .or_else(|| err.chain().find_map(|e| e.downcast_ref::<Failure>()))
 }

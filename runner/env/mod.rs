@@ -92,13 +92,13 @@ pub enum AppState {
 impl std::fmt::Display for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            AppState::Running => f.write_str("running"),
+            AppState::Running => f.write_str("is running"),
             AppState::Exited {
                 oom_killed: true, ..
-            } => f.write_str("killed by the kernel's OOM killer (out of memory)"),
+            } => f.write_str("was killed by the kernel's OOM killer (out of memory)"),
             AppState::Exited { code: Some(c), .. } => write!(f, "exited with code {c}"),
             AppState::Exited { code: None, .. } => f.write_str("exited"),
-            AppState::Gone => f.write_str("gone (removed)"),
+            AppState::Gone => f.write_str("is gone (the container was removed)"),
         }
     }
 }

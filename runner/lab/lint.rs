@@ -28,6 +28,7 @@ pub const SESSION_VARS: &[&str] = &[
     "artifact_dir",
     "host_artifacts",
     "app_hostname",
+    "memory_limit_mb",
     // The step's solve as shell commands (only in instructions and hints).
     "commands",
     // A function: the line of a function (or of a line in it) in the lab app's source.

@@ -221,6 +221,7 @@ pub async fn open_part(
         "host_artifacts".into(),
         json!(artifacts_dir.to_string_lossy()),
     );
+    vars.insert("memory_limit_mb".into(), json!(spec_env.memory_mb));
     if spec_env.inspector == crate::lab::InspectorMode::OnSignal {
         // Nothing publishes the inspector: the participant (or the solve) forwards this port to it.
         let port =
@@ -287,12 +288,84 @@ pub async fn run_phase(ctx: &Context, step: &Step, phase: Phase) -> Result<()> {
     } else {
         ctx.clone()
     };
-    match tokio::time::timeout(budget, actions::perform_all(ctx, actions)).await {
-        Ok(result) => result,
-        Err(_) => Err(anyhow!(
-            "the {phase} of step {} did not finish within its budget of {:.0} s",
-            step.id,
-            budget.as_secs_f64()
-        )),
+    let work = tokio::time::timeout(budget, actions::perform_all(ctx, actions));
+    tokio::select! {
+        outcome = work => match outcome {
+            Ok(Ok(())) => Ok(()),
+            // A failure may come from the app having died: say that first.
+            Ok(Err(e)) => match app_death_settled(ctx).await {
+                Some(death) => Err(e.context(death)),
+                None => Err(e),
+            },
+            Err(_) => Err(anyhow!(
+                "the {phase} of step {} did not finish within its budget of {:.0} s",
+                step.id,
+                budget.as_secs_f64()
+            )),
+        },
+        death = watch_for_death(ctx) => Err(anyhow!(death).context(format!("during the {phase} of step {}", step.id))),
     }
+}
+
+/// How often a running phase looks whether the app is still alive.
+const DEATH_WATCH: Duration = Duration::from_millis(500);
+
+/// Resolves when the app has stopped running (OOM-killed, crashed, killed), with the diagnosis;
+/// a phase then fails at once rather than waiting for its requests to time out. The environment is
+/// not looked at while an action holds it for a change (a recreate or restart stops the app on
+/// purpose).
+async fn watch_for_death(ctx: &Context) -> actions::Failure {
+    loop {
+        tokio::time::sleep(DEATH_WATCH).await;
+        let dead = match ctx.env().try_read() {
+            Ok(env) => !matches!(
+                env.state().await,
+                Ok(crate::env::AppState::Running) | Err(_)
+            ),
+            Err(_) => false,
+        };
+        if dead && let Some(death) = app_death(ctx).await {
+            return death;
+        }
+    }
+}
+
+/// [`app_death`], giving the engine a moment to notice: a request cut off by an OOM kill fails a
+/// little before Docker reports the container stopped.
+async fn app_death_settled(ctx: &Context) -> Option<actions::Failure> {
+    for _ in 0..5 {
+        if let Some(death) = app_death(ctx).await {
+            return Some(death);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}
+
+/// The diagnosis when the app is not running (None while it runs).
+async fn app_death(ctx: &Context) -> Option<actions::Failure> {
+    let env = ctx.env().try_read().ok()?;
+    let state = env.state().await.ok()?;
+    if state == crate::env::AppState::Running {
+        return None;
+    }
+    let tail = crate::env::health::log_tail(env.as_ref()).await;
+    let hint = match state {
+        crate::env::AppState::Exited {
+            oom_killed: true, ..
+        } => format!(
+            "the container's memory limit is {} MiB; whatever the step retained did not fit (POST /api/lab/memory-clear \
+             releases the lab's leak; `memory_mb` in lab.yaml sets the limit)",
+            ctx.memory_limit_mb()
+        ),
+        _ => "the app's log above says why it stopped".to_string(),
+    };
+    Some(
+        actions::Failure::new(
+            format!("the app ({})", env.facts().name),
+            "running",
+            format!("it {state}\n{tail}"),
+        )
+        .hint(Some(hint)),
+    )
 }

@@ -60,13 +60,15 @@ pub fn diagnose(phase: Phase, err: &anyhow::Error) -> String {
     match as_failure(err) {
         Some(failure) => {
             let _ = write!(out, "{phase} failed: {failure}");
-            let outer: Vec<String> = err
-                .chain()
-                .take_while(|e| e.downcast_ref::<crate::actions::Failure>().is_none())
-                .map(|e| e.to_string())
-                .collect();
-            if !outer.is_empty() {
-                let _ = write!(out, "\n  ({})", outer.join(": "));
+            // What was being done around the judgement, and what lay under it.
+            let shown = failure.to_string();
+            let chain: Vec<String> = err.chain().map(|e| e.to_string()).collect();
+            let at = chain.iter().position(|e| *e == shown).unwrap_or(0);
+            if at > 0 {
+                let _ = write!(out, "\n  (while: {})", chain[..at].join(": "));
+            }
+            if at + 1 < chain.len() {
+                let _ = write!(out, "\n  (because: {})", chain[at + 1..].join(": "));
             }
         }
         None => {
