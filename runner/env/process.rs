@@ -41,7 +41,7 @@ pub struct ProcessEnv {
 }
 
 impl ProcessEnv {
-    pub async fn start(spec: EnvSpec) -> Result<ProcessEnv> {
+    pub async fn start(spec: EnvSpec, report: &dyn Fn(&str)) -> Result<ProcessEnv> {
         let node = rootfs::find_node()?;
         let app_port = match spec.fixed_app_port {
             Some(p) => p,
@@ -75,7 +75,43 @@ impl ProcessEnv {
             spec,
         };
         env.spawn()?;
+        if matches!(env.spec.inspector, InspectorMode::Open { .. }) {
+            env.ensure_inspector_bound(report).await?;
+        }
         Ok(env)
+    }
+
+    /// The port picked for the inspector was free when it was picked, but another program (another
+    /// lab, say) may have taken it before node bound it: node then runs without an inspector. Watch
+    /// the log for which it was, and start again on another free port if needed (saying so).
+    async fn ensure_inspector_bound(&mut self, report: &dyn Fn(&str)) -> Result<()> {
+        for _attempt in 0..3 {
+            let started = std::time::Instant::now();
+            loop {
+                let log = self.log.lock().expect("log lock").clone();
+                if log.contains("Debugger listening on") {
+                    return Ok(());
+                }
+                if log.contains("Starting inspector on") && log.contains("failed") {
+                    break;
+                }
+                if started.elapsed() > Duration::from_secs(10) {
+                    bail!("node did not report its inspector within 10 s; its log:\n{log}");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let taken = self.inspector_port.unwrap_or_default();
+            let port =
+                ports::free_port().context("Failed to find a free port for the inspector")?;
+            report(&format!(
+                "port {taken} on 127.0.0.1 was taken before node could bind it; using {port} for the inspector instead"
+            ));
+            self.inspector_port = Some(port);
+            self.endpoints.inspector = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+            self.stop().await?;
+            self.spawn()?;
+        }
+        bail!("could not find a free port for the inspector after three tries")
     }
 
     fn spawn(&mut self) -> Result<()> {

@@ -1,0 +1,133 @@
+//! Parts 1 and 3 proven end to end (Part 2 is in tests/verify.rs), and the negative cases of Part 1:
+//! a breakpoint on a line that never runs, and a wrong answer to an `ask`.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use expectrl::session::OsSession;
+use expectrl::{Expect, Session};
+use support::*;
+
+fn verify(args: &[&str]) -> (i32, String, String) {
+    let out = lab_runner().arg("verify").args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        text(&out),
+    )
+}
+
+fn assert_all_passed(stdout: &str, all: &str, part: &str, steps: &[&str]) {
+    for step in steps {
+        let passed = stdout.lines().any(|l| {
+            l.trim_start().starts_with("PASS [") && l.contains(&format!(" {part} {step} "))
+        });
+        assert!(passed, "step {step} did not pass:\n{all}");
+    }
+    assert_eq!(
+        stdout.lines().last(),
+        Some(format!("{} passed, 0 failed", steps.len()).as_str()),
+        "{all}"
+    );
+}
+
+const PART1: &[&str] = &["1.1", "1.2", "1.3", "1.4", "1.5"];
+
+#[test]
+fn part1_passes_on_the_process_backend() {
+    let (code, stdout, all) = verify(&["part1", "--backend", "process"]);
+    assert_eq!(code, 0, "{all}");
+    assert_all_passed(&stdout, &all, "part1", PART1);
+}
+
+#[test]
+fn part1_passes_on_docker() {
+    if !docker_or_skip("part1_passes_on_docker") {
+        return;
+    }
+    let _docker = docker_shared();
+    let (code, stdout, all) = verify(&["part1", "--backend", "docker"]);
+    assert_eq!(code, 0, "{all}");
+    assert!(stdout.contains("docker container lab-runner-"), "{all}");
+    assert_all_passed(&stdout, &all, "part1", PART1);
+}
+
+#[test]
+fn part3_passes_on_docker() {
+    if !docker_or_skip("part3_passes_on_docker") {
+        return;
+    }
+    let _docker = docker_shared();
+    let (code, stdout, all) = verify(&["part3", "--backend", "docker"]);
+    assert_eq!(code, 0, "{all}");
+    assert_all_passed(&stdout, &all, "part3", &["3.1", "3.2", "3.3", "3.4", "3.5"]);
+}
+
+#[test]
+fn part3_says_it_needs_docker_on_the_process_backend() {
+    let (code, stdout, all) = verify(&["part3", "--backend", "process"]);
+    assert_eq!(code, 1, "{all}");
+    assert!(stdout.contains("this part needs Docker"), "{all}");
+}
+
+#[test]
+fn a_breakpoint_on_a_line_that_never_runs_fails_with_a_clear_diagnosis() {
+    let (code, stdout, all) = verify(&[
+        "--backend",
+        "process",
+        "--lab",
+        fixture("verify/never-runs").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{all}");
+    assert!(stdout.contains("solve failed: pausing at file://"), "{all}");
+    assert!(stdout.contains("src/lab/event-loop-jam.js:"), "{all}");
+    assert!(
+        stdout.contains("the app never paused: that line did not run"),
+        "{all}"
+    );
+}
+
+#[test]
+fn a_wrong_answer_to_the_breakpoint_question_fails_without_revealing_the_answer() {
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lab-runner"));
+    cmd.args(["start", "part1", "--backend", "process"])
+        .env("LAB_RUNNER_STATE_DIR", state.path())
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .env_remove("LAB_RUNNER_LAB");
+    let mut pty: OsSession = Session::spawn(cmd).expect("a pseudo-terminal");
+    pty.set_expect_timeout(Some(Duration::from_secs(60)));
+    let expect = |pty: &mut OsSession, needle: &str| {
+        if let Err(e) = pty.expect(needle) {
+            panic!("expected {needle:?} on the terminal: {e}");
+        }
+    };
+    expect(&mut pty, "Step 1.1");
+    expect(&mut pty, "[c] check my work");
+    pty.send("d").unwrap();
+    expect(&mut pty, "PASS step 1.1 done");
+    expect(&mut pty, "Step 1.2");
+    expect(&mut pty, "[c] check my work");
+    pty.send("d").unwrap();
+    expect(&mut pty, "PASS step 1.2 done");
+    expect(&mut pty, "Step 1.3");
+    // The line shown is computed from the app's source.
+    expect(&mut pty, "set a breakpoint on **line");
+    expect(&mut pty, "[c] check my work");
+    pty.send("d").unwrap();
+    expect(&mut pty, "paused in blockEventLoop");
+    expect(&mut pty, "What is the value of `startedAt`");
+    pty.send_line("12").unwrap();
+    expect(&mut pty, "not revealed");
+    expect(&mut pty, "saw:      \"12\"");
+    expect(&mut pty, "[c] check my work");
+    pty.send("q").unwrap();
+    expect(
+        &mut pty,
+        "progress saved: `lab-runner start part1` resumes at step 1.3",
+    );
+    pty.get_process_mut().wait().unwrap();
+}
