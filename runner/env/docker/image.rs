@@ -15,11 +15,25 @@ use sha2::{Digest, Sha256};
 use super::labels;
 use super::rootfs::{self, APP_IN_IMAGE, APP_UID, ImageFile, NODE_IN_IMAGE};
 
-/// The repository every lab image is tagged in.
-pub const REPOSITORY: &str = "lab-runner/lab-app";
-/// The stable tag `docker-compose.yml` names, so `docker-compose up` works offline once the runner
-/// has built the image.
+/// The stable tag of the shipped lab app's image, which `docker-compose.yml` names, so
+/// `docker-compose up` works offline once the runner has built it. Every app folder gets its own
+/// repository ([`repository`]), so an image built for another app (a test fixture) never takes it.
 pub const STABLE_TAG: &str = "lab-runner/lab-app:local";
+/// The tag every content-hash image also gets, in its app's repository.
+const STABLE_NAME: &str = "local";
+
+/// `lab-runner/<app folder name>`: `lab-runner/lab-app` for the shipped app.
+pub fn repository(app_dir: &Path) -> String {
+    let name: String = app_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
+        .collect();
+    let name = name.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    format!("lab-runner/{}", if name.is_empty() { "app" } else { name })
+}
 /// Bumped when the image layout changes, so old images are not reused.
 const LAYOUT_VERSION: &str = "lab-image-v2";
 /// Longest the runner waits for an image build.
@@ -91,7 +105,7 @@ pub fn plan(app_dir: &Path, choice: &ImageChoice) -> Result<Plan> {
             let app = rootfs::app_files(app_dir)?;
             let hash = content_hash("host-node", &[&node], &app)?;
             Ok(Plan {
-                reference: format!("{REPOSITORY}:{hash}"),
+                reference: format!("{}:{hash}", repository(app_dir)),
                 source: PlanSource::HostNode { node, app, hash },
             })
         }
@@ -121,7 +135,7 @@ pub fn plan(app_dir: &Path, choice: &ImageChoice) -> Result<Plan> {
             }
             let hash = content_hash("dockerfile", &[], &files)?;
             Ok(Plan {
-                reference: format!("{REPOSITORY}:dockerfile-{hash}"),
+                reference: format!("{}:dockerfile-{hash}", repository(app_dir)),
                 source: PlanSource::Dockerfile {
                     dockerfile,
                     files,
@@ -239,10 +253,10 @@ pub async fn image_exists(docker: &Docker, reference: &str) -> Result<bool> {
     }
 }
 
+/// Tags `tag` (`repo:hash`) as `repo:local` too.
 async fn retag_stable(docker: &Docker, tag: &str) -> Result<()> {
-    let (repo, name) = STABLE_TAG
-        .split_once(':')
-        .expect("the stable tag has a colon");
+    let repo = tag.rsplit_once(':').map_or(tag, |(repo, _)| repo);
+    let name = STABLE_NAME;
     docker
         .tag_image(
             tag,
@@ -254,7 +268,7 @@ async fn retag_stable(docker: &Docker, tag: &str) -> Result<()> {
             ),
         )
         .await
-        .with_context(|| format!("Failed to tag {tag} as {STABLE_TAG}"))
+        .with_context(|| format!("Failed to tag {tag} as {repo}:{name}"))
 }
 
 /// The cache key. Big binaries are identified by path, size, modification time and inode (hashing
