@@ -293,7 +293,9 @@ pub async fn run_phase(ctx: &Context, step: &Step, phase: Phase) -> Result<()> {
         outcome = work => match outcome {
             Ok(Ok(())) => Ok(()),
             // A failure may come from the app having died: say that first.
-            Ok(Err(e)) => match app_death_settled(ctx).await {
+            // A judgement (expected / saw) came from a live app; other errors (a request cut off,
+            // say) may mean it died, which Docker reports a moment later.
+            Ok(Err(e)) => match if actions::failure::as_failure(&e).is_some() { app_death(ctx).await } else { app_death_settled(ctx).await } {
                 Some(death) => Err(e.context(death)),
                 None => Err(e),
             },
