@@ -81,31 +81,31 @@ impl HttpClient {
         })
     }
 
+    /// `GET url` with `headers`.
+    pub async fn get(
+        &self,
+        url: &str,
+        headers: Vec<(String, String)>,
+        timeout: Duration,
+    ) -> Result<Response> {
+        self.send(&Request {
+            method: "GET".into(),
+            url: url.into(),
+            headers,
+            body: None,
+            timeout,
+        })
+        .await
+    }
+
     /// `GET url` → status only.
     pub async fn get_status(&self, url: &str, timeout: Duration) -> Result<u16> {
-        let response = self
-            .send(&Request {
-                method: "GET".into(),
-                url: url.into(),
-                headers: vec![],
-                body: None,
-                timeout,
-            })
-            .await?;
-        Ok(response.status)
+        Ok(self.get(url, vec![], timeout).await?.status)
     }
 
     /// `GET url` → body text, failing on a non-2xx status.
     pub async fn get_text(&self, url: &str, timeout: Duration) -> Result<String> {
-        let response = self
-            .send(&Request {
-                method: "GET".into(),
-                url: url.into(),
-                headers: vec![],
-                body: None,
-                timeout,
-            })
-            .await?;
+        let response = self.get(url, vec![], timeout).await?;
         anyhow::ensure!(
             (200..300).contains(&response.status),
             "GET {url} answered {}: {}",

@@ -16,7 +16,7 @@ use crate::actions::Context;
 use crate::actions::context::Narrator;
 use crate::lab::guide;
 use crate::lab::{Lab, Part};
-use crate::probe::http::{HttpClient, Request};
+use crate::probe::http::HttpClient;
 use crate::util::units;
 
 pub struct DemoOptions {
@@ -95,17 +95,7 @@ pub async fn run(lab: &Lab, part: &Part, options: &DemoOptions) -> Result<u8> {
             pause_between_steps(options, &term, waits_for_enter).await?;
         }
     }
-    if !part.file.takeaways.is_empty() {
-        term.markdown(&format!(
-            "### What you can now explain\n\n{}",
-            part.file
-                .takeaways
-                .iter()
-                .map(|t| format!("- {t}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        ));
-    }
+    term.takeaways(part);
     println!("{}", report::summary(&results));
     if options.keep {
         term.note(&format!(
@@ -160,18 +150,7 @@ async fn demo_step(
         Ok(r) => r,
         Err(e) => return fail(Phase::Setup, e),
     };
-    let position = part
-        .file
-        .steps
-        .iter()
-        .position(|s| s.id == step.id)
-        .map_or(0, |i| i + 1);
-    term.markdown(&format!(
-        "\n## Step {} — {}  ({position}/{})\n",
-        step.id,
-        step.title,
-        part.file.steps.len()
-    ));
+    term.step_heading(part, &step.id, &step.title);
     term.markdown(&rendered.instructions);
     if waits_for_enter {
         term.note("press Enter to run it");
@@ -259,26 +238,22 @@ async fn signals(ctx: &Context, http: &HttpClient) -> String {
         .unwrap_or_default()
         .to_string();
     let health = http
-        .send(&Request {
-            method: "GET".into(),
-            url: format!("{base}/api/health"),
-            headers: vec![],
-            body: None,
-            timeout: Duration::from_secs(5),
-        })
+        .get(
+            &format!("{base}/api/health"),
+            vec![],
+            Duration::from_secs(5),
+        )
         .await;
     let mut parts = vec![match health {
         Ok(r) => format!("health {} ms", r.elapsed.as_millis()),
         Err(_) => "health: no answer".into(),
     }];
     if let Ok(r) = http
-        .send(&Request {
-            method: "GET".into(),
-            url: format!("{base}/api/lab/status"),
-            headers: vec![("x-lab-token".into(), token)],
-            body: None,
-            timeout: Duration::from_secs(2),
-        })
+        .get(
+            &format!("{base}/api/lab/status"),
+            vec![("x-lab-token".into(), token)],
+            Duration::from_secs(2),
+        )
         .await
         && let Some(json) = r.json().filter(|_| r.status == 200)
     {

@@ -173,17 +173,7 @@ async fn run_steps(
         part.id(),
         steps.len()
     ));
-    if !part.file.takeaways.is_empty() {
-        term.markdown(&format!(
-            "### What you can now explain\n\n{}",
-            part.file
-                .takeaways
-                .iter()
-                .map(|t| format!("- {t}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        ));
-    }
+    term.takeaways(part);
     Ok(crate::cli::exit::SUCCESS)
 }
 
@@ -235,13 +225,8 @@ async fn run_step(
         let choice = tokio::task::spawn_blocking(read_choice).await??;
         match choice {
             Choice::Check => {
-                term.note("checking…");
-                match engine::run_phase(ctx, step, Phase::Check).await {
-                    Ok(()) => {
-                        term.good(&format!("step {} done", step.id));
-                        break StepEnd::Passed;
-                    }
-                    Err(e) => term.diagnosis(&e),
+                if check(ctx, step, term).await {
+                    break StepEnd::Passed;
                 }
             }
             Choice::DoIt => {
@@ -255,13 +240,8 @@ async fn run_step(
                     term.diagnosis(&e);
                     continue;
                 }
-                term.note("checking…");
-                match engine::run_phase(ctx, step, Phase::Check).await {
-                    Ok(()) => {
-                        term.good(&format!("step {} done", step.id));
-                        break StepEnd::Passed;
-                    }
-                    Err(e) => term.diagnosis(&e),
+                if check(ctx, step, term).await {
+                    break StepEnd::Passed;
                 }
             }
             Choice::Hint => match rendered.hints.get(next_hint) {
@@ -296,19 +276,23 @@ async fn run_step(
     Ok(end)
 }
 
+/// Runs the step's check and shows each result; true when it passed.
+async fn check(ctx: &crate::actions::Context, step: &Step, term: &Terminal) -> bool {
+    term.note("checking…");
+    match engine::run_phase(ctx, step, Phase::Check).await {
+        Ok(()) => {
+            term.good(&format!("step {} done", step.id));
+            true
+        }
+        Err(e) => {
+            term.diagnosis(&e);
+            false
+        }
+    }
+}
+
 fn show_step(part: &Part, rendered: &RenderedStep, term: &Terminal) {
-    let position = part
-        .file
-        .steps
-        .iter()
-        .position(|s| s.id == rendered.id)
-        .map_or(0, |i| i + 1);
-    term.markdown(&format!(
-        "\n## Step {} — {}  ({position}/{})\n",
-        rendered.id,
-        rendered.title,
-        part.file.steps.len()
-    ));
+    term.step_heading(part, &rendered.id, &rendered.title);
     term.markdown(&rendered.instructions);
     if !rendered.commands_inline && !rendered.commands.is_empty() {
         term.markdown(&guide::fenced(&rendered.commands));

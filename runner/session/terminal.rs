@@ -45,6 +45,33 @@ impl Terminal {
         self.markdown(&format!("## {text}"));
     }
 
+    /// `## Step 2.2 — Reproduce an event loop jam  (3/7)`
+    pub fn step_heading(&self, part: &crate::lab::Part, id: &str, title: &str) {
+        let steps = &part.file.steps;
+        let position = steps.iter().position(|s| s.id == id).map_or(0, |i| i + 1);
+        self.markdown(&format!(
+            "\n## Step {id} — {title}  ({position}/{})\n",
+            steps.len()
+        ));
+    }
+
+    /// The part's "what you can now explain" list, if it has one.
+    pub fn takeaways(&self, part: &crate::lab::Part) {
+        if part.file.takeaways.is_empty() {
+            return;
+        }
+        let items: Vec<String> = part
+            .file
+            .takeaways
+            .iter()
+            .map(|t| format!("- {t}"))
+            .collect();
+        self.markdown(&format!(
+            "### What you can now explain\n\n{}",
+            items.join("\n")
+        ));
+    }
+
     pub fn good(&self, text: &str) {
         if self.styled {
             println!("\x1b[32m✓ {text}\x1b[0m");

@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use bollard::Docker;
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListImagesOptionsBuilder, ListNetworksOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    RemoveImageOptionsBuilder,
 };
 
 use super::labels;
@@ -54,15 +54,7 @@ pub async fn remove_labelled(docker: &Docker, scope: &Scope) -> Result<Removed> 
             .trim_start_matches('/')
             .to_string();
         docker
-            .remove_container(
-                &id,
-                Some(
-                    RemoveContainerOptionsBuilder::default()
-                        .force(true)
-                        .v(true)
-                        .build(),
-                ),
-            )
+            .remove_container(&id, Some(super::force_remove()))
             .await
             .with_context(|| format!("Failed to remove the container {name}"))?;
         removed.containers.push(name);

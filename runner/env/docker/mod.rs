@@ -257,34 +257,12 @@ impl DockerEnv {
     }
 
     async fn remove_container(&self) -> Result<()> {
-        match tokio::time::timeout(
-            API_TIMEOUT,
-            self.docker.remove_container(
-                &self.container,
-                Some(
-                    RemoveContainerOptionsBuilder::default()
-                        .force(true)
-                        .v(true)
-                        .build(),
-                ),
-            ),
+        gone_or_removed(
+            &format!("remove the container {}", self.container),
+            self.docker
+                .remove_container(&self.container, Some(force_remove())),
         )
         .await
-        {
-            Ok(Ok(()))
-            | Ok(Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            })) => Ok(()),
-            Ok(Err(e)) => {
-                Err(anyhow!(e)
-                    .context(format!("Failed to remove the container {}", self.container)))
-            }
-            Err(_) => bail!(
-                "Failed to remove the container {}: no answer within {} s",
-                self.container,
-                API_TIMEOUT.as_secs()
-            ),
-        }
     }
 
     async fn all_logs(&self) -> Result<Vec<String>> {
@@ -302,6 +280,37 @@ impl DockerEnv {
         };
         let text = api(&format!("read the logs of {}", self.container), collect).await?;
         Ok(text.lines().map(str::to_string).collect())
+    }
+}
+
+/// Options that remove a container whatever its state, with its anonymous volumes.
+pub fn force_remove() -> bollard::query_parameters::RemoveContainerOptions {
+    RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build()
+}
+
+/// Runs a removal with the API timeout; an object that is already gone counts as removed.
+async fn gone_or_removed(
+    what: &str,
+    removal: impl std::future::Future<Output = Result<(), bollard::errors::Error>>,
+) -> Result<()> {
+    match api(what, removal).await {
+        Err(e)
+            if e.downcast_ref::<bollard::errors::Error>().is_some_and(|e| {
+                matches!(
+                    e,
+                    bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404,
+                        ..
+                    }
+                )
+            }) =>
+        {
+            Ok(())
+        }
+        other => other,
     }
 }
 
@@ -445,24 +454,11 @@ impl Environment for DockerEnv {
 
     async fn teardown(&mut self) -> Result<()> {
         let container = self.remove_container().await;
-        let network = match tokio::time::timeout(
-            API_TIMEOUT,
+        let network = gone_or_removed(
+            &format!("remove the network {}", self.network),
             self.docker.remove_network(&self.network),
         )
-        .await
-        {
-            Ok(Ok(()))
-            | Ok(Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            })) => Ok(()),
-            Ok(Err(e)) => {
-                Err(anyhow!(e).context(format!("Failed to remove the network {}", self.network)))
-            }
-            Err(_) => Err(anyhow!(
-                "Failed to remove the network {}: no answer",
-                self.network
-            )),
-        };
+        .await;
         container.and(network)
     }
 
