@@ -49,8 +49,18 @@ impl ProcessEnv {
         };
         let inspector_port = match spec.inspector {
             InspectorMode::None => None,
-            InspectorMode::Open { host_port } if ports::is_free(host_port) => Some(host_port),
-            _ => Some(ports::free_port().context("Failed to find a free port for the inspector")?),
+            InspectorMode::Open { host_port } => {
+                match ports::preferred_or_free(host_port, report) {
+                    Some(port) => Some(port),
+                    None => Some(
+                        ports::free_port()
+                            .context("Failed to find a free port for the inspector")?,
+                    ),
+                }
+            }
+            InspectorMode::OnSignal => {
+                Some(ports::free_port().context("Failed to find a free port for the inspector")?)
+            }
         };
         let artifact_dir = tempfile::Builder::new()
             .prefix(&format!("lab-runner-{}-{}-", spec.session_id, spec.part_id))
