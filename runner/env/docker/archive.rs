@@ -87,7 +87,6 @@ fn extract_single_file(reader: impl Read, dest: &Path) -> Result<u64> {
     let mut out = std::fs::File::create(&partial)
         .with_context(|| format!("Failed to create {}", partial.display()))?;
     let written = std::io::copy(&mut entry, &mut out).context("the copy was cut off")?;
-    out.sync_all().ok();
     std::fs::rename(&partial, dest)
         .with_context(|| format!("Failed to move the copy to {}", dest.display()))?;
     Ok(written)
