@@ -97,17 +97,36 @@ async fn main() -> anyhow::Result<()> {
             env.teardown().await?;
         }
     }
-    println!("environment start → healthy (median of 20): {}  (network + container + first 200)", ms(median(starts)));
-    println!("recreate → healthy (median of 20):      {}  (remove + create + start + first 200)", ms(median(recreates)));
+    println!(
+        "environment start → healthy (median of 20): {}  (network + container + first 200)",
+        ms(median(starts))
+    );
+    println!(
+        "recreate → healthy (median of 20):      {}  (remove + create + start + first 200)",
+        ms(median(recreates.clone()))
+    );
     // What the engine itself spends removing a running container of this image, so the recreate
     // can be read as remove + (create → healthy).
     let mut removes = Vec::new();
     for i in 0..10 {
         let name = format!("lab-runner-bench-remove-{i}");
         let run = Command::new("docker")
-            .args(["run", "-d", "--init", "--label", "io.lab-runner.managed=true", "--name", &name, image::STABLE_TAG])
+            .args([
+                "run",
+                "-d",
+                "--init",
+                "--label",
+                "io.lab-runner.managed=true",
+                "--name",
+                &name,
+                image::STABLE_TAG,
+            ])
             .output()?;
-        anyhow::ensure!(run.status.success(), "docker run: {}", String::from_utf8_lossy(&run.stderr));
+        anyhow::ensure!(
+            run.status.success(),
+            "docker run: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
         let t = Instant::now();
         docker
