@@ -97,6 +97,8 @@ async fn main() -> anyhow::Result<()> {
             env.teardown().await?;
         }
     }
+    let start_median = median(starts.clone());
+    let recreate_median = median(recreates.clone());
     println!(
         "environment start → healthy (median of 20): {}  (network + container + first 200)",
         ms(median(starts))
