@@ -140,6 +140,6 @@ pub async fn start(
         Backend::Docker => Ok(Box::new(
             docker::DockerEnv::start(spec, image, reporter).await?,
         )),
-        Backend::Process => Ok(Box::new(process::ProcessEnv::start(spec).await?)),
+        Backend::Process => Ok(Box::new(process::ProcessEnv::start(spec, reporter).await?)),
     }
 }

@@ -41,16 +41,27 @@ pub struct ProcessEnv {
 }
 
 impl ProcessEnv {
-    pub async fn start(spec: EnvSpec) -> Result<ProcessEnv> {
+    /// Starts the app; `report` hears about a preferred port that was taken (and which is used instead).
+    pub async fn start(spec: EnvSpec, report: &dyn Fn(&str)) -> Result<ProcessEnv> {
         let node = rootfs::find_node()?;
         let app_port = match spec.fixed_app_port {
-            Some(p) => p,
+            Some(p) => ports::require_free(p)?,
             None => ports::free_port().context("Failed to find a free port for the app")?,
         };
         let inspector_port = match spec.inspector {
             InspectorMode::None => None,
-            InspectorMode::Open { host_port } if ports::is_free(host_port) => Some(host_port),
-            _ => Some(ports::free_port().context("Failed to find a free port for the inspector")?),
+            InspectorMode::Open { host_port } => {
+                match ports::preferred_or_free(host_port, report) {
+                    Some(port) => Some(port),
+                    None => Some(
+                        ports::free_port()
+                            .context("Failed to find a free port for the inspector")?,
+                    ),
+                }
+            }
+            InspectorMode::OnSignal => {
+                Some(ports::free_port().context("Failed to find a free port for the inspector")?)
+            }
         };
         let artifact_dir = tempfile::Builder::new()
             .prefix(&format!("lab-runner-{}-{}-", spec.session_id, spec.part_id))
