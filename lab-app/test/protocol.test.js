@@ -88,3 +88,35 @@ describe('CONNECT while the lab is disabled', () => {
     assert.equal(res.headers.allow, undefined);
   });
 });
+
+describe('a body cut short', () => {
+  let server;
+  before(async () => {
+    server = await startServer();
+  });
+  after(() => server.stop());
+
+  test('a bad chunk after the checks passed is a 400, not an internal error', async () => {
+    const raw =
+      `POST /api/lab/memory-clear HTTP/1.1\r\nHost: x\r\nx-lab-token: ${TOKEN}\r\n` +
+      'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n';
+    const res = parse(await rawExchange(server.port, raw));
+    assert.equal(res.status, 400);
+    assert.equal(res.json.error, 'bad_request');
+  });
+
+  test('a client that leaves in the middle of its body is not logged as an internal error', async () => {
+    await new Promise((resolve, reject) => {
+      const socket = net.connect({ host: '127.0.0.1', port: server.port });
+      socket.on('error', reject);
+      socket.on('close', resolve);
+      socket.write(
+        `POST /api/lab/memory-clear HTTP/1.1\r\nHost: x\r\nx-lab-token: ${TOKEN}\r\n` +
+          'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"',
+        () => setTimeout(() => socket.destroy(), 50),
+      );
+    });
+    assert.equal((await server.request('GET', '/api/health')).status, 200);
+    assert.ok(!server.stderr.includes('unexpected error'), server.stderr);
+  });
+});
