@@ -712,7 +712,7 @@ fn corpus() -> Corpus {
         ("wrong, same length", "x".repeat(TOKEN.len()).into_bytes()),
         (
             "the right one but its last character",
-            TOKEN[..TOKEN.len() - 1].as_bytes().to_vec(),
+            TOKEN.as_bytes()[..TOKEN.len() - 1].to_vec(),
         ),
         (
             "the right one and one more character",
@@ -1465,7 +1465,7 @@ fn judge(response: &Response, expect: &Expect, head: bool) -> std::result::Resul
             object["error"]
         ));
     }
-    if !object["detail"].as_str().is_some_and(|d| !d.is_empty()) {
+    if object["detail"].as_str().is_none_or(str::is_empty) {
         return Err(format!("no detail: {body}"));
     }
     Ok(())
