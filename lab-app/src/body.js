@@ -31,9 +31,11 @@ function readRaw(req, limit) {
       cleanup();
       resolve(Buffer.concat(chunks, size));
     }
-    function onError(err) {
+    function onError() {
       cleanup();
-      reject(err);
+      // The connection closed (or stopped being valid HTTP) before the body ended: the client's doing,
+      // not an internal error, and there is nobody left to answer.
+      reject(new HttpError(400, 'bad_request', 'The connection closed before the request body ended.'));
     }
     function cleanup() {
       req.off('data', onData);

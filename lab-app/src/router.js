@@ -64,18 +64,42 @@ function sendText(res, contentType, text) {
   res.end(text);
 }
 
+function methodNotAllowed(route, method) {
+  return new HttpError(405, 'method_not_allowed', `${route.path} accepts ${route.method} only (got ${method}).`, {
+    Allow: route.method,
+  });
+}
+
+// Check 0, before the path is looked at: what HTTP/1.1 itself requires. (The server is created with
+// requireHostHeader: false so that a missing Host gets this JSON answer rather than Node's empty 400;
+// an Expect other than 100-continue arrives here through the 'checkExpectation' event.)
+function protocolRefusal(req) {
+  if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+    return new HttpError(400, 'bad_request', 'An HTTP/1.1 request needs a Host header.', { Connection: 'close' });
+  }
+  const expect = req.headers.expect;
+  if (expect !== undefined && expect.toLowerCase() !== '100-continue') {
+    return new HttpError(417, 'expectation_failed', 'The only Expect this server meets is 100-continue.', {
+      Connection: 'close',
+    });
+  }
+  return null;
+}
+
+// What CONNECT to `url` is answered with (null: not a route): the same order as every other method.
+export function connectRefusal(url, config) {
+  const route = ROUTES.get(splitUrl(url).pathname);
+  if (!route || (route.lab && !config.labEnabled)) return null;
+  return methodNotAllowed(route, 'CONNECT');
+}
+
 async function respond(req, res, route, query, config) {
   try {
+    const refusal = protocolRefusal(req);
+    if (refusal) throw refusal;
     // A disabled lab looks exactly like no lab.
     if (!route || (route.lab && !config.labEnabled)) throw notFound();
-    if (req.method !== route.method) {
-      throw new HttpError(
-        405,
-        'method_not_allowed',
-        `${route.path} accepts ${route.method} only (got ${req.method}).`,
-        { Allow: route.method },
-      );
-    }
+    if (req.method !== route.method) throw methodNotAllowed(route, req.method);
 
     let params = {};
     if (route.lab) {

@@ -5,7 +5,8 @@
 // listener would replace that behaviour.
 import http from 'node:http';
 import { ConfigError, configWarnings, loadConfig } from './config.js';
-import { createRequestHandler } from './router.js';
+import { connectRefusal, createRequestHandler } from './router.js';
+import { answerClientError, answerConnect } from './protocol.js';
 import { stopCpuProfileEarly } from './lab/cpu-profile.js';
 import * as log from './log.js';
 
@@ -27,7 +28,13 @@ function main() {
   }
   for (const warning of configWarnings(config)) log.warn(warning);
 
-  const server = http.createServer(createRequestHandler(config));
+  const handleRequest = createRequestHandler(config);
+  // requireHostHeader: false: the router answers a missing Host itself, with a JSON body.
+  const server = http.createServer({ requireHostHeader: false }, handleRequest);
+  // Requests Node cannot parse, CONNECT, and an unmeetable Expect: JSON errors too (see protocol.js).
+  server.on('clientError', answerClientError);
+  server.on('connect', (req, socket) => answerConnect(req, socket, (url) => connectRefusal(url, config)));
+  server.on('checkExpectation', handleRequest);
 
   server.on('error', (err) => {
     log.error(`cannot listen on ${config.host}:${config.port}: ${err.message}`);

@@ -35,7 +35,8 @@ pub struct EnvArgs {
     /// Use this existing image instead of building one
     #[arg(long, value_name = "IMAGE", conflicts_with = "image_from")]
     pub image: Option<String>,
-    /// Publish the app on its own port (3001) on 127.0.0.1 instead of an ephemeral one
+    /// Publish the app on its own port (3001) on 127.0.0.1 instead of an ephemeral one (an error,
+    /// not a silent fallback, when another program holds that port)
     #[arg(long)]
     pub fixed_ports: bool,
 }

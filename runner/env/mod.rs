@@ -96,11 +96,23 @@ impl std::fmt::Display for AppState {
             AppState::Exited {
                 oom_killed: true, ..
             } => f.write_str("was killed by the kernel's OOM killer (out of memory)"),
-            AppState::Exited { code: Some(c), .. } => write!(f, "exited with code {c}"),
+            AppState::Exited { code: Some(c), .. } => match killed_by(*c) {
+                Some(signal) => write!(f, "was killed by {signal} (exit code {c})"),
+                None => write!(f, "exited with code {c}"),
+            },
             AppState::Exited { code: None, .. } => f.write_str("exited"),
             AppState::Gone => f.write_str("is gone (the container was removed)"),
         }
     }
+}
+
+/// The signal behind an exit code of 128 + n (how an init, a shell or Docker reports a process a
+/// signal killed): `SIGKILL` for 137.
+pub fn killed_by(code: i64) -> Option<&'static str> {
+    let signal = i32::try_from(code.checked_sub(128)?).ok()?;
+    nix::sys::signal::Signal::try_from(signal)
+        .ok()
+        .map(|s| s.as_str())
 }
 
 /// A running lab environment.
@@ -141,5 +153,29 @@ pub async fn start(
             docker::DockerEnv::start(spec, image, reporter).await?,
         )),
         Backend::Process => Ok(Box::new(process::ProcessEnv::start(spec, reporter).await?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exit_code_past_128_names_the_signal() {
+        assert_eq!(killed_by(137), Some("SIGKILL"));
+        assert_eq!(killed_by(143), Some("SIGTERM"));
+        assert_eq!(killed_by(1), None);
+        assert_eq!(killed_by(128), None);
+        assert_eq!(killed_by(-1), None);
+        let killed = AppState::Exited {
+            code: Some(137),
+            oom_killed: false,
+        };
+        assert_eq!(killed.to_string(), "was killed by SIGKILL (exit code 137)");
+        let exited = AppState::Exited {
+            code: Some(1),
+            oom_killed: false,
+        };
+        assert_eq!(exited.to_string(), "exited with code 1");
     }
 }

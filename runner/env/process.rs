@@ -41,10 +41,11 @@ pub struct ProcessEnv {
 }
 
 impl ProcessEnv {
+    /// Starts the app; `report` hears about a preferred port that was taken (and which is used instead).
     pub async fn start(spec: EnvSpec, report: &dyn Fn(&str)) -> Result<ProcessEnv> {
         let node = rootfs::find_node()?;
         let app_port = match spec.fixed_app_port {
-            Some(p) => p,
+            Some(p) => ports::require_free(p)?,
             None => ports::free_port().context("Failed to find a free port for the app")?,
         };
         let inspector_port = match spec.inspector {
@@ -303,13 +304,14 @@ impl Environment for ProcessEnv {
                 // A zombie (exited, not yet reaped) still accepts signal 0: look at /proc.
                 let status =
                     std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                let state = status
+                let fields: Vec<&str> = status
                     .rsplit(')')
                     .next()
-                    .and_then(|s| s.split_whitespace().next());
-                if state == Some("Z") {
+                    .map(|s| s.split_whitespace().collect())
+                    .unwrap_or_default();
+                if fields.first() == Some(&"Z") {
                     Ok(AppState::Exited {
-                        code: None,
+                        code: zombie_exit_code(&fields),
                         oom_killed: false,
                     })
                 } else {
@@ -327,6 +329,17 @@ impl Environment for ProcessEnv {
     async fn teardown(&mut self) -> Result<()> {
         self.stop().await
     }
+}
+
+/// The exit code of a zombie from the fields of its `/proc/<pid>/stat` after the command name
+/// (field 3, the state, first): field 52 is the wait status. A process a signal killed gets 128 + the
+/// signal, as a shell or Docker would report it.
+fn zombie_exit_code(fields: &[&str]) -> Option<i64> {
+    let status: i64 = fields.get(52 - 3)?.parse().ok()?;
+    Some(match status & 0x7f {
+        0 => (status >> 8) & 0xff,
+        signal => 128 + signal,
+    })
 }
 
 /// Stops lab app processes whose runner is gone (killed with `kill -9`, say). Returns their pids.
@@ -360,4 +373,34 @@ pub fn kill_orphans() -> Vec<i32> {
         }
     }
     killed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fields after `(node)` in a zombie's /proc/<pid>/stat, with `status` as field 52.
+    fn zombie_fields(status: &str) -> Vec<String> {
+        let mut fields = vec!["Z".to_string()];
+        fields.extend((4..52).map(|_| "0".to_string()));
+        fields.push(status.to_string());
+        fields
+    }
+
+    #[test]
+    fn a_zombie_tells_its_exit_code_or_the_signal_that_killed_it() {
+        let code = |status: &str| {
+            let fields = zombie_fields(status);
+            zombie_exit_code(&fields.iter().map(String::as_str).collect::<Vec<_>>())
+        };
+        assert_eq!(code("9"), Some(137), "killed by SIGKILL");
+        assert_eq!(code("256"), Some(1), "exit(1)");
+        assert_eq!(code("0"), Some(0));
+        assert_eq!(code("x"), None);
+        assert_eq!(
+            zombie_exit_code(&["Z", "1"]),
+            None,
+            "an old kernel without field 52"
+        );
+    }
 }

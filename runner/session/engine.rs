@@ -360,6 +360,11 @@ async fn app_death(ctx: &Context) -> Option<actions::Failure> {
              releases the lab's leak; `memory_mb` in lab.yaml sets the limit)",
             ctx.memory_limit_mb()
         ),
+        crate::env::AppState::Exited { code: Some(c), .. } if crate::env::killed_by(c).is_some() => {
+            "the signal came from outside the app (`docker kill`, `kill -9`, a supervisor or the container \
+             runtime; an out-of-memory kill would have been named as such): the app never signals itself"
+                .to_string()
+        }
         _ => "the app's log above says why it stopped".to_string(),
     };
     Some(

@@ -25,3 +25,21 @@ pub fn preferred_or_free(preferred: u16, report: &dyn Fn(&str)) -> Option<u16> {
         None
     }
 }
+
+/// Why a port the user fixed (`--fixed-ports`) cannot be used. There is no silent fallback: they
+/// asked for that port (to type its URL, say), so another one would not be what they asked for.
+pub fn fixed_port_taken(port: u16) -> anyhow::Error {
+    anyhow::anyhow!(
+        "port {port} on 127.0.0.1 is taken by another program, and --fixed-ports asks for it: free it \
+         (`ss -ltnp 'sport = :{port}'` shows who holds it), or run without --fixed-ports to use a free port"
+    )
+}
+
+/// `port` when it is free; otherwise the [`fixed_port_taken`] error.
+pub fn require_free(port: u16) -> anyhow::Result<u16> {
+    if is_free(port) {
+        Ok(port)
+    } else {
+        Err(fixed_port_taken(port))
+    }
+}

@@ -193,6 +193,17 @@ impl EnvGuard {
         inspector: InspectorMode,
         memory_mb: u64,
     ) -> Result<EnvGuard> {
+        EnvGuard::start_with_env(app_dir, part, inspector, memory_mb, BTreeMap::new()).await
+    }
+
+    /// [`EnvGuard::start`] with the app's environment variables.
+    pub async fn start_with_env(
+        app_dir: PathBuf,
+        part: &str,
+        inspector: InspectorMode,
+        memory_mb: u64,
+        env: BTreeMap<String, String>,
+    ) -> Result<EnvGuard> {
         let session = random::session_id();
         let spec = EnvSpec {
             lab_id: "tests".into(),
@@ -202,7 +213,7 @@ impl EnvGuard {
             entry: "src/server.js".into(),
             app_port: 3001,
             health_path: "/api/health".into(),
-            env: BTreeMap::new(),
+            env,
             inspector,
             memory_mb,
             fixed_app_port: None,
@@ -220,6 +231,18 @@ impl EnvGuard {
         self.env
             .as_ref()
             .expect("the environment is up until teardown")
+    }
+
+    /// The environment, to change it (`recreate` with another environment, say).
+    pub fn env_mut(&mut self) -> &mut DockerEnv {
+        self.env
+            .as_mut()
+            .expect("the environment is up until teardown")
+    }
+
+    /// The session id on every object of this environment (`io.lab-runner.session`).
+    pub fn session(&self) -> &str {
+        &self.session
     }
 
     /// The Docker client and the container's name.

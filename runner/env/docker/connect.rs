@@ -45,7 +45,7 @@ pub async fn connect() -> Result<Docker> {
             reason,
         })
     };
-    let docker = Docker::connect_with_defaults().map_err(|e| unavailable(e.to_string()))?;
+    let docker = Docker::connect_with_defaults().map_err(|e| unavailable(root_cause(&e)))?;
     let attempt = async {
         let docker = docker.negotiate_version().await?;
         docker.ping().await?;
@@ -53,12 +53,22 @@ pub async fn connect() -> Result<Docker> {
     };
     match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
         Ok(Ok(docker)) => Ok(docker),
-        Ok(Err(e)) => Err(unavailable(e.to_string())),
+        Ok(Err(e)) => Err(unavailable(root_cause(&e))),
         Err(_) => Err(unavailable(format!(
             "no answer within {:.0} ms",
             CONNECT_TIMEOUT.as_secs_f64() * 1000.0
         ))),
     }
+}
+
+/// The innermost cause of `e`, which is what a person can act on: "Connection refused (os error
+/// 111)" rather than the HTTP client's "client error (Connect)".
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
 }
 
 /// The engine's version and API version, for `doctor` and messages.

@@ -75,6 +75,9 @@ impl DockerEnv {
         report: &dyn Fn(&str),
     ) -> Result<DockerEnv> {
         let docker = connect::connect().await?;
+        if let Some(port) = spec.fixed_app_port {
+            ports::require_free(port)?;
+        }
         let image = image::ensure(&docker, &spec.app_dir, choice, report).await?;
         report(&image.how);
         let base = format!("lab-runner-{}-{}", spec.session_id, spec.part_id);
@@ -114,7 +117,7 @@ impl DockerEnv {
                 _ => None,
             },
         };
-        if let Err(e) = env.create_and_start(&wanted).await {
+        if let Err(e) = env.create_and_start(&wanted, report).await {
             let _ = env.teardown().await;
             return Err(e);
         }
@@ -122,15 +125,36 @@ impl DockerEnv {
     }
 
     /// Creates the container with the current environment and starts it. Host ports in `wanted` are
-    /// requested; `None` means an ephemeral port. A port taken in the meantime falls back to ephemeral.
-    async fn create_and_start(&mut self, wanted: &Wanted) -> Result<()> {
+    /// requested; `None` means an ephemeral port. A port taken between the check and the start (by
+    /// another run starting at the same moment, say) falls back to an ephemeral one, said through
+    /// `report` — except the app's fixed port (`--fixed-ports`), which is an error saying so.
+    async fn create_and_start<R: Fn(&str) + ?Sized>(
+        &mut self,
+        wanted: &Wanted,
+        report: &R,
+    ) -> Result<()> {
         match self.try_create_and_start(wanted).await {
-            Err(e)
-                if format!("{e:#}").contains("port is already allocated")
-                    || format!("{e:#}").contains("address already in use") =>
-            {
+            Err(e) if is_port_conflict(&e) => {
                 self.remove_container().await?;
-                self.try_create_and_start(&Wanted::default()).await
+                let fixed = self.spec.fixed_app_port;
+                for port in [wanted.app, wanted.inspector].into_iter().flatten() {
+                    if Some(port) != fixed && format!("{e:#}").contains(&format!(":{port}")) {
+                        report(&format!(
+                            "port {port} on 127.0.0.1 was taken just now by another program; using another free port instead"
+                        ));
+                    }
+                }
+                let fallback = Wanted {
+                    app: fixed,
+                    inspector: None,
+                };
+                match self.try_create_and_start(&fallback).await {
+                    Err(e) if is_port_conflict(&e) && fixed.is_some() => {
+                        self.remove_container().await?;
+                        Err(e.context(ports::fixed_port_taken(fixed.unwrap_or_default())))
+                    }
+                    other => other,
+                }
             }
             other => other,
         }
@@ -314,6 +338,12 @@ async fn gone_or_removed(
     }
 }
 
+/// Whether Docker refused to start a container because a host port it should publish is taken.
+fn is_port_conflict(e: &anyhow::Error) -> bool {
+    let text = format!("{e:#}");
+    text.contains("port is already allocated") || text.contains("address already in use")
+}
+
 /// Host ports to ask for.
 #[derive(Debug, Default)]
 struct Wanted {
@@ -369,7 +399,8 @@ impl Environment for DockerEnv {
         };
         self.remove_container().await?;
         self.env = env;
-        self.create_and_start(&keep).await
+        // The same ports as before; a change (one taken meanwhile) shows in the refreshed endpoints.
+        self.create_and_start(&keep, &|_| {}).await
     }
 
     async fn restart(&mut self) -> Result<()> {
