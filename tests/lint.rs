@@ -212,3 +212,14 @@ fn commands_that_load_a_lab_refuse_a_broken_one_with_exit_2() {
     );
     assert!(stderr.contains("run `lab-runner lint`"), "{stderr}");
 }
+
+#[test]
+fn a_breakpoint_that_does_not_resolve_in_the_app_source() {
+    assert_problem(
+        "bad-breakpoint",
+        "bad-breakpoint/part.yaml",
+        10,
+        51,
+        "the breakpoint does not resolve in the lab app's source: there is no function `blockEventLop`",
+    );
+}
