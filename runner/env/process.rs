@@ -5,14 +5,12 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use async_trait::async_trait;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
 use super::{AppState, Backend, Endpoints, EnvSpec, Environment, Facts};
@@ -33,11 +31,15 @@ pub struct ProcessEnv {
     node: PathBuf,
     env: BTreeMap<String, String>,
     child: Option<Child>,
-    log: Arc<Mutex<String>>,
+    /// The app's stdout and stderr go to this file (not to pipes, so an app kept running with
+    /// `--keep` outlives the runner without writing into a closed pipe).
+    log_path: PathBuf,
     endpoints: Endpoints,
     /// Where SIGUSR1 opens the inspector (on-signal mode), or where it listens (open mode).
     inspector_port: Option<u16>,
-    artifact_dir: tempfile::TempDir,
+    /// Holds the app's artifact folder (`artifacts/`) and its log (`app.log`); removed on drop.
+    _work_dir: tempfile::TempDir,
+    artifact_dir: PathBuf,
 }
 
 impl ProcessEnv {
@@ -63,7 +65,7 @@ impl ProcessEnv {
                 Some(ports::free_port().context("Failed to find a free port for the inspector")?)
             }
         };
-        let artifact_dir = tempfile::Builder::new()
+        let work_dir = tempfile::Builder::new()
             .prefix(&format!("lab-runner-{}-{}-", spec.session_id, spec.part_id))
             .tempdir()
             .context("Failed to create the app's artifact folder")?;
@@ -71,7 +73,8 @@ impl ProcessEnv {
             env: spec.env.clone(),
             node,
             child: None,
-            log: Arc::new(Mutex::new(String::new())),
+            log_path: work_dir.path().join("app.log"),
+            artifact_dir: work_dir.path().join("artifacts"),
             endpoints: Endpoints {
                 app: SocketAddr::from((Ipv4Addr::LOCALHOST, app_port)),
                 inspector: match spec.inspector {
@@ -82,7 +85,7 @@ impl ProcessEnv {
                 },
             },
             inspector_port,
-            artifact_dir,
+            _work_dir: work_dir,
             spec,
         };
         env.spawn()?;
@@ -99,7 +102,7 @@ impl ProcessEnv {
         for _attempt in 0..3 {
             let started = std::time::Instant::now();
             loop {
-                let log = self.log.lock().expect("log lock").clone();
+                let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
                 if log.contains("Debugger listening on") {
                     return Ok(());
                 }
@@ -130,7 +133,7 @@ impl ProcessEnv {
         env.insert("PORT".into(), self.endpoints.app.port().to_string());
         env.insert("HOST".into(), "127.0.0.1".into());
         env.entry("LAB_ARTIFACT_DIR".into())
-            .or_insert_with(|| self.artifact_dir.path().to_string_lossy().into_owned());
+            .or_insert_with(|| self.artifact_dir.to_string_lossy().into_owned());
         match (self.spec.inspector, self.inspector_port) {
             (InspectorMode::Open { .. }, Some(port)) => {
                 prepend_node_option(&mut env, &format!("--inspect=127.0.0.1:{port}"))
@@ -142,6 +145,10 @@ impl ProcessEnv {
             _ => {}
         }
         let entry = self.spec.app_dir.join(&self.spec.entry);
+        // A fresh log for each start: `logs` reads what the app wrote since it last started.
+        let log = std::fs::File::create(&self.log_path).with_context(|| {
+            format!("Failed to create the app's log {}", self.log_path.display())
+        })?;
         let mut command = Command::new(&self.node);
         command
             .arg(&entry)
@@ -154,23 +161,19 @@ impl ProcessEnv {
             .env(SESSION_MARK, &self.spec.session_id)
             .env(RUNNER_PID_MARK, std::process::id().to_string())
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(Stdio::from(
+                log.try_clone()
+                    .context("Failed to share the app's log file")?,
+            ))
+            .stderr(Stdio::from(log))
             .kill_on_drop(true);
-        let mut child = command.spawn().with_context(|| {
+        let child = command.spawn().with_context(|| {
             format!(
                 "Failed to start {} {}",
                 self.node.display(),
                 entry.display()
             )
         })?;
-        self.log.lock().expect("log lock").clear();
-        if let Some(out) = child.stdout.take() {
-            tokio::spawn(collect_lines(out, self.log.clone()));
-        }
-        if let Some(err) = child.stderr.take() {
-            tokio::spawn(collect_lines(err, self.log.clone()));
-        }
         self.child = Some(child);
         Ok(())
     }
@@ -207,15 +210,6 @@ fn inherited_env() -> Vec<(String, String)> {
         .collect()
 }
 
-async fn collect_lines(stream: impl AsyncRead + Unpin, log: Arc<Mutex<String>>) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        let mut log = log.lock().expect("log lock");
-        log.push_str(&line);
-        log.push('\n');
-    }
-}
-
 fn parse_signal(name: &str) -> Result<Signal> {
     let upper = name.to_ascii_uppercase();
     let full = if upper.starts_with("SIG") {
@@ -239,7 +233,7 @@ impl Environment for ProcessEnv {
                 .env
                 .get("LAB_ARTIFACT_DIR")
                 .cloned()
-                .unwrap_or_else(|| self.artifact_dir.path().to_string_lossy().into_owned()),
+                .unwrap_or_else(|| self.artifact_dir.to_string_lossy().into_owned()),
             inspector_inside: self.inspector_port.map(|p| format!("127.0.0.1:{p}")),
             hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .map(|h| h.trim().to_string())
@@ -278,7 +272,13 @@ impl Environment for ProcessEnv {
     }
 
     async fn logs(&self) -> Result<String> {
-        Ok(self.log.lock().expect("log lock").clone())
+        match tokio::fs::read(&self.log_path).await {
+            Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(e).with_context(|| {
+                format!("Failed to read the app's log {}", self.log_path.display())
+            }),
+        }
     }
 
     async fn copy_out(&self, path: &str, dest: &Path) -> Result<u64> {
@@ -289,7 +289,7 @@ impl Environment for ProcessEnv {
         if !Path::new(path).is_file() {
             bail!(
                 "there is no file {path} (the app's artifact folder is {})",
-                self.artifact_dir.path().display()
+                self.artifact_dir.display()
             );
         }
         tokio::fs::copy(path, dest)
