@@ -124,6 +124,7 @@ fn engine_options(env: &EnvArgs, artifacts: Option<PathBuf>) -> EngineOptions {
             (None, ImageFrom::HostNode) => ImageChoice::HostNode,
             (None, ImageFrom::Dockerfile) => ImageChoice::Dockerfile,
         },
+        artifacts_per_session: true,
         artifacts_dir: artifacts,
         fixed_ports: env.fixed_ports,
     }
@@ -299,9 +300,12 @@ fn one_part<'a>(lab: &'a Lab, name: &str) -> Result<&'a crate::lab::Part> {
 async fn start_command(args: StartArgs) -> Result<u8> {
     let lab = load_lab(args.env.lab.clone())?;
     let part = one_part(&lab, &args.part)?;
+    // What the participant saves (profiles, snapshots) stays where they can find it again.
+    let mut engine = engine_options(&args.env, Some(PathBuf::from("lab-artifacts")));
+    engine.artifacts_per_session = false;
     let options = crate::session::interactive::StartOptions {
         keep: args.keep,
-        engine: engine_options(&args.env, None),
+        engine,
     };
     match interruptible(crate::session::interactive::run(&lab, part, &options)).await? {
         Some(code) => Ok(code),

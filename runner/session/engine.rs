@@ -34,8 +34,11 @@ pub enum BackendChoice {
 pub struct EngineOptions {
     pub backend: BackendChoice,
     pub image: ImageChoice,
-    /// Where artifacts copied out of the environment go (a fresh folder per session if not given).
+    /// Where artifacts copied out of the environment go (a temporary folder if not given).
     pub artifacts_dir: Option<PathBuf>,
+    /// With `artifacts_dir`: a folder per session (`part2-1a2b3c4d`, for verify runs that must not
+    /// mix) or one per part (`part2`, so a participant who comes back finds what they saved).
+    pub artifacts_per_session: bool,
     /// Publish the app on its own port (3001) instead of an ephemeral one.
     pub fixed_ports: bool,
 }
@@ -193,9 +196,16 @@ pub async fn open_part(
     };
     let (artifacts_dir, temp) = match &options.artifacts_dir {
         Some(dir) => {
-            let dir = dir.join(format!("{}-{}", part.id(), session_id));
+            let dir = if options.artifacts_per_session {
+                dir.join(format!("{}-{}", part.id(), session_id))
+            } else {
+                dir.join(part.id())
+            };
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("Failed to create {}", dir.display()))?;
+            // Absolute: the guide tells people (and DevTools' save dialogs) where to put files.
+            let dir = std::path::absolute(&dir)
+                .with_context(|| format!("Failed to resolve {}", dir.display()))?;
             (dir, None)
         }
         None => {
