@@ -108,7 +108,10 @@ pub fn placeholder_vars(lab: &super::Lab, part: &super::Part, saved: &[String]) 
         ("container", json!("lab-app")),
         ("app_root", json!("/app")),
         ("artifact_dir", json!("/tmp")),
-        ("host_artifacts", json!(format!("./lab-artifacts/{}", part.id()))),
+        (
+            "host_artifacts",
+            json!(format!("./lab-artifacts/{}", part.id())),
+        ),
         ("inspector_addr", json!("127.0.0.1:9229")),
         ("inspector_port", json!(9229)),
         ("inspector_inside", json!("127.0.0.1:9229")),
