@@ -3,14 +3,15 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
-use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::query_parameters::RemoveContainerOptionsBuilder;
 use lab_runner::env::docker::image::{self, ImageChoice};
-use support::{docker_or_skip, docker_shared, lab_runner, repo_root, shipped_lab, text};
+use support::{
+    docker_or_skip, docker_shared, lab_runner, repo_root, shipped_lab, start_exposed_container,
+    text,
+};
 
 /// The first line of doctor's output whose check (after the status) starts with `check`.
 fn line<'a>(stdout: &'a str, check: &str) -> &'a str {
@@ -114,40 +115,13 @@ impl Drop for Remove {
 }
 
 async fn start(docker: &Docker, name: &str, image: &str, env: &[&str], port: &str) {
-    let labels = HashMap::from([
-        ("io.lab-runner.managed".to_string(), "true".to_string()),
-        ("io.lab-runner.part".to_string(), "doctor-test".to_string()),
-    ]);
-    let config = ContainerCreateBody {
-        image: Some(image.to_string()),
-        env: Some(env.iter().map(|s| s.to_string()).collect()),
-        labels: Some(labels),
-        exposed_ports: Some(vec![port.to_string()]),
-        host_config: Some(HostConfig {
-            // Every interface, an ephemeral host port: what the doctor must warn about.
-            port_bindings: Some(HashMap::from([(
-                port.to_string(),
-                Some(vec![PortBinding {
-                    host_ip: Some("0.0.0.0".into()),
-                    host_port: Some(String::new()),
-                }]),
-            )])),
-            init: Some(true),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    docker
-        .create_container(
-            Some(CreateContainerOptionsBuilder::default().name(name).build()),
-            config,
-        )
+    let labels = [
+        ("io.lab-runner.managed", "true"),
+        ("io.lab-runner.part", "doctor-test"),
+    ];
+    start_exposed_container(docker, image, name, &labels, env, port)
         .await
-        .unwrap_or_else(|e| panic!("create {name}: {e}"));
-    docker
-        .start_container(name, None)
-        .await
-        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        .unwrap_or_else(|e| panic!("{e:#}"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,11 +6,9 @@
 mod reliability_support;
 mod support;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
-use bollard::query_parameters::CreateContainerOptionsBuilder;
 use lab_runner::env::docker::image::{self, ImageChoice};
 
 use reliability_support::{Seen, remove_session, session_of, started, watch_starts};
@@ -123,35 +121,20 @@ async fn exposed_control(docker: &Docker) -> String {
     .expect("the lab image");
     let session = format!("control{}", lab_runner::util::random::hex(4));
     let name = format!("lab-runner-{session}-control");
-    let config = ContainerCreateBody {
-        image: Some(lab_image.reference),
-        labels: Some(HashMap::from([
-            ("io.lab-runner.managed".to_string(), "true".to_string()),
-            ("io.lab-runner.session".to_string(), session.clone()),
-            ("io.lab-runner.part".to_string(), "control".to_string()),
-        ])),
-        exposed_ports: Some(vec!["3001/tcp".to_string()]),
-        host_config: Some(HostConfig {
-            port_bindings: Some(HashMap::from([(
-                "3001/tcp".to_string(),
-                Some(vec![PortBinding {
-                    host_ip: Some("0.0.0.0".into()),
-                    host_port: Some(String::new()),
-                }]),
-            )])),
-            init: Some(true),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    docker
-        .create_container(
-            Some(CreateContainerOptionsBuilder::default().name(&name).build()),
-            config,
-        )
-        .await
-        .expect("create the control container");
-    let started = docker.start_container(&name, None).await;
+    let part_label = ("io.lab-runner.part", "control");
+    let started = start_exposed_container(
+        docker,
+        &lab_image.reference,
+        &name,
+        &[
+            ("io.lab-runner.managed", "true"),
+            ("io.lab-runner.session", session.as_str()),
+            part_label,
+        ],
+        &[],
+        "3001/tcp",
+    )
+    .await;
     // Seen at its start; removed at once (it must not stay exposed for the rest of the test).
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     remove_session(&session).await;

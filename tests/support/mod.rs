@@ -291,3 +291,53 @@ impl Drop for EnvGuard {
         }
     }
 }
+
+/// Creates and starts a labelled container of `image` that publishes `port` (`3001/tcp`) on every
+/// interface — the exposure the runner never makes, for tests that must see it caught.
+pub async fn start_exposed_container(
+    docker: &Docker,
+    image: &str,
+    name: &str,
+    labels: &[(&str, &str)],
+    env: &[&str],
+    port: &str,
+) -> Result<()> {
+    use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+    use bollard::query_parameters::CreateContainerOptionsBuilder;
+    use std::collections::HashMap;
+    let config = ContainerCreateBody {
+        image: Some(image.to_string()),
+        env: Some(env.iter().map(|s| s.to_string()).collect()),
+        labels: Some(
+            labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        exposed_ports: Some(vec![port.to_string()]),
+        host_config: Some(HostConfig {
+            port_bindings: Some(HashMap::from([(
+                port.to_string(),
+                Some(vec![PortBinding {
+                    host_ip: Some("0.0.0.0".into()),
+                    host_port: Some(String::new()),
+                }]),
+            )])),
+            init: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    docker
+        .create_container(
+            Some(CreateContainerOptionsBuilder::default().name(name).build()),
+            config,
+        )
+        .await
+        .with_context(|| format!("create {name}"))?;
+    docker
+        .start_container(name, None)
+        .await
+        .with_context(|| format!("start {name}"))?;
+    Ok(())
+}
