@@ -10,36 +10,19 @@ use expectrl::session::OsSession;
 use expectrl::{Expect, Session};
 use support::*;
 
-fn verify(args: &[&str]) -> (i32, String, String) {
-    let out = lab_runner().arg("verify").args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        text(&out),
-    )
-}
-
-fn assert_all_passed(stdout: &str, all: &str, part: &str, steps: &[&str]) {
-    for step in steps {
-        let passed = stdout.lines().any(|l| {
-            l.trim_start().starts_with("PASS [") && l.contains(&format!(" {part} {step} "))
-        });
-        assert!(passed, "step {step} did not pass:\n{all}");
-    }
-    assert_eq!(
-        stdout.lines().last(),
-        Some(format!("{} passed, 0 failed", steps.len()).as_str()),
-        "{all}"
-    );
+fn verify(args: &[&str]) -> Run {
+    let mut all = vec!["verify"];
+    all.extend_from_slice(args);
+    run(&all)
 }
 
 const PART1: &[&str] = &["1.1", "1.2", "1.3", "1.4", "1.5"];
 
 #[test]
 fn part1_passes_on_the_process_backend() {
-    let (code, stdout, all) = verify(&["part1", "--backend", "process"]);
-    assert_eq!(code, 0, "{all}");
-    assert_all_passed(&stdout, &all, "part1", PART1);
+    let r = verify(&["part1", "--backend", "process"]);
+    assert_eq!(r.code, 0, "{}", r.all);
+    assert_all_passed(&r, "part1", PART1);
 }
 
 #[test]
@@ -48,10 +31,14 @@ fn part1_passes_on_docker() {
         return;
     }
     let _docker = docker_shared();
-    let (code, stdout, all) = verify(&["part1", "--backend", "docker"]);
-    assert_eq!(code, 0, "{all}");
-    assert!(stdout.contains("docker container lab-runner-"), "{all}");
-    assert_all_passed(&stdout, &all, "part1", PART1);
+    let r = verify(&["part1", "--backend", "docker"]);
+    assert_eq!(r.code, 0, "{}", r.all);
+    assert!(
+        r.stdout.contains("docker container lab-runner-"),
+        "{}",
+        r.all
+    );
+    assert_all_passed(&r, "part1", PART1);
 }
 
 #[test]
@@ -60,27 +47,28 @@ fn part3_passes_on_docker() {
         return;
     }
     let _docker = docker_shared();
-    let (code, stdout, all) = verify(&["part3", "--backend", "docker"]);
-    assert_eq!(code, 0, "{all}");
-    assert_all_passed(&stdout, &all, "part3", &["3.1", "3.2", "3.3", "3.4", "3.5"]);
+    let r = verify(&["part3", "--backend", "docker"]);
+    assert_eq!(r.code, 0, "{}", r.all);
+    assert_all_passed(&r, "part3", &["3.1", "3.2", "3.3", "3.4", "3.5"]);
 }
 
 #[test]
 fn part3_says_it_needs_docker_on_the_process_backend() {
-    let (code, stdout, all) = verify(&["part3", "--backend", "process"]);
-    assert_eq!(code, 1, "{all}");
-    assert!(stdout.contains("this part needs Docker"), "{all}");
+    let r = verify(&["part3", "--backend", "process"]);
+    assert_eq!(r.code, 1, "{}", r.all);
+    assert!(r.stdout.contains("this part needs Docker"), "{}", r.all);
 }
 
 #[test]
 fn a_breakpoint_on_a_line_that_never_runs_fails_with_a_clear_diagnosis() {
-    let (code, stdout, all) = verify(&[
+    let r = verify(&[
         "--backend",
         "process",
         "--lab",
         fixture("verify/never-runs").to_str().unwrap(),
     ]);
-    assert_eq!(code, 1, "{all}");
+    let (stdout, all) = (&r.stdout, &r.all);
+    assert_eq!(r.code, 1, "{all}");
     assert!(stdout.contains("solve failed: pausing at file://"), "{all}");
     assert!(stdout.contains("src/lab/event-loop-jam.js:"), "{all}");
     assert!(

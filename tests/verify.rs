@@ -17,21 +17,17 @@ fn junit_counts(path: &std::path::Path) -> (usize, usize) {
 fn part2_passes_on_the_process_backend() {
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("junit.xml");
-    let out = lab_runner()
-        .args(["verify", "part2", "--backend", "process", "--junit"])
-        .arg(&junit)
-        .output()
-        .unwrap();
-    let all = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{all}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout.lines().last(), Some("7 passed, 0 failed"), "{all}");
-    for step in ["2.0", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6"] {
-        let passed = stdout.lines().any(|l| {
-            l.trim_start().starts_with("PASS [") && l.contains(&format!(" part2 {step} "))
-        });
-        assert!(passed, "step {step} did not pass:\n{all}");
-    }
+    let r = run_command(
+        lab_runner()
+            .args(["verify", "part2", "--backend", "process", "--junit"])
+            .arg(&junit),
+    );
+    assert_eq!(r.code, 0, "{}", r.all);
+    assert_all_passed(
+        &r,
+        "part2",
+        &["2.0", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6"],
+    );
     assert_eq!(junit_counts(&junit), (7, 0));
 }
 

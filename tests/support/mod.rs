@@ -341,3 +341,42 @@ pub async fn start_exposed_container(
         .with_context(|| format!("start {name}"))?;
     Ok(())
 }
+
+/// What a run of the binary gave: its exit code, its stdout, and everything (for messages).
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub all: String,
+}
+
+/// Runs `lab-runner` with `args` and waits for it.
+pub fn run(args: &[&str]) -> Run {
+    run_command(lab_runner().args(args))
+}
+
+/// Runs a prepared `lab-runner` command and waits for it.
+pub fn run_command(command: &mut Command) -> Run {
+    let out = command.output().expect("lab-runner runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        all: text(&out),
+    }
+}
+
+/// Every step in `steps` has its own `PASS` line, and the last line counts them all as passed.
+pub fn assert_all_passed(run: &Run, part: &str, steps: &[&str]) {
+    for step in steps {
+        let passed = run.stdout.lines().any(|l| {
+            l.trim_start().starts_with("PASS [") && l.contains(&format!(" {part} {step} "))
+        });
+        assert!(passed, "step {step} did not pass:\n{}", run.all);
+    }
+    let summary = format!("{} passed, 0 failed", steps.len());
+    assert_eq!(
+        run.stdout.lines().last(),
+        Some(summary.as_str()),
+        "{}",
+        run.all
+    );
+}
