@@ -16,16 +16,9 @@
 //! dominator is the nearest common ancestor of the parent and the semi-dominator in the tree built so
 //! far. Everything is iterative (heap graphs are deep) and indexed by `u32`.
 
-const NONE: u32 = u32::MAX;
+use super::graph::RetainingEdges;
 
-/// The graph as the dominator computation sees it.
-pub(crate) struct GraphView<'a> {
-    /// `first_edge[i]..first_edge[i + 1]` index node `i`'s edges; one longer than the node count.
-    pub first_edge: &'a [u32],
-    /// Edge targets (node ordinals), retaining edges only.
-    pub edges: &'a [u32],
-    pub root: u32,
-}
+const NONE: u32 = u32::MAX;
 
 /// The dominator tree, in the depth-first preorder of the search that built it.
 #[derive(Debug)]
@@ -35,6 +28,10 @@ pub(crate) struct DominatorTree {
     /// Preorder number → preorder number of the immediate dominator (the root's is itself, 0).
     /// Always smaller than the node's own number, except for the root.
     pub idom: Vec<u32>,
+    /// Children as linked lists threaded through two arrays, in increasing preorder number:
+    /// `first_child[w]`, then `next_sibling` of that, and so on (`NONE` ends a list).
+    first_child: Vec<u32>,
+    next_sibling: Vec<u32>,
 }
 
 impl DominatorTree {
@@ -51,22 +48,13 @@ impl DominatorTree {
     /// Visits the tree depth-first from the root: `visit(w, true)` on the way down to node `w`
     /// (preorder number), `visit(w, false)` on the way back up, after all of its subtree.
     pub fn walk(&self, mut visit: impl FnMut(u32, bool)) {
-        let n = self.order.len();
-        if n == 0 {
+        if self.order.is_empty() {
             return;
-        }
-        // Children as linked lists threaded through two arrays, in increasing preorder number.
-        let mut first_child = vec![NONE; n];
-        let mut next_sibling = vec![NONE; n];
-        for w in (1..n).rev() {
-            let parent = self.idom[w] as usize;
-            next_sibling[w] = first_child[parent];
-            first_child[parent] = w as u32;
         }
         let mut w = 0u32;
         visit(0, true);
         loop {
-            let child = first_child[w as usize];
+            let child = self.first_child[w as usize];
             if child != NONE {
                 w = child;
                 visit(w, true);
@@ -78,7 +66,7 @@ impl DominatorTree {
                 if w == 0 {
                     return;
                 }
-                let sibling = next_sibling[w as usize];
+                let sibling = self.next_sibling[w as usize];
                 if sibling != NONE {
                     w = sibling;
                     visit(w, true);
@@ -90,95 +78,121 @@ impl DominatorTree {
     }
 }
 
-pub(crate) fn dominator_tree(graph: &GraphView<'_>) -> DominatorTree {
-    let n = graph.first_edge.len() - 1;
-    let root = graph.root;
-    let edges_of = |from: u32| {
-        let (start, end) = (
-            graph.first_edge[from as usize],
-            graph.first_edge[from as usize + 1],
-        );
-        &graph.edges[start as usize..end as usize]
-    };
-
-    // 1. Count each node's retainers (by node ordinal).
-    let mut retainers = vec![0u32; n];
-    for &to in graph.edges {
-        retainers[to as usize] += 1;
+/// Builds the dominator tree of the graph that `edges` describe, from `root`. It takes the edges:
+/// the search rewrites their targets in place, and their memory is reused once they are done with.
+pub(crate) fn dominator_tree(edges: RetainingEdges, root: u32) -> DominatorTree {
+    let RetainingEdges {
+        first_edge,
+        mut targets,
+    } = edges;
+    let n = first_edge.len().saturating_sub(1);
+    if n == 0 {
+        return DominatorTree {
+            order: Vec::new(),
+            idom: Vec::new(),
+            first_child: Vec::new(),
+            next_sibling: Vec::new(),
+        };
     }
 
-    // 2. Depth-first search in preorder, from the root, then from the orphans.
+    // 1. Depth-first search in preorder, from the root, then from the nodes it did not reach. Every
+    //    node is entered once and every edge looked at once, so the search also rewrites each edge's
+    //    target as its preorder number (the rest works in preorder numbers, where a node's
+    //    neighbours tend to be close by) and counts each node's retainers, by preorder number.
     let mut dfnum = vec![NONE; n];
     let mut order: Vec<u32> = Vec::with_capacity(n);
     let mut parent: Vec<u32> = Vec::with_capacity(n);
-    let mut stack: Vec<(u32, u32)> = Vec::new();
+    let mut retainers = vec![0u32; n + 1];
+    // (node, its preorder number, its next edge to look at)
+    let mut stack: Vec<(u32, u32, u32)> = Vec::new();
     let mut search = |start: u32,
-                      start_parent: u32,
-                      dfnum: &mut Vec<u32>,
+                      dfnum: &mut [u32],
                       order: &mut Vec<u32>,
-                      parent: &mut Vec<u32>| {
-        dfnum[start as usize] = order.len() as u32;
+                      parent: &mut Vec<u32>,
+                      targets: &mut [u32]| {
+        let start_number = order.len() as u32;
+        dfnum[start as usize] = start_number;
         order.push(start);
-        parent.push(start_parent);
-        stack.push((start, graph.first_edge[start as usize]));
+        parent.push(0);
+        stack.push((start, start_number, first_edge[start as usize]));
         while let Some(top) = stack.last_mut() {
-            let (v, next) = *top;
-            if next == graph.first_edge[v as usize + 1] {
+            let (v, v_number, next) = *top;
+            if next == first_edge[v as usize + 1] {
                 stack.pop();
                 continue;
             }
-            top.1 += 1;
-            let w = graph.edges[next as usize];
-            if dfnum[w as usize] == NONE {
-                dfnum[w as usize] = order.len() as u32;
+            top.2 += 1;
+            let w = targets[next as usize];
+            let mut w_number = dfnum[w as usize];
+            if w_number == NONE {
+                w_number = order.len() as u32;
+                dfnum[w as usize] = w_number;
                 order.push(w);
-                parent.push(dfnum[v as usize]);
-                stack.push((w, graph.first_edge[w as usize]));
+                parent.push(v_number);
+                stack.push((w, w_number, first_edge[w as usize]));
             }
+            targets[next as usize] = w_number;
+            retainers[w_number as usize] += 1;
         }
     };
-    search(root, 0, &mut dfnum, &mut order, &mut parent);
-    for v in 0..n {
-        if dfnum[v] == NONE && retainers[v] == 0 {
-            search(v as u32, 0, &mut dfnum, &mut order, &mut parent);
+    search(root, &mut dfnum, &mut order, &mut parent, &mut targets);
+    if order.len() < n {
+        // The nodes left are held only weakly or not at all. Like DevTools, attach first those that
+        // no edge retains (each with everything it reaches), then the rest in index order. Only
+        // nodes not reached yet can retain them, and those nodes' edges are still unread.
+        let mut retained = vec![false; n];
+        for v in 0..n {
+            if dfnum[v] == NONE {
+                let edges = first_edge[v] as usize..first_edge[v + 1] as usize;
+                for &w in &targets[edges] {
+                    retained[w as usize] = true;
+                }
+            }
         }
-    }
-    for v in 0..n {
-        if dfnum[v] == NONE {
-            search(v as u32, 0, &mut dfnum, &mut order, &mut parent);
+        for v in 0..n {
+            if dfnum[v] == NONE && !retained[v] {
+                search(v as u32, &mut dfnum, &mut order, &mut parent, &mut targets);
+            }
+        }
+        for v in 0..n {
+            if dfnum[v] == NONE {
+                search(v as u32, &mut dfnum, &mut order, &mut parent, &mut targets);
+            }
         }
     }
 
-    // 3. Predecessor lists by preorder number, holding the retainers' preorder numbers, so that the
+    // 2. Predecessor lists by preorder number, holding the retainers' preorder numbers, so that the
     //    next step reads them front to back. `pred_end[w]` starts as the exclusive end of w's slot;
     //    filling walks it back to the start.
-    let mut pred_end = vec![0u32; n + 1];
+    let mut pred_end = retainers; // (reusing the memory)
     let mut running = 0u32;
-    for (w, &node) in order.iter().enumerate() {
-        running += retainers[node as usize];
-        pred_end[w] = running;
+    for slot in &mut pred_end {
+        running += *slot;
+        *slot = running;
     }
-    pred_end[n] = running;
-    drop(retainers);
     let mut preds = vec![0u32; running as usize];
-    for from in 0..n as u32 {
-        let from_number = dfnum[from as usize];
-        for &to in edges_of(from) {
-            let slot = &mut pred_end[dfnum[to as usize] as usize];
+    for (from, &from_number) in dfnum.iter().enumerate() {
+        for &to_number in &targets[first_edge[from] as usize..first_edge[from + 1] as usize] {
+            let slot = &mut pred_end[to_number as usize];
             *slot -= 1;
             preds[*slot as usize] = from_number;
         }
     }
     let pred_start = pred_end; // each slot now starts where its count was walked back to
 
-    // 4. Semi-dominators, in reverse preorder. `label[v]` holds the smallest semi-dominator number on
+    // 3. Semi-dominators, in reverse preorder. `label[v]` holds the smallest semi-dominator number on
     //    v's compressed path in the forest of processed nodes; `ancestor[v]` is NONE until v is linked.
+    //    They take the edges' memory, which is no longer needed.
     let mut semi = dfnum; // (reusing the memory)
     for (w, slot) in semi.iter_mut().enumerate() {
         *slot = w as u32;
     }
-    let mut label = semi.clone();
-    let mut ancestor = vec![NONE; n];
+    let mut label = targets;
+    label.clear();
+    label.extend_from_slice(&semi);
+    let mut ancestor = first_edge;
+    ancestor.clear();
+    ancestor.resize(n, NONE);
     let mut path: Vec<u32> = Vec::new();
     for w in (1..n).rev() {
         let mut best = parent[w];
@@ -199,14 +213,10 @@ pub(crate) fn dominator_tree(graph: &GraphView<'_>) -> DominatorTree {
     }
     drop(preds);
     drop(pred_start);
-    drop(label);
-    drop(ancestor);
 
-    // 5. Immediate dominators, in preorder: the nearest ancestor of the parent at or above semi.
+    // 4. Immediate dominators, in preorder: the nearest ancestor of the parent at or above semi.
     let mut idom = parent;
-    if n > 0 {
-        idom[0] = 0;
-    }
+    idom[0] = 0;
     for w in 1..n {
         let mut d = idom[w];
         while d > semi[w] {
@@ -214,7 +224,24 @@ pub(crate) fn dominator_tree(graph: &GraphView<'_>) -> DominatorTree {
         }
         idom[w] = d;
     }
-    DominatorTree { order, idom }
+
+    // 5. Children lists for walking the tree, in the memory of `label` and `ancestor`.
+    let mut first_child = label;
+    first_child.clear();
+    first_child.resize(n, NONE);
+    let mut next_sibling = ancestor;
+    next_sibling.fill(NONE);
+    for w in (1..n).rev() {
+        let parent = idom[w] as usize;
+        next_sibling[w] = first_child[parent];
+        first_child[parent] = w as u32;
+    }
+    DominatorTree {
+        order,
+        idom,
+        first_child,
+        next_sibling,
+    }
 }
 
 /// The smallest semi-dominator number on the path from `v` up to (not including) the root of its
@@ -245,7 +272,7 @@ mod tests {
     const SHORTCUT: u8 = 2;
 
     /// Builds a graph from `(from, to, type)` triples, keeping the retaining edges as parsing does.
-    fn graph(n: usize, edges: &[(u32, u32, u8)]) -> (Vec<u32>, Vec<u32>) {
+    fn graph(n: usize, edges: &[(u32, u32, u8)]) -> RetainingEdges {
         let mut sorted: Vec<(u32, u32, u8)> = edges
             .iter()
             .copied()
@@ -260,7 +287,10 @@ mod tests {
             first[i + 1] += first[i];
         }
         let targets = sorted.iter().map(|e| e.1).collect();
-        (first, targets)
+        RetainingEdges {
+            first_edge: first,
+            targets,
+        }
     }
 
     fn kinds() -> EdgeKinds {
@@ -272,12 +302,7 @@ mod tests {
 
     /// Immediate dominator of every node, by node ordinal.
     fn idoms(n: usize, edges: &[(u32, u32, u8)]) -> Vec<u32> {
-        let (first_edge, packed) = graph(n, edges);
-        let tree = dominator_tree(&GraphView {
-            first_edge: &first_edge,
-            edges: &packed,
-            root: 0,
-        });
+        let tree = dominator_tree(graph(n, edges), 0);
         let mut by_node = vec![NONE; n];
         for (w, &node) in tree.order.iter().enumerate() {
             by_node[node as usize] = tree.order[tree.idom[w] as usize];
@@ -359,12 +384,7 @@ mod tests {
     fn retained_sizes_add_up_the_dominated_subtree() {
         // diamond: 0 → 1, 0 → 2, 1 → 3, 2 → 3, 3 → 4
         let edges = [(0, 1), (0, 2), (1, 3), (2, 3), (3, 4)].map(|(a, b)| (a, b, STRONG));
-        let (first_edge, packed) = graph(5, &edges);
-        let tree = dominator_tree(&GraphView {
-            first_edge: &first_edge,
-            edges: &packed,
-            root: 0,
-        });
+        let tree = dominator_tree(graph(5, &edges), 0);
         let sizes = [0u64, 10, 20, 30, 40];
         let retained = tree.retained_sizes(|node| sizes[node as usize]);
         let by_node = |node: u32| {

@@ -78,6 +78,26 @@ impl EdgeKinds {
     }
 }
 
+/// The edges that retain their target (weak edges, and shortcuts other than the root's, left out),
+/// grouped by source node.
+#[derive(Debug)]
+pub(crate) struct RetainingEdges {
+    /// `first_edge[i]..first_edge[i + 1]` index node `i`'s edges in `targets`; one longer than the
+    /// node count.
+    pub first_edge: Vec<u32>,
+    /// Edge targets, as node ordinals.
+    pub targets: Vec<u32>,
+}
+
+impl Default for RetainingEdges {
+    fn default() -> Self {
+        RetainingEdges {
+            first_edge: vec![0],
+            targets: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Graph {
     pub node_types: Vec<u8>,
@@ -85,11 +105,9 @@ pub(crate) struct Graph {
     pub node_ids: Vec<u32>,
     pub self_sizes: Vec<u32>,
     pub large_sizes: HashMap<u32, u64>,
-    /// `first_edge[i]..first_edge[i + 1]` index node `i`'s retaining edges in `edges`; one longer
-    /// than the node count.
-    pub first_edge: Vec<u32>,
-    /// Targets (node ordinals) of the retaining edges, grouped by source node.
-    pub edges: Vec<u32>,
+    /// The edges that retain their target, while parsing; `parse` then hands them out on their own
+    /// (only the dominator tree needs them, and building it takes them, reusing their memory).
+    pub retaining_edges: RetainingEdges,
     /// Every edge of the file, retaining or not.
     pub edges_in_file: u64,
     pub strings: Strings,
@@ -109,8 +127,7 @@ impl Graph {
             node_ids: Vec::new(),
             self_sizes: Vec::new(),
             large_sizes: HashMap::new(),
-            first_edge: vec![0],
-            edges: Vec::new(),
+            retaining_edges: RetainingEdges::default(),
             edges_in_file: 0,
             strings: Strings::new(),
             node_type_names: layout.node_type_names.clone(),

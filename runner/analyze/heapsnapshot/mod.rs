@@ -18,20 +18,22 @@ mod summary;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use anyhow::{Context, Result};
 
 pub use diff::{ConstructorDiff, Diff, diff, three_snapshot};
 pub use summary::{ARRAY_BUFFER_BACKING_STORE, ConstructorSummary, SIZE_CONVENTION, Summary};
 
-use dominators::{DominatorTree, GraphView, dominator_tree};
-use graph::Graph;
+use dominators::{DominatorTree, dominator_tree};
+use graph::{Graph, RetainingEdges};
 
 /// A heap snapshot in memory: the node and edge arrays in compact form, and the dominator tree once
 /// something has asked for retained sizes.
 pub struct HeapSnapshot {
     graph: Graph,
+    /// Only the dominator tree needs these; building it takes them (and reuses their memory).
+    retaining_edges: Mutex<Option<RetainingEdges>>,
     dominators: OnceLock<Dominators>,
 }
 
@@ -73,8 +75,10 @@ impl HeapSnapshot {
     }
 
     fn parse(reader: impl Read, len: Option<u64>) -> Result<HeapSnapshot> {
+        let (graph, retaining_edges) = parse::parse(reader, len)?;
         Ok(HeapSnapshot {
-            graph: parse::parse(reader, len)?,
+            graph,
+            retaining_edges: Mutex::new(Some(retaining_edges)),
             dominators: OnceLock::new(),
         })
     }
@@ -120,11 +124,14 @@ impl HeapSnapshot {
     fn dominators(&self) -> &Dominators {
         self.dominators.get_or_init(|| {
             let graph = &self.graph;
-            let tree = dominator_tree(&GraphView {
-                first_edge: &graph.first_edge,
-                edges: &graph.edges,
-                root: Graph::ROOT,
-            });
+            // Taken once: `get_or_init` runs this at most once to completion.
+            let edges = self
+                .retaining_edges
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+                .unwrap_or_default();
+            let tree = dominator_tree(edges, Graph::ROOT);
             let retained = tree.retained_sizes(|node| graph.self_size(node));
             Dominators { tree, retained }
         })

@@ -10,7 +10,7 @@ use std::io::Read;
 
 use anyhow::{Context, Result, bail};
 
-use super::graph::{Graph, MAX_NODES, SIZE_IN_SIDE_TABLE};
+use super::graph::{Graph, MAX_NODES, RetainingEdges, SIZE_IN_SIDE_TABLE};
 use super::layout::{EdgeField, Header, Layout, NodeField};
 use super::scan::{ByteStream, describe, unescape};
 
@@ -19,7 +19,7 @@ const HEADER_LIMIT: usize = 16 << 20;
 
 /// Reads a whole snapshot. `file_len` (when known) bounds the capacity reserved up front from the
 /// counts the header claims, so a lying header cannot make us allocate more than the file could hold.
-pub(crate) fn parse<R: Read>(reader: R, file_len: Option<u64>) -> Result<Graph> {
+pub(crate) fn parse<R: Read>(reader: R, file_len: Option<u64>) -> Result<(Graph, RetainingEdges)> {
     let mut stream = ByteStream::new(reader);
     match stream.peek_token()? {
         None => bail!("the file is empty"),
@@ -163,7 +163,7 @@ impl Parts {
         graph.node_names.reserve_exact(capacity);
         graph.node_ids.reserve_exact(capacity);
         graph.self_sizes.reserve_exact(capacity);
-        graph.first_edge.reserve_exact(capacity + 1);
+        graph.retaining_edges.first_edge.reserve_exact(capacity + 1);
 
         let mut edge_total: u64 = 0;
         let g = &mut graph;
@@ -199,7 +199,7 @@ impl Parts {
                 }
                 edge_total += edges;
                 match u32::try_from(edge_total) {
-                    Ok(end) => g.first_edge.push(end),
+                    Ok(end) => g.retaining_edges.first_edge.push(end),
                     Err(_) => bail!(
                         "the edge counts pass {} edges, which is not supported",
                         u32::MAX
@@ -265,13 +265,21 @@ impl Parts {
         let node_field_count = layout.node_field_count() as u64;
         let node_count = graph.node_count() as u64;
         let type_count = layout.edge_type_names.len() as u64;
-        let expected = u64::from(graph.first_edge.last().copied().unwrap_or(0));
+        let expected = u64::from(
+            graph
+                .retaining_edges
+                .first_edge
+                .last()
+                .copied()
+                .unwrap_or(0),
+        );
         let capacity = self
             .file_len
             .map(|len| expected.min(len / (2 * field_count as u64)))
             .unwrap_or(expected.min(1 << 16));
-        graph
-            .edges
+        let retaining = &mut graph.retaining_edges;
+        retaining
+            .targets
             .reserve_exact(usize::try_from(capacity).unwrap_or(0));
 
         // Only retaining edges are kept, so `first_edge` is rewritten from offsets into the file's
@@ -280,8 +288,8 @@ impl Parts {
         let divide = Divider::new(node_field_count);
         let kinds = graph.edge_kinds;
         let root = Graph::ROOT as usize;
-        let first_edge = &mut graph.first_edge;
-        let edges = &mut graph.edges;
+        let first_edge = &mut retaining.first_edge;
+        let edges = &mut retaining.targets;
         let mut source = 0usize;
         let mut source_end = u64::from(first_edge.get(1).copied().unwrap_or(0));
         let mut index: u64 = 0;
@@ -338,11 +346,11 @@ impl Parts {
             );
         }
         // Nodes after the last one with edges.
-        let kept = graph.edges.len() as u32;
-        for slot in graph.first_edge.iter_mut().skip(source + 1) {
+        let kept = retaining.targets.len() as u32;
+        for slot in retaining.first_edge.iter_mut().skip(source + 1) {
             *slot = kept;
         }
-        graph.edges.shrink_to_fit();
+        retaining.targets.shrink_to_fit();
         graph.edges_in_file = edge;
         self.edges_read = true;
         Ok(())
@@ -406,11 +414,11 @@ impl Parts {
         Ok(())
     }
 
-    fn finish(self) -> Result<Graph> {
+    fn finish(self) -> Result<(Graph, RetainingEdges)> {
         if self.header.is_none() {
             bail!("the file has no \"snapshot\" header: it is not a V8 heap snapshot");
         }
-        let Some(graph) = self.graph else {
+        let Some(mut graph) = self.graph else {
             bail!("the file has no \"nodes\" array");
         };
         if !self.edges_read {
@@ -428,7 +436,8 @@ impl Parts {
                  the snapshot is damaged"
             );
         }
-        Ok(graph)
+        let retaining_edges = std::mem::take(&mut graph.retaining_edges);
+        Ok((graph, retaining_edges))
     }
 }
 
