@@ -300,6 +300,11 @@ impl<R: Read> ByteStream<R> {
                 // number, an error, the end of the buffer), which the state machine below handles.
                 if state == State::ExpectNumber {
                     loop {
+                        if filled == 0 {
+                            let (used, count) = whole_records(fields, &chunk[i..], &mut on_record)?;
+                            i += used;
+                            records += count;
+                        }
                         let (used, count) = fast_numbers(&chunk[i..], &mut batch);
                         i += used;
                         let mut numbers = &batch[..count];
@@ -409,6 +414,75 @@ impl<R: Read> ByteStream<R> {
             "{what} in the \"{array}\" array at byte {}",
             self.consumed + (self.pos + at) as u64
         )
+    }
+}
+
+/// The fastest path of [`ByteStream::scan_records`], at the start of a record: reads whole records
+/// the way [`fast_numbers`] reads numbers, handing each to `on_record`, for the record sizes V8
+/// writes (3 numbers an edge; 7 a node in Node 20, 6 or 5 in older versions). Knowing the size at
+/// compile time gives each field its own copy of the digit loop, so the branch predictor learns each
+/// field's usual length (an edge's type has one digit, its target seven). Returns the bytes
+/// consumed and the records read (none for other sizes).
+fn whole_records(
+    fields: usize,
+    bytes: &[u8],
+    on_record: &mut impl FnMut(&[u64]) -> Result<()>,
+) -> Result<(usize, u64)> {
+    match fields {
+        3 => records_of::<3>(bytes, on_record),
+        5 => records_of::<5>(bytes, on_record),
+        6 => records_of::<6>(bytes, on_record),
+        7 => records_of::<7>(bytes, on_record),
+        _ => Ok((0, 0)),
+    }
+}
+
+#[inline(always)]
+fn records_of<const N: usize>(
+    bytes: &[u8],
+    on_record: &mut impl FnMut(&[u64]) -> Result<()>,
+) -> Result<(usize, u64)> {
+    let mut i = 0;
+    let mut count = 0;
+    'records: loop {
+        let mut record = [0u64; N];
+        let mut at = i;
+        for slot in &mut record {
+            let Some((value, used)) = number_and_separator(bytes, at) else {
+                break 'records;
+            };
+            *slot = value;
+            at += used;
+        }
+        on_record(&record)?;
+        count += 1;
+        i = at;
+    }
+    Ok((i, count))
+}
+
+/// A number at `bytes[at..]` followed by `,` or `\n,`, if a whole one certainly fits: its value and
+/// the bytes it takes with its separator.
+#[inline(always)]
+fn number_and_separator(bytes: &[u8], at: usize) -> Option<(u64, usize)> {
+    let window: &[u8; FAST_WINDOW] = bytes.get(at..at + FAST_WINDOW)?.try_into().ok()?;
+    let mut value: u64 = 0;
+    let mut digits = FAST_DIGITS;
+    for (k, &b) in window[..FAST_DIGITS].iter().enumerate() {
+        let digit = b.wrapping_sub(b'0');
+        if digit >= 10 {
+            digits = k;
+            break;
+        }
+        value = value * 10 + u64::from(digit);
+    }
+    if digits == 0 {
+        return None;
+    }
+    match window[digits] {
+        b',' => Some((value, digits + 1)),
+        b'\n' if window[digits + 1] == b',' => Some((value, digits + 2)),
+        _ => None,
     }
 }
 
