@@ -103,7 +103,7 @@ pub(crate) fn dominator_tree(edges: RetainingEdges, root: u32) -> DominatorTree 
     let mut order: Vec<u32> = Vec::with_capacity(n);
     let mut parent: Vec<u32> = Vec::with_capacity(n);
     let mut retainers = vec![0u32; n + 1];
-    // (node, its preorder number, its next edge to look at)
+    // (preorder number, next edge to look at, end of its edges)
     let mut stack: Vec<(u32, u32, u32)> = Vec::new();
     let mut search = |start: u32,
                       dfnum: &mut [u32],
@@ -114,25 +114,40 @@ pub(crate) fn dominator_tree(edges: RetainingEdges, root: u32) -> DominatorTree 
         dfnum[start as usize] = start_number;
         order.push(start);
         parent.push(0);
-        stack.push((start, start_number, first_edge[start as usize]));
+        let edges_of = |v: u32| (first_edge[v as usize], first_edge[v as usize + 1]);
+        let (first, end) = edges_of(start);
+        stack.push((start_number, first, end));
         while let Some(top) = stack.last_mut() {
-            let (v, v_number, next) = *top;
-            if next == first_edge[v as usize + 1] {
-                stack.pop();
-                continue;
+            let (v_number, mut next, end) = *top;
+            // Through v's edges to the first target not entered yet, which is entered next.
+            let mut entered = None;
+            while next < end {
+                let w = targets[next as usize];
+                let mut w_number = dfnum[w as usize];
+                if w_number == NONE {
+                    w_number = order.len() as u32;
+                    dfnum[w as usize] = w_number;
+                    order.push(w);
+                    parent.push(v_number);
+                    entered = Some((w, w_number));
+                }
+                targets[next as usize] = w_number;
+                retainers[w_number as usize] += 1;
+                next += 1;
+                if entered.is_some() {
+                    break;
+                }
             }
-            top.2 += 1;
-            let w = targets[next as usize];
-            let mut w_number = dfnum[w as usize];
-            if w_number == NONE {
-                w_number = order.len() as u32;
-                dfnum[w as usize] = w_number;
-                order.push(w);
-                parent.push(v_number);
-                stack.push((w, w_number, first_edge[w as usize]));
+            top.1 = next;
+            match entered {
+                Some((w, w_number)) => {
+                    let (first, end) = edges_of(w);
+                    stack.push((w_number, first, end));
+                }
+                None => {
+                    stack.pop();
+                }
             }
-            targets[next as usize] = w_number;
-            retainers[w_number as usize] += 1;
         }
     };
     search(root, &mut dfnum, &mut order, &mut parent, &mut targets);
@@ -247,6 +262,10 @@ pub(crate) fn dominator_tree(edges: RetainingEdges, root: u32) -> DominatorTree 
 /// The smallest semi-dominator number on the path from `v` up to (not including) the root of its
 /// tree in the forest, compressing the path on the way.
 fn eval(v: u32, ancestor: &mut [u32], label: &mut [u32], path: &mut Vec<u32>) -> u32 {
+    let a = ancestor[v as usize];
+    if ancestor[a as usize] == NONE {
+        return label[v as usize]; // v hangs right under a tree's root: nothing to compress
+    }
     let mut x = v;
     while ancestor[ancestor[x as usize] as usize] != NONE {
         path.push(x);
