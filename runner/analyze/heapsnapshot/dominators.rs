@@ -98,7 +98,8 @@ pub(crate) fn dominator_tree(edges: RetainingEdges, root: u32) -> DominatorTree 
     // 1. Depth-first search in preorder, from the root, then from the nodes it did not reach. Every
     //    node is entered once and every edge looked at once, so the search also rewrites each edge's
     //    target as its preorder number (the rest works in preorder numbers, where a node's
-    //    neighbours tend to be close by) and counts each node's retainers, by preorder number.
+    //    neighbours tend to be close by; `NONE` marks the tree edges) and counts each node's other
+    //    retainers, by preorder number.
     let mut dfnum = vec![NONE; n];
     let mut order: Vec<u32> = Vec::with_capacity(n);
     let mut parent: Vec<u32> = Vec::with_capacity(n);
@@ -123,16 +124,20 @@ pub(crate) fn dominator_tree(edges: RetainingEdges, root: u32) -> DominatorTree 
             let mut entered = None;
             while next < end {
                 let w = targets[next as usize];
-                let mut w_number = dfnum[w as usize];
+                let w_number = dfnum[w as usize];
                 if w_number == NONE {
-                    w_number = order.len() as u32;
+                    // A tree edge: its source is the parent, which the semi-dominator pass starts
+                    // from anyway, so it is not listed as a predecessor.
+                    let w_number = order.len() as u32;
                     dfnum[w as usize] = w_number;
                     order.push(w);
                     parent.push(v_number);
                     entered = Some((w, w_number));
+                    targets[next as usize] = NONE;
+                } else {
+                    targets[next as usize] = w_number;
+                    retainers[w_number as usize] += 1;
                 }
-                targets[next as usize] = w_number;
-                retainers[w_number as usize] += 1;
                 next += 1;
                 if entered.is_some() {
                     break;
@@ -176,8 +181,8 @@ pub(crate) fn dominator_tree(edges: RetainingEdges, root: u32) -> DominatorTree 
         }
     }
 
-    // 2. Predecessor lists by preorder number, holding the retainers' preorder numbers, so that the
-    //    next step reads them front to back. `pred_end[w]` starts as the exclusive end of w's slot;
+    // 2. Predecessor lists by preorder number, holding the retainers' preorder numbers (but the
+    //    parent's tree edge), so that the next step reads them front to back. `pred_end[w]` starts as the exclusive end of w's slot;
     //    filling walks it back to the start.
     let mut pred_end = retainers; // (reusing the memory)
     let mut running = 0u32;
@@ -188,6 +193,9 @@ pub(crate) fn dominator_tree(edges: RetainingEdges, root: u32) -> DominatorTree 
     let mut preds = vec![0u32; running as usize];
     for (from, &from_number) in dfnum.iter().enumerate() {
         for &to_number in &targets[first_edge[from] as usize..first_edge[from + 1] as usize] {
+            if to_number == NONE {
+                continue; // a tree edge
+            }
             let slot = &mut pred_end[to_number as usize];
             *slot -= 1;
             preds[*slot as usize] = from_number;
