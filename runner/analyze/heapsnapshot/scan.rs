@@ -717,7 +717,7 @@ mod tests {
     /// Records of `fields` numbers read from `text`, whole and one byte at a time (the byte-at-a-time
     /// reader never gives the fast paths a window to work in, so both paths are compared).
     fn records(text: &str, fields: usize) -> Result<(Vec<Vec<u64>>, usize)> {
-        let mut read = |reader: &mut dyn Read| -> Result<(Vec<Vec<u64>>, usize)> {
+        let read = |reader: &mut dyn Read| -> Result<(Vec<Vec<u64>>, usize)> {
             let mut out = Vec::new();
             let (_, leftover) = ByteStream::new(reader).scan_records("test", fields, |r| {
                 out.push(r.to_vec());
