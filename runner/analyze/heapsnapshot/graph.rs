@@ -105,9 +105,6 @@ pub(crate) struct Graph {
     pub node_ids: Vec<u32>,
     pub self_sizes: Vec<u32>,
     pub large_sizes: HashMap<u32, u64>,
-    /// The edges that retain their target, while parsing; `parse` then hands them out on their own
-    /// (only the dominator tree needs them, and building it takes them, reusing their memory).
-    pub retaining_edges: RetainingEdges,
     /// Every edge of the file, retaining or not.
     pub edges_in_file: u64,
     pub strings: Strings,
@@ -127,7 +124,6 @@ impl Graph {
             node_ids: Vec::new(),
             self_sizes: Vec::new(),
             large_sizes: HashMap::new(),
-            retaining_edges: RetainingEdges::default(),
             edges_in_file: 0,
             strings: Strings::new(),
             node_type_names: layout.node_type_names.clone(),

@@ -92,6 +92,8 @@ struct Parts {
     sections: usize,
     header: Option<(Header, Layout)>,
     graph: Option<Graph>,
+    /// Kept apart from the graph: only the dominator tree needs them, and it takes them.
+    retaining_edges: RetainingEdges,
     file_len: Option<u64>,
     edges_read: bool,
     strings_read: bool,
@@ -163,7 +165,8 @@ impl Parts {
         graph.node_names.reserve_exact(capacity);
         graph.node_ids.reserve_exact(capacity);
         graph.self_sizes.reserve_exact(capacity);
-        graph.retaining_edges.first_edge.reserve_exact(capacity + 1);
+        let first_edge = &mut self.retaining_edges.first_edge;
+        first_edge.reserve_exact(capacity + 1);
 
         let mut edge_total: u64 = 0;
         let g = &mut graph;
@@ -199,7 +202,7 @@ impl Parts {
                 }
                 edge_total += edges;
                 match u32::try_from(edge_total) {
-                    Ok(end) => g.retaining_edges.first_edge.push(end),
+                    Ok(end) => first_edge.push(end),
                     Err(_) => bail!(
                         "the edge counts pass {} edges, which is not supported",
                         u32::MAX
@@ -244,7 +247,9 @@ impl Parts {
     }
 
     fn read_edges<R: Read>(&mut self, stream: &mut ByteStream<R>) -> Result<()> {
-        let (Some((header, layout)), Some(graph)) = (&self.header, &mut self.graph) else {
+        let (Some((header, layout)), Some(graph), retaining) =
+            (&self.header, &mut self.graph, &mut self.retaining_edges)
+        else {
             bail!(
                 "the \"edges\" array comes before the \"nodes\" array (V8 writes the header, \
                  then nodes, then edges)"
@@ -265,19 +270,11 @@ impl Parts {
         let node_field_count = layout.node_field_count() as u64;
         let node_count = graph.node_count() as u64;
         let type_count = layout.edge_type_names.len() as u64;
-        let expected = u64::from(
-            graph
-                .retaining_edges
-                .first_edge
-                .last()
-                .copied()
-                .unwrap_or(0),
-        );
+        let expected = u64::from(retaining.first_edge.last().copied().unwrap_or(0));
         let capacity = self
             .file_len
             .map(|len| expected.min(len / (2 * field_count as u64)))
             .unwrap_or(expected.min(1 << 16));
-        let retaining = &mut graph.retaining_edges;
         retaining
             .targets
             .reserve_exact(usize::try_from(capacity).unwrap_or(0));
@@ -418,7 +415,7 @@ impl Parts {
         if self.header.is_none() {
             bail!("the file has no \"snapshot\" header: it is not a V8 heap snapshot");
         }
-        let Some(mut graph) = self.graph else {
+        let Some(graph) = self.graph else {
             bail!("the file has no \"nodes\" array");
         };
         if !self.edges_read {
@@ -436,8 +433,7 @@ impl Parts {
                  the snapshot is damaged"
             );
         }
-        let retaining_edges = std::mem::take(&mut graph.retaining_edges);
-        Ok((graph, retaining_edges))
+        Ok((graph, self.retaining_edges))
     }
 }
 

@@ -492,32 +492,15 @@ fn number_and_separator(bytes: &[u8], at: usize) -> Option<(u64, usize)> {
 /// not sure of is left unconsumed.
 #[inline(never)]
 fn fast_numbers(bytes: &[u8], out: &mut [u64; FAST_BATCH]) -> (usize, usize) {
-    let Some(limit) = bytes.len().checked_sub(FAST_WINDOW) else {
-        return (0, 0);
-    };
     let mut i = 0;
     let mut count = 0;
-    while count < FAST_BATCH && i <= limit {
-        let start = i;
-        let mut value: u64 = 0;
-        while i - start < FAST_DIGITS {
-            let digit = bytes[i].wrapping_sub(b'0');
-            if digit >= 10 {
-                break;
-            }
-            value = value * 10 + u64::from(digit);
-            i += 1;
-        }
-        if i == start {
+    while count < FAST_BATCH {
+        let Some((value, used)) = number_and_separator(bytes, i) else {
             break;
-        }
-        match bytes[i] {
-            b',' => i += 1,
-            b'\n' if bytes[i + 1] == b',' => i += 2,
-            _ => return (start, count),
-        }
+        };
         out[count] = value;
         count += 1;
+        i += used;
     }
     (i, count)
 }
