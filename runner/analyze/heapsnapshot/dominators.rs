@@ -182,8 +182,8 @@ pub(crate) fn dominator_tree(edges: RetainingEdges, root: u32) -> DominatorTree 
     }
 
     // 2. Predecessor lists by preorder number, holding the retainers' preorder numbers (but the
-    //    parent's tree edge), so that the next step reads them front to back. `pred_end[w]` starts as the exclusive end of w's slot;
-    //    filling walks it back to the start.
+    //    parent's tree edge), so that the next step reads them front to back. `pred_end[w]` starts
+    //    as the exclusive end of w's slot; filling walks it back to the start.
     let mut pred_end = retainers; // (reusing the memory)
     let mut running = 0u32;
     for slot in &mut pred_end {
@@ -405,6 +405,14 @@ mod tests {
         assert_eq!(got[3], 0, "a weakly held node hangs off the root");
         // The first orphan in index order is attached to the root and dominates the rest of its cycle.
         assert_eq!((got[1], got[2]), (0, 1));
+    }
+
+    #[test]
+    fn an_unretained_orphan_keeps_what_only_it_reaches_even_when_that_comes_first() {
+        // 1 ↔ 2 reachable from nothing but 3, which nothing retains (0 holds it weakly). 3 is
+        // attached first, whatever the index order, so it dominates the cycle.
+        let edges = [(1, 2, STRONG), (2, 1, STRONG), (3, 1, STRONG), (0, 3, WEAK)];
+        assert_eq!(idoms(4, &edges), vec![0, 3, 1, 0]);
     }
 
     #[test]
