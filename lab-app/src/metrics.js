@@ -5,7 +5,7 @@ import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks
 import v8 from 'node:v8';
 import { Histogram, renderFamily } from './exposition.js';
 import { takeLoopDelayWindow } from './loop-delay.js';
-import { eventLoopJamsTotal } from './lab/event-loop-jam.js';
+import { eventLoopJamsTotal, lastEventLoopJamSeconds } from './lab/event-loop-jam.js';
 import { retainedStats } from './lab/memory.js';
 import { heapSnapshotInProgress, heapSnapshotsTotal } from './lab/heap-snapshot.js';
 import { cpuProfileInProgress } from './lab/cpu-profile.js';
@@ -225,6 +225,11 @@ function labFamilies() {
     gauge('lab_retained_bytes', 'Bytes held on purpose by POST /api/lab/memory-leak.', retainedBytes),
     gauge('lab_retained_buffers', 'Buffers held on purpose by POST /api/lab/memory-leak.', retainedBufferCount),
     counter('lab_event_loop_jams_total', 'Event loop jams completed by POST /api/lab/event-loop-jam.', eventLoopJamsTotal()),
+    gauge(
+      'lab_event_loop_jam_last_seconds',
+      'How long the most recent POST /api/lab/event-loop-jam held the event loop (not reset by scrapes).',
+      lastEventLoopJamSeconds(),
+    ),
     gauge('lab_cpu_profile_in_progress', '1 while POST /api/lab/cpu-profile is sampling, else 0.', cpuProfileInProgress() ? 1 : 0),
     gauge(
       'lab_heap_snapshot_in_progress',

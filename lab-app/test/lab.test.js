@@ -50,7 +50,11 @@ describe('lab endpoints', () => {
     assert.ok(res.json.iterations > 0);
     assert.equal(health.status, 200);
     assert.ok(healthAt >= 450, `health answered after ${healthAt} ms, i.e. it waited for the jam`);
-    assert.equal(sampleValue(await server.metrics(), 'lab_event_loop_jams_total'), before + 1);
+    const after = await server.metrics();
+    assert.equal(sampleValue(after, 'lab_event_loop_jams_total'), before + 1);
+    // The last jam's length survives scrapes (the lag max does not): read it twice.
+    assert.ok(sampleValue(after, 'lab_event_loop_jam_last_seconds') >= 0.45);
+    assert.ok(sampleValue(await server.metrics(), 'lab_event_loop_jam_last_seconds') >= 0.45);
   });
 
   test('memory-leak grows retained and external memory; memory-clear releases it', async () => {

@@ -11,7 +11,7 @@ use super::failure::Failure;
 use super::matcher::{judge, show_actual};
 use crate::analyze::cpuprofile::{CpuProfile, FrameFilter};
 use crate::analyze::heapsnapshot::{self, HeapSnapshot};
-use crate::lab::{AnalyzeAction, CpuprofileCheck, HeapDiffCheck, HeapsnapshotCheck};
+use crate::lab::{AnalyzeAction, CpuprofileCheck, HeapDiffCheck, HeapsnapshotCheck, ShareOf};
 use crate::util::units;
 
 pub async fn perform(ctx: &Context, action: &AnalyzeAction) -> Result<()> {
@@ -85,9 +85,15 @@ fn cpuprofile(ctx: &Context, check: &CpuprofileCheck) -> Result<()> {
             lines: share.lines.map(|[a, b]| (a, b)),
             function: None,
         };
-        let got = profile.share(&filter);
+        let (got, of) = match share.of {
+            ShareOf::All => (profile.share(&filter), "the sampled time"),
+            ShareOf::Busy => (
+                profile.busy_share(&filter),
+                "the busy time (not counting (idle), (program) and (garbage collector))",
+            ),
+        };
         ctx.narrate(&format!(
-            "{:.0}% of the sampled time was in {} (where {} lives)",
+            "{:.0}% of {of} was in {} (where {} lives)",
             got * 100.0,
             share.url_suffix,
             share.function
@@ -95,10 +101,7 @@ fn cpuprofile(ctx: &Context, check: &CpuprofileCheck) -> Result<()> {
         if got < share.at_least {
             return Err(Failure::new(
                 format!("{what}: time in {} ({})", share.function, share.url_suffix),
-                format!(
-                    "at least {:.0}% of the sampled time",
-                    share.at_least * 100.0
-                ),
+                format!("at least {:.0}% of {of}", share.at_least * 100.0),
                 format!("{:.1}% over {samples} samples", got * 100.0),
             )
             .hint(ctx.step_hint())

@@ -23,6 +23,8 @@ pub trait Narrator: Send + Sync {
     fn say(&self, line: &str);
     /// The shell command a participant would type for the same thing.
     fn command(&self, _shell: &str) {}
+    /// A line a command printed.
+    fn output(&self, _line: &str) {}
     /// Something that will take about `expected` (a 30 s profile): a countdown while it runs, until
     /// the returned guard is dropped.
     fn activity(&self, _label: &str, _expected: std::time::Duration) -> Box<dyn Activity> {
@@ -68,6 +70,8 @@ struct Shared {
     asker: Option<Box<dyn Asker>>,
     /// The session's port-forward (Part 3), kept across steps.
     tunnel: tokio::sync::Mutex<Option<crate::probe::tunnel::Tunnel>>,
+    /// The participant's terminals, where `shell:` commands run.
+    terminals: tokio::sync::Mutex<super::shell::Terminals>,
 }
 
 /// Shared by every action of a session. Cheap to clone.
@@ -109,6 +113,10 @@ impl Context {
                 background: Mutex::new(Vec::new()),
                 asker,
                 tunnel: tokio::sync::Mutex::new(None),
+                terminals: tokio::sync::Mutex::new(super::shell::Terminals::new(
+                    &artifacts_dir,
+                    &BTreeMap::new(),
+                )),
                 http: HttpClient::new()?,
                 artifacts_dir,
                 base_env,
@@ -226,6 +234,18 @@ impl Context {
         }
     }
 
+    /// A line printed by a command the participant's terminal ran (shown unless quiet).
+    pub fn output_line(&self, line: &str) {
+        if !self.quiet {
+            self.shared.narrator.output(line);
+        }
+    }
+
+    /// The participant's terminals.
+    pub fn terminals(&self) -> &tokio::sync::Mutex<super::shell::Terminals> {
+        &self.shared.terminals
+    }
+
     pub fn show_command(&self, shell: &str) {
         if !self.quiet && !self.hide_commands {
             self.shared.narrator.command(shell);
@@ -328,6 +348,7 @@ impl Context {
         for (_, task) in self.take_background() {
             task.abort();
         }
+        self.shared.terminals.lock().await.close_all().await;
         self.shared
             .env
             .write()

@@ -13,6 +13,7 @@ pub mod http;
 pub mod inspector;
 pub mod matcher;
 pub mod metrics;
+pub mod shell;
 pub mod tunnel;
 
 use std::time::Duration;
@@ -48,6 +49,7 @@ pub fn perform<'a>(ctx: &'a Context, action: &'a Action) -> BoxFuture<'a, Result
             Action::Inspector(a) => inspector::perform(ctx, &ctx.render(a)?).await,
             Action::Ask(a) => ask::perform(ctx, &ctx.render(a)?).await,
             Action::Tunnel(a) => tunnel::perform(ctx, &ctx.render(a)?).await,
+            Action::Shell(a) => shell::perform(ctx, &ctx.render(a)?).await,
             Action::Eventually(e) => {
                 let (timeout, interval) = (ctx.render(&e.timeout)?, ctx.render(&e.interval)?);
                 eventually(ctx, &e.actions, ctx.patience(timeout.get()), interval.get()).await

@@ -377,6 +377,27 @@ impl CpuProfile {
         if total > 0.0 { matched / total } else { 0.0 }
     }
 
+    /// Like [`share`](Self::share), but of the busy time only: samples in `(idle)`, `(program)`
+    /// and `(garbage collector)` are left out of both sides. This is what a person reads off a
+    /// profile they recorded for as long as they liked ("not counting idle, the jam's file has most
+    /// of the time"); a share of all samples falls as the recording grows longer.
+    pub fn busy_share(&self, filter: &FrameFilter) -> f64 {
+        let idle: f64 = self
+            .nodes
+            .iter()
+            .zip(&self.self_micros)
+            .filter(|(node, _)| is_meta_frame(&self.frames[node.frame as usize]))
+            .map(|(_, micros)| *micros)
+            .sum();
+        let total = self.sampled_micros();
+        let busy = total - idle;
+        if busy > 0.0 {
+            (self.share(filter) * total / busy).min(1.0)
+        } else {
+            0.0
+        }
+    }
+
     /// The profile as folded stacks (`outer;inner;leaf microseconds` per line, sorted), the input
     /// format of flame graph tools. Frames read `function (url:line)`; the `(root)` frame is left out.
     pub fn folded_stacks(&self) -> String {
@@ -608,4 +629,13 @@ mod tests {
             );
         }
     }
+}
+
+/// V8's pseudo-frames for time not spent in JavaScript of the app.
+fn is_meta_frame(frame: &Frame) -> bool {
+    frame.url.is_empty()
+        && matches!(
+            frame.function.as_str(),
+            "(idle)" | "(program)" | "(garbage collector)"
+        )
 }

@@ -19,6 +19,54 @@ pub struct CommandStyle<'a> {
     pub inspector: &'a str,
 }
 
+/// What a step shows a participant to do, as Markdown: its `shell:` commands exactly as verify runs
+/// them, in a fenced block per terminal, with what is done in DevTools as comment lines where it
+/// happens. Empty when the step has nothing to do.
+pub fn markdown(actions: &[Action], style: &CommandStyle) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut main: Vec<String> = Vec::new();
+    let flush = |main: &mut Vec<String>, out: &mut Vec<String>| {
+        if !main.is_empty() {
+            out.push(format!("```sh\n{}\n```", main.join("\n")));
+            main.clear();
+        }
+    };
+    for action in actions {
+        match action {
+            Action::Shell(s) if s.interrupt => {
+                flush(&mut main, &mut out);
+                out.push(format!(
+                    "Then press **Ctrl-C** in the terminal running `{}`.",
+                    others_command(actions, s.terminal.as_deref().unwrap_or_default())
+                ));
+            }
+            Action::Shell(s) if s.terminal.is_some() => {
+                flush(&mut main, &mut out);
+                out.push(format!(
+                    "In **another terminal** (leave it running):\n\n```sh\n{}\n```",
+                    s.run.trim_end()
+                ));
+            }
+            other => main.extend(for_action(other, style)),
+        }
+    }
+    flush(&mut main, &mut out);
+    out.join("\n\n")
+}
+
+/// The command started in the terminal `name` by one of `actions` (for "Ctrl-C in ...").
+fn others_command<'a>(actions: &'a [Action], name: &'a str) -> &'a str {
+    actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Shell(s) if !s.interrupt && s.terminal.as_deref() == Some(name) => {
+                s.run.lines().next()
+            }
+            _ => None,
+        })
+        .unwrap_or(name)
+}
+
 /// One shell line (or a few, joined by newlines) per action. Actions inside `parallel` run with `&`.
 pub fn for_actions(actions: &[Action], style: &CommandStyle) -> Vec<String> {
     actions
@@ -72,7 +120,8 @@ fn for_action(action: &Action, style: &CommandStyle) -> Option<String> {
             }
             lines.join("; ")
         }
-        Action::Wait(d) => format!("sleep {}", d.get().as_secs_f64()),
+        // A person's pace (switching to DevTools, typing): nothing to type.
+        Action::Wait(_) => return None,
         Action::Container(c) => match c {
             ContainerAction::Recreate(spec) => {
                 let mut changes: Vec<String> = spec
@@ -119,6 +168,11 @@ fn for_action(action: &Action, style: &CommandStyle) -> Option<String> {
         Action::Eventually(e) => for_actions(&e.actions, style).join("\n"),
         Action::Inspector(i) => inspector_line(i, style)?,
         Action::Ask(_) => return None,
+        Action::Shell(s) if s.interrupt => format!(
+            "# Ctrl-C in the terminal `{}`",
+            s.terminal.as_deref().unwrap_or_default()
+        ),
+        Action::Shell(s) => s.run.trim_end().to_string(),
         Action::Tunnel(t) => match t {
             TunnelAction::Open(o) => format!(
                 "lab-runner tunnel --container {} --local {} --remote {} &",
@@ -152,11 +206,13 @@ fn inspector_line(action: &InspectorAction, style: &CommandStyle) -> Option<Stri
                     .map(|l| format!(" on the line `{l}`"))
                     .unwrap_or_default()
             )];
-            lines.extend(
-                for_actions(&p.trigger, style)
-                    .into_iter()
-                    .map(|l| format!("{l} &")),
-            );
+            let trigger = for_actions(&p.trigger, style);
+            if p.trigger.iter().any(|a| matches!(a, Action::Shell(_))) {
+                lines.push("# then, in another terminal:".into());
+                lines.extend(trigger);
+            } else {
+                lines.extend(trigger.into_iter().map(|l| format!("{l} &")));
+            }
             lines.join("\n")
         }
         InspectorAction::Paused(_) => return None,

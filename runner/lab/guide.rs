@@ -15,8 +15,9 @@ pub struct RenderedStep {
     /// Markdown.
     pub instructions: String,
     pub hints: Vec<String>,
-    /// Shell lines a participant can run for the step (empty for a manual step).
-    pub commands: Vec<String>,
+    /// What the participant does for the step, as Markdown (fenced shell blocks; empty for a
+    /// manual step).
+    pub commands: String,
     /// Whether the instructions place `{{ commands }}` themselves.
     pub commands_inline: bool,
 }
@@ -57,9 +58,9 @@ pub fn render_step(renderer: &Renderer, step: &Step, vars: &Vars) -> Result<Rend
         .iter()
         .map(|a| renderer.render_item(a, vars).unwrap_or_else(|_| a.clone()))
         .collect();
-    let command_lines = commands::for_actions(&solve, &style);
+    let command_markdown = commands::markdown(&solve, &style);
     let mut vars = vars.clone();
-    vars.insert("commands".into(), json!(fenced(&command_lines)));
+    vars.insert("commands".into(), json!(command_markdown));
     let instructions = renderer
         .render(&step.instructions, &vars)
         .with_context(|| format!("Failed to render the instructions of step {}", step.id))?;
@@ -75,7 +76,7 @@ pub fn render_step(renderer: &Renderer, step: &Step, vars: &Vars) -> Result<Rend
         instructions,
         hints,
         commands_inline: step.instructions.contains("commands"),
-        commands: command_lines,
+        commands: command_markdown,
     })
 }
 
@@ -86,6 +87,23 @@ pub fn fenced(lines: &[String]) -> String {
     } else {
         format!("```sh\n{}\n```", lines.join("\n"))
     }
+}
+
+/// The names of every variable the steps of `part` save (for [`placeholder_vars`]).
+pub fn saved_names(part: &super::Part) -> Vec<String> {
+    let mut names = Vec::new();
+    for step in &part.file.steps {
+        for action in step
+            .setup
+            .iter()
+            .chain(&step.solve)
+            .chain(&step.check)
+            .chain(&step.cleanup)
+        {
+            names.extend(super::lint::saved_names(action));
+        }
+    }
+    names
 }
 
 /// Variables for rendering a lab without a live session (lint, the exported guide): the lab's own

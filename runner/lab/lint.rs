@@ -128,6 +128,7 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
                     .into(),
             );
         }
+        lint_participant_path(step, part, step_line, &placeholders, renderer, &mut report);
         // Actions. Setup and check always run, so what they save is known from then on; what a
         // solve saves is known only to the rest of that solve (a participant who does the step by hand
         // saves nothing, so checks and later steps must not rely on it).
@@ -218,6 +219,107 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
             }
         }
     }
+}
+
+/// What a participant is shown is what verify runs: the step's own shell blocks are either the
+/// solve's `shell:` commands (shown through `{{ commands }}`) or marked `no-run`; a solve does only
+/// what a person can do (type commands, work in DevTools, take their time); its commands parse.
+fn lint_participant_path(
+    step: &Step,
+    part: &Part,
+    step_line: usize,
+    placeholders: &super::Vars,
+    renderer: &Renderer,
+    report: &mut dyn FnMut(usize, usize, String),
+) {
+    let instructions_line = yaml::find_line(&part.text, step_line, "instructions:")
+        .map_or(step_line, |(l, _)| l);
+    for block in crate::actions::shell::fenced_blocks(&step.instructions) {
+        if block.is_shell() && !block.no_run() {
+            report(
+                instructions_line + block.line + 1,
+                1,
+                format!(
+                    "instructions: a ```{} block that verify would not run: a participant copies it, so it must be \
+                     part of the solve (a `shell:` action, shown by {{{{ commands }}}}), or be marked \
+                     ```{} no-run when it is only for reading (commands for AWS, sample output)",
+                    block.language(),
+                    block.language()
+                ),
+            );
+        }
+    }
+    for (i, action) in step.solve.iter().enumerate() {
+        participant_doable(action, &format!("solve[{i}]"), &mut |path, what| {
+            let (line, col) =
+                yaml::find_line(&part.text, step_line, "solve:").unwrap_or((step_line, 1));
+            report(
+                line,
+                col,
+                format!(
+                    "{path}: `{what}` is something only the runner can do, yet the step shows it as if a \
+                     participant did it; write the command a person types as a `shell:` action (setup may \
+                     use typed actions for what the participant does not see)"
+                ),
+            )
+        });
+    }
+    for (path, action) in step_actions(step) {
+        if let Action::Shell(shell) = action
+            && !shell.run.is_empty()
+        {
+            let text = renderer
+                .render(&shell.run, placeholders)
+                .unwrap_or_else(|_| shell.run.clone());
+            if let Some(problem) = bash_syntax_problem(&text) {
+                let (line, col) = yaml::find_line(&part.text, step_line, "shell:")
+                    .unwrap_or((step_line, 1));
+                report(line, col, format!("{path}: the commands do not parse: {problem}"));
+            }
+        }
+    }
+}
+
+/// Calls `bad(path, kind)` for every action in `action` that a person could not do themselves.
+fn participant_doable(action: &Action, path: &str, bad: &mut dyn FnMut(&str, &str)) {
+    match action {
+        Action::Shell(_) | Action::Wait(_) | Action::Ask(_) => {}
+        Action::Parallel(inner) | Action::Sequence(inner) => {
+            for (i, a) in inner.iter().enumerate() {
+                participant_doable(a, &format!("{path}[{i}]"), bad);
+            }
+        }
+        Action::Inspector(InspectorAction::PauseAt(p)) => {
+            for (i, a) in p.trigger.iter().enumerate() {
+                participant_doable(a, &format!("{path}.pause_at.trigger[{i}]"), bad);
+            }
+        }
+        Action::Inspector(InspectorAction::Profile(p)) => {
+            for (i, a) in p.during.iter().enumerate() {
+                participant_doable(a, &format!("{path}.profile.during[{i}]"), bad);
+            }
+        }
+        Action::Inspector(_) => {}
+        Action::Http(_) => bad(path, "http"),
+        Action::Metrics(_) => bad(path, "metrics"),
+        Action::Container(_) => bad(path, "container"),
+        Action::Artifact(_) => bad(path, "artifact"),
+        Action::Analyze(_) => bad(path, "analyze"),
+        Action::Eventually(_) => bad(path, "eventually"),
+        Action::Tunnel(_) => bad(path, "tunnel"),
+    }
+}
+
+/// What `bash -n` says about `commands` (None when they parse, or bash is not there to ask).
+fn bash_syntax_problem(commands: &str) -> Option<String> {
+    let out = std::process::Command::new("bash")
+        .arg("-n")
+        .arg("-c")
+        .arg(commands)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    (!out.status.success()).then(|| String::from_utf8_lossy(&out.stderr).trim().to_string())
 }
 
 /// Every action of a step with its path (`solve[0]`, `solve[1].parallel[0]`), setup first.

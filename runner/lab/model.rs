@@ -208,6 +208,86 @@ pub enum Action {
     /// A question whose right answer the runner derives from live state (asked in interactive mode;
     /// answered from the same state by verify and demo).
     Ask(AskAction),
+    /// Shell commands a participant types: shown in the step exactly as written (after rendering) and
+    /// run exactly so, in `bash`, by verify, demo and "do it for me".
+    Shell(ShellAction),
+}
+
+/// `shell:` — what a participant types into a terminal. A plain string is commands for the
+/// participant's main terminal; the long form names another terminal, for a command that keeps
+/// running (a tunnel), or interrupts one (Ctrl-C).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "ShellForm", into = "ShellForm")]
+pub struct ShellAction {
+    /// The commands, exactly as shown (empty for an interrupt).
+    pub run: String,
+    /// Run in (or interrupt) this other terminal instead of the main one.
+    pub terminal: Option<String>,
+    /// With `terminal`: text its output shows once the command is ready (the step goes on then).
+    pub ready: Option<String>,
+    /// Press Ctrl-C in `terminal` and wait until its command ends.
+    pub interrupt: bool,
+    /// How long the commands may take (default 60 s), or a long-running one to become ready.
+    pub timeout: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+enum ShellForm {
+    Text(String),
+    Spec(ShellSpec),
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShellSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    run: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    terminal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ready: Option<String>,
+    /// The terminal to press Ctrl-C in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    interrupt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timeout: Option<Dur>,
+}
+
+impl From<ShellForm> for ShellAction {
+    fn from(form: ShellForm) -> ShellAction {
+        match form {
+            ShellForm::Text(run) => ShellAction {
+                run,
+                terminal: None,
+                ready: None,
+                interrupt: false,
+                timeout: None,
+            },
+            ShellForm::Spec(spec) => ShellAction {
+                run: spec.run.unwrap_or_default(),
+                interrupt: spec.interrupt.is_some(),
+                terminal: spec.interrupt.or(spec.terminal),
+                ready: spec.ready,
+                timeout: spec.timeout,
+            },
+        }
+    }
+}
+
+impl From<ShellAction> for ShellForm {
+    fn from(a: ShellAction) -> ShellForm {
+        if a.terminal.is_none() && a.ready.is_none() && a.timeout.is_none() && !a.interrupt {
+            return ShellForm::Text(a.run);
+        }
+        ShellForm::Spec(ShellSpec {
+            run: (!a.run.is_empty()).then_some(a.run),
+            terminal: if a.interrupt { None } else { a.terminal.clone() },
+            interrupt: if a.interrupt { a.terminal } else { None },
+            ready: a.ready,
+            timeout: a.timeout,
+        })
+    }
 }
 
 /// `inspector:` — what the runner does through the Chrome DevTools Protocol, as DevTools would.
@@ -572,8 +652,20 @@ pub struct FunctionShare {
     /// frames, so the range is what counts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lines: Option<[u32; 2]>,
-    /// Minimum share of sampled time, 0..1.
+    /// Minimum share, 0..1.
     pub at_least: f64,
+    /// What the share is of: `all` sampled time, or `busy` time (not counting `(idle)`,
+    /// `(program)` and `(garbage collector)`; what a person reads off any recording).
+    #[serde(default)]
+    pub of: ShareOf,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShareOf {
+    #[default]
+    All,
+    Busy,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

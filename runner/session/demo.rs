@@ -37,6 +37,9 @@ impl Narrator for SharedNarrator {
     fn command(&self, shell: &str) {
         self.0.command(shell)
     }
+    fn output(&self, line: &str) {
+        self.0.output(line)
+    }
     fn activity(
         &self,
         label: &str,

@@ -238,6 +238,7 @@ pub async fn open_part(
             crate::util::ports::free_port().context("Failed to find a free port for the tunnel")?;
         vars.insert("tunnel_port".into(), json!(port));
         vars.insert("inspector_addr".into(), json!(format!("127.0.0.1:{port}")));
+        vars.insert("tunnel_addr".into(), json!(format!("127.0.0.1:{port}")));
     }
     let ctx = Context::new(
         environment,
@@ -255,6 +256,11 @@ pub async fn open_part(
         return Err(e.context(format!("the {} environment did not start", part.id())));
     }
     ctx.refresh_env_vars().await;
+    if let Err(e) = run_intro(&ctx, part).await {
+        let _ = ctx.teardown().await;
+        unregister(&session_id);
+        return Err(e);
+    }
     Ok(PartSession {
         ctx,
         session_id,
@@ -263,6 +269,27 @@ pub async fn open_part(
         artifacts_dir,
         _temp_artifacts: temp,
     })
+}
+
+/// Runs the shell blocks of the part's intro in the participant's main terminal, as a person
+/// following the guide does first (they export `BASE`, `LAB_TOKEN`, ...).
+async fn run_intro(ctx: &Context, part: &Part) -> Result<()> {
+    let intro = ctx
+        .renderer()
+        .render(&part.file.intro, &ctx.vars())
+        .with_context(|| format!("Failed to render the intro of {}", part.id()))?;
+    for block in actions::shell::runnable_blocks(&intro) {
+        let ran = actions::shell::run_main(&ctx.quieted(), &block, Duration::from_secs(30)).await?;
+        if ran.status != Some(0) {
+            bail!(
+                "the intro of {} shows commands that fail (exit status {:?}):\n{block}\n{}",
+                part.id(),
+                ran.status,
+                ran.output.join("\n")
+            );
+        }
+    }
+    Ok(())
 }
 
 impl PartSession {
@@ -291,7 +318,11 @@ pub async fn run_phase(ctx: &Context, step: &Step, phase: Phase) -> Result<()> {
         .as_ref()
         .map(|d| d.get())
         .unwrap_or(DEFAULT_PHASE_BUDGET);
-    ctx.set_step_hint(step.hints.first().cloned());
+    ctx.set_step_hint(
+        step.hints
+            .first()
+            .map(|h| ctx.render_str(h).unwrap_or_else(|_| h.clone())),
+    );
     let actions = actions_of(step, phase);
     let ctx = &if matches!(phase, Phase::Check | Phase::CheckBeforeSolve) {
         ctx.checking()

@@ -135,7 +135,7 @@ async fn run_steps(
     while index < steps.len() {
         let step = &steps[index];
         store.update(lab, part, |p| p.current = Some(step.id.clone()))?;
-        match run_step(session, part, step, term).await? {
+        match run_step(lab, session, part, step, term).await? {
             StepEnd::Passed => {
                 store.update(lab, part, |p| {
                     p.done.insert(step.id.clone());
@@ -207,6 +207,7 @@ async fn replay(session: &PartSession, done: &[Step], term: &Terminal) {
 }
 
 async fn run_step(
+    lab: &Lab,
     session: &PartSession,
     part: &Part,
     step: &Step,
@@ -217,7 +218,20 @@ async fn run_step(
         term.bad(&format!("the setup of step {} failed", step.id));
         term.diagnosis(&e);
     }
-    let rendered = guide::render_step(ctx.renderer(), step, &ctx.vars())?;
+    let rendered = match guide::render_step(ctx.renderer(), step, &ctx.vars()) {
+        Ok(rendered) => rendered,
+        Err(e) => {
+            // A value an earlier (skipped) step would have made is missing: show the step with
+            // placeholders and say what is missing, rather than leaving.
+            term.bad(&format!(
+                "step {} needs something an earlier step makes ({e:#}); do that step (press b to go back) or follow the placeholders below",
+                step.id
+            ));
+            let mut vars = guide::placeholder_vars(lab, part, &guide::saved_names(part));
+            vars.extend(ctx.vars());
+            guide::render_step(ctx.renderer(), step, &vars)?
+        }
+    };
     show_step(part, &rendered, term);
     let mut next_hint = 0;
     let end = loop {
@@ -259,7 +273,7 @@ async fn run_step(
                 if rendered.commands.is_empty() {
                     term.note("this step has no commands");
                 } else {
-                    term.markdown(&guide::fenced(&rendered.commands));
+                    term.markdown(&rendered.commands);
                 }
             }
             Choice::Skip => break StepEnd::Skipped,
@@ -295,6 +309,6 @@ fn show_step(part: &Part, rendered: &RenderedStep, term: &Terminal) {
     term.step_heading(part, &rendered.id, &rendered.title);
     term.markdown(&rendered.instructions);
     if !rendered.commands_inline && !rendered.commands.is_empty() {
-        term.markdown(&guide::fenced(&rendered.commands));
+        term.markdown(&rendered.commands);
     }
 }

@@ -182,6 +182,14 @@ impl Narrator for TerminalNarrator {
         }
     }
 
+    fn output(&self, line: &str) {
+        if self.styled {
+            self.print(format!("    \x1b[2m{line}\x1b[0m"));
+        } else {
+            self.print(format!("    {line}"));
+        }
+    }
+
     fn activity(&self, label: &str, expected: Duration) -> Box<dyn Activity> {
         if !self.styled {
             self.print(format!(

@@ -32,6 +32,14 @@ impl Narrator for Verbose {
     fn say(&self, line: &str) {
         println!("           · {line}");
     }
+    fn command(&self, shell: &str) {
+        for (i, line) in shell.lines().enumerate() {
+            println!("           {} {line}", if i == 0 { "$" } else { " " });
+        }
+    }
+    fn output(&self, line: &str) {
+        println!("             {line}");
+    }
 }
 
 /// Runs the chosen parts; returns every step's result (in order).

@@ -3,9 +3,16 @@
 import { performance } from 'node:perf_hooks';
 
 let jamsTotal = 0;
+let lastJamSeconds = 0;
 
 export function eventLoopJamsTotal() {
   return jamsTotal;
+}
+
+// How long the most recent jam held the loop. Unlike nodejs_eventloop_lag_max_seconds, which every
+// scrape resets, this stays until the next jam: a dashboard (or a check) can read it at any time.
+export function lastEventLoopJamSeconds() {
+  return lastJamSeconds;
 }
 
 // Part 1 puts its breakpoint in here, and the CPU profile of a jam should show this function
@@ -34,5 +41,6 @@ export function blockEventLoop(ms) {
 export function eventLoopJam({ ms }) {
   const { iterations, durationMs } = blockEventLoop(ms);
   jamsTotal += 1;
+  lastJamSeconds = durationMs / 1000;
   return { ok: true, requestedMs: ms, durationMs, iterations };
 }

@@ -110,8 +110,10 @@ impl DockerEnv {
             log_offset: 0,
             hostname: String::new(),
         };
+        // A concrete host port rather than an ephemeral one: Docker hands out a new ephemeral port
+        // when a container restarts, and the participant's `$BASE` would point nowhere.
         let wanted = Wanted {
-            app: env.spec.fixed_app_port,
+            app: env.spec.fixed_app_port.or_else(|| ports::free_port().ok()),
             inspector: match env.spec.inspector {
                 InspectorMode::Open { host_port } => ports::preferred_or_free(host_port, report),
                 _ => None,
@@ -145,8 +147,8 @@ impl DockerEnv {
                     }
                 }
                 let fallback = Wanted {
-                    app: fixed,
-                    inspector: None,
+                    app: fixed.or_else(|| ports::free_port().ok()),
+                    inspector: wanted.inspector.and_then(|_| ports::free_port().ok()),
                 };
                 match self.try_create_and_start(&fallback).await {
                     Err(e) if is_port_conflict(&e) && fixed.is_some() => {

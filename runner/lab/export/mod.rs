@@ -254,7 +254,7 @@ fn write_part(
         }
         let _ = writeln!(out, "{}\n", rendered.instructions.trim_end());
         if !rendered.commands_inline && !rendered.commands.is_empty() {
-            let _ = writeln!(out, "{}\n", guide::fenced(&rendered.commands));
+            let _ = writeln!(out, "{}\n", rendered.commands);
         }
         if !rendered.hints.is_empty() {
             out.push_str("**If you are stuck**\n\n");

@@ -1,0 +1,503 @@
+//! `shell:` — the commands a participant types, run exactly as the step shows them, in `bash`.
+//!
+//! The runner keeps a model of the participant's terminals: the main one, whose exported variables
+//! and working folder carry over from one block to the next (the part's intro exports `BASE` and
+//! `LAB_TOKEN` there, as a person does), and named others for commands that keep running (a tunnel),
+//! which a later block interrupts with Ctrl-C.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+
+use super::Context;
+use super::failure::Failure;
+use crate::lab::ShellAction;
+
+/// How long commands may run unless the action says otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a Ctrl-C'd command may take to end.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
+/// How many lines of output a failure shows.
+const OUTPUT_TAIL: usize = 20;
+
+/// The participant's terminals, as verify, demo and "do it for me" drive them.
+pub struct Terminals {
+    /// The main terminal's exported variables and working folder.
+    env: BTreeMap<String, String>,
+    cwd: PathBuf,
+    /// Commands left running in other terminals, by name.
+    others: HashMap<String, Background>,
+}
+
+struct Background {
+    child: Child,
+    /// Where its shell writes its state on exit (kept as long as it runs).
+    _state: tempfile::TempDir,
+    command: String,
+    output: Arc<Mutex<Vec<String>>>,
+}
+
+impl Terminals {
+    /// A fresh terminal in `cwd` with the runner's own environment, the folder of this `lab-runner`
+    /// first on `PATH` (steps run `lab-runner pull`, `lab-runner tunnel`, ...), and `extra` exported.
+    pub fn new(cwd: &Path, extra: &BTreeMap<String, String>) -> Terminals {
+        let mut env: BTreeMap<String, String> = std::env::vars()
+            .filter(|(k, _)| !k.starts_with("__LAB_"))
+            .collect();
+        if let Some(dir) = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        {
+            let path = env.get("PATH").cloned().unwrap_or_default();
+            env.insert(
+                "PATH".into(),
+                if path.is_empty() {
+                    dir.display().to_string()
+                } else {
+                    format!("{}:{path}", dir.display())
+                },
+            );
+        }
+        env.extend(extra.clone());
+        Terminals {
+            env,
+            cwd: cwd.to_path_buf(),
+            others: HashMap::new(),
+        }
+    }
+
+    /// A variable exported in the main terminal.
+    pub fn exported(&self, name: &str) -> Option<&str> {
+        self.env.get(name).map(String::as_str)
+    }
+
+    /// Exports `name=value` in the main terminal (what the runner itself provides, such as the
+    /// session's control socket).
+    pub fn export(&mut self, name: &str, value: &str) {
+        self.env.insert(name.to_string(), value.to_string());
+    }
+
+    /// Ends every command still running in another terminal.
+    pub async fn close_all(&mut self) {
+        for (_, mut bg) in self.others.drain() {
+            interrupt_group(&bg.child, nix::sys::signal::Signal::SIGINT);
+            if tokio::time::timeout(INTERRUPT_GRACE, bg.child.wait())
+                .await
+                .is_err()
+            {
+                interrupt_group(&bg.child, nix::sys::signal::Signal::SIGKILL);
+                let _ = bg.child.wait().await;
+            }
+        }
+    }
+}
+
+/// What a block printed and how it ended.
+pub struct Ran {
+    pub status: Option<i32>,
+    pub output: Vec<String>,
+}
+
+pub async fn perform(ctx: &Context, action: &ShellAction) -> Result<()> {
+    let timeout = action
+        .timeout
+        .as_ref()
+        .map(|d| d.get())
+        .unwrap_or(DEFAULT_TIMEOUT);
+    match (&action.terminal, action.interrupt) {
+        (Some(name), true) => interrupt(ctx, name).await,
+        (Some(name), false) => start_other(ctx, name, action, timeout).await,
+        (None, _) => {
+            ctx.show_command(&action.run);
+            let ran = run_main(ctx, &action.run, timeout).await?;
+            judge(ctx, &action.run, &ran)
+        }
+    }
+}
+
+/// A block's exit status counts: anything but 0 is a failure showing what it printed.
+fn judge(ctx: &Context, commands: &str, ran: &Ran) -> Result<()> {
+    if ran.status == Some(0) {
+        return Ok(());
+    }
+    let tail: Vec<&str> = ran
+        .output
+        .iter()
+        .rev()
+        .take(OUTPUT_TAIL)
+        .rev()
+        .map(String::as_str)
+        .collect();
+    Err(Failure::new(
+        format!("the commands\n{}", indent(commands)),
+        "exit status 0",
+        format!(
+            "{}{}",
+            match ran.status {
+                Some(code) => format!("exit status {code}"),
+                None => "killed by a signal".to_string(),
+            },
+            if tail.is_empty() {
+                " (no output)".to_string()
+            } else {
+                format!("; its output ended with:\n{}", indent(&tail.join("\n")))
+            }
+        ),
+    )
+    .hint(ctx.step_hint())
+    .into())
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The script bash runs: the commands exactly as shown, after two lines that make a failing command
+/// end the block (as a person would stop and look) and that keep what the block exported for the
+/// next one.
+fn script(commands: &str) -> String {
+    format!(
+        "set -eo pipefail\n\
+         trap '__lab_status=$?; {{ env -0 > \"$__LAB_STATE/env\"; pwd > \"$__LAB_STATE/pwd\"; }} 2>/dev/null || true; exit $__lab_status' EXIT\n\
+         {commands}\n"
+    )
+}
+
+fn bash(terminals: &Terminals, commands: &str, state: &Path) -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.arg("--noprofile")
+        .arg("--norc")
+        .arg("-c")
+        .arg(script(commands))
+        .env_clear()
+        .envs(&terminals.env)
+        .env("__LAB_STATE", state)
+        .current_dir(&terminals.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Runs `commands` in the main terminal and waits for them (at most `timeout`); what they export
+/// and where they `cd` carry over to the next block.
+pub async fn run_main(ctx: &Context, commands: &str, timeout: Duration) -> Result<Ran> {
+    let mut terminals = ctx.terminals().lock().await;
+    let state = tempfile::tempdir().context("Failed to create a folder for the shell's state")?;
+    let mut child = bash(&terminals, commands, state.path())
+        .spawn()
+        .context("Failed to run bash (is it installed?)")?;
+    let output = Arc::new(Mutex::new(Vec::new()));
+    let readers = read_output(ctx, &mut child, &output);
+    let waited = tokio::time::timeout(timeout, child.wait()).await;
+    // Jobs a block left in the background end with it: nothing may outlive the step unseen.
+    interrupt_group(&child, nix::sys::signal::Signal::SIGTERM);
+    let status = match waited {
+        Ok(status) => status.context("Failed to wait for bash")?.code(),
+        Err(_) => {
+            interrupt_group(&child, nix::sys::signal::Signal::SIGKILL);
+            let _ = child.wait().await;
+            drain(readers).await;
+            let printed = output.lock().expect("output lock").clone();
+            bail!(
+                "the commands did not finish within {:.0} s:\n{}\n(output so far:\n{})",
+                timeout.as_secs_f64(),
+                indent(commands),
+                indent(&printed.join("\n"))
+            );
+        }
+    };
+    drain(readers).await;
+    if let Ok(env) = std::fs::read(state.path().join("env")) {
+        terminals.env = parse_env(&env);
+    }
+    if let Ok(pwd) = std::fs::read_to_string(state.path().join("pwd")) {
+        let pwd = PathBuf::from(pwd.trim_end_matches('\n'));
+        if pwd.is_dir() {
+            terminals.cwd = pwd;
+        }
+    }
+    let output = output.lock().expect("output lock").clone();
+    Ok(Ran { status, output })
+}
+
+/// Waits a moment for the output readers after the process ended (a background job that escaped
+/// the process group could hold the pipes open forever).
+async fn drain(readers: Vec<tokio::task::JoinHandle<()>>) {
+    for reader in readers {
+        let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+    }
+}
+
+fn parse_env(bytes: &[u8]) -> BTreeMap<String, String> {
+    bytes
+        .split(|b| *b == 0)
+        .filter_map(|entry| {
+            let entry = String::from_utf8_lossy(entry);
+            let (k, v) = entry.split_once('=')?;
+            let kept = !k.is_empty()
+                && !k.starts_with("__LAB_")
+                && !matches!(k, "_" | "SHLVL" | "PWD" | "OLDPWD");
+            kept.then(|| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+/// Reads stdout and stderr line by line into `output`, narrating each line.
+fn read_output(
+    ctx: &Context,
+    child: &mut Child,
+    output: &Arc<Mutex<Vec<String>>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut readers = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        readers.push(reader(ctx.clone(), out, output.clone()));
+    }
+    if let Some(err) = child.stderr.take() {
+        readers.push(reader(ctx.clone(), err, output.clone()));
+    }
+    readers
+}
+
+fn reader(
+    ctx: Context,
+    stream: impl AsyncRead + Unpin + Send + 'static,
+    output: Arc<Mutex<Vec<String>>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).split(b'\n');
+        while let Ok(Some(line)) = lines.next_segment().await {
+            let line = String::from_utf8_lossy(&line)
+                .trim_end_matches('\r')
+                .to_string();
+            ctx.output_line(&line);
+            output.lock().expect("output lock").push(line);
+        }
+    })
+}
+
+/// Sends `signal` to the process group of `child` (bash and every job it started).
+fn interrupt_group(child: &Child, signal: nix::sys::signal::Signal) {
+    if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), signal);
+    }
+}
+
+/// Starts `action.run` in the terminal `name` and leaves it running; waits for `ready` in its output
+/// when given.
+async fn start_other(
+    ctx: &Context,
+    name: &str,
+    action: &ShellAction,
+    timeout: Duration,
+) -> Result<()> {
+    ctx.narrate(&format!("in another terminal ({name}):"));
+    ctx.show_command(&action.run);
+    let mut terminals = ctx.terminals().lock().await;
+    if terminals.others.contains_key(name) {
+        bail!(
+            "the terminal `{name}` still runs a command: interrupt it first (`shell: {{interrupt: {name}}}`)"
+        );
+    }
+    let state = tempfile::tempdir().context("Failed to create a folder for the shell's state")?;
+    let mut child = bash(&terminals, &action.run, state.path())
+        .spawn()
+        .context("Failed to run bash (is it installed?)")?;
+    let output = Arc::new(Mutex::new(Vec::new()));
+    let _readers = read_output(ctx, &mut child, &output);
+    if let Some(ready) = &action.ready {
+        let started = std::time::Instant::now();
+        loop {
+            if output
+                .lock()
+                .expect("output lock")
+                .iter()
+                .any(|l| l.contains(ready.as_str()))
+            {
+                break;
+            }
+            if let Some(status) = child.try_wait().context("Failed to look at bash")? {
+                let ran = Ran {
+                    status: status.code(),
+                    output: output.lock().expect("output lock").clone(),
+                };
+                judge(ctx, &action.run, &ran)?;
+                return Err(Failure::new(
+                    format!("the command in the terminal `{name}`"),
+                    format!("to keep running and print `{ready}`"),
+                    "it ended at once",
+                )
+                .into());
+            }
+            if started.elapsed() > timeout {
+                interrupt_group(&child, nix::sys::signal::Signal::SIGKILL);
+                let printed = output.lock().expect("output lock").join("\n");
+                return Err(Failure::new(
+                    format!("the command in the terminal `{name}`"),
+                    format!("`{ready}` in its output within {:.0} s", timeout.as_secs_f64()),
+                    if printed.is_empty() {
+                        "no output".to_string()
+                    } else {
+                        indent(&printed)
+                    },
+                )
+                .hint(ctx.step_hint())
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    terminals.others.insert(
+        name.to_string(),
+        Background {
+            _state: state,
+            child,
+            command: action.run.clone(),
+            output,
+        },
+    );
+    Ok(())
+}
+
+/// Ctrl-C in the terminal `name`: its command must end, and end well (a tunnel closes cleanly).
+async fn interrupt(ctx: &Context, name: &str) -> Result<()> {
+    let mut terminals = ctx.terminals().lock().await;
+    let Some(mut bg) = terminals.others.remove(name) else {
+        return Err(anyhow!(
+            "nothing runs in the terminal `{name}`: no earlier step started a command there"
+        ));
+    };
+    ctx.narrate(&format!("Ctrl-C in the terminal `{name}` ({})", bg.command));
+    interrupt_group(&bg.child, nix::sys::signal::Signal::SIGINT);
+    let status = match tokio::time::timeout(INTERRUPT_GRACE, bg.child.wait()).await {
+        Ok(status) => status.context("Failed to wait for bash")?,
+        Err(_) => {
+            interrupt_group(&bg.child, nix::sys::signal::Signal::SIGKILL);
+            let _ = bg.child.wait().await;
+            return Err(Failure::new(
+                format!("`{}` after Ctrl-C", bg.command),
+                format!("to end within {:.0} s", INTERRUPT_GRACE.as_secs_f64()),
+                "it kept running (killed now)",
+            )
+            .into());
+        }
+    };
+    let ran = Ran {
+        // bash reports a command ended by SIGINT as 130: that is how Ctrl-C ends one.
+        status: status.code().map(|c| if c == 130 { 0 } else { c }),
+        output: bg.output.lock().expect("output lock").clone(),
+    };
+    judge(ctx, &bg.command, &ran)
+}
+
+/// The runnable shell blocks of rendered Markdown: fenced blocks whose info string is `sh`, `bash`
+/// or `shell` and does not say `no-run`.
+pub fn runnable_blocks(markdown: &str) -> Vec<String> {
+    fenced_blocks(markdown)
+        .into_iter()
+        .filter(|b| b.is_shell() && !b.no_run())
+        .map(|b| b.text)
+        .collect()
+}
+
+/// A fenced code block of Markdown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fenced {
+    pub info: String,
+    pub text: String,
+    /// 0-based line of the opening fence.
+    pub line: usize,
+}
+
+impl Fenced {
+    pub fn language(&self) -> &str {
+        self.info.split_whitespace().next().unwrap_or("")
+    }
+    pub fn is_shell(&self) -> bool {
+        matches!(self.language(), "sh" | "bash" | "shell")
+    }
+    /// Marked for reading only (`sh no-run`): commands for another system (AWS), sample output.
+    pub fn no_run(&self) -> bool {
+        self.info.split_whitespace().skip(1).any(|w| w == "no-run")
+    }
+}
+
+/// Every fenced code block (``` or ~~~) of `markdown`, in order.
+pub fn fenced_blocks(markdown: &str) -> Vec<Fenced> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(String, usize, String, usize)> = None; // fence, indent, info, line
+    let mut body: Vec<&str> = Vec::new();
+    for (n, line) in markdown.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        match &open {
+            None => {
+                let fence: String = trimmed
+                    .chars()
+                    .take_while(|c| *c == '`' || *c == '~')
+                    .collect();
+                if indent < 4
+                    && fence.len() >= 3
+                    && fence.chars().all(|c| c == fence.chars().next().unwrap_or('`'))
+                {
+                    let info = trimmed[fence.len()..].trim().to_string();
+                    open = Some((fence, indent, info, n));
+                    body.clear();
+                }
+            }
+            Some((fence, fence_indent, info, start)) => {
+                if trimmed.starts_with(fence.as_str())
+                    && trimmed.trim_end().chars().all(|c| c == fence.chars().next().unwrap_or('`'))
+                {
+                    blocks.push(Fenced {
+                        info: info.clone(),
+                        text: body.join("\n"),
+                        line: *start,
+                    });
+                    open = None;
+                } else {
+                    let strip = (*fence_indent).min(line.len() - line.trim_start().len());
+                    body.push(&line[strip..]);
+                }
+            }
+        }
+    }
+    blocks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_shell_blocks_and_honours_no_run() {
+        let md = "Intro\n\n```sh\nexport BASE=http://x\n```\n\n```sh no-run\naws ecs list-tasks\n```\n\n```\nplain\n```\n\n  ~~~bash\n  echo hi\n  ~~~\n";
+        let blocks = fenced_blocks(md);
+        assert_eq!(blocks.len(), 4);
+        assert!(blocks[1].no_run());
+        assert_eq!(blocks[3].text, "echo hi");
+        assert_eq!(
+            runnable_blocks(md),
+            vec!["export BASE=http://x".to_string(), "echo hi".to_string()]
+        );
+    }
+
+    #[test]
+    fn exported_variables_are_read_back_without_the_runners_own() {
+        let env = parse_env(b"BASE=http://x\0__LAB_STATE=/tmp/a\0A=b=c\0");
+        assert_eq!(env.get("BASE").map(String::as_str), Some("http://x"));
+        assert_eq!(env.get("A").map(String::as_str), Some("b=c"));
+        assert!(!env.contains_key("__LAB_STATE"));
+    }
+}
