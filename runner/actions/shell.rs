@@ -345,7 +345,10 @@ async fn start_other(
                 let printed = output.lock().expect("output lock").join("\n");
                 return Err(Failure::new(
                     format!("the command in the terminal `{name}`"),
-                    format!("`{ready}` in its output within {:.0} s", timeout.as_secs_f64()),
+                    format!(
+                        "`{ready}` in its output within {:.0} s",
+                        timeout.as_secs_f64()
+                    ),
                     if printed.is_empty() {
                         "no output".to_string()
                     } else {
@@ -449,7 +452,9 @@ pub fn fenced_blocks(markdown: &str) -> Vec<Fenced> {
                     .collect();
                 if indent < 4
                     && fence.len() >= 3
-                    && fence.chars().all(|c| c == fence.chars().next().unwrap_or('`'))
+                    && fence
+                        .chars()
+                        .all(|c| c == fence.chars().next().unwrap_or('`'))
                 {
                     let info = trimmed[fence.len()..].trim().to_string();
                     open = Some((fence, indent, info, n));
@@ -458,7 +463,10 @@ pub fn fenced_blocks(markdown: &str) -> Vec<Fenced> {
             }
             Some((fence, fence_indent, info, start)) => {
                 if trimmed.starts_with(fence.as_str())
-                    && trimmed.trim_end().chars().all(|c| c == fence.chars().next().unwrap_or('`'))
+                    && trimmed
+                        .trim_end()
+                        .chars()
+                        .all(|c| c == fence.chars().next().unwrap_or('`'))
                 {
                     blocks.push(Fenced {
                         info: info.clone(),

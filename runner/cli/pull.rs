@@ -21,6 +21,7 @@ Examples:
   lab-runner pull /tmp/heap-2025-01-31T12-00-00-000Z-1.heapsnapshot
   lab-runner pull cpu-2025-01-31T12-00-00-000Z-1.cpuprofile profiles/
   lab-runner pull /tmp/heap-....heapsnapshot before.heapsnapshot --force
+  lab-runner pull --newest '*.cpuprofile' cpu.cpuprofile   # the latest profile
   lab-runner pull /tmp/heap-....heapsnapshot --container lab-runner-1a2b3c4d-part2
 
 The same on ECS: `aws ecs execute-command --command \"cat /tmp/x\"` goes through a terminal session \
@@ -35,11 +36,15 @@ and mangles binary data, so the usual way is an upload to S3 from inside the tas
 #[command(after_help = AFTER_HELP)]
 pub struct PullArgs {
     /// The file inside the container (relative: in its artifact folder)
-    #[arg(value_name = "PATH")]
-    pub path: String,
+    #[arg(value_name = "PATH", required_unless_present = "newest")]
+    pub path: Option<String>,
     /// Where to put it: a file, or an existing folder [default: the file's name, here]
     #[arg(value_name = "DEST")]
     pub dest: Option<PathBuf>,
+    /// Instead of PATH: the most recent file in the artifact folder whose name matches PATTERN
+    /// (`*` and `?` wildcards; quote it): `--newest '*.cpuprofile' cpu.cpuprofile`
+    #[arg(long, value_name = "PATTERN")]
+    pub newest: Option<String>,
     /// The container to copy from [default: the one running container labelled
     /// io.lab-runner.managed=true]
     #[arg(long, value_name = "NAME")]
@@ -75,8 +80,48 @@ pub async fn run(args: PullArgs) -> Result<u8> {
         ))
         .into());
     };
-    let inside = in_container(&args.path, &artifact_dir);
-    let dest = destination(&inside, args.dest.as_deref())?;
+    let (path, dest_arg) = match (&args.newest, &args.path) {
+        // With --newest, a single positional is the destination.
+        (Some(_), Some(_)) if args.dest.is_some() => {
+            return Err(UsageError(
+                "with --newest PATTERN, give only where to put the file (DEST), not a PATH".into(),
+            )
+            .into());
+        }
+        (Some(pattern), first) => {
+            let files = archive::list_folder(&docker, &container, &artifact_dir).await?;
+            let newest = newest_matching(&files, pattern).ok_or_else(|| {
+                UsageError(format!(
+                    "no file in {artifact_dir} of the container {container} matches `{pattern}`{}",
+                    if files.is_empty() {
+                        " (the folder is empty: nothing was captured yet)".to_string()
+                    } else {
+                        format!(
+                            "; it holds: {}",
+                            files
+                                .iter()
+                                .map(|(n, _)| n.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }
+                ))
+            })?;
+            let dest = args
+                .dest
+                .clone()
+                .or_else(|| first.as_ref().map(PathBuf::from));
+            (newest, dest)
+        }
+        (None, Some(path)) => (path.clone(), args.dest.clone()),
+        (None, None) => {
+            return Err(
+                UsageError("name the file to copy (PATH), or pass --newest PATTERN".into()).into(),
+            );
+        }
+    };
+    let inside = in_container(&path, &artifact_dir);
+    let dest = destination(&inside, dest_arg.as_deref())?;
     if dest.exists() && !args.force {
         return Err(UsageError(format!(
             "{} already exists; pass --force to overwrite it, or give another DEST",
@@ -94,6 +139,30 @@ pub async fn run(args: PullArgs) -> Result<u8> {
         println!("next: lab-runner analyze {}", shell_word(&dest));
     }
     Ok(exit::SUCCESS)
+}
+
+/// The name of the most recently modified file matching `pattern` (ties: the greater name, as
+/// the lab's names carry a timestamp).
+fn newest_matching(files: &[(String, u64)], pattern: &str) -> Option<String> {
+    files
+        .iter()
+        .filter(|(name, _)| wildcard_match(pattern.as_bytes(), name.as_bytes()))
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)))
+        .map(|(name, _)| name.clone())
+}
+
+/// `*` matches any run of characters, `?` one character; everything else itself.
+fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
+    match (pattern.first(), text.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            wildcard_match(&pattern[1..], text)
+                || (!text.is_empty() && wildcard_match(pattern, &text[1..]))
+        }
+        (Some(b'?'), Some(_)) => wildcard_match(&pattern[1..], &text[1..]),
+        (Some(p), Some(t)) if p == t => wildcard_match(&pattern[1..], &text[1..]),
+        _ => false,
+    }
 }
 
 /// The path inside the container: `path` itself when absolute, else in `artifact_dir`.
@@ -159,6 +228,26 @@ mod tests {
             "/data/x.heapsnapshot"
         );
         assert_eq!(in_container("/var/x", "/tmp"), "/var/x");
+    }
+
+    #[test]
+    fn newest_picks_the_latest_match() {
+        let files = vec![
+            ("cpu-1.cpuprofile".to_string(), 10),
+            ("cpu-2.cpuprofile".to_string(), 20),
+            ("heap-3.heapsnapshot".to_string(), 30),
+        ];
+        assert_eq!(
+            newest_matching(&files, "*.cpuprofile").as_deref(),
+            Some("cpu-2.cpuprofile")
+        );
+        assert_eq!(
+            newest_matching(&files, "*").as_deref(),
+            Some("heap-3.heapsnapshot")
+        );
+        assert_eq!(newest_matching(&files, "*.json"), None);
+        assert!(wildcard_match(b"cpu-?.cpu*", b"cpu-1.cpuprofile"));
+        assert!(!wildcard_match(b"cpu-?.cpu", b"cpu-12.cpu"));
     }
 
     #[test]

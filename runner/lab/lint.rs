@@ -232,8 +232,8 @@ fn lint_participant_path(
     renderer: &Renderer,
     report: &mut dyn FnMut(usize, usize, String),
 ) {
-    let instructions_line = yaml::find_line(&part.text, step_line, "instructions:")
-        .map_or(step_line, |(l, _)| l);
+    let instructions_line =
+        yaml::find_line(&part.text, step_line, "instructions:").map_or(step_line, |(l, _)| l);
     for block in crate::actions::shell::fenced_blocks(&step.instructions) {
         if block.is_shell() && !block.no_run() {
             report(
@@ -272,9 +272,13 @@ fn lint_participant_path(
                 .render(&shell.run, placeholders)
                 .unwrap_or_else(|_| shell.run.clone());
             if let Some(problem) = bash_syntax_problem(&text) {
-                let (line, col) = yaml::find_line(&part.text, step_line, "shell:")
-                    .unwrap_or((step_line, 1));
-                report(line, col, format!("{path}: the commands do not parse: {problem}"));
+                let (line, col) =
+                    yaml::find_line(&part.text, step_line, "shell:").unwrap_or((step_line, 1));
+                report(
+                    line,
+                    col,
+                    format!("{path}: the commands do not parse: {problem}"),
+                );
             }
         }
     }

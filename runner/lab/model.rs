@@ -282,7 +282,11 @@ impl From<ShellAction> for ShellForm {
         }
         ShellForm::Spec(ShellSpec {
             run: (!a.run.is_empty()).then_some(a.run),
-            terminal: if a.interrupt { None } else { a.terminal.clone() },
+            terminal: if a.interrupt {
+                None
+            } else {
+                a.terminal.clone()
+            },
             interrupt: if a.interrupt { a.terminal } else { None },
             ready: a.ready,
             timeout: a.timeout,

@@ -17,6 +17,63 @@ use futures_util::StreamExt;
 const COPY_TIMEOUT: Duration = Duration::from_secs(120);
 const BLOCK: usize = 512;
 
+/// The regular files directly in the folder `dir` of `container`, with their modification times
+/// (seconds since the epoch). The engine sends the folder as a tar, contents included: fine for an
+/// artifact folder of profiles and snapshots, which this is for.
+pub async fn list_folder(
+    docker: &Docker,
+    container: &str,
+    dir: &str,
+) -> Result<Vec<(String, u64)>> {
+    let list = async {
+        let mut stream = docker.download_from_container(
+            container,
+            Some(
+                DownloadFromContainerOptionsBuilder::default()
+                    .path(dir)
+                    .build(),
+            ),
+        );
+        let mut tar = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            tar.extend_from_slice(&chunk.map_err(|e| explain(anyhow!(e), dir, container))?);
+        }
+        let mut files = Vec::new();
+        let mut archive = tar::Archive::new(std::io::Cursor::new(tar));
+        for entry in archive
+            .entries()
+            .context("the folder's tar is unreadable")?
+        {
+            let entry = entry.context("the folder's tar is unreadable")?;
+            let header = entry.header();
+            if header.entry_type() != tar::EntryType::Regular {
+                continue;
+            }
+            let path = entry.path().context("a name in the folder's tar")?;
+            // Entries are `<folder name>/<file>`; only the folder's own files count.
+            let mut parts = path.components();
+            parts.next();
+            let rest = parts.as_path();
+            if rest.components().count() == 1 {
+                files.push((
+                    rest.display().to_string(),
+                    header.mtime().unwrap_or_default(),
+                ));
+            }
+        }
+        Ok::<_, anyhow::Error>(files)
+    };
+    tokio::time::timeout(COPY_TIMEOUT, list)
+        .await
+        .map_err(|_| {
+            anyhow!(
+                "listing {dir} in {container} took over {} s",
+                COPY_TIMEOUT.as_secs()
+            )
+        })?
+        .with_context(|| format!("Failed to list {dir} in the container {container}"))
+}
+
 /// Copies the regular file at `path` in `container` to `dest`; returns the bytes written.
 pub async fn copy_file_out(
     docker: &Docker,
