@@ -115,9 +115,10 @@ pub async fn run(args: PullArgs) -> Result<u8> {
         }
         (None, Some(path)) => (path.clone(), args.dest.clone()),
         (None, None) => {
-            return Err(
-                UsageError("name the file to copy (PATH), or pass --newest PATTERN".into()).into(),
-            );
+            return Err(UsageError(
+                "name the file to copy (PATH), or pass --newest PATTERN".into(),
+            )
+            .into());
         }
     };
     let inside = in_container(&path, &artifact_dir);

@@ -32,12 +32,37 @@ impl Terminal {
         self.styled
     }
 
-    /// Markdown: rendered (headings, tables, code blocks) or as written.
+    /// Markdown: rendered (headings, tables) or as written. Code blocks are printed by hand, never
+    /// wrapped by the renderer: a command wrapped mid-word runs as two broken commands when copied.
+    /// A shell line too long for the terminal is broken at a word boundary with a ` \`
+    /// continuation, which the shell reads as the same command.
     pub fn markdown(&self, text: &str) {
-        if self.styled {
-            self.skin.print_text(text);
-        } else {
+        if !self.styled {
             println!("{}", text.trim_end());
+            return;
+        }
+        let width = usize::from(termimad::terminal_size().0).max(40);
+        for segment in split_code_blocks(text) {
+            match segment {
+                Segment::Prose(prose) => {
+                    if !prose.trim().is_empty() {
+                        self.skin.print_text(&prose);
+                    }
+                }
+                Segment::Code { shell, lines } => {
+                    for line in lines {
+                        let pieces = if shell {
+                            fit_shell_line(&line, width.saturating_sub(CODE_INDENT.len()))
+                        } else {
+                            vec![line]
+                        };
+                        for piece in pieces {
+                            println!("{CODE_INDENT}\x1b[36m{piece}\x1b[0m");
+                        }
+                    }
+                    println!();
+                }
+            }
         }
     }
 
@@ -127,6 +152,116 @@ impl Terminal {
         bar.set_message(message.to_string());
         bar
     }
+}
+
+/// How far code blocks are indented.
+const CODE_INDENT: &str = "  ";
+
+enum Segment {
+    Prose(String),
+    Code { shell: bool, lines: Vec<String> },
+}
+
+/// Markdown cut into prose and fenced code blocks (``` or ~~~), in order.
+fn split_code_blocks(text: &str) -> Vec<Segment> {
+    let mut out = Vec::new();
+    let mut prose = String::new();
+    let mut code: Option<(String, bool, Vec<String>)> = None;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        match &mut code {
+            None if trimmed.starts_with("```") || trimmed.starts_with("~~~") => {
+                let fence: String = trimmed
+                    .chars()
+                    .take_while(|c| *c == '`' || *c == '~')
+                    .collect();
+                let language = trimmed[fence.len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("");
+                let shell = matches!(language, "sh" | "bash" | "shell");
+                out.push(Segment::Prose(std::mem::take(&mut prose)));
+                code = Some((fence, shell, Vec::new()));
+            }
+            None => {
+                prose.push_str(line);
+                prose.push('\n');
+            }
+            Some((fence, shell, lines)) => {
+                if trimmed.starts_with(fence.as_str()) && trimmed.trim_end().len() == fence.len() {
+                    out.push(Segment::Code {
+                        shell: *shell,
+                        lines: std::mem::take(lines),
+                    });
+                    code = None;
+                } else {
+                    lines.push(line.to_string());
+                }
+            }
+        }
+    }
+    if let Some((_, shell, lines)) = code {
+        out.push(Segment::Code { shell, lines });
+    }
+    out.push(Segment::Prose(prose));
+    out
+}
+
+/// A shell line broken into pieces of at most `width` columns where it can be: at spaces outside
+/// quotes, each piece but the last ending in ` \` (the shell joins them back into one command),
+/// the continuations indented. A word longer than the width stays whole: wrapping inside it would
+/// change the command.
+pub fn fit_shell_line(line: &str, width: usize) -> Vec<String> {
+    if line.chars().count() <= width || line.trim_start().starts_with('#') {
+        return vec![line.to_string()];
+    }
+    // Byte offsets of spaces where the shell would split words (outside quotes, not escaped).
+    let mut breaks = Vec::new();
+    let (mut single, mut double, mut escaped) = (false, false, false);
+    for (i, c) in line.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if !single => escaped = true,
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            ' ' if !single && !double && i > 0 && !line[..i].trim().is_empty() => breaks.push(i),
+            _ => {}
+        }
+    }
+    let indent = "    ";
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut first = true;
+    loop {
+        let prefix = if first { "" } else { indent };
+        let rest = &line[start..];
+        if prefix.len() + rest.chars().count() <= width {
+            pieces.push(format!("{prefix}{rest}"));
+            break;
+        }
+        // The last break that leaves room for " \".
+        let limit = start + width.saturating_sub(prefix.len() + 2);
+        let cut = breaks
+            .iter()
+            .copied()
+            .filter(|&b| b > start && b <= limit)
+            .last()
+            .or_else(|| breaks.iter().copied().find(|&b| b > start));
+        let Some(cut) = cut else {
+            pieces.push(format!("{prefix}{rest}"));
+            break;
+        };
+        pieces.push(format!("{prefix}{} \\", line[start..cut].trim_end()));
+        start = cut + 1;
+        while line[start..].starts_with(' ') {
+            start += 1;
+        }
+        first = false;
+    }
+    pieces
 }
 
 /// Narration to the terminal: what each action does, and the command a participant would type.
@@ -252,5 +387,40 @@ impl Drop for Countdown {
             let _ = t.join();
         }
         self.bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_commands_break_at_spaces_outside_quotes_with_continuations() {
+        let line = r#"curl -sS -w ' <- %{http_code}\n' -H "x-lab-token: $LAB_TOKEN" "$BASE/api/lab/status" --retry 10"#;
+        let pieces = fit_shell_line(line, 40);
+        assert!(pieces.len() > 1, "{pieces:?}");
+        for p in &pieces[..pieces.len() - 1] {
+            assert!(p.ends_with(" \\"), "{p}");
+            assert!(p.chars().count() <= 40, "{p}");
+        }
+        // Joined as the shell joins them, the command is the same words.
+        let joined: Vec<String> = pieces
+            .iter()
+            .map(|p| p.trim_end_matches('\\').trim().to_string())
+            .collect();
+        assert_eq!(joined.join(" "), line);
+        assert!(
+            pieces.iter().any(|p| p.contains("' <- %{http_code}\\n'")),
+            "quotes kept whole: {pieces:?}"
+        );
+        assert_eq!(fit_shell_line("echo short", 40), vec!["echo short"]);
+    }
+
+    #[test]
+    fn code_blocks_are_cut_out_of_prose() {
+        let segments = split_code_blocks("Hello\n\n```sh\necho a\n```\nBye\n");
+        assert!(
+            matches!(&segments[1], Segment::Code { shell: true, lines } if lines == &vec!["echo a".to_string()])
+        );
     }
 }
