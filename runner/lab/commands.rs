@@ -35,10 +35,13 @@ pub fn markdown(actions: &[Action], style: &CommandStyle) -> String {
         match action {
             Action::Shell(s) if s.interrupt => {
                 flush(&mut main, &mut out);
-                out.push(format!(
-                    "Then press **Ctrl-C** in the terminal running `{}`.",
-                    others_command(actions, s.terminal.as_deref().unwrap_or_default())
-                ));
+                let name = s.terminal.as_deref().unwrap_or_default();
+                out.push(match others_command(actions, name) {
+                    Some(command) => {
+                        format!("Then press **Ctrl-C** in the terminal running `{command}`.")
+                    }
+                    None => format!("Then press **Ctrl-C** in the terminal where `{name}` runs."),
+                });
             }
             Action::Shell(s) if s.terminal.is_some() => {
                 flush(&mut main, &mut out);
@@ -55,16 +58,13 @@ pub fn markdown(actions: &[Action], style: &CommandStyle) -> String {
 }
 
 /// The command started in the terminal `name` by one of `actions` (for "Ctrl-C in ...").
-fn others_command<'a>(actions: &'a [Action], name: &'a str) -> &'a str {
-    actions
-        .iter()
-        .find_map(|a| match a {
-            Action::Shell(s) if !s.interrupt && s.terminal.as_deref() == Some(name) => {
-                s.run.lines().next()
-            }
-            _ => None,
-        })
-        .unwrap_or(name)
+fn others_command<'a>(actions: &'a [Action], name: &str) -> Option<&'a str> {
+    actions.iter().find_map(|a| match a {
+        Action::Shell(s) if !s.interrupt && s.terminal.as_deref() == Some(name) => {
+            s.run.lines().next()
+        }
+        _ => None,
+    })
 }
 
 /// One shell line (or a few, joined by newlines) per action. Actions inside `parallel` run with `&`.
@@ -218,11 +218,10 @@ fn inspector_line(action: &InspectorAction, style: &CommandStyle) -> Option<Stri
         InspectorAction::Paused(_) => return None,
         InspectorAction::Resume(_) => "# DevTools: press Resume (F8)".into(),
         InspectorAction::Profile(p) => {
-            let mut lines =
-                vec!["# DevTools Performance (or Profiler): start recording".to_string()];
+            let mut lines = vec!["# DevTools JavaScript Profiler: press Start".to_string()];
             lines.extend(for_actions(&p.during, style));
             lines.push(format!(
-                "# stop recording, then save the profile as {}",
+                "# DevTools JavaScript Profiler: press Stop, then Save as {}",
                 p.to
             ));
             lines.join("\n")

@@ -123,7 +123,7 @@ pub fn placeholder_vars(lab: &super::Lab, part: &super::Part, saved: &[String]) 
         ("base_url", json!(format!("http://127.0.0.1:{port}"))),
         ("app_port", json!(port)),
         ("backend", json!("docker")),
-        ("container", json!("lab-app")),
+        ("container", json!("\"$LAB_CONTAINER\"")),
         ("app_root", json!("/app")),
         ("artifact_dir", json!("/tmp")),
         (

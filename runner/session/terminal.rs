@@ -32,38 +32,62 @@ impl Terminal {
         self.styled
     }
 
-    /// Markdown: rendered (headings, tables) or as written. Code blocks are printed by hand, never
-    /// wrapped by the renderer: a command wrapped mid-word runs as two broken commands when copied.
-    /// A shell line too long for the terminal is broken at a word boundary with a ` \`
-    /// continuation, which the shell reads as the same command.
+    /// Markdown: rendered (headings, tables) or as written. Code blocks are printed by hand between
+    /// their fences, never wrapped by the renderer: a command wrapped mid-word runs as two broken
+    /// commands when copied. On a terminal, a shell line too long for it is broken at a word
+    /// boundary with a ` \` continuation, which the shell reads as the same command.
     pub fn markdown(&self, text: &str) {
-        if !self.styled {
-            println!("{}", text.trim_end());
-            return;
-        }
-        let width = usize::from(termimad::terminal_size().0).max(40);
+        let width = self.width();
         for segment in split_code_blocks(text) {
             match segment {
                 Segment::Prose(prose) => {
-                    if !prose.trim().is_empty() {
+                    if prose.trim().is_empty() {
+                        continue;
+                    }
+                    if self.styled {
                         self.skin.print_text(&prose);
+                    } else {
+                        // As written, blank lines included.
+                        print!("{prose}");
                     }
                 }
-                Segment::Code { shell, lines } => {
-                    for line in lines {
-                        let pieces = if shell {
-                            fit_shell_line(&line, width.saturating_sub(CODE_INDENT.len()))
+                Segment::Code { info, lines } => {
+                    let shell = matches!(
+                        info.split_whitespace().next(),
+                        Some("sh" | "bash" | "shell")
+                    );
+                    let fence = |text: &str| {
+                        if self.styled {
+                            println!("\x1b[2m{text}\x1b[0m");
                         } else {
-                            vec![line]
+                            println!("{text}");
+                        }
+                    };
+                    fence(&format!("```{info}"));
+                    for line in lines {
+                        let pieces = match width {
+                            Some(width) if shell => fit_shell_line(&line, width),
+                            _ => vec![line],
                         };
                         for piece in pieces {
-                            println!("{CODE_INDENT}\x1b[36m{piece}\x1b[0m");
+                            if self.styled {
+                                println!("\x1b[36m{piece}\x1b[0m");
+                            } else {
+                                println!("{piece}");
+                            }
                         }
                     }
-                    println!();
+                    fence("```");
                 }
             }
         }
+    }
+
+    /// The terminal's width, when stdout is one.
+    fn width(&self) -> Option<usize> {
+        std::io::stdout()
+            .is_terminal()
+            .then(|| usize::from(termimad::terminal_size().0).max(40))
     }
 
     pub fn heading(&self, text: &str) {
@@ -154,19 +178,20 @@ impl Terminal {
     }
 }
 
-/// How far code blocks are indented.
-const CODE_INDENT: &str = "  ";
-
 enum Segment {
     Prose(String),
-    Code { shell: bool, lines: Vec<String> },
+    /// A fenced block: its info string (`sh`, `sh no-run`, `json`) and lines.
+    Code {
+        info: String,
+        lines: Vec<String>,
+    },
 }
 
 /// Markdown cut into prose and fenced code blocks (``` or ~~~), in order.
 fn split_code_blocks(text: &str) -> Vec<Segment> {
     let mut out = Vec::new();
     let mut prose = String::new();
-    let mut code: Option<(String, bool, Vec<String>)> = None;
+    let mut code: Option<(String, String, Vec<String>)> = None;
     for line in text.lines() {
         let trimmed = line.trim_start();
         match &mut code {
@@ -175,22 +200,18 @@ fn split_code_blocks(text: &str) -> Vec<Segment> {
                     .chars()
                     .take_while(|c| *c == '`' || *c == '~')
                     .collect();
-                let language = trimmed[fence.len()..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("");
-                let shell = matches!(language, "sh" | "bash" | "shell");
+                let info = trimmed[fence.len()..].trim().to_string();
                 out.push(Segment::Prose(std::mem::take(&mut prose)));
-                code = Some((fence, shell, Vec::new()));
+                code = Some((fence, info, Vec::new()));
             }
             None => {
                 prose.push_str(line);
                 prose.push('\n');
             }
-            Some((fence, shell, lines)) => {
+            Some((fence, info, lines)) => {
                 if trimmed.starts_with(fence.as_str()) && trimmed.trim_end().len() == fence.len() {
                     out.push(Segment::Code {
-                        shell: *shell,
+                        info: std::mem::take(info),
                         lines: std::mem::take(lines),
                     });
                     code = None;
@@ -200,8 +221,8 @@ fn split_code_blocks(text: &str) -> Vec<Segment> {
             }
         }
     }
-    if let Some((_, shell, lines)) = code {
-        out.push(Segment::Code { shell, lines });
+    if let Some((_, info, lines)) = code {
+        out.push(Segment::Code { info, lines });
     }
     out.push(Segment::Prose(prose));
     out
@@ -420,7 +441,7 @@ mod tests {
     fn code_blocks_are_cut_out_of_prose() {
         let segments = split_code_blocks("Hello\n\n```sh\necho a\n```\nBye\n");
         assert!(
-            matches!(&segments[1], Segment::Code { shell: true, lines } if lines == &vec!["echo a".to_string()])
+            matches!(&segments[1], Segment::Code { info, lines } if info == "sh" && lines == &vec!["echo a".to_string()])
         );
     }
 }

@@ -127,6 +127,18 @@ pub fn guide(lab: &Lab) -> Result<String> {
          talks to it the way you will (HTTP with the lab token, the inspector where the part opens \
          it), and checks every step against the live system.\n\n",
     );
+    let _ = writeln!(
+        out,
+        "To follow this guide, bring a part up with `lab-runner start <part>` in one terminal \
+         (it shows each step and checks it when you press `c`, or run `lab-runner check` from \
+         any terminal) and type the commands below in another. Each part's introduction \
+         exports `BASE` and `LAB_TOKEN` (`start` prints them with this session's values). \
+         Where a command names the app's container, set `LAB_CONTAINER` first:\n\n\
+         ```sh no-run\n\
+         export LAB_CONTAINER=$(docker ps --format '{{{{.Names}}}}' \\\n  --filter label={}=<part>)\n\
+         ```\n",
+        crate::env::docker::labels::PART
+    );
     out.push_str(&diagram::flow(lab, &facts));
     out.push('\n');
 
