@@ -20,9 +20,13 @@ pub struct CommandStyle<'a> {
 }
 
 /// What a step shows a participant to do, as Markdown: its `shell:` commands exactly as verify runs
-/// them, in a fenced block per terminal, with what is done in DevTools as comment lines where it
+/// them, in a fenced block per terminal, and what is done in DevTools as a line of prose where it
 /// happens. Empty when the step has nothing to do.
 pub fn markdown(actions: &[Action], style: &CommandStyle) -> String {
+    let mut pieces = Vec::new();
+    for action in actions {
+        describe(action, actions, style, &mut pieces);
+    }
     let mut out: Vec<String> = Vec::new();
     let mut main: Vec<String> = Vec::new();
     let flush = |main: &mut Vec<String>, out: &mut Vec<String>| {
@@ -31,30 +35,124 @@ pub fn markdown(actions: &[Action], style: &CommandStyle) -> String {
             main.clear();
         }
     };
-    for action in actions {
-        match action {
-            Action::Shell(s) if s.interrupt => {
+    for piece in pieces {
+        match piece {
+            Piece::Shell(text) => main.push(text),
+            Piece::Other(lead, text) => {
                 flush(&mut main, &mut out);
-                let name = s.terminal.as_deref().unwrap_or_default();
-                out.push(match others_command(actions, name) {
-                    Some(command) => {
-                        format!("Then press **Ctrl-C** in the terminal running `{command}`.")
-                    }
-                    None => format!("Then press **Ctrl-C** in the terminal where `{name}` runs."),
-                });
+                out.push(format!("{lead}\n\n```sh\n{text}\n```"));
             }
-            Action::Shell(s) if s.terminal.is_some() => {
+            Piece::Prose(text) => {
                 flush(&mut main, &mut out);
-                out.push(format!(
-                    "In **another terminal** (leave it running):\n\n```sh\n{}\n```",
-                    s.run.trim_end()
-                ));
+                out.push(text);
             }
-            other => main.extend(for_action(other, style)),
         }
     }
     flush(&mut main, &mut out);
     out.join("\n\n")
+}
+
+/// One part of what a step shows.
+enum Piece {
+    /// Commands for the participant's main terminal.
+    Shell(String),
+    /// Commands for another terminal, after a line saying so.
+    Other(&'static str, String),
+    /// What is done outside a terminal (DevTools).
+    Prose(String),
+}
+
+fn describe(action: &Action, step: &[Action], style: &CommandStyle, out: &mut Vec<Piece>) {
+    match action {
+        Action::Shell(s) if s.interrupt => {
+            let name = s.terminal.as_deref().unwrap_or_default();
+            out.push(Piece::Prose(match others_command(step, name) {
+                Some(command) => {
+                    format!("Then press **Ctrl-C** in the terminal running `{command}`.")
+                }
+                None => format!("Then press **Ctrl-C** in the terminal where `{name}` runs."),
+            }));
+        }
+        Action::Shell(s) if s.terminal.is_some() => out.push(Piece::Other(
+            "In **another terminal** (leave it running):",
+            s.run.trim_end().to_string(),
+        )),
+        Action::Shell(s) => out.push(Piece::Shell(s.run.trim_end().to_string())),
+        Action::Inspector(i) => describe_devtools(i, step, style, out),
+        other => {
+            if let Some(line) = for_action(other, style) {
+                out.push(Piece::Shell(line));
+            }
+        }
+    }
+}
+
+/// What a participant does in DevTools for an inspector action.
+fn describe_devtools(
+    action: &InspectorAction,
+    step: &[Action],
+    style: &CommandStyle,
+    out: &mut Vec<Piece>,
+) {
+    let prose = |text: String| Piece::Prose(text);
+    match action {
+        InspectorAction::Discover(_) => out.push(Piece::Shell(format!(
+            "curl -sS http://{}/json/list",
+            style.inspector
+        ))),
+        InspectorAction::Attach(_) => out.push(prose(
+            "**In DevTools:** open the `devtools://` URL above (or `chrome://inspect` → *inspect*).".into(),
+        )),
+        InspectorAction::Detach => out.push(prose("**In DevTools:** close the DevTools window.".into())),
+        InspectorAction::Evaluate(e) => out.push(prose(format!(
+            "**In the DevTools Console:** `{}`",
+            e.expression
+        ))),
+        InspectorAction::PauseAt(p) => {
+            out.push(prose(format!(
+                "**In DevTools → Sources:** open `{}` and set a breakpoint in `{}`{}.",
+                p.at.file,
+                p.at.function,
+                p.at.line_containing
+                    .as_ref()
+                    .map(|l| format!(" on the line `{l}`"))
+                    .unwrap_or_default()
+            )));
+            for trigger in &p.trigger {
+                match trigger {
+                    Action::Shell(s) if s.terminal.is_none() => out.push(Piece::Other(
+                        "Then, in **another terminal**:",
+                        s.run.trim_end().to_string(),
+                    )),
+                    other => describe(other, step, style, out),
+                }
+            }
+        }
+        InspectorAction::Paused(_) => {}
+        InspectorAction::Resume(_) => {
+            out.push(prose("**In DevTools:** press Resume (F8).".into()))
+        }
+        InspectorAction::Profile(p) => {
+            out.push(prose(
+                "**In DevTools → JavaScript Profiler:** press **Start**; then, in a terminal:"
+                    .into(),
+            ));
+            for during in &p.during {
+                describe(during, step, style, out);
+            }
+            out.push(prose(format!(
+                "**Back in the Profiler:** press **Stop**, then **Save** the profile as `{}`.",
+                p.to
+            )));
+        }
+        InspectorAction::HeapSnapshot(h) => out.push(prose(format!(
+            "**In DevTools → Memory:** take a heap snapshot and save it as `{}`.",
+            h.to
+        ))),
+        InspectorAction::HeapUsage(_) => out.push(prose(
+            "**In DevTools → Memory:** read the heap size shown under the snapshot list.".into(),
+        )),
+    }
 }
 
 /// The command started in the terminal `name` by one of `actions` (for "Ctrl-C in ...").

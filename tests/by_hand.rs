@@ -1,0 +1,781 @@
+//! A participant following each part by hand: `lab-runner start` runs in a real terminal (tmux, at
+//! 80 and at 120 columns); the test reads each step's commands off the screen exactly as they are
+//! displayed, types them into a shell of its own, presses `c`, and expects the step to pass — never
+//! pressing `d`. What `verify` proves and what a person can do are the same only if this passes.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use lab_runner::probe::inspector::Inspector;
+use lab_runner::probe::inspector::save_cpuprofile;
+use support::docker_or_skip;
+
+/// A terminal of a given size running one command, read as a person reads the screen.
+struct Screen {
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Screen {
+    fn start(columns: u16, command: &str) -> Screen {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("tmux.sock");
+        let conf = dir.path().join("tmux.conf");
+        std::fs::write(&conf, "set -g history-limit 100000\n").unwrap();
+        let status = Command::new("tmux")
+            .arg("-S")
+            .arg(&socket)
+            .arg("-f")
+            .arg(&conf)
+            .args(["new-session", "-d", "-x", &columns.to_string(), "-y", "50"])
+            .arg(command)
+            .status()
+            .expect("tmux runs (apt-get install tmux)");
+        assert!(status.success(), "tmux could not start `{command}`");
+        Screen { socket, _dir: dir }
+    }
+
+    /// Everything the terminal showed, scrollback included, row by row as on screen.
+    fn text(&self) -> String {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["capture-pane", "-p", "-S", "-100000"])
+            .output()
+            .unwrap();
+        // The rows below the cursor are blank until something is printed there.
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    }
+
+    /// The same, with rows the terminal wrapped joined back (to find what it wrapped).
+    fn joined(&self) -> String {
+        let out = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["capture-pane", "-p", "-J", "-S", "-100000"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &str) {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["send-keys", keys])
+            .status()
+            .unwrap();
+    }
+
+    /// Waits until the screen shows `needle` at or after byte `from`; returns the screen.
+    fn wait_for(&self, needle: &str, from: usize, timeout: Duration) -> String {
+        self.wait_for_any(&[needle], from, timeout)
+    }
+
+    /// Waits until the screen shows one of `needles` at or after byte `from`.
+    fn wait_for_any(&self, needles: &[&str], from: usize, timeout: Duration) -> String {
+        let started = Instant::now();
+        let needle = needles.join(" or ");
+        loop {
+            let text = self.text();
+            if text
+                .get(from..)
+                .is_some_and(|t| needles.iter().any(|n| t.contains(n)))
+            {
+                return text;
+            }
+            if started.elapsed() > timeout {
+                panic!("expected {needle:?} on the screen within {timeout:?}; the screen:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .status();
+    }
+}
+
+/// A command block as the screen shows it.
+#[derive(Debug, Clone)]
+struct Block {
+    lines: Vec<String>,
+    /// The text right before says to run it in a terminal of its own.
+    other_terminal: bool,
+    /// ... and to leave it running.
+    keeps_running: bool,
+}
+
+/// What a step shows, in order: command blocks and paragraphs of prose.
+#[derive(Debug, Clone)]
+enum Item {
+    Block(Block),
+    Prose(String),
+}
+
+/// The items of `screen`: the runnable shell blocks (what a person copies: between a ```sh fence
+/// and the closing fence; blocks marked `no-run` are for reading) and the paragraphs around them.
+fn items(screen: &str) -> Vec<Item> {
+    let mut out = Vec::new();
+    let mut code: Option<(bool, Vec<String>)> = None;
+    let mut paragraph: Vec<String> = Vec::new();
+    let mut previous = String::new();
+    let end_paragraph = |paragraph: &mut Vec<String>, out: &mut Vec<Item>| {
+        if !paragraph.is_empty() {
+            out.push(Item::Prose(paragraph.join(" ")));
+            paragraph.clear();
+        }
+    };
+    for row in screen.lines() {
+        let trimmed = row.trim();
+        match &mut code {
+            None if trimmed.starts_with("```") => {
+                end_paragraph(&mut paragraph, &mut out);
+                code = Some((trimmed == "```sh", Vec::new()));
+            }
+            None if trimmed.is_empty() => end_paragraph(&mut paragraph, &mut out),
+            None => {
+                paragraph.push(trimmed.to_string());
+                previous = paragraph.join(" ");
+            }
+            Some((runnable, lines)) => {
+                if trimmed == "```" {
+                    if *runnable {
+                        out.push(Item::Block(Block {
+                            lines: std::mem::take(lines),
+                            other_terminal: previous.contains("another terminal"),
+                            keeps_running: previous.contains("leave it running"),
+                        }));
+                    }
+                    code = None;
+                    previous.clear();
+                } else {
+                    lines.push(row.trim_end().to_string());
+                }
+            }
+        }
+    }
+    end_paragraph(&mut paragraph, &mut out);
+    out
+}
+
+fn blocks(screen: &str) -> Vec<Block> {
+    items(screen)
+        .into_iter()
+        .filter_map(|i| match i {
+            Item::Block(b) => Some(b),
+            Item::Prose(_) => None,
+        })
+        .collect()
+}
+
+/// What a person does in Chrome DevTools, done over the Chrome DevTools Protocol as DevTools does
+/// it, at a person's pace, from the instructions on the screen.
+struct DevTools {
+    runtime: tokio::runtime::Runtime,
+    client: Option<Inspector>,
+    profiling: bool,
+    paused: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl DevTools {
+    fn new() -> DevTools {
+        DevTools {
+            runtime: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap(),
+            client: None,
+            profiling: false,
+            paused: None,
+        }
+    }
+
+    /// Opens the DevTools URL the step shows (`devtools://...?ws=127.0.0.1:PORT/ID`), as a person
+    /// pastes it into Chrome, unless DevTools is already open.
+    fn open(&mut self, screen: &str) -> Inspector {
+        if self.client.as_ref().is_none_or(|c| c.is_closed()) {
+            let at = screen
+                .rfind("ws=")
+                .unwrap_or_else(|| panic!("no DevTools URL on the screen:\n{screen}"));
+            let target: String = screen[at + 3..]
+                .chars()
+                .take_while(|c| !c.is_whitespace())
+                .collect();
+            let (addr, _) = target.split_once('/').unwrap();
+            let addr: std::net::SocketAddr = addr.parse().unwrap();
+            let client = self
+                .runtime
+                .block_on(Inspector::connect(
+                    addr,
+                    &format!("ws://{target}"),
+                    Duration::from_secs(30),
+                ))
+                .unwrap_or_else(|e| panic!("DevTools could not open {target}: {e:#}"));
+            self.client = Some(client);
+        }
+        let client = self.client.as_ref().unwrap();
+        client.with_timeout(client.timeout())
+    }
+
+    /// Does what `instruction` says, if it is an instruction for DevTools. `cwd` is where the
+    /// participant saves files. Returns false for prose that is not one.
+    fn perform(&mut self, instruction: &str, screen: &str, cwd: &Path) -> bool {
+        let saved_as = |text: &str| -> PathBuf {
+            let name = text
+                .rsplit(" as ")
+                .next()
+                .unwrap()
+                .trim_end_matches('.')
+                .trim();
+            cwd.join(name)
+        };
+        if instruction.contains("open the devtools:// URL") {
+            self.open(screen);
+        } else if let Some(expression) = instruction.strip_prefix("In the DevTools Console: ") {
+            let client = self.open(screen);
+            let value = self
+                .runtime
+                .block_on(client.evaluate(expression.trim()))
+                .unwrap();
+            eprintln!("DevTools Console: {expression} → {value}");
+        } else if instruction.starts_with("In DevTools → Sources:") {
+            // "open F and set a breakpoint in FN on the line L."
+            let file = between(instruction, "open ", " and set");
+            let needle = instruction
+                .split(" on the line ")
+                .nth(1)
+                .unwrap()
+                .trim_end_matches('.')
+                .trim();
+            let source =
+                std::fs::read_to_string(support::repo_root().join("lab-app").join(&file)).unwrap();
+            let line = source
+                .lines()
+                .position(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("no line with {needle:?} in {file}"))
+                as u32
+                + 1;
+            // The file as the app runs it, as the step names it (`/app/src/...`).
+            let path = screen
+                .split_whitespace()
+                .map(|w| {
+                    w.trim_matches(|c: char| !(c.is_alphanumeric() || "/._-".contains(c)))
+                        .trim_end_matches('.')
+                })
+                .find(|w| w.starts_with('/') && w.ends_with(&file))
+                .unwrap_or_else(|| panic!("the step does not say where {file} is:\n{screen}"))
+                .to_string();
+            let client = self.open(screen);
+            self.runtime
+                .block_on(client.set_breakpoint_by_url(&path, line))
+                .unwrap_or_else(|e| panic!("DevTools could not set the breakpoint: {e:#}"));
+        } else if instruction.starts_with("In DevTools → JavaScript Profiler: press Start") {
+            let client = self.open(screen);
+            self.runtime.block_on(async {
+                client
+                    .call("Profiler.enable", serde_json::json!({}))
+                    .await
+                    .unwrap();
+                client
+                    .call("Profiler.start", serde_json::json!({}))
+                    .await
+                    .unwrap();
+            });
+            self.profiling = true;
+            // Switching to the terminal and typing takes a person a few seconds.
+            std::thread::sleep(Duration::from_secs(3));
+        } else if instruction.starts_with("Back in the Profiler: press Stop") {
+            assert!(self.profiling, "Stop without Start");
+            std::thread::sleep(Duration::from_secs(2));
+            let client = self.open(screen);
+            let path = saved_as(instruction);
+            self.runtime.block_on(async {
+                let reply = client
+                    .call("Profiler.stop", serde_json::json!({}))
+                    .await
+                    .unwrap();
+                save_cpuprofile(&reply["profile"], &path).await.unwrap();
+            });
+            self.profiling = false;
+        } else if instruction.starts_with("In DevTools → Memory: take a heap snapshot") {
+            let path = saved_as(instruction);
+            let client = self.open(screen).with_timeout(Duration::from_secs(60));
+            self.runtime
+                .block_on(client.take_heap_snapshot(&path))
+                .unwrap();
+        } else if instruction.starts_with("In DevTools: close the DevTools window") {
+            if let Some(client) = self.client.take() {
+                let _ = self.runtime.block_on(client.close());
+            }
+        } else {
+            return false;
+        }
+        true
+    }
+
+    /// Waits until the app pauses (after a trigger ran), as a person watches DevTools.
+    fn wait_paused(&mut self) {
+        let client = self.client.as_ref().expect("DevTools is open");
+        let paused = self
+            .runtime
+            .block_on(client.wait_paused(Duration::from_secs(30)))
+            .unwrap_or_else(|e| panic!("the app never paused: {e:#}"));
+        self.paused = Some(paused.locals);
+    }
+
+    /// Resume (F8), when paused.
+    fn resume(&mut self) {
+        if let Some(client) = self.client.as_ref()
+            && client.is_paused()
+        {
+            let _ = self.runtime.block_on(client.resume());
+        }
+        self.paused = None;
+    }
+}
+
+fn between(text: &str, start: &str, end: &str) -> String {
+    let from = text.find(start).unwrap() + start.len();
+    let to = from + text[from..].find(end).unwrap();
+    text[from..to].to_string()
+}
+
+/// The participant's own shell: one bash for the whole part, so exports and `cd` stay.
+struct Shell {
+    stdin: ChildStdin,
+    lines: Receiver<String>,
+    child: Child,
+    transcript: Vec<String>,
+}
+
+impl Shell {
+    fn new(path: &str) -> Shell {
+        let mut child = Command::new("bash")
+            .args(["--noprofile", "--norc", "-s"])
+            .env("PATH", path)
+            .env_remove("LAB_RUNNER_SESSION")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut shell = Shell {
+            stdin,
+            lines: rx,
+            child,
+            transcript: Vec::new(),
+        };
+        shell.run(&["exec 2>&1".to_string()]);
+        shell
+    }
+
+    /// Types `lines` and waits for them to finish; returns the exit status of the last command.
+    fn run(&mut self, lines: &[String]) -> i32 {
+        for line in lines {
+            self.transcript.push(format!("$ {line}"));
+            writeln!(self.stdin, "{line}").unwrap();
+        }
+        writeln!(self.stdin, "echo \"__done__ $?\"").unwrap();
+        self.stdin.flush().unwrap();
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(120))
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "the commands did not finish; so far:\n{}",
+                        self.transcript.join("\n")
+                    )
+                });
+            if let Some(status) = line.strip_prefix("__done__ ") {
+                return status.trim().parse().unwrap();
+            }
+            self.transcript.push(line);
+        }
+    }
+}
+
+impl Shell {
+    /// What one command prints (its last line).
+    fn output_of(&mut self, command: &str) -> String {
+        let before = self.transcript.len();
+        self.run(&[command.to_string()]);
+        let out = self.transcript[before + 1..]
+            .last()
+            .cloned()
+            .unwrap_or_default();
+        self.transcript.truncate(before);
+        out
+    }
+}
+
+impl Drop for Shell {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A command left running in a terminal of its own (a tunnel), stopped later with Ctrl-C.
+struct Background {
+    child: Child,
+    output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Background {
+    fn start(lines: &[String], cwd: &Path, env: &[(String, String)]) -> Background {
+        use std::os::unix::process::CommandExt;
+        let mut child = Command::new("bash")
+            .args(["--noprofile", "--norc", "-c", &lines.join("\n")])
+            .current_dir(cwd)
+            .envs(env.iter().cloned())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    output.lock().unwrap().push(line);
+                }
+            });
+        }
+        Background { child, output }
+    }
+
+    fn wait_for(&self, needle: &str) {
+        let started = Instant::now();
+        while !self
+            .output
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(needle))
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the other terminal never showed {needle:?}: {:?}",
+                self.output.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for the command to end by itself; its exit status.
+    fn wait(mut self) -> i32 {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the command never ended: {:?}",
+                self.output.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Ctrl-C, as a person presses it: the command must end, and end well.
+    fn interrupt(mut self) -> i32 {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(130);
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "Ctrl-C did not end the command"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The environment a shell needs to find this build's `lab-runner` first.
+fn path_with_lab_runner() -> String {
+    let bin = Path::new(env!("CARGO_BIN_EXE_lab-runner"))
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    format!("{bin}:{}", std::env::var("PATH").unwrap_or_default())
+}
+
+/// Follows `part` by hand in a terminal `columns` wide; every step must pass on `c` alone.
+fn follow_by_hand(part: &str, columns: u16) {
+    let state = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let command = format!(
+        "cd {work} && env LAB_RUNNER_STATE_DIR={state} XDG_RUNTIME_DIR={state} PATH={path} \
+         {bin} start {part} --backend docker; echo '__exited__'; sleep 600",
+        work = work.path().display(),
+        state = state.path().display(),
+        path = path_with_lab_runner(),
+        bin = env!("CARGO_BIN_EXE_lab-runner"),
+    );
+    let screen = Screen::start(columns, &command);
+    let mut shell = Shell::new(&path_with_lab_runner());
+    let mut others: Vec<Background> = Vec::new();
+    let mut devtools = DevTools::new();
+    let started = Instant::now();
+
+    // The part's intro: its commands (cd, exports) are the first a person types.
+    let first = screen.wait_for("[c] check my work", 0, Duration::from_secs(120));
+    let heading_at = first.find("Step ").expect("a step heading");
+    let intro = blocks(&first[..heading_at]);
+    assert!(!intro.is_empty(), "the intro shows no commands:\n{first}");
+    for block in &intro {
+        assert_eq!(
+            shell.run(&block.lines),
+            0,
+            "{}",
+            shell.transcript.join("\n")
+        );
+    }
+    let exported = |shell: &mut Shell| -> Vec<(String, String)> {
+        let before = shell.transcript.len();
+        shell.run(&["env".to_string()]);
+        let env = shell.transcript[before + 1..]
+            .iter()
+            .filter_map(|l| {
+                l.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
+            .collect();
+        shell.transcript.truncate(before);
+        env
+    };
+
+    let mut from = 0;
+    let mut passed = Vec::new();
+    loop {
+        let text = screen.wait_for("[c] check my work", from, Duration::from_secs(120));
+        let heading = from + text[from..].find("Step ").expect("a step heading");
+        let id: String = text[heading + 5..]
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .collect();
+        let step_text = &text[heading..];
+        // Nothing in a command block may be wrapped by the terminal: a wrapped command, copied,
+        // runs as two broken ones.
+        let joined = screen.joined();
+        let step_joined = &joined[joined.rfind(&format!("Step {id} ")).unwrap_or(0)..];
+        for block in blocks(step_joined) {
+            for line in block.lines {
+                assert!(
+                    line.chars().count() <= usize::from(columns),
+                    "step {id}: a command wider than the terminal ({columns} columns), wrapped: {line:?}"
+                );
+            }
+        }
+        let cwd = PathBuf::from(shell.output_of("pwd"));
+        let mut triggers: Vec<Background> = Vec::new();
+        for item in items(step_text) {
+            eprintln!("{id}: {item:?}");
+            match item {
+                Item::Prose(text) => {
+                    if text.starts_with("Then press Ctrl-C in the terminal") {
+                        for bg in others.drain(..) {
+                            assert_eq!(
+                                bg.interrupt(),
+                                0,
+                                "step {id}: Ctrl-C did not end the command well"
+                            );
+                        }
+                    } else {
+                        devtools.perform(&text, step_joined, &cwd);
+                    }
+                }
+                Item::Block(block) if block.other_terminal => {
+                    let env = exported(&mut shell);
+                    let bg = Background::start(&block.lines, &cwd, &env);
+                    if block.keeps_running {
+                        bg.wait_for("Press Ctrl-C");
+                        others.push(bg);
+                    } else {
+                        // A request that should run into the breakpoint: DevTools shows the pause.
+                        if devtools.client.is_some() {
+                            devtools.wait_paused();
+                        }
+                        triggers.push(bg);
+                    }
+                }
+                Item::Block(block) => {
+                    let status = shell.run(&block.lines);
+                    assert_eq!(
+                        status,
+                        0,
+                        "step {id}: the commands shown failed:\n{}",
+                        shell.transcript.join("\n")
+                    );
+                }
+            }
+        }
+        let before_check = screen.text().len();
+        screen.keys("c");
+        let done = format!("step {id} done");
+        let mut after;
+        loop {
+            after = screen.wait_for_any(
+                &[done.as_str(), "[c] check my work", "What is the value of"],
+                before_check,
+                Duration::from_secs(120),
+            );
+            let judged = &after[before_check.min(after.len())..];
+            if judged.contains("What is the value of")
+                && !judged.contains(&done)
+                && !judged.contains("[c] check my work")
+            {
+                // The check asks what DevTools shows in Scope → Local while paused.
+                let question = judged[judged.find("What is the value of").unwrap()..].to_string();
+                let name = between(&question, "value of ", " ")
+                    .trim_matches(|c| c == '`' || c == '?')
+                    .to_string();
+                let value = devtools
+                    .paused
+                    .as_ref()
+                    .and_then(|locals| locals.get(&name))
+                    .unwrap_or_else(|| panic!("DevTools shows no {name} while paused: {question}"))
+                    .to_string();
+                screen.keys(&value);
+                screen.keys("Enter");
+                // Asked once: wait for the verdict.
+                after = screen.wait_for_any(
+                    &[done.as_str(), "[c] check my work"],
+                    before_check + judged.len(),
+                    Duration::from_secs(120),
+                );
+            }
+            break;
+        }
+        let Some(at) = after[before_check.min(after.len())..].find(&done) else {
+            panic!(
+                "step {id} did not pass when followed by hand at {columns} columns.\n--- screen ---\n{}\n--- the participant's shell ---\n{}",
+                &after[heading..],
+                shell.transcript.join("\n")
+            );
+        };
+        // Resume (F8): what the pause held up now finishes, and must have gone well.
+        devtools.resume();
+        for bg in triggers {
+            assert_eq!(
+                bg.wait(),
+                0,
+                "step {id}: the request sent from another terminal failed"
+            );
+        }
+        passed.push(id);
+        from = before_check + at;
+        let rest = screen.wait_for_any(
+            &["[c] check my work", "complete:"],
+            from,
+            Duration::from_secs(120),
+        );
+        if rest[from..].contains("complete:") {
+            break;
+        }
+    }
+    let summary = screen.wait_for("steps checked", from, Duration::from_secs(30));
+    assert!(
+        summary.contains(&format!(
+            "{part} complete: {n} of {n} steps checked",
+            n = passed.len()
+        )),
+        "{summary}"
+    );
+    eprintln!(
+        "{part} followed by hand at {columns} columns: {} steps in {:.1} s",
+        passed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    screen.keys("q");
+}
+
+#[test]
+fn part2_by_hand_at_80_columns() {
+    if docker_or_skip("part2_by_hand_at_80_columns") {
+        follow_by_hand("part2", 80);
+    }
+}
+
+#[test]
+fn part2_by_hand_at_120_columns() {
+    if docker_or_skip("part2_by_hand_at_120_columns") {
+        follow_by_hand("part2", 120);
+    }
+}
+
+#[test]
+fn part1_by_hand_at_80_columns() {
+    if docker_or_skip("part1_by_hand_at_80_columns") {
+        follow_by_hand("part1", 80);
+    }
+}
+
+#[test]
+fn part3_by_hand_at_120_columns() {
+    if docker_or_skip("part3_by_hand_at_120_columns") {
+        follow_by_hand("part3", 120);
+    }
+}
+
+#[test]
+fn part3_by_hand_at_80_columns() {
+    if docker_or_skip("part3_by_hand_at_80_columns") {
+        follow_by_hand("part3", 80);
+    }
+}
+
+#[test]
+fn reads_blocks_and_what_the_text_says_about_them() {
+    let screen = "Step 1.3 — Pause\n\nIn DevTools → Sources: open src/a.js and set a breakpoint in\nf on the line x.\n\nThen, in another terminal:\n\n```sh\ncurl a \\\n  b\n```\n\nIn another terminal (leave it running):\n\n```sh\nlab-runner tunnel\n```\n\n```sh no-run\naws x\n```\n\n```sh\necho main\n```\n";
+    let items = items(screen);
+    let blocks: Vec<&Block> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Block(b) => Some(b),
+            Item::Prose(_) => None,
+        })
+        .collect();
+    assert_eq!(blocks.len(), 3, "{items:?}");
+    assert!(blocks[0].other_terminal && !blocks[0].keeps_running);
+    assert!(blocks[1].other_terminal && blocks[1].keeps_running);
+    assert!(!blocks[2].other_terminal);
+    assert!(matches!(&items[1], Item::Prose(p) if p == "In DevTools → Sources: open src/a.js and set a breakpoint in f on the line x."));
+}
+
