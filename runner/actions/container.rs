@@ -1,5 +1,6 @@
 //! `container:` — recreate, restart, signal, read logs, wait until healthy.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -14,7 +15,7 @@ const LOGS_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub async fn perform(ctx: &Context, action: &ContainerAction) -> Result<()> {
     match action {
-        ContainerAction::Recreate(spec) => recreate(ctx, spec).await,
+        ContainerAction::Recreate(spec) => recreate(ctx, spec).await.map(|_| ()),
         ContainerAction::Restart => {
             ctx.narrate("restart the app");
             {
@@ -23,18 +24,17 @@ pub async fn perform(ctx: &Context, action: &ContainerAction) -> Result<()> {
                 env.restart().await?;
             }
             ctx.refresh_env_vars().await;
-            healthy(ctx, HEALTHY_TIMEOUT).await
+            healthy(ctx, HEALTHY_TIMEOUT).await.map(|_| ())
         }
-        ContainerAction::WaitHealthy(w) => {
-            healthy(
-                ctx,
-                w.timeout
-                    .as_ref()
-                    .map(|d| d.get())
-                    .unwrap_or(HEALTHY_TIMEOUT),
-            )
-            .await
-        }
+        ContainerAction::WaitHealthy(w) => healthy(
+            ctx,
+            w.timeout
+                .as_ref()
+                .map(|d| d.get())
+                .unwrap_or(HEALTHY_TIMEOUT),
+        )
+        .await
+        .map(|_| ()),
         ContainerAction::LogsContain(l) => {
             logs_contain(
                 ctx,
@@ -54,13 +54,25 @@ pub async fn perform(ctx: &Context, action: &ContainerAction) -> Result<()> {
     }
 }
 
-async fn recreate(ctx: &Context, spec: &RecreateSpec) -> Result<()> {
-    {
+/// What a recreate did: the app's environment before and after, and how long it took to answer.
+#[derive(Debug, Clone)]
+pub struct Recreated {
+    pub before: BTreeMap<String, String>,
+    pub after: BTreeMap<String, String>,
+    pub healthy_after: Duration,
+}
+
+/// Replaces the app with one whose environment is the current one (or, with `reset`, the original
+/// one) with `spec`'s changes, and waits until it is healthy. `spec` is already rendered. Used by the
+/// `container: {recreate: ...}` action and by `lab-runner redeploy`.
+pub async fn recreate(ctx: &Context, spec: &RecreateSpec) -> Result<Recreated> {
+    let (before, after) = {
         let mut env = ctx.env().write().await;
+        let before = env.current_env().clone();
         let mut vars = if spec.reset {
             ctx.base_env().clone()
         } else {
-            env.current_env().clone()
+            before.clone()
         };
         for name in &spec.unset {
             vars.remove(name);
@@ -71,13 +83,7 @@ async fn recreate(ctx: &Context, spec: &RecreateSpec) -> Result<()> {
         let changes: Vec<String> = spec
             .env
             .iter()
-            .map(|(k, v)| {
-                if k.contains("TOKEN") {
-                    format!("{k}=…")
-                } else {
-                    format!("{k}={v}")
-                }
-            })
+            .map(|(k, v)| shown(k, v))
             .chain(spec.unset.iter().map(|k| format!("-{k}")))
             .collect();
         ctx.narrate(&format!(
@@ -93,17 +99,41 @@ async fn recreate(ctx: &Context, spec: &RecreateSpec) -> Result<()> {
                 changes.join(" ")
             }
         ));
-        env.recreate(vars).await?;
-    }
+        env.recreate(vars.clone()).await?;
+        (before, vars)
+    };
     ctx.refresh_env_vars().await;
-    healthy(ctx, HEALTHY_TIMEOUT).await
+    let healthy_after = healthy(ctx, HEALTHY_TIMEOUT).await?;
+    Ok(Recreated {
+        before,
+        after,
+        healthy_after,
+    })
 }
 
-async fn healthy(ctx: &Context, timeout: Duration) -> Result<()> {
+/// Whether a variable's value must not be printed (a token, a password).
+pub fn is_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["TOKEN", "SECRET", "PASSWORD"]
+        .iter()
+        .any(|s| upper.contains(s))
+}
+
+/// `NAME=value` as it may be printed: a secret's value is replaced by its length
+/// (`LAB_TOKEN=(32 chars, hidden)`).
+pub fn shown(name: &str, value: &str) -> String {
+    if is_secret(name) {
+        format!("{name}=({} chars, hidden)", value.chars().count())
+    } else {
+        format!("{name}={value}")
+    }
+}
+
+async fn healthy(ctx: &Context, timeout: Duration) -> Result<Duration> {
     let env = ctx.env().read().await;
     let took = wait_healthy(env.as_ref(), ctx.health_path(), timeout).await?;
     ctx.narrate(&format!("the app is healthy ({} ms)", took.as_millis()));
-    Ok(())
+    Ok(took)
 }
 
 /// Polls the app's log until it contains `text`.

@@ -92,6 +92,8 @@ pub enum Command {
     Pull(super::pull::PullArgs),
     Completions(super::completions::CompletionsArgs),
     Tunnel(super::tunnel::TunnelArgs),
+    Redeploy(super::control::RedeployArgs),
+    Check(super::control::CheckArgs),
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod args;
 pub mod completions;
+pub mod control;
 pub mod doctor;
 pub mod exit;
 pub mod export;

@@ -15,6 +15,7 @@ use super::exit;
 use crate::env::docker::connect::{self, DockerUnavailable};
 use crate::env::docker::{cleanup, image::ImageChoice};
 use crate::lab::{self, Lab, lint};
+use crate::session::control::Mode;
 use crate::session::engine::{self, BackendChoice, EngineOptions};
 use crate::session::verify::{self, VerifyOptions};
 
@@ -60,6 +61,8 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Export(args) => super::export::run(args).await,
         Command::Pull(args) => super::pull::run(args).await,
         Command::Completions(args) => super::completions::run(args).await,
+        Command::Redeploy(args) => super::control::redeploy(args).await,
+        Command::Check(args) => super::control::check(args).await,
     }
 }
 
@@ -116,7 +119,7 @@ pub fn load_lab(dir: Option<PathBuf>) -> Result<Lab> {
     Ok(lab)
 }
 
-fn engine_options(env: &EnvArgs, artifacts: Option<PathBuf>) -> EngineOptions {
+fn engine_options(env: &EnvArgs, artifacts: Option<PathBuf>, mode: Mode) -> EngineOptions {
     EngineOptions {
         backend: env.backend,
         image: match (&env.image, env.image_from) {
@@ -127,6 +130,7 @@ fn engine_options(env: &EnvArgs, artifacts: Option<PathBuf>) -> EngineOptions {
         artifacts_per_session: true,
         artifacts_dir: artifacts,
         fixed_ports: env.fixed_ports,
+        mode,
     }
 }
 
@@ -181,7 +185,7 @@ async fn verify_command(args: VerifyArgs) -> Result<u8> {
         keep: args.keep,
         fail_fast: args.fail_fast,
         verbose: args.verbose,
-        engine: engine_options(&args.env, args.artifacts),
+        engine: engine_options(&args.env, args.artifacts, Mode::Verify),
     };
     match interruptible(verify::run(&lab, &options)).await? {
         Some(results) if results.iter().all(|r| r.passed()) && !results.is_empty() => {
@@ -301,7 +305,7 @@ async fn start_command(args: StartArgs) -> Result<u8> {
     let lab = load_lab(args.env.lab.clone())?;
     let part = one_part(&lab, &args.part)?;
     // What the participant saves (profiles, snapshots) stays where they can find it again.
-    let mut engine = engine_options(&args.env, Some(PathBuf::from("lab-artifacts")));
+    let mut engine = engine_options(&args.env, Some(PathBuf::from("lab-artifacts")), Mode::Start);
     engine.artifacts_per_session = false;
     let options = crate::session::interactive::StartOptions {
         keep: args.keep,
@@ -320,7 +324,7 @@ async fn demo_command(args: DemoArgs) -> Result<u8> {
         pace: args.pace,
         yes: args.yes,
         keep: args.keep,
-        engine: engine_options(&args.env, None),
+        engine: engine_options(&args.env, None, Mode::Demo),
     };
     match interruptible(crate::session::demo::run(&lab, part, &options)).await? {
         Some(code) => Ok(code),

@@ -41,6 +41,8 @@ pub struct EngineOptions {
     pub artifacts_per_session: bool,
     /// Publish the app on its own port (3001) instead of an ephemeral one.
     pub fixed_ports: bool,
+    /// Which front end owns the session (said on its control socket; only `start` answers `check`).
+    pub mode: super::control::Mode,
 }
 
 /// One part's running environment and its variables.
@@ -50,6 +52,8 @@ pub struct PartSession {
     pub backend: Backend,
     pub description: String,
     pub artifacts_dir: PathBuf,
+    /// The session's control socket (`lab-runner redeploy`, `lab-runner check`); see `control.rs`.
+    pub control: super::control::ControlServer,
     /// Held so the folder lives as long as the session when it is a temporary one.
     _temp_artifacts: Option<tempfile::TempDir>,
 }
@@ -261,12 +265,27 @@ pub async fn open_part(
         unregister(&session_id);
         return Err(e);
     }
+    let control = match super::control::ControlServer::start(
+        &ctx,
+        lab.id(),
+        part.id(),
+        &session_id,
+        options.mode,
+    ) {
+        Ok(control) => control,
+        Err(e) => {
+            let _ = ctx.teardown().await;
+            unregister(&session_id);
+            return Err(e.context("Failed to open the session's control socket"));
+        }
+    };
     Ok(PartSession {
         ctx,
         session_id,
         backend,
         description,
         artifacts_dir,
+        control,
         _temp_artifacts: temp,
     })
 }
@@ -295,6 +314,7 @@ async fn run_intro(ctx: &Context, part: &Part) -> Result<()> {
 impl PartSession {
     /// Removes the environment.
     pub async fn teardown(&self) -> Result<()> {
+        self.control.stop();
         let result = self.ctx.teardown().await;
         unregister(&self.session_id);
         result

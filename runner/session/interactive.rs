@@ -1,18 +1,25 @@
 //! `lab-runner start <part>`: a participant alone at a terminal. Each step is shown, then: check my
 //! work · do it for me · hint · show the commands again · skip · back · quit. Progress is saved after
 //! every change, so leaving and coming back lands on the same step.
+//!
+//! `lab-runner check` from another terminal asks this loop, through the session's control socket,
+//! for the same check as `c`: shown here, its lines sent there, and a pass moves on as `c` would.
 
 use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 use dialoguer::console::{Key, Term};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
+use super::control::{CheckRequest, Response};
 use super::engine::{self, EngineOptions, PartSession, Phase};
 use super::progress::Store;
-use super::terminal::{Terminal, TerminalNarrator};
-use crate::actions::context::Asker;
+use super::terminal::{Terminal, TerminalNarrator, diagnosis_lines};
+use crate::actions::context::{Activity, Asker, Narrator};
 use crate::lab::guide::{self, RenderedStep};
-use crate::lab::{Lab, Part, Step};
+use crate::lab::{Action, Lab, Part, Step};
 
 /// Printed when there is no terminal to talk to.
 pub const NO_TERMINAL: &str = "`lab-runner start` is interactive and needs a terminal (stdin and stdout). \
@@ -53,6 +60,151 @@ fn read_choice() -> Result<Choice> {
     })
 }
 
+/// Where narration also goes while a `lab-runner check` from another terminal runs: its lines.
+type Tee = Arc<Mutex<Option<mpsc::UnboundedSender<String>>>>;
+
+/// The terminal's narration, also sent (plain) to the client of a remote check while one runs.
+struct TeeNarrator {
+    inner: TerminalNarrator,
+    tee: Tee,
+}
+
+impl TeeNarrator {
+    fn forward(&self, line: String) {
+        if let Some(client) = self.tee.lock().expect("tee lock").as_ref() {
+            let _ = client.send(line);
+        }
+    }
+}
+
+impl Narrator for TeeNarrator {
+    fn say(&self, line: &str) {
+        self.inner.say(line);
+        self.forward(format!("  · {line}"));
+    }
+
+    fn command(&self, shell: &str) {
+        self.inner.command(shell);
+    }
+
+    fn activity(&self, label: &str, expected: std::time::Duration) -> Box<dyn Activity> {
+        self.forward(format!(
+            "  · {label} (about {:.0} s)",
+            expected.as_secs_f64()
+        ));
+        self.inner.activity(label, expected)
+    }
+}
+
+/// What the loop waits for at a step's menu.
+enum Event {
+    /// A key at this terminal.
+    Key(Choice),
+    /// `lab-runner check` from another terminal.
+    Check(CheckRequest),
+}
+
+/// The loop's inputs: the keyboard, read by one blocking reader that outlives a remote check (so
+/// there is never a second one), and the session's check requests.
+struct Input {
+    pending: Option<JoinHandle<Result<Choice>>>,
+    checks: Option<mpsc::Receiver<CheckRequest>>,
+    tee: Tee,
+    /// The terminal's settings before any key was read: the reader puts it in raw mode while it
+    /// waits, so one still waiting when the loop ends leaves it raw unless they are put back.
+    saved: Option<nix::sys::termios::Termios>,
+}
+
+impl Input {
+    fn new(checks: Option<mpsc::Receiver<CheckRequest>>, tee: Tee) -> Input {
+        Input {
+            pending: None,
+            checks,
+            tee,
+            saved: nix::sys::termios::tcgetattr(std::io::stdin()).ok(),
+        }
+    }
+
+    /// The next key, or the next check request, whichever comes first.
+    async fn next(&mut self) -> Result<Event> {
+        enum Woke {
+            Key(std::result::Result<Result<Choice>, tokio::task::JoinError>),
+            Check(Option<CheckRequest>),
+        }
+        loop {
+            let key = self
+                .pending
+                .get_or_insert_with(|| tokio::task::spawn_blocking(read_choice));
+            let woke = tokio::select! {
+                read = key => Woke::Key(read),
+                request = next_check(&mut self.checks) => Woke::Check(request),
+            };
+            match woke {
+                Woke::Key(read) => {
+                    self.pending = None;
+                    return Ok(Event::Key(read.context("the key reader stopped")??));
+                }
+                Woke::Check(Some(request)) => return Ok(Event::Check(request)),
+                // The control socket is gone: keys only.
+                Woke::Check(None) => self.checks = None,
+            }
+        }
+    }
+}
+
+impl Drop for Input {
+    fn drop(&mut self) {
+        if self.pending.is_some()
+            && let Some(saved) = &self.saved
+        {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSADRAIN,
+                saved,
+            );
+        }
+    }
+}
+
+async fn next_check(checks: &mut Option<mpsc::Receiver<CheckRequest>>) -> Option<CheckRequest> {
+    match checks {
+        Some(requests) => requests.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Where a check's lines go: this terminal, and the `lab-runner check` that asked for it (plain,
+/// as this terminal prints them without styles).
+struct Echo<'a> {
+    term: &'a Terminal,
+    remote: Option<&'a mpsc::UnboundedSender<String>>,
+}
+
+impl Echo<'_> {
+    fn forward(&self, line: String) {
+        if let Some(client) = self.remote {
+            let _ = client.send(line);
+        }
+    }
+
+    fn note(&self, text: &str) {
+        self.term.note(text);
+        self.forward(text.to_string());
+    }
+
+    fn good(&self, text: &str) {
+        self.term.good(text);
+        self.forward(format!("PASS {text}"));
+    }
+
+    fn diagnosis(&self, err: &anyhow::Error) {
+        self.term.diagnosis(err);
+        for (i, line) in diagnosis_lines(err).into_iter().enumerate() {
+            self.forward(if i == 0 { format!("FAIL {line}") } else { line });
+        }
+    }
+}
+
 /// Asks `ask:` questions at the terminal.
 struct TerminalAsker;
 impl Asker for TerminalAsker {
@@ -75,7 +227,11 @@ pub async fn run(lab: &Lab, part: &Part, options: &StartOptions) -> Result<u8> {
 
     let spinner = term.spinner(&format!("bringing up the {} environment", part.id()));
     let report = |line: &str| spinner.set_message(line.to_string());
-    let narrator = Box::new(TerminalNarrator::new(&term, true));
+    let tee = Tee::default();
+    let narrator = Box::new(TeeNarrator {
+        inner: TerminalNarrator::new(&term, true),
+        tee: tee.clone(),
+    });
     let session = engine::open_part(
         lab,
         part,
@@ -89,7 +245,9 @@ pub async fn run(lab: &Lab, part: &Part, options: &StartOptions) -> Result<u8> {
     let session = session?;
     term.note(&format!("environment: {}", session.description));
 
-    let outcome = run_steps(lab, part, &session, &term, &store).await;
+    let mut input = Input::new(session.take_check_requests(), tee);
+    let outcome = run_steps(lab, part, &session, &term, &store, &mut input).await;
+    drop(input);
     if options.keep {
         let vars = session.ctx.vars();
         term.note(&format!(
@@ -99,6 +257,8 @@ pub async fn run(lab: &Lab, part: &Part, options: &StartOptions) -> Result<u8> {
                 .and_then(|v| v.as_str())
                 .unwrap_or_default()
         ));
+        // Nobody serves the kept environment once this process ends: no socket is left behind.
+        session.control.stop();
         std::mem::forget(session);
     } else {
         let spinner = term.spinner("removing the environment");
@@ -115,6 +275,7 @@ async fn run_steps(
     session: &PartSession,
     term: &Terminal,
     store: &Store,
+    input: &mut Input,
 ) -> Result<u8> {
     let steps = &part.file.steps;
     let progress = store.part(lab, part)?;
@@ -135,7 +296,7 @@ async fn run_steps(
     while index < steps.len() {
         let step = &steps[index];
         store.update(lab, part, |p| p.current = Some(step.id.clone()))?;
-        match run_step(lab, session, part, step, term).await? {
+        match run_step(lab, session, part, step, term, input).await? {
             StepEnd::Passed => {
                 store.update(lab, part, |p| {
                     p.done.insert(step.id.clone());
@@ -212,6 +373,7 @@ async fn run_step(
     part: &Part,
     step: &Step,
     term: &Terminal,
+    input: &mut Input,
 ) -> Result<StepEnd> {
     let ctx = &session.ctx;
     if let Err(e) = engine::run_phase(ctx, step, Phase::Setup).await {
@@ -236,10 +398,19 @@ async fn run_step(
     let mut next_hint = 0;
     let end = loop {
         term.note(MENU);
-        let choice = tokio::task::spawn_blocking(read_choice).await??;
+        let choice = match input.next().await? {
+            Event::Key(choice) => choice,
+            Event::Check(request) => {
+                if remote_check(ctx, part, step, request, term, &input.tee).await {
+                    break StepEnd::Passed;
+                }
+                continue;
+            }
+        };
+        let here = Echo { term, remote: None };
         match choice {
             Choice::Check => {
-                if check(ctx, step, term).await {
+                if check(ctx, step, &here).await {
                     break StepEnd::Passed;
                 }
             }
@@ -254,7 +425,7 @@ async fn run_step(
                     term.diagnosis(&e);
                     continue;
                 }
-                if check(ctx, step, term).await {
+                if check(ctx, step, &here).await {
                     break StepEnd::Passed;
                 }
             }
@@ -291,18 +462,92 @@ async fn run_step(
 }
 
 /// Runs the step's check and shows each result; true when it passed.
-async fn check(ctx: &crate::actions::Context, step: &Step, term: &Terminal) -> bool {
-    term.note("checking…");
+async fn check(ctx: &crate::actions::Context, step: &Step, echo: &Echo<'_>) -> bool {
+    echo.note("checking…");
     match engine::run_phase(ctx, step, Phase::Check).await {
         Ok(()) => {
-            term.good(&format!("step {} done", step.id));
+            echo.good(&format!("step {} done", step.id));
             true
         }
         Err(e) => {
-            term.diagnosis(&e);
+            echo.diagnosis(&e);
             false
         }
     }
+}
+
+/// A check asked for by `lab-runner check` in another terminal: the same check and lines as `c`,
+/// shown here and sent there. True when it passed and was of the step on screen (which then moves
+/// on, as after `c`); another step is only judged.
+async fn remote_check(
+    ctx: &crate::actions::Context,
+    part: &Part,
+    current: &Step,
+    request: CheckRequest,
+    term: &Terminal,
+    tee: &Tee,
+) -> bool {
+    let target = match request.step.as_deref() {
+        None => current,
+        Some(id) => match part.file.steps.iter().find(|s| s.id == id) {
+            Some(step) => step,
+            None => {
+                let ids: Vec<&str> = part.file.steps.iter().map(|s| s.id.as_str()).collect();
+                let _ = request.done.send(Response::refused(format!(
+                    "{} has no step {id}; its steps are {}",
+                    part.id(),
+                    ids.join(", ")
+                )));
+                return false;
+            }
+        },
+    };
+    if asks(&target.check) {
+        let _ = request.done.send(Response::refused(format!(
+            "the check of step {} asks you a question: press c in the terminal running `lab-runner start` to answer it",
+            target.id
+        )));
+        return false;
+    }
+    let on_screen = target.id == current.id;
+    term.note(&format!(
+        "`lab-runner check{}` from another terminal:",
+        if on_screen {
+            String::new()
+        } else {
+            format!(" {}", target.id)
+        }
+    ));
+    let echo = Echo {
+        term,
+        remote: Some(&request.lines),
+    };
+    *tee.lock().expect("tee lock") = Some(request.lines.clone());
+    let passed = check(ctx, target, &echo).await;
+    *tee.lock().expect("tee lock") = None;
+    if !on_screen {
+        echo.note(&format!(
+            "(step {} is not the step on screen, {}: judged only, progress unchanged)",
+            target.id, current.id
+        ));
+    }
+    let exit = if passed {
+        crate::cli::exit::SUCCESS
+    } else {
+        crate::cli::exit::FAILED
+    };
+    let _ = request.done.send(Response::Exit { exit });
+    passed && on_screen
+}
+
+/// Whether any of `actions` (nested ones included) asks the participant a question.
+fn asks(actions: &[Action]) -> bool {
+    actions.iter().any(|action| match action {
+        Action::Ask(_) => true,
+        Action::Parallel(inner) | Action::Sequence(inner) => asks(inner),
+        Action::Eventually(e) => asks(&e.actions),
+        _ => false,
+    })
 }
 
 fn show_step(part: &Part, rendered: &RenderedStep, term: &Terminal) {

@@ -147,17 +147,11 @@ impl Terminal {
 
     /// A failed phase: expected / saw / hint, or the error chain.
     pub fn diagnosis(&self, err: &anyhow::Error) {
-        match as_failure(err) {
-            Some(f) => {
-                self.bad(&f.what);
-                println!("    expected: {}", f.expected);
-                println!("    saw:      {}", f.saw.replace('\n', "\n              "));
-                if let Some(hint) = &f.hint {
-                    println!("    hint:     {hint}");
-                }
-            }
-            None => {
-                self.bad(&format!("{err:#}"));
+        let lines = diagnosis_lines(err);
+        if let Some((what, details)) = lines.split_first() {
+            self.bad(what);
+            for line in details {
+                println!("{line}");
             }
         }
     }
@@ -175,6 +169,25 @@ impl Terminal {
         bar.enable_steady_tick(Duration::from_millis(100));
         bar.set_message(message.to_string());
         bar
+    }
+}
+
+/// A failed phase as [`Terminal::diagnosis`] prints it: what failed (printed as bad), then
+/// expected / saw / hint, indented; or the error chain alone.
+pub fn diagnosis_lines(err: &anyhow::Error) -> Vec<String> {
+    match as_failure(err) {
+        Some(f) => {
+            let mut lines = vec![
+                f.what.clone(),
+                format!("    expected: {}", f.expected),
+                format!("    saw:      {}", f.saw.replace('\n', "\n              ")),
+            ];
+            if let Some(hint) = &f.hint {
+                lines.push(format!("    hint:     {hint}"));
+            }
+            lines
+        }
+        None => vec![format!("{err:#}")],
     }
 }
 
