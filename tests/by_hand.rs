@@ -776,6 +776,7 @@ fn reads_blocks_and_what_the_text_says_about_them() {
     assert!(blocks[0].other_terminal && !blocks[0].keeps_running);
     assert!(blocks[1].other_terminal && blocks[1].keeps_running);
     assert!(!blocks[2].other_terminal);
-    assert!(matches!(&items[1], Item::Prose(p) if p == "In DevTools → Sources: open src/a.js and set a breakpoint in f on the line x."));
+    assert!(
+        matches!(&items[1], Item::Prose(p) if p == "In DevTools → Sources: open src/a.js and set a breakpoint in f on the line x.")
+    );
 }
-

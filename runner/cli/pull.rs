@@ -55,10 +55,22 @@ pub struct PullArgs {
 }
 
 pub async fn run(args: PullArgs) -> Result<u8> {
+    // The running lab session this shell belongs to (or the only one) says where its app is.
+    let session = match &args.container {
+        Some(_) => None,
+        None => match crate::session::control::find_session(None).await {
+            Ok(socket) => crate::session::control::session_info(&socket).ok(),
+            Err(_) => None,
+        },
+    };
+    if let Some(info) = session.as_ref().filter(|i| i.backend == "process") {
+        return pull_local(&args, &info.artifact_dir);
+    }
     let docker = connect::connect().await?;
-    let container = match &args.container {
-        Some(name) => name.clone(),
-        None => {
+    let container = match (&args.container, &session) {
+        (Some(name), _) => name.clone(),
+        (None, Some(info)) if !info.container.is_empty() => info.container.clone(),
+        (None, _) => {
             let candidates = running::lab_containers(&docker).await?;
             running::the_only_one(candidates).map_err(UsageError)?.name
         }
@@ -133,6 +145,67 @@ pub async fn run(args: PullArgs) -> Result<u8> {
     let bytes = archive::copy_file_out(&docker, &container, &inside, &dest).await?;
     println!(
         "copied {inside} from the container {container} to {} ({})",
+        dest.display(),
+        units::bytes(bytes as f64)
+    );
+    if is_capture(&dest) {
+        println!("next: lab-runner analyze {}", shell_word(&dest));
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// `pull` for an app running as a local process: its artifact folder is on this machine.
+fn pull_local(args: &PullArgs, artifact_dir: &str) -> Result<u8> {
+    let (path, dest_arg) = match (&args.newest, &args.path) {
+        (Some(pattern), first) => {
+            let mut files = Vec::new();
+            for entry in std::fs::read_dir(artifact_dir)
+                .with_context(|| {
+                    format!("Failed to list the app's artifact folder {artifact_dir}")
+                })?
+                .flatten()
+            {
+                let meta = entry.metadata()?;
+                if meta.is_file() {
+                    let modified = meta
+                        .modified()
+                        .ok()
+                        .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_secs());
+                    files.push((entry.file_name().to_string_lossy().into_owned(), modified));
+                }
+            }
+            let newest = newest_matching(&files, pattern).ok_or_else(|| {
+                UsageError(format!("no file in {artifact_dir} matches `{pattern}`"))
+            })?;
+            (
+                newest,
+                args.dest
+                    .clone()
+                    .or_else(|| first.as_ref().map(PathBuf::from)),
+            )
+        }
+        (None, Some(path)) => (path.clone(), args.dest.clone()),
+        (None, None) => {
+            return Err(UsageError(
+                "name the file to copy (PATH), or pass --newest PATTERN".into(),
+            )
+            .into());
+        }
+    };
+    let inside = in_container(&path, artifact_dir);
+    let dest = destination(&inside, dest_arg.as_deref())?;
+    if dest.exists() && !args.force {
+        return Err(UsageError(format!(
+            "{} already exists; pass --force to overwrite it, or give another DEST",
+            dest.display()
+        ))
+        .into());
+    }
+    let bytes = std::fs::copy(&inside, &dest)
+        .with_context(|| format!("Failed to copy {inside} to {}", dest.display()))?;
+    println!(
+        "copied {inside} (the app runs as a local process) to {} ({})",
         dest.display(),
         units::bytes(bytes as f64)
     );

@@ -134,14 +134,17 @@ fn engine_options(env: &EnvArgs, artifacts: Option<PathBuf>, mode: Mode) -> Engi
     }
 }
 
-/// Runs `work`; on Ctrl-C or SIGTERM, drops it and removes whatever environments are up.
+/// Runs `work`; on Ctrl-C, SIGTERM or SIGHUP (the terminal was closed), drops it and removes
+/// whatever environments are up.
 pub async fn interruptible<T>(work: impl Future<Output = Result<T>>) -> Result<Option<T>> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("Failed to listen for SIGTERM")?;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("Failed to listen for SIGTERM")?;
+    let mut hangup = signal(SignalKind::hangup()).context("Failed to listen for SIGHUP")?;
     tokio::select! {
         result = work => result.map(Some),
         _ = tokio::signal::ctrl_c() => { remove_active_environments("interrupted (Ctrl-C)").await; Ok(None) }
         _ = term.recv() => { remove_active_environments("terminated (SIGTERM)").await; Ok(None) }
+        _ = hangup.recv() => { remove_active_environments("the terminal was closed (SIGHUP)").await; Ok(None) }
     }
 }
 

@@ -84,6 +84,16 @@ pub struct SessionInfo {
     pub base_url: String,
     /// Seconds since the Unix epoch.
     pub started: u64,
+    /// `docker` or `process`.
+    #[serde(default)]
+    pub backend: String,
+    /// The app's container (docker), for clients that copy from it or tunnel into it.
+    #[serde(default)]
+    pub container: String,
+    /// Where the app writes its captures, as the app sees it (a host folder on the process
+    /// backend).
+    #[serde(default)]
+    pub artifact_dir: String,
 }
 
 impl std::fmt::Display for SessionInfo {
@@ -239,6 +249,9 @@ impl ControlServer {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or_default(),
+            backend: text_var(ctx, "backend"),
+            container: text_var(ctx, "container"),
+            artifact_dir: text_var(ctx, "artifact_dir"),
         };
         if let Err(e) = write_info(&info_path, &info) {
             let _ = std::fs::remove_file(&socket);
@@ -290,6 +303,12 @@ impl PartSession {
     pub fn take_check_requests(&self) -> Option<mpsc::Receiver<CheckRequest>> {
         self.control.checks.lock().expect("checks lock").take()
     }
+}
+
+fn text_var(ctx: &Context, name: &str) -> String {
+    ctx.var(name)
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 fn base_url(ctx: &Context) -> String {
@@ -644,6 +663,15 @@ fn is_part(live: &Live, part: &str) -> bool {
     live.info
         .as_ref()
         .is_some_and(|i| i.part == part || i.part == format!("part{part}"))
+}
+
+/// What the session at `socket` says about itself (its `.json` beside it).
+pub fn session_info(socket: &Path) -> Result<SessionInfo> {
+    let path = socket.with_extension("json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("Failed to read the session description {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("the session description {} is not valid", path.display()))
 }
 
 /// The socket to talk to: `$LAB_RUNNER_SESSION`, else the one live session (of `part`, if given).

@@ -260,11 +260,6 @@ pub async fn open_part(
         return Err(e.context(format!("the {} environment did not start", part.id())));
     }
     ctx.refresh_env_vars().await;
-    if let Err(e) = run_intro(&ctx, part).await {
-        let _ = ctx.teardown().await;
-        unregister(&session_id);
-        return Err(e);
-    }
     let control = match super::control::ControlServer::start(
         &ctx,
         lab.id(),
@@ -279,6 +274,17 @@ pub async fn open_part(
             return Err(e.context("Failed to open the session's control socket"));
         }
     };
+    // Commands the runner types for the participant (verify, demo, "do it for me") reach this
+    // session, not another one running beside it.
+    ctx.terminals().lock().await.export(
+        "LAB_RUNNER_SESSION",
+        &control.socket().display().to_string(),
+    );
+    if let Err(e) = run_intro(&ctx, part).await {
+        let _ = ctx.teardown().await;
+        unregister(&session_id);
+        return Err(e);
+    }
     Ok(PartSession {
         ctx,
         session_id,
