@@ -187,6 +187,7 @@ struct DevTools {
     client: Option<Inspector>,
     profiling: bool,
     paused: Option<serde_json::Map<String, serde_json::Value>>,
+    breakpoints: Vec<String>,
 }
 
 impl DevTools {
@@ -200,6 +201,7 @@ impl DevTools {
             client: None,
             profiling: false,
             paused: None,
+            breakpoints: Vec::new(),
         }
     }
 
@@ -279,9 +281,11 @@ impl DevTools {
                 .unwrap_or_else(|| panic!("the step does not say where {file} is:\n{screen}"))
                 .to_string();
             let client = self.open(screen);
-            self.runtime
+            let breakpoint = self
+                .runtime
                 .block_on(client.set_breakpoint_by_url(&path, line))
                 .unwrap_or_else(|e| panic!("DevTools could not set the breakpoint: {e:#}"));
+            self.breakpoints.push(breakpoint.id);
         } else if instruction.starts_with("In DevTools → JavaScript Profiler: press Start") {
             let client = self.open(screen);
             self.runtime.block_on(async {
@@ -336,12 +340,25 @@ impl DevTools {
         self.paused = Some(paused.locals);
     }
 
-    /// Resume (F8), when paused.
-    fn resume(&mut self) {
-        if let Some(client) = self.client.as_ref()
-            && client.is_paused()
-        {
-            let _ = self.runtime.block_on(client.resume());
+    /// What the step says to do after its check: remove the breakpoint (the step must say so, or
+    /// the next jam stops there too), and Resume (F8).
+    fn after_check(&mut self, step_text: &str) {
+        let Some(client) = self.client.as_ref() else {
+            return;
+        };
+        if !self.breakpoints.is_empty() {
+            assert!(
+                step_text.contains("remove the breakpoint"),
+                "the step leaves its breakpoint set: a person's next jam would stop there too"
+            );
+            for id in self.breakpoints.drain(..) {
+                self.runtime
+                    .block_on(client.remove_breakpoint(&id))
+                    .unwrap();
+            }
+        }
+        if client.is_paused() {
+            self.runtime.block_on(client.resume()).unwrap();
         }
         self.paused = None;
     }
@@ -606,7 +623,6 @@ fn follow_by_hand(part: &str, columns: u16) {
         let cwd = PathBuf::from(shell.output_of("pwd"));
         let mut triggers: Vec<Background> = Vec::new();
         for item in items(step_text) {
-            eprintln!("{id}: {item:?}");
             match item {
                 Item::Prose(text) => {
                     if text.starts_with("Then press Ctrl-C in the terminal") {
@@ -691,7 +707,7 @@ fn follow_by_hand(part: &str, columns: u16) {
             );
         };
         // Resume (F8): what the pause held up now finishes, and must have gone well.
-        devtools.resume();
+        devtools.after_check(step_text);
         for bg in triggers {
             assert_eq!(
                 bg.wait(),

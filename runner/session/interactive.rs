@@ -26,7 +26,15 @@ pub const NO_TERMINAL: &str = "`lab-runner start` is interactive and needs a ter
 Without one, use `lab-runner verify` (every step checked, for CI) or `lab-runner demo <part> --yes` \
 (every step performed and narrated).";
 
-const MENU: &str = "[c] check my work · [d] do it for me · [h] hint · [s] show the commands · [n] skip · [b] back · [q] quit";
+const MENU: &[&str] = &[
+    "[c] check my work",
+    "[d] do it for me",
+    "[h] hint",
+    "[s] show the commands",
+    "[n] skip",
+    "[b] back",
+    "[q] quit",
+];
 
 pub struct StartOptions {
     pub keep: bool,
@@ -397,7 +405,7 @@ async fn run_step(
     show_step(part, &rendered, term);
     let mut next_hint = 0;
     let end = loop {
-        term.note(MENU);
+        term.choices(MENU);
         let choice = match input.next().await? {
             Event::Key(choice) => choice,
             Event::Check(request) => {

@@ -45,7 +45,7 @@ impl Terminal {
                         continue;
                     }
                     if self.styled {
-                        self.skin.print_text(&prose);
+                        self.skin.print_text(&reflow(&prose));
                     } else {
                         // As written, blank lines included.
                         print!("{prose}");
@@ -137,6 +137,25 @@ impl Terminal {
         }
     }
 
+    /// Choices joined by ` · `, on as many lines as the terminal needs, never cut inside one.
+    pub fn choices(&self, items: &[&str]) {
+        let width = self.width().unwrap_or(usize::MAX);
+        let mut line = String::new();
+        for item in items {
+            if !line.is_empty() && line.chars().count() + 3 + item.chars().count() > width {
+                self.note(&line);
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push_str(" · ");
+            }
+            line.push_str(item);
+        }
+        if !line.is_empty() {
+            self.note(&line);
+        }
+    }
+
     pub fn note(&self, text: &str) {
         if self.styled {
             println!("\x1b[2m{text}\x1b[0m");
@@ -189,6 +208,38 @@ pub fn diagnosis_lines(err: &anyhow::Error) -> Vec<String> {
         }
         None => vec![format!("{err:#}")],
     }
+}
+
+/// Markdown prose with its soft line breaks joined, so the renderer wraps paragraphs to the
+/// terminal instead of keeping the source's line ends (which leave ragged half-lines). List
+/// items, headings, quotes, table rows and indented lines keep their lines.
+fn reflow(prose: &str) -> String {
+    let starts_block = |line: &str| {
+        let t = line.trim_start();
+        t.starts_with(['-', '*', '+', '#', '>', '|'])
+            || line.starts_with("    ")
+            || t.split_once(". ")
+                .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    };
+    let mut out = String::new();
+    let mut previous = "";
+    for line in prose.lines() {
+        let joins = !previous.trim().is_empty()
+            && !line.trim().is_empty()
+            && !starts_block(line)
+            && !previous.trim_start().starts_with(['#', '|'])
+            && !previous.ends_with("  ");
+        if joins {
+            out.pop();
+            out.push(' ');
+            out.push_str(line.trim_start());
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+        previous = line;
+    }
+    out
 }
 
 enum Segment {
@@ -448,6 +499,15 @@ mod tests {
             "quotes kept whole: {pieces:?}"
         );
         assert_eq!(fit_shell_line("echo short", 40), vec!["echo short"]);
+    }
+
+    #[test]
+    fn prose_is_reflowed_but_lists_and_tables_keep_their_lines() {
+        let text = "A sentence that\ngoes on.\n\n- item one\n- item two\n| a | b |\n|---|---|\n";
+        assert_eq!(
+            reflow(text),
+            "A sentence that goes on.\n\n- item one\n- item two\n| a | b |\n|---|---|\n"
+        );
     }
 
     #[test]
