@@ -347,8 +347,9 @@ impl DevTools {
             return;
         };
         if !self.breakpoints.is_empty() {
+            let words = step_text.split_whitespace().collect::<Vec<_>>().join(" ");
             assert!(
-                step_text.contains("remove the breakpoint"),
+                words.contains("remove the breakpoint"),
                 "the step leaves its breakpoint set: a person's next jam would stop there too"
             );
             for id in self.breakpoints.drain(..) {
@@ -379,10 +380,13 @@ struct Shell {
 }
 
 impl Shell {
-    fn new(path: &str) -> Shell {
+    /// `runtime_dir` is the login session's XDG_RUNTIME_DIR, shared with the terminal running
+    /// `start` (where sessions are found).
+    fn new(path: &str, runtime_dir: &Path) -> Shell {
         let mut child = Command::new("bash")
             .args(["--noprofile", "--norc", "-s"])
             .env("PATH", path)
+            .env("XDG_RUNTIME_DIR", runtime_dir)
             .env_remove("LAB_RUNNER_SESSION")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -566,7 +570,7 @@ fn follow_by_hand(part: &str, columns: u16) {
         bin = env!("CARGO_BIN_EXE_lab-runner"),
     );
     let screen = Screen::start(columns, &command);
-    let mut shell = Shell::new(&path_with_lab_runner());
+    let mut shell = Shell::new(&path_with_lab_runner(), state.path());
     let mut others: Vec<Background> = Vec::new();
     let mut devtools = DevTools::new();
     let started = Instant::now();

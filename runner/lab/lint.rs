@@ -271,6 +271,25 @@ fn lint_participant_path(
             let text = renderer
                 .render(&shell.run, placeholders)
                 .unwrap_or_else(|_| shell.run.clone());
+            let width = crate::util::shell_lines::NARROWEST_TERMINAL;
+            for line in text.lines() {
+                if let Some(long) = crate::util::shell_lines::fit(line, width)
+                    .into_iter()
+                    .find(|piece| piece.chars().count() > width)
+                {
+                    let (l, c) =
+                        yaml::find_line(&part.text, step_line, "shell:").unwrap_or((step_line, 1));
+                    report(
+                        l,
+                        c,
+                        format!(
+                            "{path}: `{long}` cannot be shown in a terminal of {width} columns without \
+                             wrapping inside a word (a wrapped command, copied, runs as two broken ones); \
+                             shorten it or split the quoted text"
+                        ),
+                    );
+                }
+            }
             if let Some(problem) = bash_syntax_problem(&text) {
                 let (line, col) =
                     yaml::find_line(&part.text, step_line, "shell:").unwrap_or((step_line, 1));

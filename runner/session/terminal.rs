@@ -66,7 +66,7 @@ impl Terminal {
                     fence(&format!("```{info}"));
                     for line in lines {
                         let pieces = match width {
-                            Some(width) if shell => fit_shell_line(&line, width),
+                            Some(width) if shell => crate::util::shell_lines::fit(&line, width),
                             _ => vec![line],
                         };
                         for piece in pieces {
@@ -292,63 +292,6 @@ fn split_code_blocks(text: &str) -> Vec<Segment> {
     out
 }
 
-/// A shell line broken into pieces of at most `width` columns where it can be: at spaces outside
-/// quotes, each piece but the last ending in ` \` (the shell joins them back into one command),
-/// the continuations indented. A word longer than the width stays whole: wrapping inside it would
-/// change the command.
-pub fn fit_shell_line(line: &str, width: usize) -> Vec<String> {
-    if line.chars().count() <= width || line.trim_start().starts_with('#') {
-        return vec![line.to_string()];
-    }
-    // Byte offsets of spaces where the shell would split words (outside quotes, not escaped).
-    let mut breaks = Vec::new();
-    let (mut single, mut double, mut escaped) = (false, false, false);
-    for (i, c) in line.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' if !single => escaped = true,
-            '\'' if !double => single = !single,
-            '"' if !single => double = !double,
-            ' ' if !single && !double && i > 0 && !line[..i].trim().is_empty() => breaks.push(i),
-            _ => {}
-        }
-    }
-    let indent = "    ";
-    let mut pieces = Vec::new();
-    let mut start = 0;
-    let mut first = true;
-    loop {
-        let prefix = if first { "" } else { indent };
-        let rest = &line[start..];
-        if prefix.len() + rest.chars().count() <= width {
-            pieces.push(format!("{prefix}{rest}"));
-            break;
-        }
-        // The last break that leaves room for " \".
-        let limit = start + width.saturating_sub(prefix.len() + 2);
-        let cut = breaks
-            .iter()
-            .copied()
-            .filter(|&b| b > start && b <= limit)
-            .last()
-            .or_else(|| breaks.iter().copied().find(|&b| b > start));
-        let Some(cut) = cut else {
-            pieces.push(format!("{prefix}{rest}"));
-            break;
-        };
-        pieces.push(format!("{prefix}{} \\", line[start..cut].trim_end()));
-        start = cut + 1;
-        while line[start..].starts_with(' ') {
-            start += 1;
-        }
-        first = false;
-    }
-    pieces
-}
-
 /// Narration to the terminal: what each action does, and the command a participant would type.
 /// Lines go through the live-signal bar when one is shown, so they do not tear it.
 pub struct TerminalNarrator {
@@ -478,28 +421,6 @@ impl Drop for Countdown {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn long_commands_break_at_spaces_outside_quotes_with_continuations() {
-        let line = r#"curl -sS -w ' <- %{http_code}\n' -H "x-lab-token: $LAB_TOKEN" "$BASE/api/lab/status" --retry 10"#;
-        let pieces = fit_shell_line(line, 40);
-        assert!(pieces.len() > 1, "{pieces:?}");
-        for p in &pieces[..pieces.len() - 1] {
-            assert!(p.ends_with(" \\"), "{p}");
-            assert!(p.chars().count() <= 40, "{p}");
-        }
-        // Joined as the shell joins them, the command is the same words.
-        let joined: Vec<String> = pieces
-            .iter()
-            .map(|p| p.trim_end_matches('\\').trim().to_string())
-            .collect();
-        assert_eq!(joined.join(" "), line);
-        assert!(
-            pieces.iter().any(|p| p.contains("' <- %{http_code}\\n'")),
-            "quotes kept whole: {pieces:?}"
-        );
-        assert_eq!(fit_shell_line("echo short", 40), vec!["echo short"]);
-    }
 
     #[test]
     fn prose_is_reflowed_but_lists_and_tables_keep_their_lines() {

@@ -3,4 +3,5 @@
 pub mod duration;
 pub mod ports;
 pub mod random;
+pub mod shell_lines;
 pub mod units;
