@@ -683,9 +683,11 @@ fn follow_by_hand(part: &str, columns: u16) {
             {
                 // The check asks what DevTools shows in Scope → Local while paused.
                 let question = judged[judged.find("What is the value of").unwrap()..].to_string();
-                let name = between(&question, "value of ", " ")
-                    .trim_matches(|c| c == '`' || c == '?')
-                    .to_string();
+                let name: String = question["What is the value of ".len()..]
+                    .chars()
+                    .skip_while(|c| *c == '`')
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
                 let value = devtools
                     .paused
                     .as_ref()
