@@ -371,6 +371,128 @@ fn between(text: &str, start: &str, end: &str) -> String {
     text[from..to].to_string()
 }
 
+/// Real Chrome DevTools: headless Chromium, whose bundled DevTools frontend opens a `devtools://`
+/// URL as a person's Chrome does (navigated over Chromium's own remote-debugging port; a URL given
+/// on the command line is not navigated).
+struct Chrome {
+    child: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Chrome {
+    fn start() -> Chrome {
+        let profile = tempfile::tempdir().unwrap();
+        let child = Command::new("chromium")
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromium runs (apt-get install chromium)");
+        let file = profile.path().join("DevToolsActivePort");
+        let started = Instant::now();
+        let port = loop {
+            if let Some(port) = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|t| t.lines().next().and_then(|l| l.trim().parse().ok()))
+            {
+                break port;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "chromium did not open its remote-debugging port"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        Chrome {
+            child,
+            port,
+            _profile: profile,
+        }
+    }
+
+    /// Opens `url` in a new tab, as a person pastes it into the address bar.
+    fn open(&self, url: &str, runtime: &tokio::runtime::Runtime) {
+        let out = Command::new("curl")
+            .args(["-sS", "-X", "PUT"])
+            .arg(format!(
+                "http://127.0.0.1:{}/json/new?about:blank",
+                self.port
+            ))
+            .output()
+            .unwrap();
+        let tab: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+            panic!(
+                "chromium made no tab: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        let ws = tab["webSocketDebuggerUrl"].as_str().unwrap().to_string();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{}", self.port).parse().unwrap();
+        runtime.block_on(async {
+            let page = Inspector::connect(addr, &ws, Duration::from_secs(30))
+                .await
+                .unwrap();
+            page.call("Page.navigate", serde_json::json!({ "url": url }))
+                .await
+                .unwrap();
+        });
+    }
+}
+
+impl Drop for Chrome {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The first `devtools://` URL in `screen` (the joined capture: a URL is longer than a row).
+fn devtools_url(screen: &str) -> String {
+    let at = screen
+        .find("devtools://")
+        .unwrap_or_else(|| panic!("no DevTools URL on the screen:\n{screen}"));
+    screen[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect()
+}
+
+/// How often the app's log says `Debugger attached.` (the container's name as the screen shows it).
+fn attached_count(container: &str) -> usize {
+    let out = Command::new("docker")
+        .args(["logs", container])
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    log.matches("Debugger attached.").count()
+}
+
+/// Waits until `count()` exceeds `before`.
+fn wait_more(before: usize, what: &str, count: impl Fn() -> usize) {
+    let started = Instant::now();
+    while count() <= before {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what} never happened"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// The participant's own shell: one bash for the whole part, so exports and `cd` stay.
 struct Shell {
     stdin: ChildStdin,
@@ -559,6 +681,12 @@ fn path_with_lab_runner() -> String {
 
 /// Follows `part` by hand in a terminal `columns` wide; every step must pass on `c` alone.
 fn follow_by_hand(part: &str, columns: u16) {
+    follow_by_hand_with_chrome(part, columns, None);
+}
+
+/// [`follow_by_hand`]; at step `chrome_at`, real Chrome DevTools opens the step's `devtools://`
+/// URL first, and the app must log that a debugger attached.
+fn follow_by_hand_with_chrome(part: &str, columns: u16, chrome_at: Option<&str>) {
     let state = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let command = format!(
@@ -573,6 +701,7 @@ fn follow_by_hand(part: &str, columns: u16) {
     let mut shell = Shell::new(&path_with_lab_runner(), state.path());
     let mut others: Vec<Background> = Vec::new();
     let mut devtools = DevTools::new();
+    let mut chromes: Vec<Chrome> = Vec::new();
     let started = Instant::now();
 
     // The part's intro: its commands (cd, exports) are the first a person types.
@@ -623,6 +752,23 @@ fn follow_by_hand(part: &str, columns: u16) {
                     "step {id}: a command wider than the terminal ({columns} columns), wrapped: {line:?}"
                 );
             }
+        }
+        if chrome_at == Some(id.as_str()) {
+            let container = text
+                .split("docker kill --signal USR1 ")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .expect("the container's name on the screen (3.2's command)")
+                .to_string();
+            let before = attached_count(&container);
+            let chrome = Chrome::start();
+            chrome.open(&devtools_url(step_joined), &devtools.runtime);
+            wait_more(
+                before,
+                "Chrome DevTools attaching through the tunnel",
+                || attached_count(&container),
+            );
+            chromes.push(chrome);
         }
         let cwd = PathBuf::from(shell.output_of("pwd"));
         let mut triggers: Vec<Background> = Vec::new();
@@ -770,9 +916,125 @@ fn part1_by_hand_at_80_columns() {
 }
 
 #[test]
+fn part1_by_hand_at_120_columns() {
+    if docker_or_skip("part1_by_hand_at_120_columns") {
+        follow_by_hand("part1", 120);
+    }
+}
+
+/// `start` in a terminal of `columns`, with its own state; the session's folders and the screen.
+fn start_screen(part: &str, columns: u16) -> (Screen, tempfile::TempDir, tempfile::TempDir) {
+    let state = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let command = format!(
+        "cd {work} && env LAB_RUNNER_STATE_DIR={state} XDG_RUNTIME_DIR={state} \
+         {bin} start {part} --backend docker; echo '__exited__'; sleep 600",
+        work = work.path().display(),
+        state = state.path().display(),
+        bin = env!("CARGO_BIN_EXE_lab-runner"),
+    );
+    (Screen::start(columns, &command), state, work)
+}
+
+#[test]
+fn real_chrome_devtools_attaches_in_step_1_2() {
+    if !docker_or_skip("real_chrome_devtools_attaches_in_step_1_2") {
+        return;
+    }
+    let (screen, _state, _work) = start_screen("part1", 200);
+    screen.wait_for("[c] check my work", 0, Duration::from_secs(120));
+    let at = screen.text().len();
+    screen.keys("n");
+    let text = screen.wait_for("[c] check my work", at, Duration::from_secs(60));
+    assert!(text[at..].contains("Step 1.2 "), "{}", &text[at..]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let chrome = Chrome::start();
+    // Nothing but Chrome's DevTools connects: the check (the app logged `Debugger attached.`)
+    // passes only if the real frontend got in.
+    let joined = screen.joined();
+    let step = joined.rfind("Step 1.2 ").expect("step 1.2 on the screen");
+    chrome.open(&devtools_url(&joined[step..]), &runtime);
+    let before = screen.text().len();
+    screen.keys("c");
+    let done = screen.wait_for_any(
+        &["step 1.2 done", "[c] check my work"],
+        before,
+        Duration::from_secs(60),
+    );
+    assert!(
+        done[before..].contains("step 1.2 done"),
+        "{}",
+        &done[before..]
+    );
+    screen.keys("q");
+    drop(chrome);
+}
+
+#[test]
+fn a_failed_check_shows_its_hint_rendered() {
+    if !docker_or_skip("a_failed_check_shows_its_hint_rendered") {
+        return;
+    }
+    let (screen, _state, _work) = start_screen("part1", 100);
+    screen.wait_for("[c] check my work", 0, Duration::from_secs(120));
+    for step in ["1.2", "1.3"] {
+        let at = screen.text().len();
+        screen.keys("n");
+        screen.wait_for(&format!("Step {step} "), at, Duration::from_secs(60));
+    }
+    let at = screen.text().len();
+    screen.wait_for(
+        "[c] check my work",
+        at.saturating_sub(200),
+        Duration::from_secs(60),
+    );
+    let before = screen.text().len();
+    screen.keys("c");
+    let text = screen.wait_for("hint:", before, Duration::from_secs(60));
+    let diagnosis = &text[before..];
+    assert!(
+        diagnosis.contains("/app/src/lab/event-loop-jam.js") && !diagnosis.contains("{{"),
+        "the hint is shown with its template unrendered:\n{diagnosis}"
+    );
+    screen.keys("q");
+}
+
+#[test]
+fn skipping_a_step_never_ends_start_at_a_later_one() {
+    if !docker_or_skip("skipping_a_step_never_ends_start_at_a_later_one") {
+        return;
+    }
+    // 3.4 shows values that 3.3's tunnel makes possible; skip 3.1 to 3.3 and look.
+    let (screen, _state, _work) = start_screen("part3", 100);
+    screen.wait_for("[c] check my work", 0, Duration::from_secs(120));
+    for step in ["3.2", "3.3", "3.4"] {
+        let at = screen.text().len();
+        screen.keys("n");
+        screen.wait_for(&format!("Step {step} "), at, Duration::from_secs(60));
+    }
+    let at = screen.text().find("Step 3.4 ").unwrap();
+    let text = screen.wait_for("[c] check my work", at, Duration::from_secs(60));
+    assert!(
+        !text.contains("__exited__"),
+        "start ended:\n{}",
+        &text[at..]
+    );
+    assert!(
+        text[at..].contains("needs something an earlier step makes"),
+        "3.4 does not say what is missing:\n{}",
+        &text[at..]
+    );
+    screen.keys("q");
+    screen.wait_for("__exited__", at, Duration::from_secs(60));
+}
+
+#[test]
 fn part3_by_hand_at_120_columns() {
     if docker_or_skip("part3_by_hand_at_120_columns") {
-        follow_by_hand("part3", 120);
+        follow_by_hand_with_chrome("part3", 120, Some("3.4"));
     }
 }
 

@@ -18,11 +18,28 @@ use lab_runner::env::{EnvSpec, Environment, wait_healthy};
 use lab_runner::lab::InspectorMode;
 use lab_runner::util::random;
 
-/// The `lab-runner` binary cargo built for these tests.
+/// The `lab-runner` binary cargo built for these tests. Its sessions are found in a folder of this
+/// test's own (nextest runs each test in a process of its own): a client such as `pull` or `check`
+/// never picks up a session another test runs at the same moment.
 pub fn lab_runner() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lab-runner"));
-    cmd.env_remove("LAB_RUNNER_LAB").env("NO_COLOR", "1");
+    cmd.env_remove("LAB_RUNNER_LAB")
+        .env_remove("LAB_RUNNER_SESSION")
+        .env("NO_COLOR", "1")
+        .env("XDG_RUNTIME_DIR", runtime_dir());
     cmd
+}
+
+/// This test process's folder for session sockets.
+pub fn runtime_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        tempfile::Builder::new()
+            .prefix("lr-")
+            .tempdir()
+            .expect("a temporary folder")
+    })
+    .path()
 }
 
 pub fn repo_root() -> PathBuf {
