@@ -187,6 +187,7 @@ fn child(path: &Path) {
         flamegraph: None,
         diff: None,
         three: None,
+        convention: lab_runner::analyze::heapsnapshot::Convention::DevTools,
         json: false,
         timings: true,
     };

@@ -16,6 +16,8 @@ use serde_json::Value;
 
 /// One class row: name, location (script, line, column), count, shallow size, retained size.
 type Row = (String, Option<(u64, u64, u64)>, u64, u64, u64);
+/// A class: its name and the place its constructor was defined.
+type ClassKey = (String, Option<(u64, u64, u64)>);
 
 /// Chrome DevTools' class rows for a snapshot, computed the way HeapSnapshot.ts does.
 fn devtools_rows(text: &str) -> Vec<Row> {
@@ -140,13 +142,29 @@ fn devtools_rows(text: &str) -> Vec<Row> {
         for o in 0..count {
             let s = nodes[o * nf + dd] & 3;
             if s != 0 {
-                process(o * nf, s, &mut state, &mut nodes, &mut strings, &mut attached, &mut detached);
+                process(
+                    o * nf,
+                    s,
+                    &mut state,
+                    &mut nodes,
+                    &mut strings,
+                    &mut attached,
+                    &mut detached,
+                );
             }
         }
         while let Some(o) = attached.pop() {
             for ei in edges_of(o * nf) {
                 if ty(ei) != hidden_e && ty(ei) != weak_e {
-                    process(to(ei), 1, &mut state, &mut nodes, &mut strings, &mut attached, &mut detached);
+                    process(
+                        to(ei),
+                        1,
+                        &mut state,
+                        &mut nodes,
+                        &mut strings,
+                        &mut attached,
+                        &mut detached,
+                    );
                 }
             }
         }
@@ -156,7 +174,15 @@ fn devtools_rows(text: &str) -> Vec<Row> {
             }
             for ei in edges_of(o * nf) {
                 if ty(ei) != hidden_e && ty(ei) != weak_e {
-                    process(to(ei), 2, &mut state, &mut nodes, &mut strings, &mut attached, &mut detached);
+                    process(
+                        to(ei),
+                        2,
+                        &mut state,
+                        &mut nodes,
+                        &mut strings,
+                        &mut attached,
+                        &mut detached,
+                    );
                 }
             }
         }
@@ -170,7 +196,8 @@ fn devtools_rows(text: &str) -> Vec<Row> {
     for ei in edges_of(root) {
         let t = to(ei);
         let entry = if ty(ei) == element_e {
-            raw_type(t) == synthetic_t && strings[nodes[t + n_name] as usize] == "(Document DOM trees)"
+            raw_type(t) == synthetic_t
+                && strings[nodes[t + n_name] as usize] == "(Document DOM trees)"
         } else {
             ty(ei) == shortcut_e
         };
@@ -197,11 +224,11 @@ fn devtools_rows(text: &str) -> Vec<Row> {
         const MULTIPLE: usize = usize::MAX - 1;
         let mut owners = vec![UNVISITED; count];
         let mut work = Vec::new();
-        for o in 0..count {
+        for (o, owner) in owners.iter_mut().enumerate() {
             if raw_type(o * nf) == hidden_t || raw_type(o * nf) == array_t {
-                owners[o] = UNVISITED;
+                *owner = UNVISITED;
             } else {
-                owners[o] = o;
+                *owner = o;
                 work.push(o);
             }
         }
@@ -223,8 +250,7 @@ fn devtools_rows(text: &str) -> Vec<Row> {
                 }
             }
         }
-        for o in 0..count {
-            let w = owners[o];
+        for (o, &w) in owners.iter().enumerate() {
             if w == UNVISITED || w == MULTIPLE || w == o {
                 continue;
             }
@@ -244,7 +270,10 @@ fn devtools_rows(text: &str) -> Vec<Row> {
         if head.is_empty() || !head.chars().all(|c| c.is_ascii_digit()) {
             return None;
         }
-        if tail.chars().any(|c| matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}')) {
+        if tail
+            .chars()
+            .any(|c| matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}'))
+        {
             return None;
         }
         let inner = tail.strip_suffix(')')?;
@@ -259,9 +288,8 @@ fn devtools_rows(text: &str) -> Vec<Row> {
             let key = &pair[..i];
             let value = &pair[i + sep.len()..];
             let ends_with_id = |s: &str| {
-                s.rsplit_once(" @").is_some_and(|(_, id)| {
-                    !id.is_empty() && id.chars().all(|c| c.is_ascii_digit())
-                })
+                s.rsplit_once(" @")
+                    .is_some_and(|(_, id)| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()))
             };
             ends_with_id(key) && ends_with_id(value)
         });
@@ -448,8 +476,8 @@ fn devtools_rows(text: &str) -> Vec<Row> {
                         Some(i) => format!("{}>", &name[..i]),
                         None => name,
                     }
-                } else if name.starts_with("Detached <") {
-                    match name[10..].find(' ') {
+                } else if let Some(rest) = name.strip_prefix("Detached <") {
+                    match rest.find(' ') {
                         Some(i) => format!("{}>", &name[..10 + i]),
                         None => name,
                     }
@@ -511,7 +539,7 @@ fn devtools_rows(text: &str) -> Vec<Row> {
             None => candidates.push((name, properties, 1)),
         }
     }
-    candidates.sort_by(|a, b| b.2.cmp(&a.2));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.2)); // stable, as JavaScript's sort
     let definitions: Vec<(String, Vec<String>)> = candidates
         .into_iter()
         .take(1000)
@@ -551,7 +579,7 @@ fn devtools_rows(text: &str) -> Vec<Row> {
             location_of.insert(rec[i] as usize, (rec[s], rec[l], rec[c]));
         }
     }
-    let key_of = |o: usize| -> (String, Option<(u64, u64, u64)>) {
+    let key_of = |o: usize| -> ClassKey {
         let location = if raw_type(o * nf) == object_t {
             location_of.get(&(o * nf)).copied()
         } else {
@@ -561,7 +589,7 @@ fn devtools_rows(text: &str) -> Vec<Row> {
     };
 
     // buildAggregates and calculateClassesRetainedSize.
-    let mut rows: HashMap<(String, Option<(u64, u64, u64)>), (u64, u64, u64)> = HashMap::new();
+    let mut rows: HashMap<ClassKey, (u64, u64, u64)> = HashMap::new();
     for o in 0..count {
         let size = self_size(o * nf);
         if size == 0 {
@@ -574,7 +602,7 @@ fn devtools_rows(text: &str) -> Vec<Row> {
     let mut list = vec![root / nf];
     let mut sizes = vec![usize::MAX];
     let mut class_keys = Vec::new();
-    let mut seen: HashMap<(String, Option<(u64, u64, u64)>), bool> = HashMap::new();
+    let mut seen: HashMap<ClassKey, bool> = HashMap::new();
     while let Some(o) = list.pop() {
         let key = key_of(o);
         let was_seen = seen.get(&key).copied().unwrap_or(false);
@@ -660,10 +688,20 @@ fn string_heavy_snapshot_matches_devtools() {
     let path = generate_snapshot(
         dir.path(),
         "strings.heapsnapshot",
-        &["--strings", "20000", "--long-strings", "200", "--non-ascii", "3000"],
+        &[
+            "--strings",
+            "20000",
+            "--long-strings",
+            "200",
+            "--non-ascii",
+            "3000",
+        ],
     );
     let rows = assert_same_rows(&path);
-    assert!(row(&rows, "(string)").2 >= 23_200, "every retained string is counted");
+    assert!(
+        row(&rows, "(string)").2 >= 23_200,
+        "every retained string is counted"
+    );
 }
 
 #[test]
@@ -672,7 +710,14 @@ fn object_heavy_snapshot_matches_devtools() {
     let path = generate_snapshot(
         dir.path(),
         "objects.heapsnapshot",
-        &["--small-objects", "30000", "--leaky", "3000", "--twins", "40"],
+        &[
+            "--small-objects",
+            "30000",
+            "--leaky",
+            "3000",
+            "--twins",
+            "40",
+        ],
     );
     let rows = assert_same_rows(&path);
     // Plain objects are named by their properties (numbers are not edges: only `c` shows).
@@ -712,9 +757,16 @@ fn deep_linked_list_snapshot_matches_devtools() {
 #[test]
 fn closure_snapshot_matches_devtools() {
     let dir = tempfile::tempdir().unwrap();
-    let path = generate_snapshot(dir.path(), "closures.heapsnapshot", &["--closures", "20000"]);
+    let path = generate_snapshot(
+        dir.path(),
+        "closures.heapsnapshot",
+        &["--closures", "20000"],
+    );
     let rows = assert_same_rows(&path);
-    assert!(row(&rows, "Function").2 >= 20_000, "closures are DevTools' Function row");
+    assert!(
+        row(&rows, "Function").2 >= 20_000,
+        "closures are DevTools' Function row"
+    );
     assert!(rows.iter().all(|r| r.0 != "(closure)" && r.0 != "(regexp)"));
 }
 
@@ -731,7 +783,9 @@ fn weakmap_values_count_under_their_keys_as_in_devtools() {
         "each key retains its value (the table's edge does not count): {keys:?} {values:?}"
     );
     // The raw V8 view does not know that rule: the value is held by two, so the key keeps nothing.
-    let v8 = HeapSnapshot::load_as(&path, Convention::V8).unwrap().summary();
+    let v8 = HeapSnapshot::load_as(&path, Convention::V8)
+        .unwrap()
+        .summary();
     let raw_keys = v8.constructor("WeakKey").unwrap();
     assert_eq!(raw_keys.retained_size, raw_keys.shallow_size);
 }
@@ -774,16 +828,43 @@ fn rare_graph_shapes_match_devtools() {
         [5, 19, 21], // (GC roots) -shortcut-> Outside (not the root's: ignored)
     ];
     let strings = [
-        "", "(root)", "global", "Inner", "Outside", "Cycle", "Weakling", "Leaf", "(GC roots)",
-        "(internal array)", "global", "weak", "inner", "self", "arr", "grab", "b", "a", "leaf",
+        "",
+        "(root)",
+        "global",
+        "Inner",
+        "Outside",
+        "Cycle",
+        "Weakling",
+        "Leaf",
+        "(GC roots)",
+        "(internal array)",
+        "global",
+        "weak",
+        "inner",
+        "self",
+        "arr",
+        "grab",
+        "b",
+        "a",
+        "leaf",
         "outside",
     ];
     let text = format!(
         r#"{{"snapshot":{{"meta":{{"node_fields":["type","name","id","self_size","edge_count","trace_node_id","detachedness"],"node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic","concatenated string","sliced string","symbol","bigint","object shape"],"string","number","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"],"string_or_number","node"],"location_fields":["object_index","script_id","line","column"]}},"node_count":{},"edge_count":{}}},"nodes":[{}],"edges":[{}],"locations":[],"strings":{}}}"#,
         nodes.len(),
         edges.len(),
-        nodes.iter().flatten().map(u64::to_string).collect::<Vec<_>>().join(","),
-        edges.iter().flatten().map(u64::to_string).collect::<Vec<_>>().join(","),
+        nodes
+            .iter()
+            .flatten()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        edges
+            .iter()
+            .flatten()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
         serde_json::to_string(&strings).unwrap(),
     );
     let dir = tempfile::tempdir().unwrap();
@@ -800,5 +881,8 @@ fn rare_graph_shapes_match_devtools() {
     assert_eq!(find("Cycle"), ("Cycle".into(), None, 2, 70, 70));
     assert_eq!(find("Weakling").4, 110);
     assert_eq!(find("Leaf").4, 60);
-    assert!(rows.iter().all(|r| r.0 != "(internal array)"), "size 0: left out");
+    assert!(
+        rows.iter().all(|r| r.0 != "(internal array)"),
+        "size 0: left out"
+    );
 }

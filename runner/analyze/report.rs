@@ -163,13 +163,7 @@ fn backing_store_line(summary: &Summary) -> String {
 }
 
 /// The per-constructor changes between two snapshots.
-pub fn heap_diff(
-    diff: &Diff,
-    old: &str,
-    new: &str,
-    top: usize,
-    convention: Convention,
-) -> String {
+pub fn heap_diff(diff: &Diff, old: &str, new: &str, top: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -177,7 +171,7 @@ pub fn heap_diff(
         signed_bytes(diff.size_delta()),
         diff.constructors.len(),
     );
-    let _ = writeln!(out, "{}", convention_line(convention));
+    let _ = writeln!(out, "{}", convention_line(diff.convention));
     if diff.constructors.is_empty() {
         out.push_str("No object was allocated or freed in between.\n");
         return out;

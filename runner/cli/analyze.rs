@@ -102,7 +102,9 @@ pub fn file_kind(path: &Path) -> Result<FileKind> {
             let tail: Vec<u8> = rest.collect();
             let key_end = tail.iter().skip(1).position(|&b| b == b'"').map(|i| i + 1);
             let key = match (tail.first(), key_end) {
-                (Some(b'"'), Some(end)) => Some(String::from_utf8_lossy(&tail[1..end]).into_owned()),
+                (Some(b'"'), Some(end)) => {
+                    Some(String::from_utf8_lossy(&tail[1..end]).into_owned())
+                }
                 _ => None,
             };
             let after = key_end.map_or(&[][..], |end| &tail[(end + 1).min(tail.len())..]);
@@ -119,7 +121,9 @@ pub fn file_kind(path: &Path) -> Result<FileKind> {
                 None => "is a JSON object without a key V8 or the profiler writes".to_owned(),
             }
         }
-        Some(b) if b.is_ascii_graphic() => format!("starts with '{}', not a JSON object", b as char),
+        Some(b) if b.is_ascii_graphic() => {
+            format!("starts with '{}', not a JSON object", b as char)
+        }
         Some(b) => format!("starts with byte 0x{b:02x}, not a JSON object"),
     };
     bail!("{} {what}: {expected}", path.display())
@@ -163,7 +167,7 @@ pub fn run_to(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
         if args.json {
             json(&diff)?
         } else {
-            report::heap_diff(&diff, &shown(old), &shown(new), args.top, args.convention)
+            report::heap_diff(&diff, &shown(old), &shown(new), args.top)
         }
     } else if let Some(paths) = &args.three {
         let [a, b, c] = paths.as_slice() else {

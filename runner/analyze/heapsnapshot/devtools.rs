@@ -126,8 +126,8 @@ pub(crate) fn is_essential(kind: u8, source: u32, target: u32, page_owned: &Bits
     // Shortcuts at the root mark the user's global objects; elsewhere they retain nothing. Edges
     // from outside the page-owned part into it retain nothing either (DevTools: "otherwise the
     // dominators for the objects that also were retained by debugger would be affected").
-    kind & edge_kind::KIND != edge_kind::SHORTCUT
-        && !(page_owned.get(target) && !page_owned.get(source))
+    let into_page_from_outside = page_owned.get(target) && !page_owned.get(source);
+    kind & edge_kind::KIND != edge_kind::SHORTCUT && !into_page_from_outside
 }
 
 /// Keeps the edges that retain their target under `convention`, in place, and gives them to the
@@ -152,7 +152,9 @@ pub(crate) fn retaining_edges(
         for e in start..end {
             let (kind, target) = (kinds[e], targets[e]);
             let keep = match convention {
-                super::Convention::DevTools => is_essential(kind, source as u32, target, page_owned),
+                super::Convention::DevTools => {
+                    is_essential(kind, source as u32, target, page_owned)
+                }
                 super::Convention::V8 => {
                     source as u32 == Graph::ROOT || kind & edge_kind::KIND != edge_kind::SHORTCUT
                 }
@@ -503,7 +505,7 @@ fn infer_interfaces(shapes: &Shapes) -> Vec<Interface> {
     }
     let mut sorted: Vec<&(Interface, u64)> =
         order.iter().map(|&id| &candidates[id as usize]).collect();
-    sorted.sort_by(|a, b| b.1.cmp(&a.1)); // stable, as JavaScript's sort
+    sorted.sort_by_key(|c| std::cmp::Reverse(c.1)); // stable, as JavaScript's sort
     sorted
         .into_iter()
         .take(MAX_INTERFACE_COUNT)
@@ -667,7 +669,9 @@ impl Classes {
                 if shape != UNSET && interface_of_shape[shape as usize].is_some() {
                     let slot = &mut by_shape[shape as usize];
                     if *slot == UNSET {
-                        let name = interface_of_shape[shape as usize].clone().unwrap_or_default();
+                        let name = interface_of_shape[shape as usize]
+                            .clone()
+                            .unwrap_or_default();
                         *slot = table.get(name, None);
                     }
                     *slot
@@ -704,12 +708,10 @@ impl Classes {
             };
             // Objects are told apart by where their constructor was defined, too.
             let class = match is_object.then(|| graph.location(node)).flatten() {
-                Some(location) => *with_location
-                    .entry((class, location))
-                    .or_insert_with(|| {
-                        let name = table.keys[class as usize].name.clone();
-                        table.get(name, Some(location))
-                    }),
+                Some(location) => *with_location.entry((class, location)).or_insert_with(|| {
+                    let name = table.keys[class as usize].name.clone();
+                    table.get(name, Some(location))
+                }),
                 None => class,
             };
             of_node.push(class);
@@ -723,7 +725,11 @@ impl Classes {
 
 /// `<div id="a">` is class `<div>`; `Detached <div id="a">` is `Detached <div>`.
 fn dom_class_name(name: String) -> String {
-    let cut = |name: &str, from: usize| name[from..].find(' ').map(|i| format!("{}>", &name[..from + i]));
+    let cut = |name: &str, from: usize| {
+        name[from..]
+            .find(' ')
+            .map(|i| format!("{}>", &name[..from + i]))
+    };
     if name.starts_with('<') {
         cut(&name, 0).unwrap_or(name)
     } else if name.starts_with("Detached <") {
@@ -758,9 +764,11 @@ mod tests {
 
     #[test]
     fn recognises_weakmap_edge_names_as_devtools_regex_does() {
-        let name = "3 / part of key (Object @6171) -> value (Object @6169) pair in WeakMap (table @82221)";
+        let name =
+            "3 / part of key (Object @6171) -> value (Object @6169) pair in WeakMap (table @82221)";
         assert_eq!(weakmap_table_id(name), Some(82221));
-        let odd = "12 / part of key ( @1) -> value (a) -> value (b @2) @3) pair in WeakMap (table @4)";
+        let odd =
+            "12 / part of key ( @1) -> value (a) -> value (b @2) @3) pair in WeakMap (table @4)";
         assert_eq!(weakmap_table_id(odd), Some(4));
         for not in [
             "part of key (Object @1) -> value (Object @2) pair in WeakMap (table @3)",
@@ -803,7 +811,13 @@ mod tests {
     #[test]
     fn dom_names_are_cut_at_the_first_space() {
         assert_eq!(dom_class_name("<div id=\"a\">".into()), "<div>");
-        assert_eq!(dom_class_name("Detached <div id=\"a\">".into()), "Detached <div>");
-        assert_eq!(dom_class_name("Node / ModuleWrap".into()), "Node / ModuleWrap");
+        assert_eq!(
+            dom_class_name("Detached <div id=\"a\">".into()),
+            "Detached <div>"
+        );
+        assert_eq!(
+            dom_class_name("Node / ModuleWrap".into()),
+            "Node / ModuleWrap"
+        );
     }
 }

@@ -11,9 +11,7 @@ use std::io::Read;
 
 use anyhow::{Context, Result, bail};
 
-use super::graph::{
-    Edges, Graph, IndexSet, Location, MAX_NODES, edge_kind,
-};
+use super::graph::{Edges, Graph, IndexSet, Location, MAX_NODES, edge_kind};
 use super::layout::{EdgeField, Header, Layout, NodeField};
 use super::scan::{ByteStream, describe, unescape};
 
@@ -233,7 +231,8 @@ impl Parts {
                 if let Some(at) = detached_at
                     && record[at] != 0
                 {
-                    g.detachedness.push((node as u32, record[at].min(255) as u8));
+                    g.detachedness
+                        .push((node as u32, record[at].min(255) as u8));
                 }
                 edge_total += edges;
                 match u32::try_from(edge_total) {

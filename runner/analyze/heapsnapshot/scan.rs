@@ -521,7 +521,8 @@ fn quote_or_backslash(bytes: &[u8]) -> usize {
     let mut offset = 0;
     for word in &mut words {
         let w = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
-        let found = has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\')));
+        let found =
+            has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\')));
         if found != 0 {
             // The lowest flagged byte is a real match (borrows only run towards higher bytes).
             return offset + (found.trailing_zeros() / 8) as usize;
