@@ -214,13 +214,16 @@ fn weakmap_table_id(name: &str) -> Option<u64> {
 fn weakmap_edges_and_shapes(graph: &Graph, edges: &mut Edges) -> Shapes {
     let n = graph.node_count();
     let object_name = graph.strings.find("Object");
-    let mut table_ids: HashMap<u32, Option<u64>> = HashMap::new();
+    // Per string index: 0 not looked at yet, 1 not an ephemeron name, 2 one (its table id kept).
+    let mut looked_at = vec![0u8; graph.strings.len()];
+    let mut table_ids: HashMap<u32, u64> = HashMap::new();
     let mut shape_of: HashMap<Vec<u32>, u32> = HashMap::new();
     let mut shapes = Shapes {
         of_node: vec![UNSET; n],
         properties: Vec::new(),
     };
     let mut props: Vec<u32> = Vec::new();
+    let mut last: Option<(Vec<u32>, u32)> = None;
     let names = std::mem::take(&mut edges.names);
     let mut cursor = 0usize;
     for node in 0..n as u32 {
@@ -235,10 +238,21 @@ fn weakmap_edges_and_shapes(graph: &Graph, edges: &mut Edges) -> Shapes {
             let name = names[cursor];
             cursor += 1;
             if kind == edge_kind::INTERNAL {
-                let table = *table_ids
-                    .entry(name)
-                    .or_insert_with(|| weakmap_table_id(graph.strings.get(name)));
-                if table == Some(u64::from(graph.node_ids[node as usize])) {
+                let Some(state) = looked_at.get_mut(name as usize) else {
+                    continue;
+                };
+                if *state == 0 {
+                    *state = match weakmap_table_id(graph.strings.get(name)) {
+                        Some(table) => {
+                            table_ids.insert(name, table);
+                            2
+                        }
+                        None => 1,
+                    };
+                }
+                if *state == 2
+                    && table_ids.get(&name) == Some(&u64::from(graph.node_ids[node as usize]))
+                {
                     edges.kinds[e] |= edge_kind::WEAKMAP_TABLE;
                 }
             } else if plain {
@@ -246,6 +260,13 @@ fn weakmap_edges_and_shapes(graph: &Graph, edges: &mut Edges) -> Shapes {
             }
         }
         if plain {
+            // Objects of one shape tend to come together: compare with the last one first.
+            if let Some((last_props, last_shape)) = &last
+                && last_props == &props
+            {
+                shapes.of_node[node as usize] = *last_shape;
+                continue;
+            }
             let shape = match shape_of.get(props.as_slice()) {
                 Some(&shape) => shape,
                 None => {
@@ -261,6 +282,7 @@ fn weakmap_edges_and_shapes(graph: &Graph, edges: &mut Edges) -> Shapes {
                 }
             };
             shapes.of_node[node as usize] = shape;
+            last = Some((props.clone(), shape));
         }
     }
     shapes
@@ -656,10 +678,12 @@ impl Classes {
         let interface_of_shape = apply_interfaces(&prepared.shapes, definitions);
         let mut table = KeyTable::default();
         // Caches: by (name string, detached), by type, by shape; then by (class, location).
-        let mut by_name: HashMap<(u32, bool), u32> = HashMap::new();
+        let mut by_name = vec![[UNSET; 2]; graph.strings.len()];
         let mut by_type = vec![UNSET; graph.node_type_names.len()];
         let mut by_shape = vec![UNSET; prepared.shapes.properties.len()];
         let mut with_location: HashMap<(u32, Location), u32> = HashMap::new();
+        let mut last: Option<(u32, Location, u32)> = None;
+        let mut locations = graph.locations.iter().peekable();
         let mut of_node = Vec::with_capacity(graph.node_count());
         for node in 0..graph.node_count() as u32 {
             let code = graph.node_types[node as usize];
@@ -678,15 +702,17 @@ impl Classes {
                 } else {
                     let detached = prepared.detached.get(node);
                     let name_index = graph.node_names[node as usize];
-                    *by_name.entry((name_index, detached)).or_insert_with(|| {
+                    let slot = &mut by_name[name_index as usize][usize::from(detached)];
+                    if *slot == UNSET {
                         let raw = graph.strings.get(name_index);
                         let name = if detached {
                             format!("Detached {raw}")
                         } else {
                             raw.to_owned()
                         };
-                        table.get(dom_class_name(name), None)
-                    })
+                        *slot = table.get(dom_class_name(name), None);
+                    }
+                    *slot
                 }
             } else {
                 let slot = &mut by_type[usize::from(code)];
@@ -706,12 +732,28 @@ impl Classes {
                 }
                 *slot
             };
-            // Objects are told apart by where their constructor was defined, too.
-            let class = match is_object.then(|| graph.location(node)).flatten() {
-                Some(location) => *with_location.entry((class, location)).or_insert_with(|| {
-                    let name = table.keys[class as usize].name.clone();
-                    table.get(name, Some(location))
-                }),
+            // Objects are told apart by where their constructor was defined, too. Locations are
+            // sorted by node, so a cursor finds them; the last answer is reused while it fits.
+            while locations.peek().is_some_and(|&&(at, _)| at < node) {
+                locations.next();
+            }
+            let location = match locations.peek() {
+                Some(&&(at, location)) if at == node && is_object => Some(location),
+                _ => None,
+            };
+            let class = match location {
+                Some(location) => match last {
+                    Some((c, l, located)) if c == class && l == location => located,
+                    _ => {
+                        let located =
+                            *with_location.entry((class, location)).or_insert_with(|| {
+                                let name = table.keys[class as usize].name.clone();
+                                table.get(name, Some(location))
+                            });
+                        last = Some((class, location, located));
+                        located
+                    }
+                },
                 None => class,
             };
             of_node.push(class);

@@ -278,13 +278,6 @@ impl Graph {
         self.strings.get(self.node_names[node as usize])
     }
 
-    pub fn location(&self, node: u32) -> Option<Location> {
-        self.locations
-            .binary_search_by_key(&node, |&(n, _)| n)
-            .ok()
-            .map(|i| self.locations[i].1)
-    }
-
     pub fn type_name(&self, node: u32) -> &str {
         self.node_type_names
             .get(usize::from(self.node_types[node as usize]))
