@@ -1,15 +1,19 @@
 //! `cargo bench --bench analyze`: how fast and how frugal `lab-runner analyze` is on big captures.
 //!
-//! 1. Generates (once; cached under the target directory) a ~240 MB heap snapshot of many small
-//!    objects with Node, and a 60 s CPU profile of a busy Node process.
-//! 2. Times the heap snapshot summary (parse + dominator tree + retained sizes + table) in a child
-//!    process, which reports its own peak RSS (VmHWM), so the figure is the analysis alone.
+//! 1. Generates (once; cached under the target directory) a heap snapshot of each shape that
+//!    stresses a different part of the analysis, with Node and
+//!    `tests/fixtures/analyze/gen-heapsnapshot.mjs` (see [`SHAPES`]), and a 60 s CPU profile of a
+//!    busy Node process.
+//! 2. Times the heap snapshot summary (parse + DevTools preparation + dominator tree + retained
+//!    sizes + table, `--convention devtools`) in a child process, which reports its own peak RSS
+//!    (VmHWM), so the figure is the analysis alone.
 //! 3. Times `node -e "JSON.parse(fs.readFileSync(f))"` on the same file, interleaved with (2).
 //! 4. Times the CPU profile → top table + flame graph SVG.
 //!
 //! Wall-clock times are the figures; CPU times are printed beside them because the machines this
 //! runs on are shared (on a busy machine the wall clock measures the neighbours too). Figures go to
-//! stdout; `docs/PERFORMANCE.md` records them by hand.
+//! stdout, a table per shape at the end; `docs/PERFORMANCE.md` records them by hand.
+//! `LAB_RUNNER_ANALYZE_BENCH_SHAPES=strings,list` limits the run to some shapes.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -22,10 +26,46 @@ use lab_runner::cli::analyze::{AnalyzeArgs, peak_rss_bytes, run_to};
 
 /// The child process mode: analyse the file named by this variable, print the peak RSS, exit.
 const CHILD_ENV: &str = "LAB_RUNNER_ANALYZE_BENCH_CHILD";
-/// Objects in the generated snapshot: about 104 bytes of snapshot each.
-const SMALL_OBJECTS: u64 = 2_300_000;
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 3;
 const PROFILE_SECONDS: u64 = 60;
+
+/// The snapshot shapes: a name and the generator's options. Each is 35-150 MB.
+const SHAPES: &[(&str, &[&str])] = &[
+    // hundreds of thousands of distinct strings, long ones, non-ASCII ones with escapes
+    (
+        "strings",
+        &[
+            "--strings",
+            "600000",
+            "--long-strings",
+            "5000",
+            "--non-ascii",
+            "100000",
+        ],
+    ),
+    // many small plain objects
+    ("objects", &["--small-objects", "1000000"]),
+    // many Buffers, each with its own backing store
+    (
+        "buffers",
+        &["--buffers", "150000", "--buffer-bytes", "1024"],
+    ),
+    // a linked list a million deep
+    ("list", &["--list", "1000000"]),
+    // many closures, each over its own context
+    ("closures", &["--closures", "600000"]),
+];
+
+struct Measured {
+    shape: &'static str,
+    mb: f64,
+    ours: Duration,
+    ours_cpu: Duration,
+    node: Duration,
+    node_cpu: Duration,
+    peak: u64,
+    size: u64,
+}
 
 fn main() {
     if let Ok(path) = env::var(CHILD_ENV) {
@@ -35,22 +75,6 @@ fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let cache = target_dir(&root).join("analyze-bench");
     std::fs::create_dir_all(&cache).expect("create the bench cache directory");
-
-    let snapshot = cache.join(format!("small-objects-{SMALL_OBJECTS}.heapsnapshot"));
-    if !snapshot.exists() {
-        eprintln!("generating {} with Node ...", snapshot.display());
-        let status = Command::new("node")
-            .arg(root.join("tests/fixtures/analyze/gen-heapsnapshot.mjs"))
-            .arg(&snapshot)
-            .args(["--small-objects", &SMALL_OBJECTS.to_string()])
-            .status()
-            .expect("run node");
-        assert!(status.success(), "the snapshot generator failed");
-    }
-    let size = std::fs::metadata(&snapshot)
-        .expect("snapshot metadata")
-        .len();
-    let mb = size as f64 / 1e6;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "machine: {} cores, load average {} (other work on the machine slows the wall clock)",
@@ -60,20 +84,96 @@ fn main() {
             .collect::<Vec<_>>()
             .join(" ")
     );
+    let only = env::var("LAB_RUNNER_ANALYZE_BENCH_SHAPES").ok();
+    let mut results = Vec::new();
+    for &(shape, options) in SHAPES {
+        if only
+            .as_deref()
+            .is_some_and(|only| !only.split(',').any(|s| s == shape))
+        {
+            continue;
+        }
+        let snapshot = cache.join(format!("{shape}.heapsnapshot"));
+        if !snapshot.exists() {
+            eprintln!("generating {} with Node ...", snapshot.display());
+            let status = Command::new("node")
+                .arg("--max-old-space-size=8000")
+                .arg(root.join("tests/fixtures/analyze/gen-heapsnapshot.mjs"))
+                .arg(&snapshot)
+                .args(options)
+                .status()
+                .expect("run node");
+            assert!(status.success(), "the snapshot generator failed");
+        }
+        results.push(measure(shape, &snapshot));
+    }
     println!(
-        "heap snapshot: {} ({:.1} MB, {} bytes)",
-        snapshot.display(),
-        mb,
-        size
+        "\nper shape, medians of {ROUNDS} (wall clock; CPU in brackets):\n\
+         | shape | file | lab-runner analyze | MB/s | node JSON.parse | ratio | peak RSS |\n\
+         |---|---|---|---|---|---|---|"
     );
+    for m in &results {
+        println!(
+            "| {} | {:.1} MB | {:.3} s ({:.3} s) | {:.0} | {:.3} s ({:.3} s) | {:.1} × ({:.1} ×) | {:.1} MB = {:.2} × |",
+            m.shape,
+            m.mb,
+            m.ours.as_secs_f64(),
+            m.ours_cpu.as_secs_f64(),
+            m.mb / m.ours.as_secs_f64(),
+            m.node.as_secs_f64(),
+            m.node_cpu.as_secs_f64(),
+            m.node.as_secs_f64() / m.ours.as_secs_f64(),
+            m.node_cpu.as_secs_f64() / m.ours_cpu.as_secs_f64(),
+            m.peak as f64 / 1e6,
+            m.peak as f64 / m.size as f64
+        );
+    }
 
+    let profile = cpu_profile(&root, &cache);
+    let svg = cache.join("bench-flamegraph.svg");
+    let mut times = Vec::new();
+    let mut stats = String::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        let loaded = CpuProfile::load(&profile).expect("load the profile");
+        let table = report::cpu_profile(&loaded, "bench", 20);
+        loaded
+            .write_flamegraph(&svg, "bench")
+            .expect("write the flame graph");
+        times.push(start.elapsed());
+        stats = format!(
+            "{} samples over {:.1} s, table of {} lines",
+            loaded.sample_count(),
+            loaded.duration().as_secs_f64(),
+            table.lines().count()
+        );
+    }
+    let profile_size = std::fs::metadata(&profile).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "cpu profile: {} ({:.1} MB; {stats})",
+        profile.display(),
+        profile_size as f64 / 1e6
+    );
+    println!(
+        "cpu profile -> top table + flame graph SVG, median of 5: {:.1} ms",
+        median(&mut times).as_secs_f64() * 1e3
+    );
+}
+
+/// Times the analysis and node's `JSON.parse` of one snapshot, interleaved.
+fn measure(shape: &'static str, snapshot: &Path) -> Measured {
+    let size = std::fs::metadata(snapshot)
+        .expect("snapshot metadata")
+        .len();
+    let mb = size as f64 / 1e6;
+    println!("{shape}: {} ({mb:.1} MB)", snapshot.display());
     let exe = env::current_exe().expect("current exe");
     let (mut ours, mut ours_cpu, mut node, mut node_cpu) = (vec![], vec![], vec![], vec![]);
     let mut peak = 0u64;
     for round in 1..=ROUNDS {
         let start = Instant::now();
         let output = Command::new(&exe)
-            .env(CHILD_ENV, &snapshot)
+            .env(CHILD_ENV, snapshot)
             .output()
             .expect("run the analysis child");
         let elapsed = start.elapsed();
@@ -108,7 +208,7 @@ fn main() {
                 "JSON.parse(require('fs').readFileSync(process.argv[1])); \
                  const u = process.cpuUsage(); console.log((u.user + u.system) / 1e6)",
             ])
-            .arg(&snapshot)
+            .arg(snapshot)
             .output()
             .expect("run node");
         let elapsed = start.elapsed();
@@ -124,59 +224,16 @@ fn main() {
         node.push(elapsed);
         node_cpu.push(Duration::from_secs_f64(cpu));
     }
-    let (ours, ours_cpu) = (median(&mut ours), median(&mut ours_cpu));
-    let (node, node_cpu) = (median(&mut node), median(&mut node_cpu));
-    println!(
-        "heap snapshot summary (parse + dominator tree + retained sizes + table), median of {ROUNDS}: \
-         {:.3} s wall = {:.0} MB/s ({:.3} s CPU = {:.0} MB/s)",
-        ours.as_secs_f64(),
-        mb / ours.as_secs_f64(),
-        ours_cpu.as_secs_f64(),
-        mb / ours_cpu.as_secs_f64()
-    );
-    println!(
-        "peak RSS: {:.1} MB = {:.2} x the file size",
-        peak as f64 / 1e6,
-        peak as f64 / size as f64
-    );
-    println!(
-        "node JSON.parse only, median of {ROUNDS}: {:.3} s wall ({:.3} s CPU); lab-runner is \
-         {:.1} x faster (wall), {:.1} x (CPU)",
-        node.as_secs_f64(),
-        node_cpu.as_secs_f64(),
-        node.as_secs_f64() / ours.as_secs_f64(),
-        node_cpu.as_secs_f64() / ours_cpu.as_secs_f64()
-    );
-
-    let profile = cpu_profile(&root, &cache);
-    let svg = cache.join("bench-flamegraph.svg");
-    let mut times = Vec::new();
-    let mut stats = String::new();
-    for _ in 0..5 {
-        let start = Instant::now();
-        let loaded = CpuProfile::load(&profile).expect("load the profile");
-        let table = report::cpu_profile(&loaded, "bench", 20);
-        loaded
-            .write_flamegraph(&svg, "bench")
-            .expect("write the flame graph");
-        times.push(start.elapsed());
-        stats = format!(
-            "{} samples over {:.1} s, table of {} lines",
-            loaded.sample_count(),
-            loaded.duration().as_secs_f64(),
-            table.lines().count()
-        );
+    Measured {
+        shape,
+        mb,
+        ours: median(&mut ours),
+        ours_cpu: median(&mut ours_cpu),
+        node: median(&mut node),
+        node_cpu: median(&mut node_cpu),
+        peak,
+        size,
     }
-    let profile_size = std::fs::metadata(&profile).map(|m| m.len()).unwrap_or(0);
-    println!(
-        "cpu profile: {} ({:.1} MB; {stats})",
-        profile.display(),
-        profile_size as f64 / 1e6
-    );
-    println!(
-        "cpu profile -> top table + flame graph SVG, median of 5: {:.1} ms",
-        median(&mut times).as_secs_f64() * 1e3
-    );
 }
 
 /// Runs in the child: the same work as `lab-runner analyze FILE --timings`.
@@ -187,6 +244,7 @@ fn child(path: &Path) {
         flamegraph: None,
         diff: None,
         three: None,
+        convention: lab_runner::analyze::heapsnapshot::Convention::DevTools,
         json: false,
         timings: true,
     };

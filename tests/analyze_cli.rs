@@ -36,6 +36,86 @@ fn help_has_examples() {
     assert!(help.contains("lab-runner analyze --diff before.heapsnapshot after.heapsnapshot"));
     assert!(help.contains("--flamegraph <OUT.svg>"));
     assert!(help.contains("system / JSArrayBufferData"));
+    assert!(help.contains("--convention <RULES>"), "{help}");
+    assert!(
+        help.contains("what Chrome DevTools' Memory panel shows"),
+        "{help}"
+    );
+}
+
+#[test]
+fn the_convention_is_chosen_and_said() {
+    let snapshot = path("dominators.heapsnapshot");
+    let devtools = output(&[&snapshot]);
+    assert!(
+        devtools
+            .contains("Sizes as Chrome DevTools' Memory panel shows them (--convention devtools).")
+    );
+    let v8 = output(&[&snapshot, "--convention", "v8"]);
+    assert!(
+        v8.contains("Sizes of V8's raw graph (--convention v8), not what Chrome DevTools shows.")
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&output(&[&snapshot, "--json", "--convention", "v8"])).unwrap();
+    assert_eq!(json["convention"], "v8");
+    assert!(parse(&[&snapshot, "--convention", "chrome"]).is_err());
+}
+
+#[test]
+fn files_of_the_wrong_kind_say_what_they_are_and_what_was_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    // A heap snapshot without the extension is read as one.
+    let snapshot = dir.path().join("capture");
+    std::fs::copy(fixture("dominators.heapsnapshot"), &snapshot).unwrap();
+    assert!(output(&[snapshot.to_str().unwrap()]).contains("Top 7 of 7 constructors"));
+    // Even named like a CPU profile.
+    let misnamed = dir.path().join("really-a-snapshot.cpuprofile");
+    std::fs::copy(fixture("dominators.heapsnapshot"), &misnamed).unwrap();
+    assert!(output(&[misnamed.to_str().unwrap()]).contains("Top 7 of 7 constructors"));
+
+    let profile = dir.path().join("jam.cpuprofile");
+    std::fs::copy(fixture("small.cpuprofile"), &profile).unwrap();
+    let run = |args: &[&str]| message(&run_to(&parse(args).unwrap(), &mut Vec::new()).unwrap_err());
+    let err = run(&[
+        "--diff",
+        profile.to_str().unwrap(),
+        snapshot.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains(&format!(
+            "--diff compares heap snapshots, but {} is a CPU profile: expected a heap snapshot",
+            profile.display()
+        )),
+        "{err}"
+    );
+    let err = run(&[
+        "--three",
+        snapshot.to_str().unwrap(),
+        snapshot.to_str().unwrap(),
+        profile.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("--three compares heap snapshots, but") && err.contains("is a CPU profile"),
+        "{err}"
+    );
+
+    let other = dir.path().join("package.json");
+    std::fs::write(&other, r#"{"name": "x", "version": "1.0.0"}"#).unwrap();
+    let err = run(&[other.to_str().unwrap()]);
+    assert!(
+        err.contains(&format!(
+            "{} is a JSON object whose first key is \"name\": expected a heap snapshot",
+            other.display()
+        )),
+        "{err}"
+    );
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello").unwrap();
+    let err = run(&[text.to_str().unwrap()]);
+    assert!(
+        err.contains("starts with 'h', not a JSON object: expected a heap snapshot"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -64,9 +144,13 @@ fn heap_snapshot_summary_table() {
     assert!(
         lines[0].ends_with("dominators.heapsnapshot: 10 nodes, 10 edges, 1.2 KiB in all (shallow)")
     );
-    assert_eq!(lines[1], "Top 3 of 7 constructors by retained size:");
     assert_eq!(
-        &lines[3..7],
+        lines[1],
+        "Sizes as Chrome DevTools' Memory panel shows them (--convention devtools)."
+    );
+    assert_eq!(lines[2], "Top 3 of 7 constructors by retained size:");
+    assert_eq!(
+        &lines[4..8],
         [
             "Constructor                 Count  Shallow size  Retained size",
             "ArrayBuffer                     1           8 B         1008 B",
@@ -77,8 +161,15 @@ fn heap_snapshot_summary_table() {
     assert!(text.contains(
         "Buffer data (ArrayBuffer backing stores, \"system / JSArrayBufferData\"): 1000 B in 1 store\n"
     ));
-    assert!(text.contains("Sizes: shallow size = the bytes V8 reports"));
-    assert!(text.contains("weak edges ignored"));
+    assert!(
+        text.contains("Sizes: Chrome DevTools' convention"),
+        "{text}"
+    );
+    assert!(
+        text.replace('\n', " ")
+            .contains("a WeakMap's edge to a value"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -138,7 +229,13 @@ fn cpu_profile_table_json_and_flame_graph() {
         "--flamegraph",
         svg.to_str().unwrap(),
     ]);
-    assert!(text.contains("Top 2 functions by self time:"));
+    assert!(text.contains(
+        "Top 2 functions by self time. Self % and Total % are shares of the 10.0 ms of sampled time"
+    ), "{text}");
+    assert!(
+        text.contains("file:///app/src/lab/event-loop-jam.js:4:"),
+        "locations show line and column: {text}"
+    );
     assert!(text.contains("spin"));
     assert!(text.contains(&format!("Flame graph written to {}", svg.display())));
     assert!(std::fs::read_to_string(&svg).unwrap().contains("spin ("));
@@ -168,7 +265,11 @@ fn file_kind_comes_from_the_extension_or_the_content() {
 fn errors_name_the_file() {
     let args = parse(&["/nonexistent/dir/x.heapsnapshot"]).unwrap();
     let err = run_to(&args, &mut Vec::new()).unwrap_err();
-    assert!(message(&err).contains("Failed to read heap snapshot /nonexistent/dir/x.heapsnapshot"));
+    assert!(
+        message(&err).contains("Failed to read /nonexistent/dir/x.heapsnapshot"),
+        "{}",
+        message(&err)
+    );
 
     let args = parse(&[&path("dominators.heapsnapshot"), "--flamegraph", "x.svg"]).unwrap();
     let err = run_to(&args, &mut Vec::new()).unwrap_err();

@@ -47,7 +47,10 @@ fn hand_built_profile_top_functions_and_shares() {
     );
     assert!(close(top[0].self_share, 0.6));
     assert!(close(top[4].total_share, 0.8));
-    assert_eq!(top[0].location(), "file:///app/src/lab/event-loop-jam.js:4");
+    assert_eq!(
+        top[0].location(),
+        "file:///app/src/lab/event-loop-jam.js:4:14"
+    );
     assert_eq!(profile.top_functions(2).len(), 2);
 
     let jam_file = |lines| FrameFilter {
@@ -83,7 +86,11 @@ fn hand_built_profile_report_and_flame_graph() {
         lines[0],
         "CPU profile small.cpuprofile: 0.011s, 10 samples (one every 1.00 ms on average)"
     );
-    assert_eq!(lines[1], "Top 3 functions by self time:");
+    assert_eq!(
+        lines[1],
+        "Top 3 functions by self time. Self % and Total % are shares of the 10.0 ms of sampled \
+         time (all samples, idle included); Location is url:line:column."
+    );
     assert_eq!(
         lines[3],
         "  Self  Self %   Total  Total %  Function             Location"
@@ -91,7 +98,7 @@ fn hand_built_profile_report_and_flame_graph() {
     assert_eq!(
         lines[4],
         "6.0 ms   60.0%  6.0 ms    60.0%  spin                 \
-         file:///app/src/lab/event-loop-jam.js:4"
+         file:///app/src/lab/event-loop-jam.js:4:14"
     );
     assert_eq!(lines.len(), 7, "header lines and three rows:\n{text}");
 
@@ -99,8 +106,8 @@ fn hand_built_profile_report_and_flame_graph() {
         profile.folded_stacks(),
         "(garbage collector) 1000\n\
          (idle) 1000\n\
-         handleJam (file:///app/src/lab/event-loop-jam.js:12);now 2000\n\
-         handleJam (file:///app/src/lab/event-loop-jam.js:12);spin (file:///app/src/lab/event-loop-jam.js:4) 6000\n"
+         handleJam (file:///app/src/lab/event-loop-jam.js:12:26);now 2000\n\
+         handleJam (file:///app/src/lab/event-loop-jam.js:12:26);spin (file:///app/src/lab/event-loop-jam.js:4:14) 6000\n"
     );
     let dir = tempfile::tempdir().unwrap();
     let svg = dir.path().join("flame.svg");
@@ -108,7 +115,7 @@ fn hand_built_profile_report_and_flame_graph() {
     let drawn = std::fs::read_to_string(&svg).unwrap();
     assert!(drawn.starts_with("<?xml"), "an SVG document");
     assert!(drawn.contains("Jam profile"), "the title is drawn");
-    assert!(drawn.contains("spin (file:///app/src/lab/event-loop-jam.js:4)"));
+    assert!(drawn.contains("spin (file:///app/src/lab/event-loop-jam.js:4:14)"));
     assert!(drawn.contains("handleJam"));
 }
 
@@ -169,7 +176,8 @@ fn broken_profiles_are_clear_errors() {
         (
             "a-heap-snapshot",
             std::fs::read_to_string(fixture("dominators.heapsnapshot")).unwrap(),
-            "this is a heap snapshot, not a CPU profile",
+            "this is a heap snapshot (it starts with a \"snapshot\" header), not a CPU profile: \
+             expected a CPU profile",
         ),
         (
             "unpaired-deltas",

@@ -14,6 +14,7 @@ const MIB: u64 = 1024 * 1024;
 fn row(name: &str, count: u64, shallow_size: u64, retained_size: u64) -> ConstructorSummary {
     ConstructorSummary {
         name: name.to_owned(),
+        location: None,
         count,
         shallow_size,
         retained_size,
@@ -216,7 +217,18 @@ fn broken_snapshots_are_clear_errors() {
         (
             "a-cpu-profile",
             r#"{"nodes":[{"id":1}],"startTime":0}"#.into(),
-            "comes before the \"snapshot\" header",
+            "this is a CPU profile (its \"nodes\" array holds call-tree objects), not a heap snapshot: \
+             expected a V8 heap snapshot",
+        ),
+        (
+            "nodes-before-header",
+            r#"{"nodes":[1,2],"snapshot":{}}"#.into(),
+            "the \"nodes\" array comes before the \"snapshot\" header",
+        ),
+        (
+            "edge-name-outside-strings",
+            good.replacen("\"edges\":[2,8,7", "\"edges\":[2,800,7", 1),
+            "edge 0 is named by string 800, but the \"strings\" array holds only 15",
         ),
         (
             "truncated-mid-nodes",

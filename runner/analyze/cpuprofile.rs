@@ -89,23 +89,23 @@ pub struct FunctionTime {
     pub url: String,
     /// 1-based line where the function starts; 0 when unknown.
     pub line: u32,
+    /// 1-based column where the function starts; 0 when unknown. Two functions on one line (an
+    /// arrow function passed to another, say) are told apart by it.
+    pub column: u32,
     #[serde(rename = "self_ms", serialize_with = "as_millis")]
     pub self_time: Duration,
     #[serde(rename = "total_ms", serialize_with = "as_millis")]
     pub total_time: Duration,
-    /// Share of sampled time, 0..=1.
+    /// Share of the sampled time (the sum of every sample's weight: [`CpuProfile::sampled_time`]),
+    /// 0..=1.
     pub self_share: f64,
     pub total_share: f64,
 }
 
 impl FunctionTime {
-    /// `file.js:12` (or empty when the profiler gives no location).
+    /// `file.js:12:5` — line and column, 1-based (or empty when the profiler gives no location).
     pub fn location(&self) -> String {
-        match (self.url.is_empty(), self.line) {
-            (true, _) => String::new(),
-            (false, 0) => self.url.clone(),
-            (false, line) => format!("{}:{line}", self.url),
-        }
+        location(&self.url, self.line, self.column)
     }
 }
 
@@ -172,11 +172,15 @@ impl CpuProfile {
             .take(11)
             .collect();
         if start == b"{\"snapshot\"" {
-            bail!("this is a heap snapshot, not a CPU profile");
+            bail!(
+                "this is a heap snapshot (it starts with a \"snapshot\" header), not a CPU profile: \
+                 expected a CPU profile (a JSON object with nodes, startTime, endTime, samples and \
+                 timeDeltas, as node --cpu-prof or the inspector's Profiler.stop write it)"
+            );
         }
         let raw: RawProfile = serde_json::from_slice(bytes).context(
-            "this is not a CPU profile (a JSON object with nodes, startTime, endTime, samples \
-             and timeDeltas)",
+            "this is not a CPU profile: expected a JSON object with nodes, startTime, endTime, \
+             samples and timeDeltas (as node --cpu-prof or the inspector's Profiler.stop write it)",
         )?;
         CpuProfile::build(raw)
     }
@@ -339,6 +343,7 @@ impl CpuProfile {
                 function: display_name(&frame.function).to_owned(),
                 url: frame.url.clone(),
                 line: frame.line,
+                column: frame.column,
                 self_time: micros(self_time[i]),
                 total_time: micros(total_time[i]),
                 self_share: share(self_time[i]),
@@ -464,13 +469,22 @@ fn display_name(function: &str) -> &str {
     }
 }
 
-/// `name (url:line)`, with the characters that folded stacks reserve replaced.
+/// `url:line:column` (1-based), as much of it as is known.
+fn location(url: &str, line: u32, column: u32) -> String {
+    match (url.is_empty(), line, column) {
+        (true, _, _) => String::new(),
+        (false, 0, _) => url.to_owned(),
+        (false, line, 0) => format!("{url}:{line}"),
+        (false, line, column) => format!("{url}:{line}:{column}"),
+    }
+}
+
+/// `name (url:line:column)`, with the characters that folded stacks reserve replaced.
 fn frame_label(frame: &Frame) -> String {
     let name = display_name(&frame.function);
-    let label = match (frame.url.is_empty(), frame.line) {
-        (true, _) => name.to_owned(),
-        (false, 0) => format!("{name} ({})", frame.url),
-        (false, line) => format!("{name} ({}:{line})", frame.url),
+    let label = match location(&frame.url, frame.line, frame.column) {
+        at if at.is_empty() => name.to_owned(),
+        at => format!("{name} ({at})"),
     };
     label.replace([';', '\n', '\r'], ",")
 }
@@ -517,7 +531,8 @@ mod tests {
         assert_eq!(names, ["jam", "main", "(anonymous)"]);
         assert_eq!(top[0].self_time, Duration::from_micros(300));
         assert_eq!(top[0].line, 10, "0-based lineNumber 9 is line 10");
-        assert_eq!(top[0].location(), "file:///app/main.js:10");
+        assert_eq!(top[0].column, 3, "0-based columnNumber 2 is column 3");
+        assert_eq!(top[0].location(), "file:///app/main.js:10:3");
         assert_eq!(top[1].total_time, Duration::from_micros(500));
         assert!((top[1].total_share - 1.0).abs() < 1e-9);
         assert!((top[0].self_share - 0.6).abs() < 1e-9);
@@ -559,9 +574,9 @@ mod tests {
         let p = CpuProfile::from_slice(PROFILE.as_bytes()).unwrap();
         assert_eq!(
             p.folded_stacks(),
-            "main (file:///app/main.js:1) 100\n\
-             main (file:///app/main.js:1);(anonymous) (file:///app/main.js:30) 100\n\
-             main (file:///app/main.js:1);jam (file:///app/main.js:10) 300\n"
+            "main (file:///app/main.js:1:1) 100\n\
+             main (file:///app/main.js:1:1);(anonymous) (file:///app/main.js:30:3) 100\n\
+             main (file:///app/main.js:1:1);jam (file:///app/main.js:10:3) 300\n"
         );
     }
 

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use crate::util::{duration, units};
 
 use super::cpuprofile::{CpuProfile, FunctionTime};
-use super::heapsnapshot::{ARRAY_BUFFER_BACKING_STORE, Diff, HeapSnapshot, Summary};
+use super::heapsnapshot::{ARRAY_BUFFER_BACKING_STORE, Convention, Diff, HeapSnapshot, Summary};
 
 /// Names longer than this are cut in the middle of tables.
 const NAME_WIDTH: usize = 60;
@@ -34,7 +34,13 @@ pub fn cpu_profile(profile: &CpuProfile, source: &str, top: usize) -> String {
         out.push_str("No sampled time: the profile is empty.\n");
         return out;
     }
-    let _ = writeln!(out, "Top {} functions by self time:\n", rows.len());
+    let _ = writeln!(
+        out,
+        "Top {} functions by self time. Self % and Total % are shares of the {:.1} ms of sampled \
+         time (all samples, idle included); Location is url:line:column.\n",
+        rows.len(),
+        sampled.as_secs_f64() * 1e3
+    );
     out.push_str(&functions_table(&rows));
     out
 }
@@ -76,6 +82,7 @@ pub fn heap_summary(
         thousands(snapshot.edge_count() as u64),
         units::bytes(snapshot.total_shallow_size() as f64),
     );
+    let _ = writeln!(out, "{}", convention_line(summary.convention));
     let shown = summary.constructors.len().min(top);
     let _ = writeln!(
         out,
@@ -99,6 +106,7 @@ pub fn three_snapshot(summary: &Summary, sources: [&str; 3], top: usize) -> Stri
         thousands(summary.object_count),
         units::bytes(summary.shallow_size as f64),
     );
+    let _ = writeln!(out, "{}", convention_line(summary.convention));
     if summary.constructors.is_empty() {
         out.push_str("Nothing: every object allocated in between was freed.\n");
         return out;
@@ -114,6 +122,18 @@ pub fn three_snapshot(summary: &Summary, sources: [&str; 3], top: usize) -> Stri
     out
 }
 
+/// Which convention the sizes follow, in one line.
+fn convention_line(convention: Convention) -> &'static str {
+    match convention {
+        Convention::DevTools => {
+            "Sizes as Chrome DevTools' Memory panel shows them (--convention devtools)."
+        }
+        Convention::V8 => {
+            "Sizes of V8's raw graph (--convention v8), not what Chrome DevTools shows."
+        }
+    }
+}
+
 fn summary_table(summary: &Summary, top: usize) -> String {
     let mut table = Table::new(&[
         ("Constructor", Align::Left),
@@ -123,7 +143,7 @@ fn summary_table(summary: &Summary, top: usize) -> String {
     ]);
     for c in summary.constructors.iter().take(top) {
         table.row(vec![
-            shorten(&c.name),
+            shorten(&c.label()),
             thousands(c.count),
             units::bytes(c.shallow_size as f64),
             units::bytes(c.retained_size as f64),
@@ -151,6 +171,7 @@ pub fn heap_diff(diff: &Diff, old: &str, new: &str, top: usize) -> String {
         signed_bytes(diff.size_delta()),
         diff.constructors.len(),
     );
+    let _ = writeln!(out, "{}", convention_line(diff.convention));
     if diff.constructors.is_empty() {
         out.push_str("No object was allocated or freed in between.\n");
         return out;
@@ -167,7 +188,7 @@ pub fn heap_diff(diff: &Diff, old: &str, new: &str, top: usize) -> String {
     ]);
     for c in diff.constructors.iter().take(top) {
         table.row(vec![
-            shorten(&c.name),
+            shorten(&c.label()),
             thousands(c.new_count),
             thousands(c.deleted_count),
             signed(c.count_delta()),

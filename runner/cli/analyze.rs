@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::analyze::cpuprofile::CpuProfile;
-use crate::analyze::heapsnapshot::{self, HeapSnapshot};
+use crate::analyze::heapsnapshot::{self, Convention, HeapSnapshot};
 use crate::analyze::report;
 
 const AFTER_HELP: &str = "\
@@ -18,10 +18,17 @@ Examples:
   lab-runner analyze --diff before.heapsnapshot after.heapsnapshot
   lab-runner analyze --three a.heapsnapshot b.heapsnapshot c.heapsnapshot --json
 
-The file kind is taken from its extension (.cpuprofile, .heapsnapshot), else from its first bytes.
-Heap snapshot sizes: shallow = the object's own bytes; retained = what would be freed with it
-(dominator tree, weak edges ignored), as Chrome DevTools reports them. Buffer data is the
-\"system / JSArrayBufferData\" row.";
+The file kind is taken from its content (a heap snapshot starts with a \"snapshot\" header, a CPU
+profile with call-tree \"nodes\"), whatever its name.
+Heap snapshot sizes follow --convention:
+  devtools (default)  what Chrome DevTools' Memory panel shows for the same file: shallow = the
+                      object's own bytes plus the internal arrays it alone owns; retained = what
+                      would be freed with it (dominator tree; weak edges, WeakMap table -> value
+                      edges and edges into what the global object reaches from outside it ignored);
+                      classes by constructor name and place (Function, RegExp, {a, b} for plain
+                      objects)
+  v8                  V8's raw graph: sizes as written, weak edges ignored, classes by name alone
+Buffer data is the \"system / JSArrayBufferData\" row.";
 
 /// Read a CPU profile or heap snapshot and print what it shows.
 #[derive(Debug, Clone, clap::Args)]
@@ -47,6 +54,10 @@ pub struct AnalyzeArgs {
     #[arg(long, num_args = 3, value_names = ["A", "B", "C"], conflicts_with_all = ["file", "diff"])]
     pub three: Option<Vec<PathBuf>>,
 
+    /// Whose rules heap snapshot sizes and classes follow (see below)
+    #[arg(long, value_enum, value_name = "RULES", default_value_t = Convention::DevTools)]
+    pub convention: Convention,
+
     /// Print the result as JSON instead of tables
     #[arg(long)]
     pub json: bool,
@@ -63,29 +74,73 @@ pub enum FileKind {
     HeapSnapshot,
 }
 
-/// By extension, else by the first bytes (a heap snapshot starts with `{"snapshot"`).
-pub fn file_kind(path: &Path) -> Result<FileKind> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("cpuprofile") => return Ok(FileKind::CpuProfile),
-        Some("heapsnapshot") => return Ok(FileKind::HeapSnapshot),
-        _ => {}
+impl FileKind {
+    fn describe(self) -> &'static str {
+        match self {
+            FileKind::CpuProfile => "a CPU profile",
+            FileKind::HeapSnapshot => "a heap snapshot",
+        }
     }
-    let mut head = [0u8; 64];
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("Failed to open {}", path.display()))?;
-    let n = file
-        .read(&mut head)
+}
+
+/// What a file holds, from its content: a heap snapshot's JSON starts with its `"snapshot"` header
+/// (V8 writes it first), a CPU profile's with `"nodes"` holding call-tree objects (or with one of
+/// its other fields). Anything else is an error that says what the file starts with.
+pub fn file_kind(path: &Path) -> Result<FileKind> {
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(4096).read_to_end(&mut head))
         .with_context(|| format!("Failed to read {}", path.display()))?;
-    let text: Vec<u8> = head[..n]
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
-    Ok(if text.starts_with(b"{\"snapshot\"") {
-        FileKind::HeapSnapshot
-    } else {
-        FileKind::CpuProfile
-    })
+    let expected = "expected a heap snapshot (.heapsnapshot: JSON starting with a \"snapshot\" \
+                    header) or a CPU profile (.cpuprofile: JSON with nodes, startTime, endTime, \
+                    samples and timeDeltas)";
+    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
+    let mut rest = text.iter().copied().filter(|b| !b.is_ascii_whitespace());
+    let what = match rest.next() {
+        None => "is empty".to_owned(),
+        Some(b'{') => {
+            let tail: Vec<u8> = rest.collect();
+            let key_end = tail.iter().skip(1).position(|&b| b == b'"').map(|i| i + 1);
+            let key = match (tail.first(), key_end) {
+                (Some(b'"'), Some(end)) => {
+                    Some(String::from_utf8_lossy(&tail[1..end]).into_owned())
+                }
+                _ => None,
+            };
+            let after = key_end.map_or(&[][..], |end| &tail[(end + 1).min(tail.len())..]);
+            match key.as_deref() {
+                Some("snapshot") => return Ok(FileKind::HeapSnapshot),
+                Some("nodes") if after.starts_with(b":[{") || after.starts_with(b":[]") => {
+                    return Ok(FileKind::CpuProfile);
+                }
+                Some("nodes") => return Ok(FileKind::HeapSnapshot), // the parser says what is wrong
+                Some("startTime" | "endTime" | "samples" | "timeDeltas") => {
+                    return Ok(FileKind::CpuProfile);
+                }
+                Some(key) => format!("is a JSON object whose first key is \"{key}\""),
+                None => "is a JSON object without a key V8 or the profiler writes".to_owned(),
+            }
+        }
+        Some(b) if b.is_ascii_graphic() => {
+            format!("starts with '{}', not a JSON object", b as char)
+        }
+        Some(b) => format!("starts with byte 0x{b:02x}, not a JSON object"),
+    };
+    bail!("{} {what}: {expected}", path.display())
+}
+
+/// Loads a heap snapshot for `option`, first making sure the file is one.
+fn load_snapshot(path: &Path, option: &str, convention: Convention) -> Result<HeapSnapshot> {
+    let kind = file_kind(path)?;
+    if kind != FileKind::HeapSnapshot {
+        bail!(
+            "{option} compares heap snapshots, but {} is {}: expected a heap snapshot \
+             (.heapsnapshot, as v8.writeHeapSnapshot() or DevTools' Memory panel write it)",
+            path.display(),
+            kind.describe()
+        );
+    }
+    HeapSnapshot::load_as(path, convention)
 }
 
 pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
@@ -103,9 +158,9 @@ pub fn run_to(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
         let [old, new] = paths.as_slice() else {
             bail!("--diff takes two snapshots: OLD NEW");
         };
-        let old_snapshot = HeapSnapshot::load(old)?;
+        let old_snapshot = load_snapshot(old, "--diff", args.convention)?;
         timings.mark(&format!("parse {}", old.display()));
-        let new_snapshot = HeapSnapshot::load(new)?;
+        let new_snapshot = load_snapshot(new, "--diff", args.convention)?;
         timings.mark(&format!("parse {}", new.display()));
         let diff = heapsnapshot::diff(&old_snapshot, &new_snapshot);
         timings.mark("diff");
@@ -120,7 +175,7 @@ pub fn run_to(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
         };
         let mut snapshots = Vec::with_capacity(3);
         for path in [a, b, c] {
-            snapshots.push(HeapSnapshot::load(path)?);
+            snapshots.push(load_snapshot(path, "--three", args.convention)?);
             timings.mark(&format!("parse {}", path.display()));
         }
         let summary = heapsnapshot::three_snapshot(&snapshots[0], &snapshots[1], &snapshots[2]);
@@ -163,7 +218,7 @@ pub fn run_to(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
                         path.display()
                     );
                 }
-                let snapshot = HeapSnapshot::load(path)?;
+                let snapshot = HeapSnapshot::load_as(path, args.convention)?;
                 timings.mark("parse");
                 let summary = snapshot.summary();
                 timings.mark("summary (dominator tree, retained sizes)");

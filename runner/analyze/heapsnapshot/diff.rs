@@ -6,13 +6,17 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::HeapSnapshot;
-use super::graph::Graph;
-use super::summary::{ARRAY_BUFFER_BACKING_STORE, Classes, Summary};
+use super::devtools::ClassKey;
+use super::graph::Location;
+use super::summary::{ARRAY_BUFFER_BACKING_STORE, Summary};
 
 /// One constructor's change between two snapshots.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConstructorDiff {
     pub name: String,
+    /// Where the constructor was defined (`devtools` convention, objects only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
     /// Objects in the new snapshot whose id the old one does not have.
     pub new_count: u64,
     /// Objects in the old snapshot whose id the new one does not have.
@@ -24,6 +28,19 @@ pub struct ConstructorDiff {
 }
 
 impl ConstructorDiff {
+    /// The name, with the place it was defined when there is one (see
+    /// [`ConstructorSummary::label`](super::ConstructorSummary::label)).
+    pub fn label(&self) -> String {
+        super::ConstructorSummary {
+            name: self.name.clone(),
+            location: self.location,
+            count: 0,
+            shallow_size: 0,
+            retained_size: 0,
+        }
+        .label()
+    }
+
     pub fn count_delta(&self) -> i64 {
         self.new_count as i64 - self.deleted_count as i64
     }
@@ -39,6 +56,8 @@ impl ConstructorDiff {
 #[derive(Debug, Clone, Serialize)]
 pub struct Diff {
     pub constructors: Vec<ConstructorDiff>,
+    /// The convention the classes and sizes follow (the new snapshot's).
+    pub convention: super::Convention,
 }
 
 impl Diff {
@@ -60,10 +79,11 @@ impl Diff {
     }
 }
 
-/// Counted nodes (see `Graph::is_counted`) as `(id, node)`, sorted by id.
-fn counted_by_id(graph: &Graph) -> Vec<(u32, u32)> {
+/// Counted nodes (see `HeapSnapshot::is_counted`) as `(id, node)`, sorted by id.
+fn counted_by_id(snapshot: &HeapSnapshot) -> Vec<(u32, u32)> {
+    let graph = &snapshot.graph;
     let mut ids: Vec<(u32, u32)> = (0..graph.node_count() as u32)
-        .filter(|&node| graph.is_counted(node))
+        .filter(|&node| snapshot.is_counted(node))
         .map(|node| (graph.node_ids[node as usize], node))
         .collect();
     if !ids.is_sorted() {
@@ -73,18 +93,20 @@ fn counted_by_id(graph: &Graph) -> Vec<(u32, u32)> {
 }
 
 /// See [`Diff`]. An id present in both snapshots under different constructors counts as deleted from
-/// the old one and new in the new one, as Chrome DevTools counts it.
+/// the old one and new in the new one, as Chrome DevTools counts it. In the `devtools` convention
+/// the old snapshot's plain objects are named by the new one's interface definitions, as DevTools'
+/// comparison view does.
 pub fn diff(old: &HeapSnapshot, new: &HeapSnapshot) -> Diff {
-    let (old_graph, new_graph) = (&old.graph, &new.graph);
-    let old_classes = Classes::of(old_graph);
-    let new_classes = Classes::of(new_graph);
-    // One row per class name, shared by both snapshots.
+    let old_classes = old.classes_with(new.interfaces());
+    let new_classes = new.classes();
+    // One row per class, shared by both snapshots.
     let mut rows: Vec<ConstructorDiff> = Vec::new();
-    let mut row_of_name: HashMap<String, usize> = HashMap::new();
-    let mut row_index = |name: &String| -> usize {
-        *row_of_name.entry(name.clone()).or_insert_with(|| {
+    let mut row_of_key: HashMap<ClassKey, usize> = HashMap::new();
+    let mut row_index = |key: &ClassKey| -> usize {
+        *row_of_key.entry(key.clone()).or_insert_with(|| {
             rows.push(ConstructorDiff {
-                name: name.clone(),
+                name: key.name.clone(),
+                location: key.location,
                 new_count: 0,
                 deleted_count: 0,
                 allocated_size: 0,
@@ -93,20 +115,20 @@ pub fn diff(old: &HeapSnapshot, new: &HeapSnapshot) -> Diff {
             rows.len() - 1
         })
     };
-    let old_rows: Vec<usize> = old_classes.names.iter().map(&mut row_index).collect();
-    let new_rows: Vec<usize> = new_classes.names.iter().map(&mut row_index).collect();
+    let old_rows: Vec<usize> = old_classes.keys.iter().map(&mut row_index).collect();
+    let new_rows: Vec<usize> = new_classes.keys.iter().map(&mut row_index).collect();
 
-    let old_ids = counted_by_id(old_graph);
-    let new_ids = counted_by_id(new_graph);
+    let old_ids = counted_by_id(old);
+    let new_ids = counted_by_id(new);
     let deleted = |node: u32, rows: &mut Vec<ConstructorDiff>| {
         let row = &mut rows[old_rows[old_classes.of_node[node as usize] as usize]];
         row.deleted_count += 1;
-        row.freed_size += old_graph.self_size(node);
+        row.freed_size += old.shown_size(node);
     };
     let added = |node: u32, rows: &mut Vec<ConstructorDiff>| {
         let row = &mut rows[new_rows[new_classes.of_node[node as usize] as usize]];
         row.new_count += 1;
-        row.allocated_size += new_graph.self_size(node);
+        row.allocated_size += new.shown_size(node);
     };
     let (mut i, mut j) = (0, 0);
     while i < old_ids.len() || j < new_ids.len() {
@@ -143,8 +165,12 @@ pub fn diff(old: &HeapSnapshot, new: &HeapSnapshot) -> Diff {
             .cmp(&a.size_delta().unsigned_abs())
             .then(b.new_count.cmp(&a.new_count))
             .then_with(|| a.name.cmp(&b.name))
+            .then_with(|| a.location.cmp(&b.location))
     });
-    Diff { constructors: rows }
+    Diff {
+        constructors: rows,
+        convention: new.convention(),
+    }
 }
 
 /// The three-snapshot technique: of the objects alive in `c`, those allocated after `a` was taken and
@@ -152,7 +178,7 @@ pub fn diff(old: &HeapSnapshot, new: &HeapSnapshot) -> Diff {
 /// their retained sizes in `c`. Take `a`, run the suspect operation, take `b`, run it again, take `c`:
 /// what survives from the first run into `c` is what leaks.
 pub fn three_snapshot(a: &HeapSnapshot, b: &HeapSnapshot, c: &HeapSnapshot) -> Summary {
-    let ids = |graph: &Graph| {
+    let ids = |graph: &super::graph::Graph| {
         let mut ids = graph.node_ids.clone();
         ids.sort_unstable();
         ids

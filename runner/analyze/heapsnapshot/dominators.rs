@@ -4,11 +4,13 @@
 //! away, `n` would be collected with it. The retained size of `d` is the shallow size of everything it
 //! dominates, itself included.
 //!
-//! The graph holds only edges that retain their target (weak edges, and shortcut edges other than the
-//! root's — the rule Chrome DevTools applies — are dropped while parsing). Nodes that then cannot be
-//! reached from the root are attached to it the way DevTools does: first every such node that has no
-//! retaining edge at all (it is held only weakly), each with everything it reaches; then any node
-//! still left over, in index order.
+//! The graph holds only edges that retain their target (which ones depends on the convention: see
+//! `devtools::retaining_edges`). Nodes that then cannot be reached from the root are attached to it:
+//! first every such node that no retaining edge holds (it is held only weakly), each with everything
+//! it reaches, in index order; then the nodes still left over (cycles that nothing outside holds).
+//! Chrome DevTools attaches each of those to the root on its own, and its algorithm then gives their
+//! edges no say in anyone's dominator ([`Unreached::OneByOne`]); the `v8` convention walks from the
+//! first of them, so that it dominates the rest of its cycle ([`Unreached::Walk`]).
 //!
 //! The algorithm is Semi-NCA (Georgiadis, *Linear-Time Algorithms for Dominators and Related
 //! Problems*, 2005; also what LLVM uses): one depth-first search numbers the nodes in preorder,
@@ -19,6 +21,15 @@
 use super::graph::RetainingEdges;
 
 const NONE: u32 = u32::MAX;
+
+/// How nodes are attached to the root when neither the root nor a weakly held node reaches them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unreached {
+    /// Depth-first from each in index order, like any other node.
+    Walk,
+    /// Each hangs off the root alone, and its edges are ignored (Chrome DevTools).
+    OneByOne,
+}
 
 /// The dominator tree, in the depth-first preorder of the search that built it.
 #[derive(Debug)]
@@ -80,7 +91,11 @@ impl DominatorTree {
 
 /// Builds the dominator tree of the graph that `edges` describe, from `root`. It takes the edges:
 /// the search rewrites their targets in place, and their memory is reused once they are done with.
-pub(crate) fn dominator_tree(edges: RetainingEdges, root: u32) -> DominatorTree {
+pub(crate) fn dominator_tree(
+    edges: RetainingEdges,
+    root: u32,
+    unreached: Unreached,
+) -> DominatorTree {
     let RetainingEdges {
         first_edge,
         mut targets,
@@ -175,8 +190,20 @@ pub(crate) fn dominator_tree(edges: RetainingEdges, root: u32) -> DominatorTree 
             }
         }
         for v in 0..n {
-            if dfnum[v] == NONE {
-                search(v as u32, &mut dfnum, &mut order, &mut parent, &mut targets);
+            if dfnum[v] != NONE {
+                continue;
+            }
+            match unreached {
+                Unreached::Walk => {
+                    search(v as u32, &mut dfnum, &mut order, &mut parent, &mut targets)
+                }
+                Unreached::OneByOne => {
+                    dfnum[v] = order.len() as u32;
+                    order.push(v as u32);
+                    parent.push(0);
+                    // Marked like tree edges: they are no one's predecessors.
+                    targets[first_edge[v] as usize..first_edge[v + 1] as usize].fill(NONE);
+                }
             }
         }
     }
@@ -291,19 +318,19 @@ fn eval(v: u32, ancestor: &mut [u32], label: &mut [u32], path: &mut Vec<u32>) ->
 
 #[cfg(test)]
 mod tests {
-    use super::super::graph::EdgeKinds;
     use super::*;
 
     const STRONG: u8 = 0;
     const WEAK: u8 = 1;
     const SHORTCUT: u8 = 2;
 
-    /// Builds a graph from `(from, to, type)` triples, keeping the retaining edges as parsing does.
+    /// Builds a graph from `(from, to, type)` triples, keeping the retaining edges as the `v8`
+    /// convention does (weak edges never; shortcuts only from the root).
     fn graph(n: usize, edges: &[(u32, u32, u8)]) -> RetainingEdges {
         let mut sorted: Vec<(u32, u32, u8)> = edges
             .iter()
             .copied()
-            .filter(|&(from, _, kind)| kinds().is_essential(from == 0, u64::from(kind)))
+            .filter(|&(from, _, kind)| kind == STRONG || (kind == SHORTCUT && from == 0))
             .collect();
         sorted.sort_by_key(|e| e.0);
         let mut first = vec![0u32; n + 1];
@@ -320,16 +347,13 @@ mod tests {
         }
     }
 
-    fn kinds() -> EdgeKinds {
-        EdgeKinds {
-            weak: u64::from(WEAK),
-            shortcut: u64::from(SHORTCUT),
-        }
-    }
-
     /// Immediate dominator of every node, by node ordinal.
     fn idoms(n: usize, edges: &[(u32, u32, u8)]) -> Vec<u32> {
-        let tree = dominator_tree(graph(n, edges), 0);
+        idoms_with(n, edges, Unreached::Walk)
+    }
+
+    fn idoms_with(n: usize, edges: &[(u32, u32, u8)], unreached: Unreached) -> Vec<u32> {
+        let tree = dominator_tree(graph(n, edges), 0, unreached);
         let mut by_node = vec![NONE; n];
         for (w, &node) in tree.order.iter().enumerate() {
             by_node[node as usize] = tree.order[tree.idom[w] as usize];
@@ -408,6 +432,24 @@ mod tests {
     }
 
     #[test]
+    fn devtools_attaches_unreachable_cycles_one_node_at_a_time() {
+        // 1 ↔ 2 reachable from nothing, 2 → 3 and 0 → 4 → 3: in DevTools, 1 and 2 each hang off
+        // the root, and 2's edge to 3 does not count, so 4 dominates 3.
+        let edges = [
+            (1, 2, STRONG),
+            (2, 1, STRONG),
+            (2, 3, STRONG),
+            (0, 4, STRONG),
+            (4, 3, STRONG),
+        ];
+        assert_eq!(
+            idoms_with(5, &edges, Unreached::OneByOne),
+            vec![0, 0, 0, 4, 0]
+        );
+        assert_eq!(idoms_with(5, &edges, Unreached::Walk), vec![0, 0, 1, 0, 0]);
+    }
+
+    #[test]
     fn an_unretained_orphan_keeps_what_only_it_reaches_even_when_that_comes_first() {
         // 1 ↔ 2 reachable from nothing but 3, which nothing retains (0 holds it weakly). 3 is
         // attached first, whatever the index order, so it dominates the cycle.
@@ -419,7 +461,7 @@ mod tests {
     fn retained_sizes_add_up_the_dominated_subtree() {
         // diamond: 0 → 1, 0 → 2, 1 → 3, 2 → 3, 3 → 4
         let edges = [(0, 1), (0, 2), (1, 3), (2, 3), (3, 4)].map(|(a, b)| (a, b, STRONG));
-        let tree = dominator_tree(graph(5, &edges), 0);
+        let tree = dominator_tree(graph(5, &edges), 0, Unreached::Walk);
         let sizes = [0u64, 10, 20, 30, 40];
         let retained = tree.retained_sizes(|node| sizes[node as usize]);
         let by_node = |node: u32| {

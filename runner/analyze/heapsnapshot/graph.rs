@@ -1,11 +1,12 @@
 //! The heap graph in memory, as compact as the analysis allows.
 //!
 //! Per node: type code (1 byte), name (string index), id, shallow size and the index of its first
-//! edge (4 bytes each). Per edge: the target node's ordinal (4 bytes) — and only for edges that
-//! retain their target: weak edges, and shortcut edges other than the root's, are dropped while
-//! parsing (see [`EdgeKinds::is_essential`]), as are edge names, since nothing reported needs them.
-//! Strings are kept only where they name something a report shows (class names, not the contents
-//! of JS strings).
+//! edge (4 bytes each). Per edge that can hold its target (every edge but the weak ones, dropped
+//! while parsing): the target node's ordinal (4 bytes) and what kind of edge it is (1 byte). The
+//! names of internal edges and of objects' properties are kept beside them until the snapshot is
+//! prepared (WeakMap edges and plain objects' shapes are found from them), then dropped. Strings
+//! are kept only where they name something a report shows (class names, property names, internal
+//! edge names), not the contents of JS strings.
 
 use std::collections::HashMap;
 
@@ -13,8 +14,78 @@ use super::layout::Layout;
 
 /// Node ordinals are `u32`, and `u32::MAX` marks "none" in the dominator computation.
 pub(crate) const MAX_NODES: usize = (u32::MAX - 1) as usize;
-/// `self_sizes` holds this when the real size (in `large_sizes`) does not fit in 32 bits.
+/// `Sizes::small` holds this when the real size (in `Sizes::large`) does not fit in 32 bits.
 pub(crate) const SIZE_IN_SIDE_TABLE: u32 = u32::MAX;
+
+/// What kind of edge a kept edge is (`EdgeKind::*`), plus flags found later.
+pub(crate) mod edge_kind {
+    /// context, property of a non-object, and anything else nothing looks at.
+    pub const OTHER: u8 = 0;
+    pub const SHORTCUT: u8 = 1;
+    /// An internal edge (its name is kept in `Edges::names`).
+    pub const INTERNAL: u8 = 2;
+    /// A property of a node of type `object` (its name is kept in `Edges::names`).
+    pub const OBJECT_PROPERTY: u8 = 3;
+    pub const ELEMENT: u8 = 4;
+    pub const HIDDEN: u8 = 5;
+    /// The mask of the kinds above.
+    pub const KIND: u8 = 0x0f;
+    /// Set once strings are known: a WeakMap's table → value edge (Chrome DevTools ignores it for
+    /// dominators: the value counts under its key).
+    pub const WEAKMAP_TABLE: u8 = 0x10;
+
+    /// Kinds whose name is kept in `Edges::names`.
+    #[inline(always)]
+    pub fn has_kept_name(kind: u8) -> bool {
+        matches!(kind & KIND, INTERNAL | OBJECT_PROPERTY)
+    }
+}
+
+/// Sizes by node ordinal: 32 bits each, with a side table for the rare larger ones.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Sizes {
+    pub small: Vec<u32>,
+    pub large: HashMap<u32, u64>,
+}
+
+impl Sizes {
+    #[inline]
+    pub fn get(&self, node: u32) -> u64 {
+        match self.small.get(node as usize) {
+            Some(&SIZE_IN_SIDE_TABLE) => self.large.get(&node).copied().unwrap_or(0),
+            Some(&size) => u64::from(size),
+            None => 0,
+        }
+    }
+
+    #[inline]
+    pub fn push(&mut self, size: u64) {
+        match u32::try_from(size) {
+            Ok(size) if size != SIZE_IN_SIDE_TABLE => self.small.push(size),
+            _ => {
+                self.large.insert(self.small.len() as u32, size);
+                self.small.push(SIZE_IN_SIDE_TABLE);
+            }
+        }
+    }
+
+    pub fn set(&mut self, node: u32, size: u64) {
+        match u32::try_from(size) {
+            Ok(small) if small != SIZE_IN_SIDE_TABLE => {
+                self.small[node as usize] = small;
+                self.large.remove(&node);
+            }
+            _ => {
+                self.small[node as usize] = SIZE_IN_SIDE_TABLE;
+                self.large.insert(node, size);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.small.len()
+    }
+}
 
 /// Kept strings, back to back, with the bounds of each (a string not kept is empty).
 #[derive(Debug, Default)]
@@ -50,6 +121,36 @@ impl Strings {
             _ => "",
         }
     }
+
+    /// The index of a kept string with this text, if any (a linear search: for a few lookups).
+    pub fn find(&self, wanted: &str) -> Option<u32> {
+        (0..self.len() as u32).find(|&i| self.get(i) == wanted)
+    }
+}
+
+/// A set of string indexes (those worth keeping), growing as indexes arrive.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct IndexSet {
+    words: Vec<u64>,
+}
+
+impl IndexSet {
+    #[inline(always)]
+    pub fn insert(&mut self, index: u32) {
+        let word = (index >> 6) as usize;
+        if word >= self.words.len() {
+            self.words.resize(word + 1 + word / 8, 0);
+        }
+        self.words[word] |= 1 << (index & 63);
+    }
+
+    #[inline(always)]
+    pub fn contains(&self, index: u64) -> bool {
+        let word = (index >> 6) as usize;
+        self.words
+            .get(word)
+            .is_some_and(|w| w & (1 << (index & 63)) != 0)
+    }
 }
 
 /// The node-type codes the analysis treats specially (looked up by name in the snapshot's meta).
@@ -58,44 +159,59 @@ pub(crate) struct NodeKinds {
     pub object: Option<u8>,
     pub native: Option<u8>,
     pub hidden: Option<u8>,
+    pub array: Option<u8>,
     pub code: Option<u8>,
+    pub closure: Option<u8>,
+    pub regexp: Option<u8>,
+    pub synthetic: Option<u8>,
 }
 
-/// The edge-type codes that do not keep their target alive (`u64::MAX` when the snapshot has no
-/// such type).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct EdgeKinds {
-    pub weak: u64,
-    pub shortcut: u64,
+/// A place in a script, as the snapshot's `locations` give it (0-based line and column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct Location {
+    pub script_id: u32,
+    pub line: u32,
+    pub column: u32,
 }
 
-impl EdgeKinds {
-    /// Whether an edge of this type retains its target. Weak edges never do; shortcut edges only
-    /// from the root, where V8 uses them to mark the user's global objects (Chrome DevTools' rule).
-    #[inline(always)]
-    pub fn is_essential(&self, from_root: bool, edge_type: u64) -> bool {
-        edge_type != self.weak && (edge_type != self.shortcut || from_root)
-    }
-}
-
-/// The edges that retain their target (weak edges, and shortcuts other than the root's, left out),
-/// grouped by source node.
+/// The edges that can hold their target (weak edges are dropped while parsing), grouped by
+/// source node.
 #[derive(Debug)]
-pub(crate) struct RetainingEdges {
+pub(crate) struct Edges {
     /// `first_edge[i]..first_edge[i + 1]` index node `i`'s edges in `targets`; one longer than the
     /// node count.
     pub first_edge: Vec<u32>,
     /// Edge targets, as node ordinals.
     pub targets: Vec<u32>,
+    /// `edge_kind::*` of each edge.
+    pub kinds: Vec<u8>,
+    /// The name (string index) of each edge whose kind keeps it (`edge_kind::has_kept_name`), in
+    /// edge order. Emptied once the snapshot is prepared.
+    pub names: Vec<u32>,
 }
 
-impl Default for RetainingEdges {
+impl Default for Edges {
     fn default() -> Self {
-        RetainingEdges {
+        Edges {
             first_edge: vec![0],
             targets: Vec::new(),
+            kinds: Vec::new(),
+            names: Vec::new(),
         }
     }
+}
+
+impl Edges {
+    pub fn range(&self, node: u32) -> std::ops::Range<usize> {
+        self.first_edge[node as usize] as usize..self.first_edge[node as usize + 1] as usize
+    }
+}
+
+/// Only the edges a dominator tree is built from, grouped by source node.
+#[derive(Debug, Default)]
+pub(crate) struct RetainingEdges {
+    pub first_edge: Vec<u32>,
+    pub targets: Vec<u32>,
 }
 
 #[derive(Debug)]
@@ -103,14 +219,17 @@ pub(crate) struct Graph {
     pub node_types: Vec<u8>,
     pub node_names: Vec<u32>,
     pub node_ids: Vec<u32>,
-    pub self_sizes: Vec<u32>,
-    pub large_sizes: HashMap<u32, u64>,
-    /// Every edge of the file, retaining or not.
+    /// Shallow sizes as V8 wrote them.
+    pub self_sizes: Sizes,
+    /// Nodes whose `detachedness` field is not 0, with it (V8 sets it on some embedder nodes).
+    pub detachedness: Vec<(u32, u8)>,
+    /// Where objects and functions were defined, by node ordinal (sorted).
+    pub locations: Vec<(u32, Location)>,
+    /// Every edge of the file, weak ones included.
     pub edges_in_file: u64,
     pub strings: Strings,
     pub node_type_names: Vec<String>,
     pub node_kinds: NodeKinds,
-    pub edge_kinds: EdgeKinds,
 }
 
 impl Graph {
@@ -122,8 +241,9 @@ impl Graph {
             node_types: Vec::new(),
             node_names: Vec::new(),
             node_ids: Vec::new(),
-            self_sizes: Vec::new(),
-            large_sizes: HashMap::new(),
+            self_sizes: Sizes::default(),
+            detachedness: Vec::new(),
+            locations: Vec::new(),
             edges_in_file: 0,
             strings: Strings::new(),
             node_type_names: layout.node_type_names.clone(),
@@ -131,11 +251,11 @@ impl Graph {
                 object: layout.node_type("object"),
                 native: layout.node_type("native"),
                 hidden: layout.node_type("hidden"),
+                array: layout.node_type("array"),
                 code: layout.node_type("code"),
-            },
-            edge_kinds: EdgeKinds {
-                weak: layout.edge_type("weak").map_or(u64::MAX, u64::from),
-                shortcut: layout.edge_type("shortcut").map_or(u64::MAX, u64::from),
+                closure: layout.node_type("closure"),
+                regexp: layout.node_type("regexp"),
+                synthetic: layout.node_type("synthetic"),
             },
         }
     }
@@ -145,22 +265,12 @@ impl Graph {
     }
 
     pub fn self_size(&self, node: u32) -> u64 {
-        let i = node as usize;
-        match self.self_sizes.get(i) {
-            Some(&SIZE_IN_SIDE_TABLE) => self.large_sizes.get(&node).copied().unwrap_or(0),
-            Some(&size) => u64::from(size),
-            None => 0,
-        }
+        self.self_sizes.get(node)
     }
 
-    pub fn is_native(&self, node: u32) -> bool {
-        Some(self.node_types[node as usize]) == self.node_kinds.native
-    }
-
-    /// Counted in summaries and diffs: nodes with a size, and native nodes (Chrome DevTools' rule,
-    /// which leaves out the synthetic roots and empty internal nodes).
-    pub fn is_counted(&self, node: u32) -> bool {
-        self.self_sizes[node as usize] != 0 || self.is_native(node)
+    #[inline]
+    pub fn is(&self, node: u32, kind: Option<u8>) -> bool {
+        Some(self.node_types[node as usize]) == kind
     }
 
     /// The node's own name (for objects: the constructor name; for strings: their text, if kept).
@@ -168,41 +278,10 @@ impl Graph {
         self.strings.get(self.node_names[node as usize])
     }
 
-    /// The group a node belongs to in a summary, as Chrome DevTools names them: the constructor
-    /// name for objects and native nodes, `(system)`, `(compiled code)`, `(string)`, `(closure)`, ...
-    /// for the rest.
-    pub fn class_name(&self, node: u32) -> ClassName<'_> {
-        let code = self.node_types[node as usize];
-        let kinds = &self.node_kinds;
-        if Some(code) == kinds.object || Some(code) == kinds.native {
-            ClassName::Named(self.name(node))
-        } else if Some(code) == kinds.hidden {
-            ClassName::Type("system")
-        } else if Some(code) == kinds.code {
-            ClassName::Type("compiled code")
-        } else {
-            ClassName::Type(
-                self.node_type_names
-                    .get(usize::from(code))
-                    .map(String::as_str)
-                    .unwrap_or("unknown"),
-            )
-        }
-    }
-}
-
-/// A class name, borrowed: either a node's own name or `(type)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum ClassName<'a> {
-    Named(&'a str),
-    Type(&'a str),
-}
-
-impl ClassName<'_> {
-    pub fn to_display(self) -> String {
-        match self {
-            ClassName::Named(name) => name.to_owned(),
-            ClassName::Type(kind) => format!("({kind})"),
-        }
+    pub fn type_name(&self, node: u32) -> &str {
+        self.node_type_names
+            .get(usize::from(self.node_types[node as usize]))
+            .map(String::as_str)
+            .unwrap_or("unknown")
     }
 }

@@ -21,6 +21,9 @@ pub(crate) struct Meta {
     pub node_types: Vec<FieldType>,
     pub edge_fields: Vec<String>,
     pub edge_types: Vec<FieldType>,
+    /// The fields of a `locations` record (Node 20: object_index, script_id, line, column).
+    #[serde(default)]
+    pub location_fields: Vec<String>,
 }
 
 /// The type of one field: an enumeration (the names its codes stand for) or a plain type name.
@@ -39,6 +42,7 @@ pub(crate) enum NodeField {
     Id,
     SelfSize,
     EdgeCount,
+    Detachedness,
     Ignored,
 }
 
@@ -46,6 +50,7 @@ pub(crate) enum NodeField {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EdgeField {
     Type,
+    Name,
     ToNode,
     Ignored,
 }
@@ -69,6 +74,7 @@ impl Layout {
                 "id" => NodeField::Id,
                 "self_size" => NodeField::SelfSize,
                 "edge_count" => NodeField::EdgeCount,
+                "detachedness" => NodeField::Detachedness,
                 _ => NodeField::Ignored,
             })
             .collect::<Vec<_>>();
@@ -86,11 +92,16 @@ impl Layout {
             .iter()
             .map(|name| match name.as_str() {
                 "type" => EdgeField::Type,
+                "name_or_index" => EdgeField::Name,
                 "to_node" => EdgeField::ToNode,
                 _ => EdgeField::Ignored,
             })
             .collect::<Vec<_>>();
-        for (field, name) in [(EdgeField::Type, "type"), (EdgeField::ToNode, "to_node")] {
+        for (field, name) in [
+            (EdgeField::Type, "type"),
+            (EdgeField::Name, "name_or_index"),
+            (EdgeField::ToNode, "to_node"),
+        ] {
             require_once(&edge_fields, field, name, "edge_fields", &meta.edge_fields)?;
         }
 
@@ -116,10 +127,6 @@ impl Layout {
 
     pub fn node_type(&self, name: &str) -> Option<u8> {
         code(&self.node_type_names, name)
-    }
-
-    pub fn edge_type(&self, name: &str) -> Option<u8> {
-        code(&self.edge_type_names, name)
     }
 }
 

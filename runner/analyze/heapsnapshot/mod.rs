@@ -1,12 +1,17 @@
 //! `.heapsnapshot` files (V8's heap snapshot JSON, as written by `v8.writeHeapSnapshot()`, the
 //! inspector's `HeapProfiler.takeHeapSnapshot` or Chrome DevTools).
 //!
+//! Sizes, counts and classes follow one of two conventions ([`Convention`]): what Chrome DevTools'
+//! Memory panel shows for the same file (the default; see `devtools.rs` for its rules), or the
+//! graph as V8 wrote it.
+//!
 //! [`HeapSnapshot::load`] streams the file into a compact graph ([`parse`](self) never holds the
 //! text); [`HeapSnapshot::summary`] gives per-constructor counts, shallow and retained sizes (from a
 //! dominator tree, computed once and kept); [`diff`] and [`three_snapshot`] compare snapshots by
 //! object id. Buffer data is the [`ARRAY_BUFFER_BACKING_STORE`] group: see
 //! [`Summary::backing_store_bytes`] and [`Diff::backing_store_delta`].
 
+mod devtools;
 mod diff;
 mod dominators;
 mod graph;
@@ -22,18 +27,27 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 
 use anyhow::{Context, Result};
 
+pub use devtools::{Convention, Interface};
 pub use diff::{ConstructorDiff, Diff, diff, three_snapshot};
-pub use summary::{ARRAY_BUFFER_BACKING_STORE, ConstructorSummary, SIZE_CONVENTION, Summary};
+pub use graph::Location;
+pub use summary::{
+    ARRAY_BUFFER_BACKING_STORE, ConstructorSummary, SIZE_CONVENTION, SIZE_CONVENTION_V8, Summary,
+    size_convention,
+};
 
-use dominators::{DominatorTree, dominator_tree};
-use graph::{Graph, RetainingEdges};
+use devtools::{Classes, Prepared};
+use dominators::{DominatorTree, Unreached, dominator_tree};
+use graph::{Edges, Graph};
 
-/// A heap snapshot in memory: the node and edge arrays in compact form, and the dominator tree once
-/// something has asked for retained sizes.
+/// A heap snapshot in memory: the node and edge arrays in compact form, what the chosen
+/// [`Convention`] needs, and the dominator tree once something has asked for retained sizes.
 pub struct HeapSnapshot {
     graph: Graph,
+    convention: Convention,
+    /// `devtools` convention only.
+    prepared: Option<Prepared>,
     /// Only the dominator tree needs these; building it takes them (and reuses their memory).
-    retaining_edges: Mutex<Option<RetainingEdges>>,
+    edges: Mutex<Option<Edges>>,
     dominators: OnceLock<Dominators>,
 }
 
@@ -48,39 +62,64 @@ impl std::fmt::Debug for HeapSnapshot {
         f.debug_struct("HeapSnapshot")
             .field("nodes", &self.node_count())
             .field("edges", &self.edge_count())
+            .field("convention", &self.convention)
             .finish_non_exhaustive()
     }
 }
 
 impl HeapSnapshot {
-    /// Reads a `.heapsnapshot` file, streaming: memory follows the size of the graph, not of the text.
+    /// Reads a `.heapsnapshot` file, streaming: memory follows the size of the graph, not of the
+    /// text. Sizes and classes follow Chrome DevTools ([`Convention::DevTools`]).
     pub fn load(path: &Path) -> Result<HeapSnapshot> {
+        HeapSnapshot::load_as(path, Convention::DevTools)
+    }
+
+    /// [`load`](Self::load), with sizes and classes in the given convention.
+    pub fn load_as(path: &Path, convention: Convention) -> Result<HeapSnapshot> {
         let read = || -> Result<HeapSnapshot> {
             let file = File::open(path).context("cannot open the file")?;
             let len = file.metadata().ok().map(|m| m.len());
-            HeapSnapshot::parse(file, len)
+            HeapSnapshot::parse(file, len, convention)
         };
         read().with_context(|| format!("Failed to read heap snapshot {}", path.display()))
     }
 
     /// Reads a snapshot held in memory (tests, small inputs).
     pub fn from_slice(bytes: &[u8]) -> Result<HeapSnapshot> {
-        HeapSnapshot::parse(bytes, Some(bytes.len() as u64))
+        HeapSnapshot::from_slice_as(bytes, Convention::DevTools)
+    }
+
+    pub fn from_slice_as(bytes: &[u8], convention: Convention) -> Result<HeapSnapshot> {
+        HeapSnapshot::parse(bytes, Some(bytes.len() as u64), convention)
             .context("Failed to read the heap snapshot")
     }
 
     /// Reads a snapshot from any reader (buffering is done here; pass the reader as it is).
     pub fn from_reader(reader: impl Read) -> Result<HeapSnapshot> {
-        HeapSnapshot::parse(reader, None).context("Failed to read the heap snapshot")
+        HeapSnapshot::parse(reader, None, Convention::DevTools)
+            .context("Failed to read the heap snapshot")
     }
 
-    fn parse(reader: impl Read, len: Option<u64>) -> Result<HeapSnapshot> {
-        let (graph, retaining_edges) = parse::parse(reader, len)?;
+    fn parse(reader: impl Read, len: Option<u64>, convention: Convention) -> Result<HeapSnapshot> {
+        let (graph, mut edges) = parse::parse(reader, len)?;
+        let prepared = match convention {
+            Convention::DevTools => Some(devtools::prepare(&graph, &mut edges)),
+            Convention::V8 => {
+                edges.names = Vec::new();
+                None
+            }
+        };
         Ok(HeapSnapshot {
             graph,
-            retaining_edges: Mutex::new(Some(retaining_edges)),
+            convention,
+            prepared,
+            edges: Mutex::new(Some(edges)),
             dominators: OnceLock::new(),
         })
+    }
+
+    pub fn convention(&self) -> Convention {
+        self.convention
     }
 
     pub fn node_count(&self) -> usize {
@@ -104,6 +143,40 @@ impl HeapSnapshot {
         self.graph.node_ids.iter().copied().max().unwrap_or(0)
     }
 
+    /// The plain-object interface definitions Chrome DevTools infers from this snapshot (empty in
+    /// the `v8` convention).
+    pub fn interfaces(&self) -> &[Interface] {
+        self.prepared.as_ref().map_or(&[], |p| &p.interfaces)
+    }
+
+    /// A node's shallow size as the convention shows it.
+    fn shown_size(&self, node: u32) -> u64 {
+        match &self.prepared {
+            Some(prepared) => prepared.sizes.get(node),
+            None => self.graph.self_size(node),
+        }
+    }
+
+    /// Whether summaries and diffs count the node: DevTools leaves out nodes of size 0; the `v8`
+    /// convention keeps native ones.
+    fn is_counted(&self, node: u32) -> bool {
+        self.shown_size(node) != 0
+            || (self.prepared.is_none() && self.graph.is(node, self.graph.node_kinds.native))
+    }
+
+    /// Each node's class, plain objects named by `interfaces` (DevTools' diff names the base
+    /// snapshot's plain objects by the other snapshot's definitions).
+    fn classes_with(&self, interfaces: &[Interface]) -> Classes {
+        match &self.prepared {
+            Some(prepared) => Classes::devtools(&self.graph, prepared, interfaces),
+            None => Classes::v8(&self.graph),
+        }
+    }
+
+    fn classes(&self) -> Classes {
+        self.classes_with(self.interfaces())
+    }
+
     /// Per-constructor count, shallow size and retained size. The first call builds the dominator
     /// tree (the expensive part); later calls reuse it.
     pub fn summary(&self) -> Summary {
@@ -113,7 +186,14 @@ impl HeapSnapshot {
     /// Like [`summary`](Self::summary), over the nodes (by ordinal) that `include` accepts.
     pub(crate) fn summary_where(&self, include: impl Fn(u32) -> bool) -> Summary {
         let dominators = self.dominators();
-        summary::summarize(&self.graph, &dominators.tree, &dominators.retained, include)
+        summary::summarize(
+            self.classes(),
+            |node| self.shown_size(node),
+            |node| self.is_counted(node) && include(node),
+            &dominators.tree,
+            &dominators.retained,
+            self.convention,
+        )
     }
 
     /// Retained size of the whole heap as the dominator tree sees it (the root's retained size).
@@ -123,16 +203,22 @@ impl HeapSnapshot {
 
     fn dominators(&self) -> &Dominators {
         self.dominators.get_or_init(|| {
-            let graph = &self.graph;
             // Taken once: `get_or_init` runs this at most once to completion.
             let edges = self
-                .retaining_edges
+                .edges
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .take()
                 .unwrap_or_default();
-            let tree = dominator_tree(edges, Graph::ROOT);
-            let retained = tree.retained_sizes(|node| graph.self_size(node));
+            let no_flags = devtools::Bits::default();
+            let page_owned = self.prepared.as_ref().map_or(&no_flags, |p| &p.page_owned);
+            let retaining = devtools::retaining_edges(edges, self.convention, page_owned);
+            let unreached = match self.convention {
+                Convention::DevTools => Unreached::OneByOne,
+                Convention::V8 => Unreached::Walk,
+            };
+            let tree = dominator_tree(retaining, Graph::ROOT, unreached);
+            let retained = tree.retained_sizes(|node| self.shown_size(node));
             Dominators { tree, retained }
         })
     }

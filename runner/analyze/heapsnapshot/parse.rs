@@ -1,16 +1,17 @@
-//! Streaming parse of a `.heapsnapshot` (V8's JSON format) into a [`Graph`].
+//! Streaming parse of a `.heapsnapshot` (V8's JSON format) into a [`Graph`] and its [`Edges`].
 //!
 //! The file is read once, front to back, through a fixed buffer: the small `snapshot` header is
-//! captured and given to serde; the `nodes` and `edges` integer arrays are scanned straight into
-//! flat vectors; the `strings` array comes last and only the strings that name something are kept.
-//! No JSON tree of the file is ever built, so memory follows the graph, not the text.
+//! captured and given to serde; the `nodes`, `edges` and `locations` integer arrays are scanned
+//! straight into flat vectors; the `strings` array comes last and only the strings that name
+//! something (a class, a property, an internal edge) are kept. No JSON tree of the file is ever
+//! built, so memory follows the graph, not the text.
 
 use std::borrow::Cow;
 use std::io::Read;
 
 use anyhow::{Context, Result, bail};
 
-use super::graph::{Graph, MAX_NODES, RetainingEdges, SIZE_IN_SIDE_TABLE};
+use super::graph::{Edges, Graph, IndexSet, Location, MAX_NODES, edge_kind};
 use super::layout::{EdgeField, Header, Layout, NodeField};
 use super::scan::{ByteStream, describe, unescape};
 
@@ -19,7 +20,7 @@ const HEADER_LIMIT: usize = 16 << 20;
 
 /// Reads a whole snapshot. `file_len` (when known) bounds the capacity reserved up front from the
 /// counts the header claims, so a lying header cannot make us allocate more than the file could hold.
-pub(crate) fn parse<R: Read>(reader: R, file_len: Option<u64>) -> Result<(Graph, RetainingEdges)> {
+pub(crate) fn parse<R: Read>(reader: R, file_len: Option<u64>) -> Result<(Graph, Edges)> {
     let mut stream = ByteStream::new(reader);
     match stream.peek_token()? {
         None => bail!("the file is empty"),
@@ -50,10 +51,26 @@ pub(crate) fn parse<R: Read>(reader: R, file_len: Option<u64>) -> Result<(Graph,
         stream.read_string(true, &mut key)?;
         stream.expect(b':', "after a key of the snapshot object")?;
         parts.sections += 1;
+        if parts.header.is_none() && key.as_slice() == b"nodes" {
+            // A CPU profile also starts with "nodes": an array of objects rather than numbers.
+            stream.expect(b'[', "to open the \"nodes\" array")?;
+            if stream.peek_token()? == Some(b'{') {
+                bail!(
+                    "this is a CPU profile (its \"nodes\" array holds call-tree objects), not a heap \
+                     snapshot: expected a V8 heap snapshot, which starts with a \"snapshot\" header \
+                     and holds arrays of numbers"
+                );
+            }
+            bail!(
+                "the \"nodes\" array comes before the \"snapshot\" header that describes it \
+                 (V8 writes the header first): this is not a heap snapshot V8 wrote"
+            );
+        }
         match key.as_slice() {
             b"snapshot" => parts.read_header(&mut stream, file_len)?,
             b"nodes" => parts.read_nodes(&mut stream)?,
             b"edges" => parts.read_edges(&mut stream)?,
+            b"locations" => parts.read_locations(&mut stream)?,
             b"strings" => parts.read_strings(&mut stream)?,
             _ => stream
                 .skip_value(None, 0)
@@ -92,13 +109,17 @@ struct Parts {
     sections: usize,
     header: Option<(Header, Layout)>,
     graph: Option<Graph>,
-    /// Kept apart from the graph: only the dominator tree needs them, and it takes them.
-    retaining_edges: RetainingEdges,
+    /// Kept apart from the graph: only the preparation and the dominator tree need them.
+    edges: Edges,
     file_len: Option<u64>,
     edges_read: bool,
+    locations_read: bool,
     strings_read: bool,
-    /// The largest string index a kept node name uses (+1), known once nodes are read.
-    names_end: u64,
+    /// Strings worth keeping: names of nodes that are not JS strings, of internal edges and of
+    /// objects' properties.
+    wanted: IndexSet,
+    /// The largest string index an edge with a string name uses, and that edge's number.
+    edge_name_max: Option<(u64, u64)>,
 }
 
 impl Parts {
@@ -135,10 +156,7 @@ impl Parts {
 
     fn read_nodes<R: Read>(&mut self, stream: &mut ByteStream<R>) -> Result<()> {
         let Some((header, layout)) = &self.header else {
-            bail!(
-                "the \"nodes\" array comes before the \"snapshot\" header that describes it \
-                 (V8 writes the header first)"
-            );
+            bail!("the \"nodes\" array comes before the \"snapshot\" header that describes it");
         };
         if self.graph.is_some() {
             bail!("the file has two \"nodes\" arrays");
@@ -158,15 +176,28 @@ impl Parts {
             position(NodeField::SelfSize),
             position(NodeField::EdgeCount),
         );
+        // Optional: where it is not written, a field that always holds 0 stands in for it.
+        let detached_at = layout
+            .node_fields
+            .iter()
+            .position(|&f| f == NodeField::Detachedness);
         let type_count = layout.node_type_names.len() as u64;
+        // Names of nodes whose name is a class or a label (not the text of a JS string) are kept.
+        let mut string_like = [false; 256];
+        for name in ["string", "concatenated string", "sliced string"] {
+            if let Some(code) = layout.node_type(name) {
+                string_like[usize::from(code)] = true;
+            }
+        }
         let capacity = self.capacity(header.node_count, field_count);
         let mut graph = Graph::new(layout);
         graph.node_types.reserve_exact(capacity);
         graph.node_names.reserve_exact(capacity);
         graph.node_ids.reserve_exact(capacity);
-        graph.self_sizes.reserve_exact(capacity);
-        let first_edge = &mut self.retaining_edges.first_edge;
+        graph.self_sizes.small.reserve_exact(capacity);
+        let first_edge = &mut self.edges.first_edge;
         first_edge.reserve_exact(capacity + 1);
+        let wanted = &mut self.wanted;
 
         let mut edge_total: u64 = 0;
         let g = &mut graph;
@@ -192,13 +223,16 @@ impl Parts {
                 }
                 g.node_types.push(node_type as u8);
                 g.node_names.push(name as u32);
+                if !string_like[node_type as usize] {
+                    wanted.insert(name as u32);
+                }
                 g.node_ids.push(id as u32);
-                match u32::try_from(size) {
-                    Ok(size) if size != SIZE_IN_SIDE_TABLE => g.self_sizes.push(size),
-                    _ => {
-                        g.large_sizes.insert(node as u32, size);
-                        g.self_sizes.push(SIZE_IN_SIDE_TABLE);
-                    }
+                g.self_sizes.push(size);
+                if let Some(at) = detached_at
+                    && record[at] != 0
+                {
+                    g.detachedness
+                        .push((node as u32, record[at].min(255) as u8));
                 }
                 edge_total += edges;
                 match u32::try_from(edge_total) {
@@ -231,24 +265,13 @@ impl Parts {
                  the snapshot is damaged"
             );
         }
-        // Names of nodes whose name is a class or a label (not the text of a JS string) are kept.
-        let string_like =
-            ["string", "concatenated string", "sliced string"].map(|name| layout.node_type(name));
-        self.names_end = graph
-            .node_types
-            .iter()
-            .zip(&graph.node_names)
-            .filter(|(t, _)| !string_like.contains(&Some(**t)))
-            .map(|(_, &name)| u64::from(name) + 1)
-            .max()
-            .unwrap_or(0);
         self.graph = Some(graph);
         Ok(())
     }
 
     fn read_edges<R: Read>(&mut self, stream: &mut ByteStream<R>) -> Result<()> {
-        let (Some((header, layout)), Some(graph), retaining) =
-            (&self.header, &mut self.graph, &mut self.retaining_edges)
+        let (Some((header, layout)), Some(graph), kept) =
+            (&self.header, &mut self.graph, &mut self.edges)
         else {
             bail!(
                 "the \"edges\" array comes before the \"nodes\" array (V8 writes the header, \
@@ -266,32 +289,63 @@ impl Parts {
                 .position(|&f| f == wanted)
                 .unwrap_or(0) // Layout::from_meta made sure every one is there
         };
-        let (type_at, to_at) = (position(EdgeField::Type), position(EdgeField::ToNode));
+        let (type_at, name_at, to_at) = (
+            position(EdgeField::Type),
+            position(EdgeField::Name),
+            position(EdgeField::ToNode),
+        );
         let node_field_count = layout.node_field_count() as u64;
         let node_count = graph.node_count() as u64;
         let type_count = layout.edge_type_names.len() as u64;
-        let expected = u64::from(retaining.first_edge.last().copied().unwrap_or(0));
+        let expected = u64::from(kept.first_edge.last().copied().unwrap_or(0));
         let capacity = self
             .file_len
             .map(|len| expected.min(len / (2 * field_count as u64)))
             .unwrap_or(expected.min(1 << 16));
-        retaining
-            .targets
-            .reserve_exact(usize::try_from(capacity).unwrap_or(0));
+        let capacity = usize::try_from(capacity).unwrap_or(0);
+        kept.targets.reserve_exact(capacity);
+        kept.kinds.reserve_exact(capacity);
 
-        // Only retaining edges are kept, so `first_edge` is rewritten from offsets into the file's
-        // edges to offsets into the kept ones as the edges go by. `source` is the node whose edges
-        // are being read; `source_end` the file offset where they end (read before it is rewritten).
+        // Per edge type: dropped (weak), what kind it is, whether its name is a string index.
+        const WEAK: u8 = 0xff;
+        /// A property: `OBJECT_PROPERTY` from an object, `OTHER` from anything else.
+        const PROPERTY: u8 = 0xfe;
+        let mut kind_of_type = [edge_kind::OTHER; 256];
+        let mut string_named = [true; 256];
+        for (code, name) in layout.edge_type_names.iter().enumerate().take(256) {
+            kind_of_type[code] = match name.as_str() {
+                "weak" => WEAK,
+                "shortcut" => edge_kind::SHORTCUT,
+                "internal" => edge_kind::INTERNAL,
+                "property" => PROPERTY,
+                "element" => edge_kind::ELEMENT,
+                "hidden" => edge_kind::HIDDEN,
+                _ => edge_kind::OTHER,
+            };
+            // Chrome DevTools: element and hidden edges are named by a number, the rest by a string.
+            string_named[code] = !matches!(name.as_str(), "element" | "hidden");
+        }
+
+        // Weak edges are not kept, so `first_edge` is rewritten from offsets into the file's edges
+        // to offsets into the kept ones as the edges go by. `source` is the node whose edges are
+        // being read; `source_end` the file offset where they end (read before it is rewritten).
         let divide = Divider::new(node_field_count);
-        let kinds = graph.edge_kinds;
-        let root = Graph::ROOT as usize;
-        let first_edge = &mut retaining.first_edge;
-        let edges = &mut retaining.targets;
+        let object_type = graph.node_kinds.object;
+        let node_types = &graph.node_types;
+        let Edges {
+            first_edge,
+            targets,
+            kinds,
+            names,
+        } = kept;
+        let wanted = &mut self.wanted;
+        let mut name_max: Option<(u64, u64)> = None;
         let mut source = 0usize;
+        let mut source_is_object = Some(node_types[0]) == object_type;
         let mut source_end = u64::from(first_edge.get(1).copied().unwrap_or(0));
         let mut index: u64 = 0;
         let (edge, leftover) = stream.scan_records("edges", field_count, #[inline(always)] |record| {
-            let (edge_type, to) = (record[type_at], record[to_at]);
+            let (edge_type, name, to) = (record[type_at], record[name_at], record[to_at]);
             let node = divide.quotient(to);
             if edge_type >= type_count || node * node_field_count != to || node >= node_count {
                 return Err(bad_edge(
@@ -311,11 +365,31 @@ impl Parts {
                          edge_count fields add up to: the snapshot is damaged"
                     );
                 };
-                first_edge[source] = edges.len() as u32;
+                first_edge[source] = targets.len() as u32;
                 source_end = u64::from(next_end);
+                source_is_object = Some(node_types[source]) == object_type;
             }
-            if kinds.is_essential(source == root, edge_type) {
-                edges.push(node as u32);
+            let edge_type = edge_type as usize;
+            if string_named[edge_type] && name_max.is_none_or(|(max, _)| name > max) {
+                name_max = Some((name, index));
+            }
+            let mut kind = kind_of_type[edge_type];
+            if kind != WEAK {
+                if kind == PROPERTY {
+                    kind = if source_is_object {
+                        edge_kind::OBJECT_PROPERTY
+                    } else {
+                        edge_kind::OTHER
+                    };
+                }
+                targets.push(node as u32);
+                kinds.push(kind);
+                if edge_kind::has_kept_name(kind) {
+                    // (name_max says at the end whether the name is a string index at all)
+                    let name = name.min(u64::from(u32::MAX)) as u32;
+                    names.push(name);
+                    wanted.insert(name);
+                }
             }
             index += 1;
             Ok(())
@@ -343,13 +417,83 @@ impl Parts {
             );
         }
         // Nodes after the last one with edges.
-        let kept = retaining.targets.len() as u32;
-        for slot in retaining.first_edge.iter_mut().skip(source + 1) {
-            *slot = kept;
+        let kept_count = kept.targets.len() as u32;
+        for slot in kept.first_edge.iter_mut().skip(source + 1) {
+            *slot = kept_count;
         }
-        retaining.targets.shrink_to_fit();
+        kept.targets.shrink_to_fit();
+        kept.kinds.shrink_to_fit();
+        kept.names.shrink_to_fit();
         graph.edges_in_file = edge;
+        self.edge_name_max = name_max;
         self.edges_read = true;
+        Ok(())
+    }
+
+    /// `locations`: where each object and function was defined (written by V8 since 2021).
+    fn read_locations<R: Read>(&mut self, stream: &mut ByteStream<R>) -> Result<()> {
+        let (Some((_, layout)), Some(graph)) = (&self.header, &mut self.graph) else {
+            bail!("the \"locations\" array comes before the \"nodes\" array it refers to");
+        };
+        if self.locations_read {
+            bail!("the file has two \"locations\" arrays");
+        }
+        let fields = &self
+            .header
+            .as_ref()
+            .map(|(h, _)| h.meta.location_fields.clone())
+            .unwrap_or_default();
+        let at = |name: &str| fields.iter().position(|f| f == name);
+        let (Some(index_at), Some(script_at), Some(line_at), Some(column_at)) = (
+            at("object_index"),
+            at("script_id"),
+            at("line"),
+            at("column"),
+        ) else {
+            // A layout this crate does not know: the locations are not used.
+            stream.skip_value(None, 0).context("in \"locations\"")?;
+            self.locations_read = true;
+            return Ok(());
+        };
+        let node_field_count = layout.node_field_count() as u64;
+        let node_count = graph.node_count() as u64;
+        let locations = &mut graph.locations;
+        let small = |n: u64, what: &str| -> Result<u32> {
+            u32::try_from(n).with_context(|| format!("a location's {what} {n} is too large"))
+        };
+        let (count, leftover) = stream.scan_records("locations", fields.len(), |record| {
+            let index = record[index_at];
+            let node = index / node_field_count;
+            if node * node_field_count != index || node >= node_count {
+                bail!(
+                    "location {} points to {index}, which is not the start of one of the \
+                     {node_count} nodes ({node_field_count} numbers each)",
+                    locations.len()
+                );
+            }
+            locations.push((
+                node as u32,
+                Location {
+                    script_id: small(record[script_at], "script id")?,
+                    line: small(record[line_at], "line")?,
+                    column: small(record[column_at], "column")?,
+                },
+            ));
+            Ok(())
+        })?;
+        if leftover != 0 {
+            bail!(
+                "the \"locations\" array holds {} numbers, which is not a whole number of \
+                 locations of {} fields: the snapshot is damaged",
+                count * fields.len() as u64 + leftover as u64,
+                fields.len()
+            );
+        }
+        if !locations.is_sorted_by_key(|&(node, _)| node) {
+            locations.sort_by_key(|&(node, _)| node);
+        }
+        locations.dedup_by_key(|&mut (node, _)| node);
+        self.locations_read = true;
         Ok(())
     }
 
@@ -360,7 +504,7 @@ impl Parts {
         if self.strings_read {
             bail!("the file has two \"strings\" arrays");
         }
-        let names_end = self.names_end;
+        let wanted = &self.wanted;
         stream.expect(b'[', "to open the \"strings\" array")?;
         let mut raw = Vec::new();
         let mut index: u64 = 0;
@@ -368,7 +512,7 @@ impl Parts {
             stream.bump();
         } else {
             loop {
-                let keep = index < names_end;
+                let keep = wanted.contains(index);
                 raw.clear();
                 let escaped = stream
                     .read_string(keep, &mut raw)
@@ -411,7 +555,7 @@ impl Parts {
         Ok(())
     }
 
-    fn finish(self) -> Result<(Graph, RetainingEdges)> {
+    fn finish(self) -> Result<(Graph, Edges)> {
         if self.header.is_none() {
             bail!("the file has no \"snapshot\" header: it is not a V8 heap snapshot");
         }
@@ -433,7 +577,15 @@ impl Parts {
                  the snapshot is damaged"
             );
         }
-        Ok((graph, self.retaining_edges))
+        if let Some((max, edge)) = self.edge_name_max
+            && max >= strings
+        {
+            bail!(
+                "edge {edge} is named by string {max}, but the \"strings\" array holds only \
+                 {strings}: the snapshot is damaged"
+            );
+        }
+        Ok((graph, self.edges))
     }
 }
 

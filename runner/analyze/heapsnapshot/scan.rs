@@ -133,6 +133,11 @@ impl<R: Read> ByteStream<R> {
                 pending_escape = false;
             }
             while i < chunk.len() {
+                // Straight to the next quote or backslash, eight bytes at a time.
+                i += quote_or_backslash(&chunk[i..]);
+                if i >= chunk.len() {
+                    break;
+                }
                 match chunk[i] {
                     b'"' => {
                         if keep {
@@ -505,6 +510,33 @@ fn fast_numbers(bytes: &[u8], out: &mut [u64; FAST_BATCH]) -> (usize, usize) {
     (i, count)
 }
 
+/// The position of the first `"` or `\\` in `bytes` (`bytes.len()` if none): eight bytes at a
+/// time, with the zero-byte test of Mycroft (a byte equal to the one looked for becomes zero).
+#[inline(always)]
+fn quote_or_backslash(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
+    let mut words = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for word in &mut words {
+        let w = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+        let found =
+            has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\')));
+        if found != 0 {
+            // The lowest flagged byte is a real match (borrows only run towards higher bytes).
+            return offset + (found.trailing_zeros() / 8) as usize;
+        }
+        offset += 8;
+    }
+    offset
+        + words
+            .remainder()
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\')
+            .unwrap_or(words.remainder().len())
+}
+
 fn is_whitespace(b: u8) -> bool {
     matches!(b, b' ' | b'\n' | b'\r' | b'\t')
 }
@@ -790,6 +822,29 @@ mod tests {
         assert!(!stream.read_string(true, &mut raw).unwrap());
         assert_eq!(raw, b"tail");
         assert_eq!(stream.peek_token().unwrap(), None);
+    }
+
+    #[test]
+    fn finds_quotes_and_backslashes_at_every_position() {
+        for len in 0..40 {
+            for at in 0..=len {
+                for special in [b'"', b'\\'] {
+                    let mut bytes = vec![b'a'; len];
+                    // Bytes that differ from the special ones by one bit, and non-ASCII, around it.
+                    for (i, b) in bytes.iter_mut().enumerate() {
+                        *b = [b'a', b'#', b'!', 0xc3, 0xa9, b'\x5d', 0x22 ^ 0x80][i % 7];
+                    }
+                    if at < len {
+                        bytes[at] = special;
+                    }
+                    let want = bytes
+                        .iter()
+                        .position(|&b| b == b'"' || b == b'\\')
+                        .unwrap_or(len);
+                    assert_eq!(quote_or_backslash(&bytes), want, "{bytes:?}");
+                }
+            }
+        }
     }
 
     #[test]

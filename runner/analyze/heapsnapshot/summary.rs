@@ -1,11 +1,11 @@
 //! Per-constructor totals: how many objects, their shallow size, and what they retain.
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 
+use super::Convention;
+use super::devtools::Classes;
 use super::dominators::DominatorTree;
-use super::graph::Graph;
+use super::graph::Location;
 
 /// The group of the native nodes that hold ArrayBuffer backing stores — the bytes of every Buffer,
 /// typed array and ArrayBuffer that live outside the V8 heap. One such node per backing store; its
@@ -15,23 +15,55 @@ use super::graph::Graph;
 /// have no such node.
 pub const ARRAY_BUFFER_BACKING_STORE: &str = "system / JSArrayBufferData";
 
-/// How the sizes in a [`Summary`] are counted (shown with every summary table).
-pub const SIZE_CONVENTION: &str = "shallow size = the bytes V8 reports for the object itself (for \
-`system / JSArrayBufferData`: the ArrayBuffer's bytes outside the V8 heap); retained size = what would \
-be freed with it: its own size plus everything it dominates, weak edges ignored (Chrome DevTools' \
-convention). A constructor's retained size counts each object once (instances held by another \
-instance of the same constructor are not added again). Objects of size 0, native ones apart, are \
-left out, as in DevTools.";
+/// How the sizes in a [`Summary`] are counted in the `devtools` convention.
+pub const SIZE_CONVENTION: &str = "Chrome DevTools' convention (as its Memory panel shows the same \
+file): shallow size = the bytes of the object itself, plus those of the internal arrays and hidden \
+objects it alone owns (`system / JSArrayBufferData`: the ArrayBuffer's bytes outside the V8 heap); \
+retained size = what would be freed with it: its own size plus everything it dominates, where weak \
+edges, a WeakMap's edge to a value (the value counts under its key) and edges from outside what the \
+global object reaches into it retain nothing. A class row's retained size counts each object once. \
+Objects of size 0 are left out; objects are grouped by constructor name and where the constructor \
+was defined; plain objects are named by their properties, `{a, b}`. `--convention v8` shows the \
+graph as V8 wrote it.";
+
+/// How the sizes in a [`Summary`] are counted in the `v8` convention.
+pub const SIZE_CONVENTION_V8: &str = "V8's raw graph: shallow size = the bytes V8 reports for the \
+object itself (for `system / JSArrayBufferData`: the ArrayBuffer's bytes outside the V8 heap); \
+retained size = what would be freed with it: its own size plus everything it dominates, weak edges \
+(and shortcuts other than the root's) ignored. A class row's retained size counts each object once. \
+Classes are grouped by name alone, as V8 names them (`(closure)`, `(regexp)`). Objects of size 0, \
+native ones apart, are left out. This is not what Chrome DevTools shows: see `--convention devtools`.";
 
 /// One row of a summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConstructorSummary {
     /// The constructor name for objects (`LeakyThing`, `Array`, `Buffer`), the native group name for
-    /// native nodes (`system / JSArrayBufferData`), `(string)`, `(closure)`, `(system)`, ... else.
+    /// native nodes (`system / JSArrayBufferData`), `(string)`, `Function`, `(system)`, ... else.
     pub name: String,
+    /// Where the constructor was defined (`devtools` convention, objects only): two classes of one
+    /// name from different places are two rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
     pub count: u64,
     pub shallow_size: u64,
     pub retained_size: u64,
+}
+
+impl ConstructorSummary {
+    /// The name, and where it was defined when that tells two rows apart: `Thing (script 96, line
+    /// 3, column 14)` (line and column 1-based).
+    pub fn label(&self) -> String {
+        match self.location {
+            Some(l) => format!(
+                "{} (script {}, line {}, column {})",
+                self.name,
+                l.script_id,
+                u64::from(l.line) + 1,
+                u64::from(l.column) + 1
+            ),
+            None => self.name.clone(),
+        }
+    }
 }
 
 /// Per-constructor totals of a heap snapshot (or of the objects a three-snapshot comparison kept),
@@ -43,11 +75,14 @@ pub struct Summary {
     pub object_count: u64,
     /// Sum of their shallow sizes.
     pub shallow_size: u64,
+    /// `devtools` or `v8`.
+    pub convention: Convention,
     pub size_convention: &'static str,
 }
 
 impl Summary {
-    /// The row for a constructor or group, by its exact name as shown in the table.
+    /// The row for a constructor or group, by its exact name as shown in the table (the first one,
+    /// when classes of that name come from several places).
     pub fn constructor(&self, name: &str) -> Option<&ConstructorSummary> {
         self.constructors.iter().find(|c| c.name == name)
     }
@@ -66,60 +101,31 @@ impl Summary {
     }
 }
 
-/// Each node's class (a dense index), and the classes' display names.
-pub(crate) struct Classes {
-    pub names: Vec<String>,
-    pub of_node: Vec<u32>,
+/// The text that says how a summary's sizes are counted.
+pub fn size_convention(convention: Convention) -> &'static str {
+    match convention {
+        Convention::DevTools => SIZE_CONVENTION,
+        Convention::V8 => SIZE_CONVENTION_V8,
+    }
 }
 
 const UNSET: u32 = u32::MAX;
 
-impl Classes {
-    pub fn of(graph: &Graph) -> Classes {
-        let mut names = Vec::new();
-        let mut by_name: HashMap<String, u32> = HashMap::new();
-        // Caches so that the hash map is consulted once per distinct name or type, not per node.
-        let mut by_string = vec![UNSET; graph.strings.len()];
-        let mut by_type = vec![UNSET; graph.node_type_names.len()];
-        let kinds = graph.node_kinds;
-        let mut of_node = Vec::with_capacity(graph.node_count());
-        for node in 0..graph.node_count() as u32 {
-            let code = graph.node_types[node as usize];
-            let named = Some(code) == kinds.object || Some(code) == kinds.native;
-            let slot = if named {
-                by_string.get_mut(graph.node_names[node as usize] as usize)
-            } else {
-                by_type.get_mut(usize::from(code))
-            };
-            let mut fresh = UNSET;
-            let slot = slot.unwrap_or(&mut fresh);
-            if *slot == UNSET {
-                let name = graph.class_name(node).to_display();
-                *slot = *by_name.entry(name).or_insert_with_key(|name| {
-                    names.push(name.clone());
-                    (names.len() - 1) as u32
-                });
-            }
-            of_node.push(*slot);
-        }
-        Classes { names, of_node }
-    }
-}
-
-/// Totals per class over the nodes that `include` accepts (and that summaries count at all).
-/// Retained sizes follow Chrome DevTools: walking the dominator tree, an object adds its retained
-/// size to its class unless an object of the same class dominates it (that one's retained size
-/// already holds it).
+/// Totals per class over the nodes that `counted` accepts. Retained sizes follow Chrome DevTools:
+/// walking the dominator tree, an object adds its retained size to its class unless an object of
+/// the same class dominates it (that one's retained size already holds it).
 pub(crate) fn summarize(
-    graph: &Graph,
+    classes: Classes,
+    shallow: impl Fn(u32) -> u64,
+    counted: impl Fn(u32) -> bool,
     tree: &DominatorTree,
     retained: &[u64],
-    include: impl Fn(u32) -> bool,
+    convention: Convention,
 ) -> Summary {
-    let Classes { names, of_node } = Classes::of(graph);
-    let k = names.len();
+    let Classes { keys, of_node } = classes;
+    let k = keys.len();
     let mut count = vec![0u64; k];
-    let mut shallow = vec![0u64; k];
+    let mut shallow_by_class = vec![0u64; k];
     let mut retained_by_class = vec![0u64; k];
 
     // Counts and shallow sizes, in node order; then each node's class (or UNSET when it is not
@@ -127,9 +133,9 @@ pub(crate) fn summarize(
     let mut key = of_node;
     for (node, class) in key.iter_mut().enumerate() {
         let node = node as u32;
-        if graph.is_counted(node) && include(node) {
+        if counted(node) {
             count[*class as usize] += 1;
-            shallow[*class as usize] += graph.self_size(node);
+            shallow_by_class[*class as usize] += shallow(node);
         } else {
             *class = UNSET;
         }
@@ -156,14 +162,15 @@ pub(crate) fn summarize(
         }
     });
 
-    let mut constructors: Vec<ConstructorSummary> = names
+    let mut constructors: Vec<ConstructorSummary> = keys
         .into_iter()
         .enumerate()
         .filter(|&(i, _)| count[i] > 0)
-        .map(|(i, name)| ConstructorSummary {
-            name,
+        .map(|(i, key)| ConstructorSummary {
+            name: key.name,
+            location: key.location,
             count: count[i],
-            shallow_size: shallow[i],
+            shallow_size: shallow_by_class[i],
             retained_size: retained_by_class[i],
         })
         .collect();
@@ -172,11 +179,13 @@ pub(crate) fn summarize(
             .cmp(&a.retained_size)
             .then(b.shallow_size.cmp(&a.shallow_size))
             .then_with(|| a.name.cmp(&b.name))
+            .then_with(|| a.location.cmp(&b.location))
     });
     Summary {
         object_count: constructors.iter().map(|c| c.count).sum(),
         shallow_size: constructors.iter().map(|c| c.shallow_size).sum(),
         constructors,
-        size_convention: SIZE_CONVENTION,
+        convention,
+        size_convention: size_convention(convention),
     }
 }
