@@ -815,41 +815,37 @@ fn follow_by_hand_with_chrome(part: &str, columns: u16, chrome_at: Option<&str>)
         let before_check = screen.text().len();
         screen.keys("c");
         let done = format!("step {id} done");
-        let mut after;
-        loop {
+        let mut after = screen.wait_for_any(
+            &[done.as_str(), "[c] check my work", "What is the value of"],
+            before_check,
+            Duration::from_secs(120),
+        );
+        let judged = &after[before_check.min(after.len())..];
+        if judged.contains("What is the value of")
+            && !judged.contains(&done)
+            && !judged.contains("[c] check my work")
+        {
+            // The check asks what DevTools shows in Scope → Local while paused.
+            let question = judged[judged.find("What is the value of").unwrap()..].to_string();
+            let name: String = question["What is the value of ".len()..]
+                .chars()
+                .skip_while(|c| *c == '`')
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let value = devtools
+                .paused
+                .as_ref()
+                .and_then(|locals| locals.get(&name))
+                .unwrap_or_else(|| panic!("DevTools shows no {name} while paused: {question}"))
+                .to_string();
+            screen.keys(&value);
+            screen.keys("Enter");
+            // Asked once: wait for the verdict.
             after = screen.wait_for_any(
-                &[done.as_str(), "[c] check my work", "What is the value of"],
-                before_check,
+                &[done.as_str(), "[c] check my work"],
+                before_check + judged.len(),
                 Duration::from_secs(120),
             );
-            let judged = &after[before_check.min(after.len())..];
-            if judged.contains("What is the value of")
-                && !judged.contains(&done)
-                && !judged.contains("[c] check my work")
-            {
-                // The check asks what DevTools shows in Scope → Local while paused.
-                let question = judged[judged.find("What is the value of").unwrap()..].to_string();
-                let name: String = question["What is the value of ".len()..]
-                    .chars()
-                    .skip_while(|c| *c == '`')
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect();
-                let value = devtools
-                    .paused
-                    .as_ref()
-                    .and_then(|locals| locals.get(&name))
-                    .unwrap_or_else(|| panic!("DevTools shows no {name} while paused: {question}"))
-                    .to_string();
-                screen.keys(&value);
-                screen.keys("Enter");
-                // Asked once: wait for the verdict.
-                after = screen.wait_for_any(
-                    &[done.as_str(), "[c] check my work"],
-                    before_check + judged.len(),
-                    Duration::from_secs(120),
-                );
-            }
-            break;
         }
         let Some(at) = after[before_check.min(after.len())..].find(&done) else {
             panic!(

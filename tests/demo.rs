@@ -5,7 +5,7 @@ mod support;
 use support::{lab_runner, text};
 
 #[test]
-fn demo_runs_a_whole_part_narrated_with_the_curl_commands() {
+fn demo_runs_a_whole_part_showing_each_command_and_its_output() {
     let out = lab_runner()
         .args([
             "demo",
@@ -22,17 +22,22 @@ fn demo_runs_a_whole_part_narrated_with_the_curl_commands() {
     assert_eq!(out.status.code(), Some(0), "{all}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.lines().last(), Some("7 passed, 0 failed"), "{all}");
-    // Each HTTP call shown as the curl a participant would type, then what happened.
+    // Each command shown as the participant types it (exactly as the step shows it), then what
+    // it printed.
     assert!(
-        stdout.contains("  $ curl -sS -X POST -H 'x-lab-token: "),
+        stdout.contains("  $ curl -sS -w '\\n' -X POST -H \"x-lab-token: $LAB_TOKEN\" \\"),
         "{all}"
     );
     assert!(
-        stdout.contains("/api/lab/event-loop-jam?ms=1500\""),
+        stdout.contains("\"$BASE/api/lab/event-loop-jam?ms=1500\" &"),
         "{all}"
     );
     assert!(
-        stdout.contains("  · POST /api/lab/event-loop-jam?ms=1500 → 200 in "),
+        stdout.contains("health answered in "),
+        "the command's output: {all}"
+    );
+    assert!(
+        stdout.contains("  $ lab-runner redeploy --env LAB_ENABLE=true"),
         "{all}"
     );
     // The part ends with what the participant can now explain.

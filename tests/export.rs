@@ -84,6 +84,16 @@ fn the_guide_has_every_part_and_step_and_is_the_same_every_time() {
     // Commands with placeholders, never a template or a session's values.
     assert!(guide.contains("-H \"x-lab-token: $LAB_TOKEN\""));
     assert!(!guide.contains("{{"), "an unrendered template");
+    // Real names only: no container called `lab-app` ever exists; the reader learns how to bring
+    // a part up and how to name its container.
+    assert!(
+        !guide.contains("--container lab-app"),
+        "a container that never exists"
+    );
+    assert!(
+        guide.contains("export LAB_CONTAINER=$(docker ps -q --filter label=io.lab-runner.part=")
+    );
+    assert!(guide.contains("bring a part up with `lab-runner start <part>`"));
     assert!(
         !guide.contains(&repo_root().display().to_string()),
         "the guide names a path on this machine"

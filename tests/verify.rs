@@ -96,7 +96,10 @@ fn failures_are_reported_with_their_diagnosis_and_a_nonzero_exit() {
         stdout.contains("solve failed: the commands") && stdout.contains("exit status 22"),
         "{all}"
     );
-    assert!(stdout.contains(r#"{"error":"not_found""#), "the command's output: {all}");
+    assert!(
+        stdout.contains(r#"{"error":"not_found""#),
+        "the command's output: {all}"
+    );
     assert!(stdout.contains("LAB_ENABLE is not `true`"), "{all}");
     assert_eq!(junit_counts(&junit), (3, 3));
 }

@@ -502,6 +502,15 @@ fn micros(us: f64) -> Duration {
     }
 }
 
+/// V8's pseudo-frames for time not spent in JavaScript of the app.
+fn is_meta_frame(frame: &Frame) -> bool {
+    frame.url.is_empty()
+        && matches!(
+            frame.function.as_str(),
+            "(idle)" | "(program)" | "(garbage collector)"
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -644,13 +653,4 @@ mod tests {
             );
         }
     }
-}
-
-/// V8's pseudo-frames for time not spent in JavaScript of the app.
-fn is_meta_frame(frame: &Frame) -> bool {
-    frame.url.is_empty()
-        && matches!(
-            frame.function.as_str(),
-            "(idle)" | "(program)" | "(garbage collector)"
-        )
 }

@@ -44,8 +44,7 @@ pub fn fit(line: &str, width: usize) -> Vec<String> {
         let cut = breaks
             .iter()
             .copied()
-            .filter(|&b| b > start && b <= limit)
-            .last()
+            .rfind(|&b| b > start && b <= limit)
             .or_else(|| breaks.iter().copied().find(|&b| b > start));
         let Some(cut) = cut else {
             pieces.push(format!("{prefix}{rest}"));

@@ -135,7 +135,7 @@ pub fn guide(lab: &Lab) -> Result<String> {
          exports `BASE` and `LAB_TOKEN` (`start` prints them with this session's values). \
          Where a command names the app's container, set `LAB_CONTAINER` first:\n\n\
          ```sh no-run\n\
-         export LAB_CONTAINER=$(docker ps --format '{{{{.Names}}}}' \\\n  --filter label={}=<part>)\n\
+         export LAB_CONTAINER=$(docker ps -q --filter label={}=<part>)\n\
          ```\n",
         crate::env::docker::labels::PART
     );
