@@ -48,9 +48,7 @@ pub async fn perform(ctx: &Context, action: &InspectorAction) -> Result<()> {
             })?;
             let ws = target.web_socket_url_via(addr)?;
             let ws_no_scheme = ws.trim_start_matches("ws://").to_string();
-            let devtools = format!(
-                "devtools://devtools/bundled/js_app.html?experiments=true&v8only=true&ws={ws_no_scheme}"
-            );
+            let devtools = crate::probe::inspector::devtools_url(&ws_no_scheme);
             ctx.narrate(&format!(
                 "the inspector at {addr} answers: {} — {ws}",
                 version.browser

@@ -153,9 +153,7 @@ async fn announce_when_ready(tunnel: &Tunnel) {
 
 /// `devtools://…&ws=127.0.0.1:PORT/<id>`: what to paste into Chrome's address bar.
 pub fn devtools_url(local: SocketAddr, target_id: &str) -> String {
-    format!(
-        "devtools://devtools/bundled/js_app.html?experiments=true&v8only=true&ws={local}/{target_id}"
-    )
+    crate::probe::inspector::devtools_url(&format!("{local}/{target_id}"))
 }
 
 /// Diagnoses start with `connection N: `; the same failure on the next probe is not news.
@@ -430,7 +428,7 @@ mod tests {
     fn devtools_url_and_repeated_failures() {
         assert_eq!(
             devtools_url("127.0.0.1:9229".parse().expect("addr"), "abc-1"),
-            "devtools://devtools/bundled/js_app.html?experiments=true&v8only=true&ws=127.0.0.1:9229/abc-1"
+            "devtools://devtools/bundled/inspector.html?ws=127.0.0.1:9229/abc-1"
         );
         assert_eq!(
             without_connection_id("GET x: connection 12: nothing listens (connection reset)"),

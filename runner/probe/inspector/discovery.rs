@@ -69,6 +69,14 @@ impl Target {
 
 /// The `Host` header value sent to the inspector at `addr`: the IP literal and port we connect
 /// to (`127.0.0.1:<port>` on loopback; `[::1]:<port>` for IPv6).
+/// The `devtools://` URL that opens Chrome's own DevTools on the target whose WebSocket is
+/// `ws_no_scheme` (`127.0.0.1:9229/<id>`). The plain `inspector.html?ws=` form: Chromium's
+/// navigation refuses the longer `js_app.html?experiments=true&v8only=true&ws=` form that
+/// `/json/list` names (net::ERR_INVALID_URL, Chromium 156), while this one opens and attaches.
+pub fn devtools_url(ws_no_scheme: &str) -> String {
+    format!("devtools://devtools/bundled/inspector.html?ws={ws_no_scheme}")
+}
+
 pub fn host_header(addr: SocketAddr) -> String {
     addr.to_string()
 }
