@@ -384,25 +384,29 @@ async fn run_step(
     input: &mut Input,
 ) -> Result<StepEnd> {
     let ctx = &session.ctx;
-    if let Err(e) = engine::run_phase(ctx, step, Phase::Setup).await {
-        term.bad(&format!("the setup of step {} failed", step.id));
-        term.diagnosis(&e);
-    }
-    let rendered = match guide::render_step(ctx.renderer(), step, &ctx.vars()) {
-        Ok(rendered) => rendered,
+    let setup = engine::run_phase(ctx, step, Phase::Setup).await;
+    let (rendered, missing) = match guide::render_step(ctx.renderer(), step, &ctx.vars()) {
+        Ok(rendered) => (rendered, None),
         Err(e) => {
             // A value an earlier (skipped) step would have made is missing: show the step with
             // placeholders and say what is missing, rather than leaving.
-            term.bad(&format!(
-                "step {} needs something an earlier step makes ({e:#}); do that step (press b to go back) or follow the placeholders below",
-                step.id
-            ));
             let mut vars = guide::placeholder_vars(lab, part, &guide::saved_names(part));
             vars.extend(ctx.vars());
-            guide::render_step(ctx.renderer(), step, &vars)?
+            (guide::render_step(ctx.renderer(), step, &vars)?, Some(e))
         }
     };
     show_step(part, &rendered, term);
+    if let Err(e) = setup {
+        term.bad(&format!("the setup of step {} failed", step.id));
+        term.diagnosis(&e);
+    }
+    if let Some(e) = missing {
+        term.bad(&format!(
+            "step {} needs something an earlier step makes ({e:#}): the <placeholders> above stand for it; \
+             go back (b) and do that step, then come here again",
+            step.id
+        ));
+    }
     let mut next_hint = 0;
     let end = loop {
         term.choices(MENU);
