@@ -298,7 +298,7 @@ async fn run_steps(
         replay(session, &steps[..index], term).await;
     } else if index == 0 {
         let vars = session.ctx.vars();
-        term.markdown(&lab.manifest.description);
+        term.markdown(&format!("{}\n", lab.manifest.description));
         term.markdown(&session.ctx.renderer().render(&part.file.intro, &vars)?);
     }
     while index < steps.len() {
