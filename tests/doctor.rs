@@ -226,3 +226,28 @@ fn help_has_examples() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("Examples:\n  lab-runner doctor"), "{help}");
 }
+
+#[test]
+fn a_node_older_than_the_lab_asks_for_fails_its_line() {
+    // Step 3.4 evaluates process.getBuiltinModule (Node 20.16+): a Node 20 before that must fail.
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("node");
+    std::fs::write(&fake, "#!/bin/sh\necho v20.15.1\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = lab_runner()
+        .env("LAB_RUNNER_NODE", &fake)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["doctor", "--lab"])
+        .arg(shipped_lab())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let node = line(&stdout, "node");
+    assert!(
+        node.starts_with("FAIL") && node.contains("v20.15.1") && node.contains("20.16"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}

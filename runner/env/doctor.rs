@@ -12,8 +12,9 @@ use super::docker::{self, rootfs};
 use crate::lab::{InspectorMode, Lab};
 use crate::util::units;
 
-/// The oldest Node.js major version the lab app supports.
-pub const MIN_NODE_MAJOR: u32 = 20;
+/// The oldest Node.js the runner itself works with (ESM, node:test, the inspector protocol it
+/// speaks); a lab may ask for a newer one (`app.node` in lab.yaml).
+pub const MIN_NODE: &str = "20.0.0";
 /// Below this much free space a check fails (a heap snapshot alone can take hundreds of MB).
 pub const DISK_FAIL_BYTES: u64 = 512 * units::MIB;
 /// Below this much free space a check warns.
@@ -148,7 +149,10 @@ pub async fn diagnose(lab: Option<&Lab>) -> Vec<Finding> {
             findings.push(port(&wanted, &published));
         }
     }
-    findings.push(node().await);
+    let wanted = lab
+        .and_then(|l| l.manifest.app.node.clone())
+        .unwrap_or_else(|| MIN_NODE.to_string());
+    findings.push(node(&wanted).await);
     match &engine.docker {
         Some(d) => findings.push(docker::doctor::disk(d).await),
         None => findings.push(Finding::warn(
@@ -208,33 +212,42 @@ fn covers_loopback(host_ip: &str) -> bool {
     }
 }
 
-/// `node --version` is at least [`MIN_NODE_MAJOR`] (the process backend runs it; the offline image
-/// copies it).
-pub async fn node() -> Finding {
-    const FIX: &str = "install Node.js 20 or newer (https://nodejs.org) and put it on the PATH, or set LAB_RUNNER_NODE to its binary";
+/// `node --version` is at least `wanted` (`20.16`: the process backend runs this node; the
+/// offline image copies it).
+pub async fn node(wanted: &str) -> Finding {
+    let fix = format!(
+        "install Node.js {wanted} or newer (https://nodejs.org) and put it on the PATH, or set LAB_RUNNER_NODE to its binary"
+    );
+    let Some(minimum) = parse_version(wanted) else {
+        return Finding::fail(
+            "node",
+            format!("the lab asks for Node `{wanted}`, which is not a version"),
+            "write app.node in lab.yaml as MAJOR.MINOR (20.16)",
+        );
+    };
     let path = match rootfs::find_node() {
         Ok(path) => path,
-        Err(e) => return Finding::fail("node", format!("{e:#}"), FIX),
+        Err(e) => return Finding::fail("node", format!("{e:#}"), &fix),
     };
     match node_version(&path).await {
-        Ok((text, major)) if major >= MIN_NODE_MAJOR => {
-            Finding::ok("node", format!("{text} at {}", path.display()))
-        }
+        Ok((text, version)) if version >= minimum => Finding::ok(
+            "node",
+            format!("{text} at {} (the lab needs {wanted}+)", path.display()),
+        ),
         Ok((text, _)) => Finding::fail(
             "node",
             format!(
-                "{text} at {} is older than {MIN_NODE_MAJOR} (the lab app needs node:test, ESM and \
-                 the inspector features of Node {MIN_NODE_MAJOR})",
+                "{text} at {} is older than {wanted}, the oldest Node this lab's app and steps work with",
                 path.display()
             ),
-            FIX,
+            &fix,
         ),
-        Err(e) => Finding::fail("node", format!("{e:#}"), FIX),
+        Err(e) => Finding::fail("node", format!("{e:#}"), &fix),
     }
 }
 
-/// `node --version` → (`v20.20.2`, 20).
-pub async fn node_version(node: &Path) -> Result<(String, u32)> {
+/// `node --version` → (`v20.20.2`, (20, 20, 2)).
+pub async fn node_version(node: &Path) -> Result<(String, (u32, u32, u32))> {
     let run = tokio::process::Command::new(node)
         .arg("--version")
         .env_remove("NODE_OPTIONS")
@@ -259,25 +272,23 @@ pub async fn node_version(node: &Path) -> Result<(String, u32)> {
         );
     }
     let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    let major = parse_major(&text).ok_or_else(|| {
+    let version = parse_version(&text).ok_or_else(|| {
         anyhow!(
             "`{} --version` printed `{text}`, not a version",
             node.display()
         )
     })?;
-    Ok((text, major))
+    Ok((text, version))
 }
 
-/// `v20.20.2` → 20.
-pub fn parse_major(version: &str) -> Option<u32> {
-    version
-        .trim()
-        .strip_prefix('v')
-        .unwrap_or(version.trim())
-        .split('.')
-        .next()?
-        .parse()
-        .ok()
+/// `v20.20.2` → (20, 20, 2); `20.16` → (20, 16, 0).
+pub fn parse_version(version: &str) -> Option<(u32, u32, u32)> {
+    let text = version.trim();
+    let mut parts = text.strip_prefix('v').unwrap_or(text).split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+    let patch = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+    Some((major, minor, patch))
 }
 
 /// Free space for unprivileged users on the file system holding `path`.
@@ -337,10 +348,11 @@ mod tests {
 
     #[test]
     fn node_versions_parse() {
-        assert_eq!(parse_major("v20.20.2\n"), Some(20));
-        assert_eq!(parse_major("v18.0.0"), Some(18));
-        assert_eq!(parse_major("22.1.0"), Some(22));
-        assert_eq!(parse_major("node"), None);
+        assert_eq!(parse_version("v20.20.2\n"), Some((20, 20, 2)));
+        assert_eq!(parse_version("v18.0.0"), Some((18, 0, 0)));
+        assert_eq!(parse_version("20.16"), Some((20, 16, 0)));
+        assert_eq!(parse_version("node"), None);
+        assert!(parse_version("v20.15.1") < parse_version("20.16"));
     }
 
     #[test]

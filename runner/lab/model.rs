@@ -56,6 +56,9 @@ pub struct AppSpec {
     /// Path answering 200 once the app is ready.
     #[serde(default = "default_health_path")]
     pub health: String,
+    /// The oldest Node.js the app and the steps work with (`20.16`); `doctor` checks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 fn default_app_port() -> u16 {
