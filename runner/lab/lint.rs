@@ -234,6 +234,20 @@ fn lint_participant_path(
 ) {
     let instructions_line =
         yaml::find_line(&part.text, step_line, "instructions:").map_or(step_line, |(l, _)| l);
+    let mut vars = placeholders.clone();
+    vars.insert("commands".into(), serde_json::json!(""));
+    let shown = renderer
+        .render(&step.instructions, &vars)
+        .unwrap_or_else(|_| step.instructions.clone());
+    for block in crate::actions::shell::fenced_blocks(&shown) {
+        if let Some(problem) = shape_problem(&block) {
+            report(
+                instructions_line + block.line + 1,
+                1,
+                format!("instructions: a ```{} block {problem}", block.info),
+            );
+        }
+    }
     for block in crate::actions::shell::fenced_blocks(&step.instructions) {
         if block.is_shell() && !block.no_run() {
             report(
@@ -301,6 +315,50 @@ fn lint_participant_path(
             }
         }
     }
+}
+
+/// What is wrong with the shape of a block a reader copies (None when nothing): shell that does not
+/// parse (commands for AWS included, though they are not run here), the JSON handed to `--parameters`
+/// or `--cli-input-json`, a JSON or Terraform (HCL) snippet that does not parse.
+fn shape_problem(block: &crate::actions::shell::Fenced) -> Option<String> {
+    match block.language() {
+        "json" => serde_json::from_str::<Value>(&block.text)
+            .err()
+            .map(|e| format!("is not valid JSON: {e}")),
+        "hcl" | "terraform" | "tf" => hcl::parse(&block.text)
+            .err()
+            .map(|e| format!("is not valid HCL: {e}")),
+        "sh" | "bash" | "shell" => {
+            if let Some(problem) = bash_syntax_problem(&block.text) {
+                return Some(format!("does not parse as shell: {problem}"));
+            }
+            for (option, json) in quoted_json_arguments(&block.text) {
+                if let Err(e) = serde_json::from_str::<Value>(&json) {
+                    return Some(format!("passes {option} JSON that does not parse: {e}"));
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+/// The single-quoted arguments of `--parameters` and `--cli-input-json` in shell text.
+fn quoted_json_arguments(text: &str) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for option in ["--parameters", "--cli-input-json"] {
+        let mut rest = text;
+        while let Some(at) = rest.find(option) {
+            rest = &rest[at + option.len()..];
+            let after = rest.trim_start_matches([' ', '=']);
+            if let Some(quoted) = after.strip_prefix('\'')
+                && let Some(end) = quoted.find('\'')
+            {
+                out.push((option, quoted[..end].to_string()));
+            }
+        }
+    }
+    out
 }
 
 /// Calls `bad(path, kind)` for every action in `action` that a person could not do themselves.
@@ -610,4 +668,41 @@ fn similar(a: &str, b: &str) -> bool {
         prev = cur;
     }
     prev[b.len()] <= 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::shell::fenced_blocks;
+
+    #[test]
+    fn snippets_a_reader_copies_are_checked_for_shape() {
+        let md = "```json\n{\"a\": 1,}\n```\n```hcl\nresource \"x\" \"y\" {\n  a = 1\n}\n```\n```sh no-run\naws ssm start-session --parameters '{\"host\":[\"127.0.0.1\"]'\n```\n```hcl\nresource \"x\" {\n```\n```sh no-run\nfor x in; do\n```\n";
+        let problems: Vec<Option<String>> = fenced_blocks(md).iter().map(shape_problem).collect();
+        assert!(
+            problems[0]
+                .as_deref()
+                .is_some_and(|p| p.contains("not valid JSON")),
+            "{problems:?}"
+        );
+        assert!(problems[1].is_none(), "{problems:?}");
+        assert!(
+            problems[2]
+                .as_deref()
+                .is_some_and(|p| p.contains("--parameters")),
+            "{problems:?}"
+        );
+        assert!(
+            problems[3]
+                .as_deref()
+                .is_some_and(|p| p.contains("not valid HCL")),
+            "{problems:?}"
+        );
+        assert!(
+            problems[4]
+                .as_deref()
+                .is_some_and(|p| p.contains("does not parse as shell")),
+            "{problems:?}"
+        );
+    }
 }
