@@ -99,6 +99,9 @@ fn the_guide_has_every_part_and_step_and_is_the_same_every_time() {
         "the guide names a path on this machine"
     );
     for heading in [
+        "## When to use which approach",
+        "## The safety controls, once more",
+        "## Where to go next",
         "## Appendix",
         "### When to use each approach",
         "### Lab endpoint reference",

@@ -21,6 +21,10 @@ pub struct LabManifest {
     /// Markdown shown before the first part (and at the top of the exported guide).
     #[serde(default)]
     pub description: String,
+    /// Markdown shown when a participant finishes the last part (and closing the exported guide):
+    /// when to use which approach, what to remember, where to go next.
+    #[serde(default)]
+    pub closing: String,
     /// Links for the exported guide's "Further reading".
     #[serde(default)]
     pub further_reading: Vec<Link>,

@@ -343,6 +343,10 @@ async fn run_steps(
         steps.len()
     ));
     term.takeaways(part);
+    let last = lab.parts.last().is_some_and(|p| p.id() == part.id());
+    if last && !lab.manifest.closing.trim().is_empty() {
+        term.markdown(&lab.manifest.closing);
+    }
     Ok(crate::cli::exit::SUCCESS)
 }
 

@@ -191,6 +191,10 @@ pub fn guide(lab: &Lab) -> Result<String> {
         write_part(&mut out, lab, part, f, &renderer)?;
     }
 
+    if !lab.manifest.closing.trim().is_empty() {
+        out.push_str(lab.manifest.closing.trim_end());
+        out.push_str("\n\n");
+    }
     out.push_str("## Appendix\n\n");
     out.push_str(&appendix::write(lab, &facts, &renderer)?);
     // One trailing newline.
