@@ -493,6 +493,43 @@ fn wait_more(before: usize, what: &str, count: impl Fn() -> usize) {
     }
 }
 
+/// How the questions a check asks begin (see [`answer`]).
+const QUESTIONS: &[&str] = &["What is the value of", "grew the most"];
+
+/// What a person answers to `question`, from what they see: DevTools' Scope while paused, or what
+/// their own commands printed.
+fn answer(question: &str, devtools: &DevTools, shell: &Shell) -> String {
+    if let Some(rest) = question.strip_prefix("What is the value of ") {
+        let name: String = rest
+            .chars()
+            .skip_while(|c| *c == '`')
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        return devtools
+            .paused
+            .as_ref()
+            .and_then(|locals| locals.get(&name))
+            .unwrap_or_else(|| panic!("DevTools shows no {name} while paused: {question}"))
+            .to_string();
+    }
+    if question.contains("grew the most") {
+        // The first row under the comparison's header, as `lab-runner analyze --diff` printed it.
+        let header = shell
+            .transcript
+            .iter()
+            .rposition(|l| l.starts_with("Constructor") && l.contains("Size delta"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no comparison in the shell:\n{}",
+                    shell.transcript.join("\n")
+                )
+            });
+        let row = &shell.transcript[header + 1];
+        return row.split("  ").next().unwrap().trim().to_string();
+    }
+    panic!("a question the by-hand participant cannot answer: {question}")
+}
+
 /// The participant's own shell: one bash for the whole part, so exports and `cd` stay.
 struct Shell {
     stdin: ChildStdin,
@@ -815,29 +852,17 @@ fn follow_by_hand_with_chrome(part: &str, columns: u16, chrome_at: Option<&str>)
         let before_check = screen.text().len();
         screen.keys("c");
         let done = format!("step {id} done");
-        let mut after = screen.wait_for_any(
-            &[done.as_str(), "[c] check my work", "What is the value of"],
-            before_check,
-            Duration::from_secs(120),
-        );
+        let mut wanted = vec![done.as_str(), "[c] check my work"];
+        wanted.extend(QUESTIONS);
+        let mut after = screen.wait_for_any(&wanted, before_check, Duration::from_secs(120));
         let judged = &after[before_check.min(after.len())..];
-        if judged.contains("What is the value of")
+        if let Some(asked) = QUESTIONS.iter().find(|q| judged.contains(**q))
             && !judged.contains(&done)
             && !judged.contains("[c] check my work")
         {
-            // The check asks what DevTools shows in Scope → Local while paused.
-            let question = judged[judged.find("What is the value of").unwrap()..].to_string();
-            let name: String = question["What is the value of ".len()..]
-                .chars()
-                .skip_while(|c| *c == '`')
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            let value = devtools
-                .paused
-                .as_ref()
-                .and_then(|locals| locals.get(&name))
-                .unwrap_or_else(|| panic!("DevTools shows no {name} while paused: {question}"))
-                .to_string();
+            // The check asks what the participant sees: DevTools, or their own terminal.
+            let question = judged[judged.find(asked).unwrap()..].to_string();
+            let value = answer(&question, &devtools, &shell);
             screen.keys(&value);
             screen.keys("Enter");
             // Asked once: wait for the verdict.

@@ -119,3 +119,44 @@ fn a_wrong_answer_to_the_breakpoint_question_fails_without_revealing_the_answer(
     );
     pty.get_process_mut().wait().unwrap();
 }
+
+#[test]
+fn a_wrong_answer_to_the_comparison_question_fails_without_revealing_the_answer() {
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lab-runner"));
+    cmd.args(["start", "part2", "--backend", "process"])
+        .env("LAB_RUNNER_STATE_DIR", state.path())
+        .env("XDG_RUNTIME_DIR", state.path())
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .env_remove("LAB_RUNNER_LAB");
+    let mut pty: OsSession = Session::spawn(cmd).expect("a pseudo-terminal");
+    pty.set_expect_timeout(Some(Duration::from_secs(60)));
+    let expect = |pty: &mut OsSession, needle: &str| {
+        if let Err(e) = pty.expect(needle) {
+            panic!("expected {needle:?} on the terminal: {e}");
+        }
+    };
+    for step in ["2.0", "2.1", "2.2", "2.3", "2.4"] {
+        expect(&mut pty, &format!("Step {step}"));
+        expect(&mut pty, "[c] check my work");
+        pty.send("d").unwrap();
+        expect(&mut pty, &format!("PASS step {step} done"));
+    }
+    expect(&mut pty, "Step 2.5");
+    expect(&mut pty, "[c] check my work");
+    pty.send("d").unwrap();
+    // The comparison the participant reads, then the question answered from it.
+    expect(&mut pty, "system / JSArrayBufferData");
+    expect(&mut pty, "which constructor grew the most");
+    pty.send_line("Object").unwrap();
+    expect(&mut pty, "not revealed");
+    expect(&mut pty, "saw:      \"Object\"");
+    expect(&mut pty, "[c] check my work");
+    pty.send("q").unwrap();
+    expect(
+        &mut pty,
+        "progress saved: `lab-runner start part2` resumes at step 2.5",
+    );
+    pty.get_process_mut().wait().unwrap();
+}

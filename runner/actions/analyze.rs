@@ -162,6 +162,33 @@ fn heap_diff(ctx: &Context, check: &HeapDiffCheck) -> Result<()> {
         if diff.size_delta() >= 0 { "+" } else { "" },
         units::bytes(diff.size_delta() as f64)
     ));
+    for (what, variable) in &check.save {
+        match what.as_str() {
+            "largest_growth" => {
+                let Some(top) = diff
+                    .constructors
+                    .iter()
+                    .filter(|c| c.size_delta() > 0)
+                    .max_by_key(|c| c.size_delta())
+                else {
+                    return Err(Failure::new(
+                        format!("{} → {}: what grew", name(&old_path), name(&new_path)),
+                        "a constructor whose objects grew",
+                        "nothing grew",
+                    )
+                    .hint(ctx.step_hint())
+                    .into());
+                };
+                ctx.narrate(&format!(
+                    "grew most: {} (+{})",
+                    top.label(),
+                    units::bytes(top.size_delta() as f64)
+                ));
+                ctx.set_var(variable, json!(top.label()));
+            }
+            other => anyhow::bail!("heap_diff can save largest_growth, not `{other}`"),
+        }
+    }
     if let Some(matcher) = &check.backing_store_delta {
         let actual = json!(delta);
         if let Err(expected) = judge(matcher, Some(&actual)) {

@@ -455,6 +455,9 @@ pub fn saved_names(action: &Action) -> Vec<String> {
             InspectorAction::HeapUsage(h) => h.save.keys().cloned().collect(),
             _ => Vec::new(),
         },
+        Action::Analyze(crate::lab::AnalyzeAction::HeapDiff(d)) => {
+            d.save.values().cloned().collect()
+        }
         Action::Tunnel(crate::lab::TunnelAction::Open(_)) => {
             vec!["tunnel_addr".into(), "inspector_addr".into()]
         }

@@ -638,6 +638,10 @@ pub struct HeapDiffCheck {
     /// Change in bytes held by ArrayBuffer backing stores (Buffer contents), new minus old.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backing_store_delta: Option<Matcher>,
+    /// Variables saved from the comparison: `largest_growth` (the constructor whose size grew
+    /// most, as the comparison names it) → variable name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub save: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
