@@ -494,7 +494,11 @@ fn wait_more(before: usize, what: &str, count: impl Fn() -> usize) {
 }
 
 /// How the questions a check asks begin (see [`answer`]).
-const QUESTIONS: &[&str] = &["What is the value of", "grew the most"];
+const QUESTIONS: &[&str] = &[
+    "What is the value of",
+    "grew the most",
+    "has the most self time",
+];
 
 /// What a person answers to `question`, from what they see: DevTools' Scope while paused, or what
 /// their own commands printed.
@@ -526,6 +530,38 @@ fn answer(question: &str, devtools: &DevTools, shell: &Shell) -> String {
             });
         let row = &shell.transcript[header + 1];
         return row.split("  ").next().unwrap().trim().to_string();
+    }
+    if question.contains("has the most self time") {
+        // The first row of `lab-runner analyze`'s table that is not (idle), (program) or (garbage
+        // collector): Self, Self %, Total, Total %, then the function and its location.
+        let header = shell
+            .transcript
+            .iter()
+            .rposition(|l| l.contains("Self %") && l.contains("Function"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no profile table in the shell:\n{}",
+                    shell.transcript.join("\n")
+                )
+            });
+        for row in &shell.transcript[header + 1..] {
+            let words: Vec<&str> = row.split_whitespace().collect();
+            if words.len() < 7 {
+                break;
+            }
+            let mut function = &words[6..];
+            if function.len() > 1 && function.last().is_some_and(|w| w.contains(':')) {
+                function = &function[..function.len() - 1];
+            }
+            let function = function.join(" ");
+            if !["(idle)", "(program)", "(garbage collector)"].contains(&function.as_str()) {
+                return function;
+            }
+        }
+        panic!(
+            "no busy function in the profile table:\n{}",
+            shell.transcript.join("\n")
+        );
     }
     panic!("a question the by-hand participant cannot answer: {question}")
 }

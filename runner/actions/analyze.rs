@@ -79,6 +79,31 @@ fn cpuprofile(ctx: &Context, check: &CpuprofileCheck) -> Result<()> {
             f.location()
         ));
     }
+    for (what, variable) in &check.save {
+        match what.as_str() {
+            "hottest" => {
+                let Some(hottest) = profile
+                    .top_functions(usize::MAX)
+                    .into_iter()
+                    .find(|f| !f.is_meta())
+                else {
+                    return Err(Failure::new(
+                        format!("{what}: the busiest function"),
+                        "a function with self time besides (idle), (program) and (garbage collector)",
+                        "none",
+                    )
+                    .into());
+                };
+                ctx.narrate(&format!(
+                    "most self time, not counting (idle): {} {}",
+                    hottest.function,
+                    hottest.location()
+                ));
+                ctx.set_var(variable, json!(hottest.function));
+            }
+            other => anyhow::bail!("cpuprofile can save hottest, not `{other}`"),
+        }
+    }
     if let Some(share) = &check.function_share {
         let filter = FrameFilter {
             url_suffix: share.url_suffix.clone(),

@@ -502,6 +502,18 @@ fn micros(us: f64) -> Duration {
     }
 }
 
+impl FunctionTime {
+    /// One of V8's pseudo-frames for time not spent running JavaScript (`(idle)`, `(program)`,
+    /// `(garbage collector)`).
+    pub fn is_meta(&self) -> bool {
+        self.url.is_empty()
+            && matches!(
+                self.function.as_str(),
+                "(idle)" | "(program)" | "(garbage collector)"
+            )
+    }
+}
+
 /// V8's pseudo-frames for time not spent in JavaScript of the app.
 fn is_meta_frame(frame: &Frame) -> bool {
     frame.url.is_empty()

@@ -455,6 +455,9 @@ pub fn saved_names(action: &Action) -> Vec<String> {
             InspectorAction::HeapUsage(h) => h.save.keys().cloned().collect(),
             _ => Vec::new(),
         },
+        Action::Analyze(crate::lab::AnalyzeAction::Cpuprofile(c)) => {
+            c.save.values().cloned().collect()
+        }
         Action::Analyze(crate::lab::AnalyzeAction::HeapDiff(d)) => {
             d.save.values().cloned().collect()
         }

@@ -654,6 +654,10 @@ pub struct CpuprofileCheck {
     /// A function (matched by script URL and line range) that must hold a share of sampled time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_share: Option<FunctionShare>,
+    /// Variables saved from the profile: `hottest` (the function with the most self time, not
+    /// counting `(idle)`, `(program)` and `(garbage collector)`) → variable name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub save: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
