@@ -10,7 +10,7 @@
 //!
 //! Prints the figures and writes them into docs/PERFORMANCE.md under `## Tunnel (issue 5)`.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::net::SocketAddr;

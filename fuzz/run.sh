@@ -3,7 +3,7 @@
 # and fails if any target crashes: a panic, an abort, an input slower than 10 s, or more than 2 GB
 # of memory. libFuzzer leaves the offending input in fuzz/artifacts/<target>/; copy it to
 # fuzz/regressions/<target>/ once fixed, and the ordinary test run replays it from then on
-# (tests/reliability_fuzz_seeds.rs).
+# (tests/it/reliability_fuzz_seeds.rs).
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]        e.g. fuzz/run.sh 60 prometheus
 #

@@ -23,7 +23,7 @@
 //! on the wire (this API is 1-based); ESM call frames carry an empty `url`, so frames are mapped
 //! to URLs through `Debugger.scriptParsed`.
 //!
-//! Also observed on Node 20.20.2 (and pinned by tests/inspector_live.rs):
+//! Also observed on Node 20.20.2 (and pinned by tests/it/inspector_live.rs):
 //! - `/json/list`'s `webSocketDebuggerUrl` echoes the `Host` header it was asked with, so it
 //!   names whatever address the request came through; without a `Host` it names the listen
 //!   address. We re-point it at the address we connected to either way.

@@ -5,9 +5,9 @@
 //! ordinary test suite, so CI needs neither cargo-fuzz nor a fuzzing run to keep the parsers from
 //! panicking on what was once found.
 
-#[path = "../fuzz/harness.rs"]
+#[path = "../../fuzz/harness.rs"]
 mod harness;
-mod support;
+use crate::support;
 
 use std::path::Path;
 

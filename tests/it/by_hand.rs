@@ -3,7 +3,7 @@
 //! displayed, types them into a shell of its own, presses `c`, and expects the step to pass — never
 //! pressing `d`. What `verify` proves and what a person can do are the same only if this passes.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

@@ -3,8 +3,8 @@
 //! verifies at once. Every wait is bounded; the figures printed (`FIGURE ...`) go into
 //! docs/RELIABILITY.md, and only generous "fails in time, does not hang" bounds are asserted.
 
-mod reliability_support;
-mod support;
+use crate::reliability_support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, TcpListener};

@@ -1,7 +1,7 @@
 //! Parts 1 and 3 proven end to end (Part 2 is in tests/verify.rs), and the negative cases of Part 1:
 //! a breakpoint on a line that never runs, and a wrong answer to an `ask`.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! `lab-runner pull`: a heap snapshot written by the app in a real lab container, copied out through
 //! the Docker archive API — never over an existing file without --force.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::Path;

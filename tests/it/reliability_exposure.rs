@@ -3,8 +3,8 @@
 //! published beyond 127.0.0.1; Part 1 publishes the inspector on 127.0.0.1 only; Part 3 publishes
 //! the app port and nothing else (its inspector is reached through the exec tunnel only).
 
-mod reliability_support;
-mod support;
+use crate::reliability_support;
+use crate::support;
 
 use std::collections::BTreeMap;
 

@@ -5,7 +5,7 @@
 //! buckets as DevTools runs it — is compared row by row with `lab-runner analyze` on snapshots Node
 //! writes of every shape the bench measures, and on hand-built graphs of the rare cases.
 
-mod analyze_support;
+use crate::analyze_support;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! `lab-runner demo --pace 0 --yes`: a whole part performed and narrated without a terminal (CI).
 
-mod support;
+use crate::support;
 
 use support::{lab_runner, text};
 

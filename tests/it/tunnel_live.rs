@@ -4,7 +4,7 @@
 //! `InspectorMode::OnSignal` — so the inspector is neither open nor published — tunnels to the
 //! container's own 127.0.0.1:9229, and tears the container down however the test ends.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

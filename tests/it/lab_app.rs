@@ -1,7 +1,7 @@
 //! The lab app's own test suite (node:test, over real HTTP), run as part of the project's one test
 //! command so CI runs it too.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

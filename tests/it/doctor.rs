@@ -1,7 +1,7 @@
 //! `lab-runner doctor`: one line per check, a fix for each problem, exit 1 only when something FAILs —
 //! and a warning for any container that publishes a Node inspector beyond loopback.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! `lab-runner completions SHELL`: a completion script on stdout that knows the subcommands.
 
-mod support;
+use crate::support;
 
 use support::{lab_runner, text};
 

@@ -6,7 +6,7 @@
 //! length or how much of it is right (the timing is measured and printed for docs/RELIABILITY.md,
 //! not asserted).
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,7 +1,7 @@
 //! `lab-runner analyze`: argument parsing, help, and what it prints for each kind of input.
 //! (The subcommand is wired in `cli/mod.rs`; these tests drive `AnalyzeArgs` and `run_to` directly.)
 
-mod analyze_support;
+use crate::analyze_support;
 
 use analyze_support::{fixture, message};
 use clap::{CommandFactory, Parser};

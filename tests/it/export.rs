@@ -1,7 +1,7 @@
 //! `lab-runner export`: the whole lab as one Markdown guide, generated from the YAML and the app's
 //! README; the committed guide must be what the command writes today.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

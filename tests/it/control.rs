@@ -1,7 +1,7 @@
 //! `lab-runner redeploy` and `lab-runner check` from another terminal, against a `lab-runner start`
 //! running in a real pseudo-terminal: what a participant working in their own shell does.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,7 +1,7 @@
 //! CPU profiles: the top-functions table, the share of a function found by URL and line range,
 //! flame graphs, and clear errors for broken files.
 
-mod analyze_support;
+use crate::analyze_support;
 
 use std::ffi::OsStr;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! hand-built snapshots with known dominator trees and on real ones written by Node; and a clear
 //! error for every kind of broken file.
 
-mod analyze_support;
+use crate::analyze_support;
 
 use analyze_support::{fixture, generate_snapshot, message, node};
 use lab_runner::analyze::heapsnapshot::{

@@ -1,7 +1,7 @@
 //! `lab-runner start`: a participant at a real pseudo-terminal. "Do it for me" passes a step, a
 //! failing check shows its diagnosis, quitting saves progress, starting again resumes at the next step.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::time::Duration;

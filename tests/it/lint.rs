@@ -1,6 +1,6 @@
 //! `lab-runner lint`: one broken fixture per error class; each message names file:line:column.
 
-mod support;
+use crate::support;
 
 use support::{fixture, lab_runner, text};
 

@@ -1,7 +1,7 @@
 //! `lab-runner verify`: Part 2 proven end to end on both backends, failures reported honestly,
 //! JUnit written, nothing left behind.
 
-mod support;
+use crate::support;
 
 use support::*;
 

@@ -1,0 +1,31 @@
+//! The integration tests: one binary (linking the crate once, not once per file), a module per
+//! concern. They run the real `lab-runner` binary against a real Node process and a real Docker
+//! engine; `support` holds the policy for tests that need Docker (fail in CI, skip with a word
+//! elsewhere).
+
+mod analyze_support;
+mod reliability_support;
+mod support;
+
+mod analyze_cli;
+mod analyze_cpuprofile;
+mod analyze_devtools;
+mod analyze_heapsnapshot;
+mod by_hand;
+mod completions;
+mod control;
+mod demo;
+mod doctor;
+mod export;
+mod inspector_live;
+mod lab_app;
+mod lint;
+mod parts;
+mod pull;
+mod reliability_exposure;
+mod reliability_faults;
+mod reliability_fuzz_seeds;
+mod reliability_input;
+mod start;
+mod tunnel_live;
+mod verify;
