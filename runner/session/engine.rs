@@ -360,9 +360,10 @@ pub async fn run_phase(ctx: &Context, step: &Step, phase: Phase) -> Result<()> {
         outcome = work => match outcome {
             Ok(Ok(())) => Ok(()),
             // A failure may come from the app having died: say that first.
-            // A judgement (expected / saw) came from a live app; other errors (a request cut off,
-            // say) may mean it died, which Docker reports a moment later.
-            Ok(Err(e)) => match if actions::failure::as_failure(&e).is_some() { app_death(ctx).await } else { app_death_settled(ctx).await } {
+            // A check's judgement (expected / saw) came from a live app; anything else (a request
+            // cut off, a participant's command that failed) may mean it died, which Docker reports
+            // a moment later.
+            Ok(Err(e)) => match if is_check(phase) && actions::failure::as_failure(&e).is_some() { app_death(ctx).await } else { app_death_settled(ctx).await } {
                 Some(death) => Err(e.context(death)),
                 None => Err(e),
             },
@@ -374,6 +375,10 @@ pub async fn run_phase(ctx: &Context, step: &Step, phase: Phase) -> Result<()> {
         },
         death = watch_for_death(ctx) => Err(anyhow!(death).context(format!("during the {phase} of step {}", step.id))),
     }
+}
+
+fn is_check(phase: Phase) -> bool {
+    matches!(phase, Phase::Check | Phase::CheckBeforeSolve)
 }
 
 /// How often a running phase looks whether the app is still alive.

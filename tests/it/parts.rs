@@ -144,7 +144,9 @@ fn a_wrong_answer_to_the_comparison_question_fails_without_revealing_the_answer(
         if step == "2.3" {
             // 2.3 asks for the busiest function, which its check has just named.
             let found = pty
-                .expect(expectrl::Regex(r"most self time, not counting \(idle\): (\S+)"))
+                .expect(expectrl::Regex(
+                    r"most self time, not counting \(idle\): (\S+)",
+                ))
                 .expect("the busiest function named");
             let function = String::from_utf8_lossy(found.get(1).unwrap()).into_owned();
             expect(&mut pty, "has the most self time");
