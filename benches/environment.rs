@@ -13,6 +13,9 @@ use lab_runner::env::docker::{DockerEnv, connect};
 use lab_runner::env::{EnvSpec, Environment, wait_healthy};
 use lab_runner::lab::{self, Action, InspectorMode};
 
+/// The shipped lab app's entry script (labs/node-profiling/lab.yaml, app.entry).
+const ENTRY: &str = "src/server.js";
+
 fn median(mut xs: Vec<Duration>) -> Duration {
     xs.sort();
     xs[xs.len() / 2]
@@ -33,6 +36,7 @@ fn spec(session: &str) -> EnvSpec {
         session_id: session.into(),
         app_dir: repo().join("lab-app"),
         entry: "src/server.js".into(),
+        app_files: vec!["package.json".into(), "src".into()],
         app_port: 3001,
         health_path: "/api/health".into(),
         env: Default::default(),
@@ -47,23 +51,48 @@ async fn main() -> anyhow::Result<()> {
     let docker = connect::connect().await?;
     let quiet = |_: &str| {};
     let app_dir = repo().join("lab-app");
+    let files = ["package.json".to_string(), "src".to_string()];
 
     // Image: cold builds (both tags removed first), then the unchanged case.
     let mut cold = Vec::new();
     for _ in 0..3 {
-        let current = image::ensure(&docker, &app_dir, &ImageChoice::HostNode, &quiet).await?;
+        let current = image::ensure(
+            &docker,
+            &app_dir,
+            ENTRY,
+            &files,
+            &ImageChoice::HostNode,
+            &quiet,
+        )
+        .await?;
         for tag in [current.reference.as_str(), image::STABLE_TAG] {
             let _ = Command::new("docker").args(["rmi", "-f", tag]).output();
         }
         let t = Instant::now();
-        let built = image::ensure(&docker, &app_dir, &ImageChoice::HostNode, &quiet).await?;
+        let built = image::ensure(
+            &docker,
+            &app_dir,
+            ENTRY,
+            &files,
+            &ImageChoice::HostNode,
+            &quiet,
+        )
+        .await?;
         assert!(built.built, "the image should have been rebuilt");
         cold.push(t.elapsed());
     }
     let mut unchanged = Vec::new();
     for _ in 0..20 {
         let t = Instant::now();
-        let found = image::ensure(&docker, &app_dir, &ImageChoice::HostNode, &quiet).await?;
+        let found = image::ensure(
+            &docker,
+            &app_dir,
+            ENTRY,
+            &files,
+            &ImageChoice::HostNode,
+            &quiet,
+        )
+        .await?;
         assert!(!found.built);
         unchanged.push(t.elapsed());
     }

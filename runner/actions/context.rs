@@ -56,7 +56,8 @@ struct Shared {
     http: HttpClient,
     artifacts_dir: PathBuf,
     base_env: BTreeMap<String, String>,
-    health_path: String,
+    /// The lab's app: how it is probed (health, token header, metrics, hints).
+    app: crate::lab::AppSpec,
     narrator: Box<dyn Narrator>,
     hint: Mutex<Option<String>>,
     /// The lab app's source folder on the host (breakpoint lines are computed from it).
@@ -96,7 +97,7 @@ impl Context {
         env: Box<dyn Environment>,
         vars: Vars,
         base_env: BTreeMap<String, String>,
-        health_path: String,
+        app: crate::lab::AppSpec,
         artifacts_dir: PathBuf,
         app_dir: PathBuf,
         narrator: Box<dyn Narrator>,
@@ -120,7 +121,7 @@ impl Context {
                 http: HttpClient::new()?,
                 artifacts_dir,
                 base_env,
-                health_path,
+                app,
                 narrator,
                 hint: Mutex::new(None),
             }),
@@ -182,7 +183,12 @@ impl Context {
     }
 
     pub fn health_path(&self) -> &str {
-        &self.shared.health_path
+        &self.shared.app.health
+    }
+
+    /// The lab's app as lab.yaml describes it.
+    pub fn app(&self) -> &crate::lab::AppSpec {
+        &self.shared.app
     }
 
     pub fn renderer(&self) -> &Renderer {

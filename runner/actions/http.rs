@@ -13,8 +13,6 @@ use crate::probe::http::{Request, Response};
 use crate::util::duration::Dur;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The header the lab app reads its token from.
-pub use crate::lab::commands::TOKEN_HEADER;
 
 /// Sends the request, judges the response, saves variables.
 pub async fn perform(ctx: &Context, action: &HttpAction) -> Result<()> {
@@ -25,10 +23,12 @@ pub async fn perform(ctx: &Context, action: &HttpAction) -> Result<()> {
     let token = ctx
         .var("token")
         .and_then(|v| v.as_str().map(str::to_string));
-    let request = build_request(action, &base_url, token.as_deref())?;
+    let header = ctx.app().token_header.as_deref();
+    let request = build_request(action, &base_url, header.zip(token.as_deref()))?;
     ctx.show_command(&crate::lab::commands::curl(
         action,
         &base_url,
+        header.unwrap_or_default(),
         token.as_deref().unwrap_or("$LAB_TOKEN"),
     ));
     let label = format!("{} {}", action.method, target(action));
@@ -43,7 +43,7 @@ pub async fn perform(ctx: &Context, action: &HttpAction) -> Result<()> {
     ));
     if let Err(failure) = judge_response(action, &response, &label) {
         return Err(failure
-            .hint(action_hint(action, &response).or_else(|| ctx.step_hint()))
+            .hint(action_hint(ctx, action, &response).or_else(|| ctx.step_hint()))
             .into());
     }
     if !action.save.is_empty() {
@@ -62,7 +62,12 @@ pub async fn perform(ctx: &Context, action: &HttpAction) -> Result<()> {
     Ok(())
 }
 
-fn build_request(action: &HttpAction, base_url: &str, token: Option<&str>) -> Result<Request> {
+/// `token` is the header the app reads its token from, and the session's token.
+fn build_request(
+    action: &HttpAction,
+    base_url: &str,
+    token: Option<(&str, &str)>,
+) -> Result<Request> {
     if !action.path.starts_with('/') {
         bail!("the path `{}` must start with /", action.path);
     }
@@ -80,10 +85,13 @@ fn build_request(action: &HttpAction, base_url: &str, token: Option<&str>) -> Re
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if action.token {
-        let token = token.ok_or_else(|| {
-            anyhow::anyhow!("this request sends the lab token, but the session has none")
+        let (header, token) = token.ok_or_else(|| {
+            anyhow::anyhow!(
+                "this request sends the session's token (`token: true`), but lab.yaml names no \
+                 `app.token_header` to send it in"
+            )
         })?;
-        headers.push((TOKEN_HEADER.into(), token.into()));
+        headers.push((header.into(), token.into()));
     }
     let body = match (&action.json, &action.body) {
         (Some(_), Some(_)) => bail!("an http action has both `json` and `body`; give one"),
@@ -209,19 +217,18 @@ fn judge_response(action: &HttpAction, response: &Response, label: &str) -> Resu
     Ok(())
 }
 
-/// What usually explains a surprising status from the lab app.
-fn action_hint(action: &HttpAction, response: &Response) -> Option<String> {
-    let lab_route = action.path.starts_with("/api/lab/");
-    match response.status {
-        404 if lab_route => Some(
-            "the lab routes answer 404 while LAB_ENABLE is not `true` — exactly like a route that does not exist".into(),
-        ),
-        401 => Some("the request needs the header x-lab-token with the value of LAB_TOKEN".into()),
-        403 => Some("in production (NODE_ENV=production) the lab routes also need LAB_ALLOW_PROD=true".into()),
-        503 if lab_route => Some("LAB_TOKEN must be at least 16 characters; set a random one".into()),
-        409 => Some("a capture is already running, or the retained-memory cap is reached (POST /api/lab/memory-clear)".into()),
-        _ => None,
-    }
+/// What usually explains a surprising status from the lab's app (its `status_hints` in lab.yaml).
+fn action_hint(ctx: &Context, action: &HttpAction, response: &Response) -> Option<String> {
+    ctx.app()
+        .status_hints
+        .iter()
+        .find(|h| {
+            h.status == response.status
+                && h.path_prefix
+                    .as_deref()
+                    .is_none_or(|prefix| action.path.starts_with(prefix))
+        })
+        .map(|h| h.hint.clone())
 }
 
 fn show_body(response: &Response) -> String {
@@ -247,8 +254,11 @@ mod tests {
     #[test]
     fn request_encodes_query_and_sets_token() {
         let a = action("{path: /x, query: {q: 'a b&c'}, token: true}");
-        let r = build_request(&a, "http://127.0.0.1:1", Some("t0k")).unwrap();
+        let r = build_request(&a, "http://127.0.0.1:1", Some(("x-app-key", "t0k"))).unwrap();
         assert_eq!(r.url, "http://127.0.0.1:1/x?q=a+b%26c");
-        assert!(r.headers.contains(&("x-lab-token".into(), "t0k".into())));
+        assert!(r.headers.contains(&("x-app-key".into(), "t0k".into())));
+        // Without a header to send it in, a token request says what lab.yaml lacks.
+        let e = build_request(&a, "http://127.0.0.1:1", None).unwrap_err();
+        assert!(format!("{e}").contains("app.token_header"), "{e}");
     }
 }

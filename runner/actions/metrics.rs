@@ -18,7 +18,16 @@ pub async fn perform(ctx: &Context, action: &MetricsAction) -> Result<()> {
         .var("base_url")
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
-    let url = format!("{base_url}{}", action.path);
+    let path = action
+        .path
+        .as_deref()
+        .or(ctx.app().metrics.as_deref())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "a `metrics:` action without a `path`, and lab.yaml names no `app.metrics` to scrape"
+            )
+        })?;
+    let url = format!("{base_url}{path}");
     ctx.show_command(&format!("curl -sS \"{url}\""));
     let timeout = action
         .timeout
@@ -28,7 +37,7 @@ pub async fn perform(ctx: &Context, action: &MetricsAction) -> Result<()> {
     let text = ctx.http().get_text(&url, timeout).await?;
     let scrape = metrics::parse(&text).map_err(|e| {
         Failure::new(
-            format!("GET {}", action.path),
+            format!("GET {path}"),
             "valid Prometheus text exposition (format 0.0.4)",
             e.to_string(),
         )

@@ -140,7 +140,15 @@ pub async fn diagnose(lab: Option<&Lab>) -> Vec<Finding> {
     let engine = docker::doctor::engine().await;
     findings.push(engine.finding.clone());
     if let Some(lab) = lab {
-        findings.push(docker::doctor::image(engine.docker.as_ref(), &lab.app_dir()).await);
+        findings.push(
+            docker::doctor::image(
+                engine.docker.as_ref(),
+                &lab.app_dir(),
+                &lab.manifest.app.entry,
+                &lab.manifest.app.files,
+            )
+            .await,
+        );
         let published = match &engine.docker {
             Some(d) => docker::doctor::published_ports(d).await.unwrap_or_default(),
             None => Vec::new(),

@@ -44,6 +44,9 @@ pub struct EnvSpec {
     pub app_dir: PathBuf,
     /// Entry script relative to `app_dir`.
     pub entry: String,
+    /// What of `app_dir` goes into an image (files and folders relative to it); everything but
+    /// `node_modules` and hidden files when empty.
+    pub app_files: Vec<String>,
     /// Port the app listens on inside its environment.
     pub app_port: u16,
     pub health_path: String,

@@ -6,14 +6,17 @@ use crate::lab::{
     Action, AnalyzeAction, ContainerAction, HttpAction, InspectorAction, TunnelAction,
 };
 
-/// The header the lab app reads its token from.
-pub const TOKEN_HEADER: &str = "x-lab-token";
-
 /// How commands refer to the session.
 pub struct CommandStyle<'a> {
     pub base_url: &'a str,
     /// `$LAB_TOKEN` in the exported guide; the token itself in a live session.
     pub token: &'a str,
+    /// The header the app reads its token from (lab.yaml `app.token_header`).
+    pub token_header: &'a str,
+    /// The app's health path.
+    pub health: &'a str,
+    /// The app's metrics path.
+    pub metrics: &'a str,
     pub container: &'a str,
     /// Where the inspector answers on the host (`127.0.0.1:9229`).
     pub inspector: &'a str,
@@ -175,7 +178,7 @@ pub fn for_actions(actions: &[Action], style: &CommandStyle) -> Vec<String> {
 
 fn for_action(action: &Action, style: &CommandStyle) -> Option<String> {
     Some(match action {
-        Action::Http(h) => curl(h, style.base_url, style.token),
+        Action::Http(h) => curl(h, style.base_url, style.token_header, style.token),
         Action::Metrics(m) => {
             let names: Vec<&str> = m
                 .expect
@@ -183,13 +186,13 @@ fn for_action(action: &Action, style: &CommandStyle) -> Option<String> {
                 .chain(m.save.values())
                 .map(|s| s.split('{').next().unwrap_or(s))
                 .collect();
+            let path = m.path.as_deref().unwrap_or(style.metrics);
             if names.is_empty() {
-                format!("curl -sS \"{}{}\"", style.base_url, m.path)
+                format!("curl -sS \"{}{path}\"", style.base_url)
             } else {
                 format!(
-                    "curl -sS \"{}{}\" | grep -E '^({})'",
+                    "curl -sS \"{}{path}\" | grep -E '^({})'",
                     style.base_url,
-                    m.path,
                     names.join("|")
                 )
             }
@@ -250,7 +253,7 @@ fn for_action(action: &Action, style: &CommandStyle) -> Option<String> {
                 format!("docker kill --signal {signal} {}", style.container)
             }
             ContainerAction::WaitHealthy(_) => {
-                format!("curl -sS \"{}/api/health\"", style.base_url)
+                format!("curl -sS \"{}{}\"", style.base_url, style.health)
             }
             ContainerAction::LogsContain(l) => format!(
                 "docker logs {} 2>&1 | grep -F '{}'",
@@ -335,16 +338,16 @@ fn inspector_line(action: &InspectorAction, style: &CommandStyle) -> Option<Stri
 }
 
 /// The `curl` command a participant would type for `action`.
-pub fn curl(action: &HttpAction, base_url: &str, token: &str) -> String {
+pub fn curl(action: &HttpAction, base_url: &str, token_header: &str, token: &str) -> String {
     let mut parts = vec!["curl -sS".to_string()];
     if !action.method.eq_ignore_ascii_case("GET") {
         parts.push(format!("-X {}", action.method.to_ascii_uppercase()));
     }
     if action.token {
         let header = if token.starts_with('$') {
-            format!("-H \"{TOKEN_HEADER}: {token}\"")
+            format!("-H \"{token_header}: {token}\"")
         } else {
-            format!("-H '{TOKEN_HEADER}: {token}'")
+            format!("-H '{token_header}: {token}'")
         };
         parts.push(header);
     }
@@ -376,7 +379,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            curl(&a, "http://127.0.0.1:3001", "$LAB_TOKEN"),
+            curl(&a, "http://127.0.0.1:3001", "x-lab-token", "$LAB_TOKEN"),
             "curl -sS -X POST -H \"x-lab-token: $LAB_TOKEN\" \"http://127.0.0.1:3001/api/lab/event-loop-jam?ms=1500\""
         );
     }
@@ -387,6 +390,9 @@ mod tests {
         let style = CommandStyle {
             base_url: "http://h",
             token: "$LAB_TOKEN",
+            token_header: "x-lab-token",
+            health: "/health",
+            metrics: "/metrics",
             container: "c",
             inspector: "127.0.0.1:9229",
         };

@@ -24,7 +24,13 @@ pub struct RenderedStep {
 
 /// Renders `step` with `vars`. Solve actions that read variables only the solve itself saves are shown
 /// with their templates unrendered.
-pub fn render_step(renderer: &Renderer, step: &Step, vars: &Vars) -> Result<RenderedStep> {
+/// `app` is the lab's app (its token header, health and metrics paths, which commands name).
+pub fn render_step(
+    renderer: &Renderer,
+    app: &super::AppSpec,
+    step: &Step,
+    vars: &Vars,
+) -> Result<RenderedStep> {
     let text = |v: &Vars, key: &str| {
         v.get(key)
             .and_then(|x| x.as_str())
@@ -42,8 +48,11 @@ pub fn render_step(renderer: &Renderer, step: &Step, vars: &Vars) -> Result<Rend
         } else {
             &token
         },
+        token_header: app.token_header.as_deref().unwrap_or("x-token"),
+        health: &app.health,
+        metrics: app.metrics.as_deref().unwrap_or("/metrics"),
         container: if container.is_empty() {
-            "lab-app"
+            "\"$LAB_CONTAINER\""
         } else {
             &container
         },

@@ -129,6 +129,23 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
             );
         }
         lint_participant_path(step, part, step_line, &placeholders, renderer, &mut report);
+        for (path, action) in step_actions(step) {
+            if let Action::Http(h) = action
+                && h.token
+                && lab.manifest.app.token_header.is_none()
+            {
+                let (line, col) =
+                    yaml::find_line(&part.text, step_line, "token:").unwrap_or((step_line, 1));
+                report(
+                    line,
+                    col,
+                    format!(
+                        "{path}: `token: true` sends the session's token, but lab.yaml names no \
+                         `app.token_header` to send it in"
+                    ),
+                );
+            }
+        }
         // Actions. Setup and check always run, so what they save is known from then on; what a
         // solve saves is known only to the rest of that solve (a participant who does the step by hand
         // saves nothing, so checks and later steps must not rely on it).

@@ -54,6 +54,10 @@ pub struct AppSpec {
     pub source: String,
     /// Entry script, relative to the source folder.
     pub entry: String,
+    /// What of the source folder goes into the lab's image (files and folders, relative to it);
+    /// everything but `node_modules` and hidden files when not given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
     /// Port the app listens on inside its environment.
     #[serde(default = "default_app_port")]
     pub port: u16,
@@ -63,6 +67,54 @@ pub struct AppSpec {
     /// The oldest Node.js the app and the steps work with (`20.16`); `doctor` checks it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// The header an `http` action with `token: true` carries the session's `{{ token }}` in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_header: Option<String>,
+    /// Where the app serves Prometheus metrics (the default path of `metrics:` actions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
+    /// What usually explains a surprising status from this app (shown with a failed request).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status_hints: Vec<StatusHint>,
+    /// What to tell a participant whose app ran out of memory (how to release what the lab holds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_of_memory_hint: Option<String>,
+    /// The demo's live line: values read twice a second from one of the app's JSON endpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveLine>,
+}
+
+/// `status_hints:` — a hint for a status, on paths that start with `path_prefix` (any path if none).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusHint {
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
+    pub hint: String,
+}
+
+/// `live:` — what the demo's live line shows besides the health request's time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveLine {
+    /// A JSON endpoint of the app (not a metrics scrape: that would reset what the steps read).
+    pub path: String,
+    /// Send the session's token in `token_header`.
+    #[serde(default)]
+    pub token: bool,
+    pub fields: Vec<LiveField>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveField {
+    pub label: String,
+    /// JSON pointer into the answer (`/memory/rss`).
+    pub pointer: String,
+    /// `bytes` shows the number as a size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
 }
 
 fn default_app_port() -> u16 {
@@ -542,8 +594,9 @@ pub struct HttpExpect {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsAction {
-    #[serde(default = "default_metrics_path")]
-    pub path: String,
+    /// The app's `metrics` path (lab.yaml) unless given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     /// Series selector (`name` or `name{label="value"}`) → matcher.
     #[serde(default)]
     pub expect: BTreeMap<String, Matcher>,
@@ -552,10 +605,6 @@ pub struct MetricsAction {
     pub save: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
-}
-
-fn default_metrics_path() -> String {
-    "/api/metrics".into()
 }
 
 /// `container:` — act on the app's container (or local process).

@@ -149,7 +149,7 @@ async fn demo_step(
     if let Err(e) = engine::run_phase(ctx, step, Phase::Setup).await {
         return fail(Phase::Setup, e);
     }
-    let rendered = match guide::render_step(ctx.renderer(), step, &ctx.vars()) {
+    let rendered = match guide::render_step(ctx.renderer(), ctx.app(), step, &ctx.vars()) {
         Ok(r) => r,
         Err(e) => return fail(Phase::Setup, e),
     };
@@ -182,10 +182,10 @@ async fn demo_step(
     outcome
 }
 
-/// A line at the bottom of the screen with the app's key signals, refreshed twice a second:
-/// how long `/api/health` takes (a jammed event loop holds it), heap used, RSS and retained bytes
-/// (from `/api/lab/status` — not from `/api/metrics`, whose scrape resets the lag histogram that
-/// the checks read).
+/// A line at the bottom of the screen with the app's key signals, refreshed twice a second: how
+/// long the health request takes (a jammed event loop holds it) and the values lab.yaml's
+/// `app.live` names, read from a JSON endpoint (not from the metrics, whose scrape would reset the
+/// lag window the audience's own scrape shows).
 struct LiveSignals {
     task: Option<tokio::task::JoinHandle<()>>,
     bar: Option<ProgressBar>,
@@ -230,19 +230,17 @@ impl LiveSignals {
 
 async fn signals(ctx: &Context, http: &HttpClient) -> String {
     let vars = ctx.vars();
-    let base = vars
-        .get("base_url")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
-    let token = vars
-        .get("token")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
+    let text = |name: &str| {
+        vars.get(name)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let base = text("base_url");
+    let app = ctx.app();
     let health = http
         .get(
-            &format!("{base}/api/health"),
+            &format!("{base}{}", app.health),
             vec![],
             Duration::from_secs(5),
         )
@@ -251,19 +249,32 @@ async fn signals(ctx: &Context, http: &HttpClient) -> String {
         Ok(r) => format!("health {} ms", r.elapsed.as_millis()),
         Err(_) => "health: no answer".into(),
     }];
+    let Some(live) = &app.live else {
+        return parts.join(" · ");
+    };
+    let headers = match (&app.token_header, live.token) {
+        (Some(header), true) => vec![(header.clone(), text("token"))],
+        _ => vec![],
+    };
     if let Ok(r) = http
         .get(
-            &format!("{base}/api/lab/status"),
-            vec![("x-lab-token".into(), token)],
+            &format!("{base}{}", live.path),
+            headers,
             Duration::from_secs(2),
         )
         .await
         && let Some(json) = r.json().filter(|_| r.status == 200)
     {
-        let num = |p: &str| json.pointer(p).and_then(|v| v.as_f64()).unwrap_or(0.0);
-        parts.push(format!("heap {}", units::bytes(num("/memory/heapUsed"))));
-        parts.push(format!("RSS {}", units::bytes(num("/memory/rss"))));
-        parts.push(format!("retained {}", units::bytes(num("/retainedBytes"))));
+        for field in &live.fields {
+            let Some(value) = json.pointer(&field.pointer) else {
+                continue;
+            };
+            let shown = match (field.unit.as_deref(), value.as_f64()) {
+                (Some("bytes"), Some(n)) => units::bytes(n),
+                _ => value.to_string(),
+            };
+            parts.push(format!("{} {shown}", field.label));
+        }
     }
     parts.join(" · ")
 }

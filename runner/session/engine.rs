@@ -191,6 +191,7 @@ pub async fn open_part(
             )
         })?,
         entry: lab.manifest.app.entry.clone(),
+        app_files: lab.manifest.app.files.clone(),
         app_port: lab.manifest.app.port,
         health_path: lab.manifest.app.health.clone(),
         env: base_env.clone(),
@@ -248,7 +249,7 @@ pub async fn open_part(
         environment,
         vars,
         base_env,
-        lab.manifest.app.health.clone(),
+        lab.manifest.app.clone(),
         artifacts_dir.clone(),
         spec_app_dir,
         narrator,
@@ -428,9 +429,14 @@ async fn app_death(ctx: &Context) -> Option<actions::Failure> {
         crate::env::AppState::Exited {
             oom_killed: true, ..
         } => format!(
-            "the container's memory limit is {} MiB; whatever the step retained did not fit (POST /api/lab/memory-clear \
-             releases the lab's leak; `memory_mb` in lab.yaml sets the limit)",
-            ctx.memory_limit_mb()
+            "the container's memory limit is {} MiB; whatever the step retained did not fit ({}`memory_mb` \
+             in lab.yaml sets the limit)",
+            ctx.memory_limit_mb(),
+            ctx.app()
+                .out_of_memory_hint
+                .as_ref()
+                .map(|h| format!("{h}; "))
+                .unwrap_or_default()
         ),
         crate::env::AppState::Exited { code: Some(c), .. } if crate::env::killed_by(c).is_some() => {
             "the signal came from outside the app (`docker kill`, `kill -9`, a supervisor or the container \

@@ -389,14 +389,18 @@ async fn run_step(
 ) -> Result<StepEnd> {
     let ctx = &session.ctx;
     let setup = engine::run_phase(ctx, step, Phase::Setup).await;
-    let (rendered, missing) = match guide::render_step(ctx.renderer(), step, &ctx.vars()) {
+    let (rendered, missing) = match guide::render_step(ctx.renderer(), ctx.app(), step, &ctx.vars())
+    {
         Ok(rendered) => (rendered, None),
         Err(e) => {
             // A value an earlier (skipped) step would have made is missing: show the step with
             // placeholders and say what is missing, rather than leaving.
             let mut vars = guide::placeholder_vars(lab, part, &guide::saved_names(part));
             vars.extend(ctx.vars());
-            (guide::render_step(ctx.renderer(), step, &vars)?, Some(e))
+            (
+                guide::render_step(ctx.renderer(), ctx.app(), step, &vars)?,
+                Some(e),
+            )
         }
     };
     show_step(part, &rendered, term);

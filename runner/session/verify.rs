@@ -190,7 +190,7 @@ async fn step_outcome(session: &PartSession, step: &Step) -> Outcome {
         return fail(Phase::Setup, e);
     }
     // The guide must render with the live session's variables, as a participant would see it.
-    if let Err(e) = crate::lab::guide::render_step(ctx.renderer(), step, &ctx.vars()) {
+    if let Err(e) = crate::lab::guide::render_step(ctx.renderer(), ctx.app(), step, &ctx.vars()) {
         return fail(Phase::Setup, e);
     }
     if step.check_fails_before_solve && !step.check.is_empty() {

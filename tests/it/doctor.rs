@@ -134,6 +134,8 @@ async fn a_container_publishing_an_inspector_beyond_loopback_is_warned_about() {
     let lab_image = image::ensure(
         &docker,
         &repo_root().join("lab-app"),
+        "src/server.js",
+        &["package.json".to_string(), "src".to_string()],
         &ImageChoice::HostNode,
         &|_| {},
     )
@@ -206,7 +208,13 @@ async fn a_container_publishing_an_inspector_beyond_loopback_is_warned_about() {
 #[test]
 fn the_image_line_names_the_tag_ensure_uses() {
     // `image::plan` computes without Docker the tag `image::ensure` returns.
-    let plan = image::plan(&repo_root().join("lab-app"), &ImageChoice::HostNode).unwrap();
+    let plan = image::plan(
+        &repo_root().join("lab-app"),
+        "src/server.js",
+        &["package.json".to_string(), "src".to_string()],
+        &ImageChoice::HostNode,
+    )
+    .unwrap();
     assert!(plan.reference.starts_with("lab-runner/lab-app:"));
     let out = lab_runner()
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")

@@ -147,7 +147,7 @@ fn missing_part_file() {
     assert_problem(
         "missing-part-file",
         "missing-part-file/lab.yaml",
-        13,
+        15,
         5,
         "part-two.yaml`, which cannot be read",
     );

@@ -63,6 +63,7 @@ async fn a_heap_snapshot_is_pulled_out_of_the_lab_container() {
         session_id: random::session_id(),
         app_dir: repo_root().join("lab-app"),
         entry: "src/server.js".into(),
+        app_files: vec!["package.json".into(), "src".into()],
         app_port: 3001,
         health_path: "/api/health".into(),
         env: BTreeMap::from([

@@ -114,6 +114,8 @@ async fn exposed_control(docker: &Docker) -> String {
     let lab_image = image::ensure(
         docker,
         &repo_root().join("lab-app"),
+        "src/server.js",
+        &["package.json".to_string(), "src".to_string()],
         &ImageChoice::HostNode,
         &|_| {},
     )

@@ -181,3 +181,27 @@ fn cleanup_removes_what_keep_left_running() {
     assert!(docker_ids("container", "io.lab-runner.managed=true").is_empty());
     assert!(docker_ids("network", "io.lab-runner.managed=true").is_empty());
 }
+
+#[test]
+fn a_lab_about_another_app_passes_with_only_what_its_lab_yaml_says() {
+    // Other health, metrics and token-header paths, another entry and no src/ folder: the runner
+    // knows the app only through lab.yaml, on both backends.
+    let mut backends = vec!["process"];
+    if crate::support::docker_or_skip("a_lab_about_another_app (docker)") {
+        backends.push("docker");
+    }
+    for backend in backends {
+        let out = lab_runner()
+            .args(["verify", "--backend", backend, "--lab"])
+            .arg(fixture("verify/other-app"))
+            .output()
+            .unwrap();
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{backend}: {all}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).lines().last(),
+            Some("1 passed, 0 failed"),
+            "{backend}: {all}"
+        );
+    }
+}

@@ -81,9 +81,14 @@ pub async fn engine() -> Engine {
 
 /// The lab image: present under the tag `image::ensure` would use, or buildable offline (the host's
 /// `node` and every shared library it loads found). With `docker` `None`, only buildability is judged.
-pub async fn image(docker: Option<&Docker>, app_dir: &Path) -> Finding {
+pub async fn image(
+    docker: Option<&Docker>,
+    app_dir: &Path,
+    entry: &str,
+    files: &[String],
+) -> Finding {
     const CHECK: &str = "image";
-    let plan = match image::plan(app_dir, &ImageChoice::HostNode) {
+    let plan = match image::plan(app_dir, entry, files, &ImageChoice::HostNode) {
         Ok(plan) => plan,
         Err(e) => {
             return Finding::fail(

@@ -87,6 +87,8 @@ pub enum PlanSource {
         node: PathBuf,
         app: Vec<ImageFile>,
         hash: String,
+        /// The app's entry script, relative to the app folder.
+        entry: String,
     },
     /// `lab-app/Dockerfile` and the app's files, at their paths in the build context.
     Dockerfile {
@@ -100,7 +102,9 @@ pub enum PlanSource {
 
 /// The image [`ensure`] would use for `choice`, without building anything. The tag carries the same
 /// content hash [`ensure`] computes (both go through this function).
-pub fn plan(app_dir: &Path, choice: &ImageChoice) -> Result<Plan> {
+/// `entry` is the app's entry script, relative to `app_dir` (the image's command runs it).
+/// `files` is what of `app_dir` goes into the image (see [`rootfs::app_files`]).
+pub fn plan(app_dir: &Path, entry: &str, files: &[String], choice: &ImageChoice) -> Result<Plan> {
     match choice {
         ImageChoice::Existing(reference) => Ok(Plan {
             reference: reference.clone(),
@@ -108,11 +112,17 @@ pub fn plan(app_dir: &Path, choice: &ImageChoice) -> Result<Plan> {
         }),
         ImageChoice::HostNode => {
             let node = rootfs::find_node()?;
-            let app = rootfs::app_files(app_dir)?;
-            let hash = content_hash("host-node", &[&node], &app)?;
+            let app = rootfs::app_files(app_dir, files)?;
+            // The entry is part of the image (its command), so part of the hash.
+            let hash = content_hash(&format!("host-node {entry}"), &[&node], &app)?;
             Ok(Plan {
                 reference: format!("{}:{hash}", repository(app_dir)),
-                source: PlanSource::HostNode { node, app, hash },
+                source: PlanSource::HostNode {
+                    node,
+                    app,
+                    hash,
+                    entry: entry.to_string(),
+                },
             })
         }
         ImageChoice::Dockerfile => {
@@ -123,28 +133,28 @@ pub fn plan(app_dir: &Path, choice: &ImageChoice) -> Result<Plan> {
                     dockerfile.display()
                 );
             }
-            let mut files = vec![ImageFile {
+            let mut context = vec![ImageFile {
                 host: dockerfile.clone(),
                 image: PathBuf::from("Dockerfile"),
                 mode: 0o644,
             }];
-            for f in rootfs::app_files(app_dir)? {
+            for f in rootfs::app_files(app_dir, files)? {
                 let relative = f
                     .image
                     .strip_prefix(APP_IN_IMAGE)
                     .expect("app files live under /app")
                     .to_path_buf();
-                files.push(ImageFile {
+                context.push(ImageFile {
                     image: relative,
                     ..f
                 });
             }
-            let hash = content_hash("dockerfile", &[], &files)?;
+            let hash = content_hash("dockerfile", &[], &context)?;
             Ok(Plan {
                 reference: format!("{}:dockerfile-{hash}", repository(app_dir)),
                 source: PlanSource::Dockerfile {
                     dockerfile,
-                    files,
+                    files: context,
                     hash,
                 },
             })
@@ -156,6 +166,8 @@ pub fn plan(app_dir: &Path, choice: &ImageChoice) -> Result<Plan> {
 pub async fn ensure(
     docker: &Docker,
     app_dir: &Path,
+    entry: &str,
+    files: &[String],
     choice: &ImageChoice,
     report: &dyn Fn(&str),
 ) -> Result<LabImage> {
@@ -163,7 +175,7 @@ pub async fn ensure(
     let Plan {
         reference: tag,
         source,
-    } = plan(app_dir, choice)?;
+    } = plan(app_dir, entry, files, choice)?;
     match source {
         PlanSource::Existing => {
             docker.inspect_image(&tag).await.with_context(|| {
@@ -176,7 +188,12 @@ pub async fn ensure(
                 took: started.elapsed(),
             })
         }
-        PlanSource::HostNode { node, app, hash } => {
+        PlanSource::HostNode {
+            node,
+            app,
+            hash,
+            entry,
+        } => {
             if image_exists(docker, &tag).await? {
                 retag_stable(docker, &tag).await?;
                 return Ok(LabImage {
@@ -194,7 +211,7 @@ pub async fn ensure(
             ));
             let mut files = rootfs::node_runtime(&node)?;
             files.extend(app);
-            let dockerfile = scratch_dockerfile(&image_labels("host-node", &hash));
+            let dockerfile = scratch_dockerfile(&entry, &image_labels("host-node", &hash));
             let context = tokio::task::spawn_blocking(move || scratch_context(&dockerfile, &files))
                 .await
                 .context("the image context task failed")??;
@@ -311,13 +328,13 @@ fn content_hash(source: &str, binaries: &[&Path], files: &[ImageFile]) -> Result
 /// As few instructions as possible: the classic builder (Docker 20.10) spends about a second on each
 /// instruction after COPY. No ENV is needed: the libraries sit where the loader looks by default, and
 /// Docker supplies PATH (with /usr/local/bin) and HOME (from /etc/passwd).
-fn scratch_dockerfile(labels: &[(String, String)]) -> String {
+fn scratch_dockerfile(entry: &str, labels: &[(String, String)]) -> String {
     let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
     format!(
         "FROM scratch\n\
          COPY rootfs/ /\n\
          USER {APP_UID}:{APP_UID}\n\
-         CMD [\"{NODE_IN_IMAGE}\", \"{APP_IN_IMAGE}/src/server.js\"]\n\
+         CMD [\"{NODE_IN_IMAGE}\", \"{APP_IN_IMAGE}/{entry}\"]\n\
          LABEL {labels}\n",
         labels = labels.join(" ")
     )

@@ -78,7 +78,15 @@ impl DockerEnv {
         if let Some(port) = spec.fixed_app_port {
             ports::require_free(port)?;
         }
-        let image = image::ensure(&docker, &spec.app_dir, choice, report).await?;
+        let image = image::ensure(
+            &docker,
+            &spec.app_dir,
+            &spec.entry,
+            &spec.app_files,
+            choice,
+            report,
+        )
+        .await?;
         report(&image.how);
         let base = format!("lab-runner-{}-{}", spec.session_id, spec.part_id);
         let network = base.clone();

@@ -100,33 +100,39 @@ pub fn node_runtime(node: &Path) -> Result<Vec<ImageFile>> {
     Ok(files)
 }
 
-/// The lab app's files: `package.json` and everything under `src/`.
-pub fn app_files(app_dir: &Path) -> Result<Vec<ImageFile>> {
-    let mut files = Vec::new();
-    let package = app_dir.join("package.json");
-    if package.is_file() {
-        files.push(ImageFile {
-            host: package,
-            image: Path::new(APP_IN_IMAGE).join("package.json"),
-            mode: 0o644,
-        });
-    }
-    let src = app_dir.join("src");
-    if !src.is_dir() {
-        bail!("the lab app at {} has no src/ folder", app_dir.display());
-    }
-    walk(&src, &mut |path| {
+/// The lab app's files for its image: `files` (relative to `app_dir`: files, or folders taken
+/// whole), or everything in `app_dir` but `node_modules` and hidden files when `files` is empty.
+pub fn app_files(app_dir: &Path, files: &[String]) -> Result<Vec<ImageFile>> {
+    let mut out = Vec::new();
+    let mut add = |path: &Path| {
         let relative = path
             .strip_prefix(app_dir)
             .expect("walk stays under app_dir");
-        files.push(ImageFile {
+        out.push(ImageFile {
             host: path.to_path_buf(),
             image: Path::new(APP_IN_IMAGE).join(relative),
             mode: 0o644,
         });
-    })?;
-    files.sort_by(|a, b| a.image.cmp(&b.image));
-    Ok(files)
+    };
+    if files.is_empty() {
+        walk(app_dir, &mut add)?;
+    } else {
+        for name in files {
+            let path = app_dir.join(name);
+            if path.is_dir() {
+                walk(&path, &mut add)?;
+            } else if path.is_file() {
+                add(&path);
+            } else {
+                bail!(
+                    "the lab app's `{name}` (app.files in lab.yaml) does not exist in {}",
+                    app_dir.display()
+                );
+            }
+        }
+    }
+    out.sort_by(|a, b| a.image.cmp(&b.image));
+    Ok(out)
 }
 
 fn walk(dir: &Path, visit: &mut dyn FnMut(&Path)) -> Result<()> {
@@ -137,6 +143,9 @@ fn walk(dir: &Path, visit: &mut dyn FnMut(&Path)) -> Result<()> {
     for entry in entries {
         let path = entry.path();
         let kind = entry.file_type()?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
         if kind.is_dir() {
             if entry.file_name() != "node_modules" {
                 walk(&path, visit)?;

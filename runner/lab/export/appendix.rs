@@ -94,8 +94,7 @@ fn endpoints(out: &mut String, readme: Option<&str>, readme_name: &str, facts: &
     let _ = writeln!(
         out,
         "The routes as the lab app's README (`{readme_name}`) documents them; the last column lists \
-         the steps of this lab that call each one. Lab routes need `LAB_ENABLE=true` and the \
-         `x-lab-token` header.\n"
+         the steps of this lab that call each one.\n"
     );
     if let Some(path_column) = table.column("path") {
         table.header.push("used in steps".into());

@@ -38,11 +38,12 @@ pub struct PartFacts {
 }
 
 impl PartFacts {
-    pub fn of(part: &Part) -> PartFacts {
+    /// `metrics` is the app's metrics path (what a `metrics:` action without a path scrapes).
+    pub fn of(part: &Part, metrics: &str) -> PartFacts {
         let mut facts = PartFacts::default();
         for step in &part.file.steps {
             for phase in [&step.setup, &step.solve, &step.check, &step.cleanup] {
-                walk(phase, &mut |action| facts.note(step, action));
+                walk(phase, &mut |action| facts.note(step, action, metrics));
             }
         }
         facts.saved.sort();
@@ -50,7 +51,7 @@ impl PartFacts {
         facts
     }
 
-    fn note(&mut self, step: &Step, action: &Action) {
+    fn note(&mut self, step: &Step, action: &Action, metrics: &str) {
         self.saved.extend(saved_names(action));
         let mut route = |method: &str, path: &str| {
             let line = format!("{} {path}", method.to_ascii_uppercase());
@@ -64,7 +65,7 @@ impl PartFacts {
         };
         match action {
             Action::Http(h) => route(&h.method, &h.path),
-            Action::Metrics(m) => route("GET", &m.path),
+            Action::Metrics(m) => route("GET", m.path.as_deref().unwrap_or(metrics)),
             Action::Inspector(_) => self.uses_inspector = true,
             Action::Artifact(_) => self.copies_out = true,
             Action::Container(ContainerAction::Signal(_)) => self.signals = true,
@@ -102,7 +103,12 @@ pub fn part_label(id: &str) -> String {
 /// The whole lab as one Markdown document.
 pub fn guide(lab: &Lab) -> Result<String> {
     let renderer = Renderer::for_app(&lab.app_dir());
-    let facts: Vec<PartFacts> = lab.parts.iter().map(PartFacts::of).collect();
+    let metrics = lab.manifest.app.metrics.as_deref().unwrap_or("/metrics");
+    let facts: Vec<PartFacts> = lab
+        .parts
+        .iter()
+        .map(|p| PartFacts::of(p, metrics))
+        .collect();
     let m = &lab.manifest;
     let mut out = String::new();
 
@@ -257,7 +263,7 @@ fn write_part(
         let _ = writeln!(out, "{}\n", intro.trim_end());
     }
     for step in &part.file.steps {
-        let rendered = guide::render_step(renderer, step, &vars)?;
+        let rendered = guide::render_step(renderer, &lab.manifest.app, step, &vars)?;
         let _ = writeln!(out, "### {}\n", step_heading(step));
         if step.manual {
             out.push_str(

@@ -228,6 +228,7 @@ impl EnvGuard {
             session_id: session.clone(),
             app_dir,
             entry: "src/server.js".into(),
+            app_files: vec!["package.json".into(), "src".into()],
             app_port: 3001,
             health_path: "/api/health".into(),
             env,
