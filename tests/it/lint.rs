@@ -136,7 +136,7 @@ fn unknown_environment() {
     assert_problem(
         "unknown-environment",
         "unknown-environment/lab.yaml",
-        15,
+        17,
         5,
         "names environment `staging`, which is not defined",
     );
