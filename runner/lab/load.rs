@@ -93,6 +93,37 @@ pub type LoadErrors = Vec<Diagnostic>;
 
 /// Reads `dir/lab.yaml` and every part it lists. Structural problems (missing files, unknown
 /// environments, duplicate ids) are reported together; a YAML error in one part does not hide another's.
+/// The lab format this lab-runner reads (`format:` in lab.yaml).
+pub const FORMAT: u32 = 1;
+
+/// `format:` is read before anything else: a lab written for a newer format may use fields this
+/// version does not know, and "unknown field" would be the wrong diagnosis.
+fn check_format(text: &str, path: &Path) -> Result<(), Diagnostic> {
+    #[derive(serde::Deserialize)]
+    struct FormatOnly {
+        #[serde(default)]
+        format: Option<serde_json::Value>,
+    }
+    let read = yaml::parse::<FormatOnly>(text, path).map_err(|d| *d)?;
+    let at = yaml::find_line(text, 1, "format:").unwrap_or((1, 1));
+    let problem = |message: String| Err(Diagnostic::new(path, at.0, at.1, message));
+    match read.format {
+        None => problem(format!(
+            "lab.yaml does not say which lab format it is written in: add `format: {FORMAT}` at the top"
+        )),
+        Some(v) if v.as_u64() == Some(u64::from(FORMAT)) => Ok(()),
+        Some(v) => match v.as_u64() {
+            Some(n) if n > u64::from(FORMAT) => problem(format!(
+                "this lab is written in lab format {n}, and this lab-runner reads format {FORMAT}: \
+                 update lab-runner (or use a version of the lab written for format {FORMAT})"
+            )),
+            _ => problem(format!(
+                "`format: {v}` is not a lab format this lab-runner knows; write `format: {FORMAT}`"
+            )),
+        },
+    }
+}
+
 pub fn load(dir: &Path) -> Result<Lab, LoadErrors> {
     let manifest_path = dir.join("lab.yaml");
     let manifest_text = std::fs::read_to_string(&manifest_path).map_err(|e| {
@@ -103,6 +134,7 @@ pub fn load(dir: &Path) -> Result<Lab, LoadErrors> {
             format!("cannot read the lab manifest: {e}; a lab folder must hold lab.yaml"),
         )]
     })?;
+    check_format(&manifest_text, &manifest_path).map_err(|d| vec![d])?;
     let manifest: LabManifest =
         yaml::parse(&manifest_text, &manifest_path).map_err(|d| vec![*d])?;
 

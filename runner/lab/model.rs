@@ -15,6 +15,8 @@ use crate::util::duration::Dur;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LabManifest {
+    /// The lab format the file is written in (checked before the rest is read).
+    pub format: u32,
     /// Stable id; progress is keyed by it.
     pub id: String,
     pub title: String,

@@ -136,7 +136,7 @@ fn unknown_environment() {
     assert_problem(
         "unknown-environment",
         "unknown-environment/lab.yaml",
-        17,
+        18,
         5,
         "names environment `staging`, which is not defined",
     );
@@ -147,7 +147,7 @@ fn missing_part_file() {
     assert_problem(
         "missing-part-file",
         "missing-part-file/lab.yaml",
-        15,
+        16,
         5,
         "part-two.yaml`, which cannot be read",
     );
@@ -222,4 +222,45 @@ fn a_breakpoint_that_does_not_resolve_in_the_app_source() {
         51,
         "the breakpoint does not resolve in the lab app's source: there is no function `blockEventLop`",
     );
+}
+
+#[test]
+fn the_lab_format_is_checked_first_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = |from: &std::path::Path, to: &std::path::Path| {
+        for name in ["lab.yaml", "part.yaml"] {
+            std::fs::copy(from.join(name), to.join(name)).unwrap();
+        }
+    };
+    let valid = fixture("lint/valid");
+    copy(&valid, dir.path());
+    let manifest = dir.path().join("lab.yaml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    // The app folder is relative to the lab: point it back at the repository's.
+    let text = text.replace(
+        "../../../../lab-app",
+        &crate::support::repo_root().join("lab-app").display().to_string(),
+    );
+    let run = |text: &str| {
+        std::fs::write(&manifest, text).unwrap();
+        let out = lab_runner().arg("lint").arg(dir.path()).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, out) = run(&text);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = run(&text.replace("format: 1\n", ""));
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("add `format: 1`"), "{out}");
+    // A newer format with a field this version does not know: the format is the diagnosis.
+    let (code, out) = run(&text.replace("format: 1\n", "format: 2\nsomething_new: true\n"));
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("lab format 2") && out.contains("update lab-runner"),
+        "{out}"
+    );
+    assert!(!out.contains("unknown field"), "{out}");
 }
