@@ -223,3 +223,25 @@ fn a_breakpoint_that_does_not_resolve_in_the_app_source() {
         "the breakpoint does not resolve in the lab app's source: there is no function `blockEventLop`",
     );
 }
+
+#[test]
+fn a_paused_line_that_does_not_resolve_in_the_app_source() {
+    let out = lab_runner()
+        .arg("lint")
+        .arg(fixture("lint/bad-paused-line"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let all = text(&out);
+    assert!(
+        all.contains("the paused line does not resolve in the lab app's source")
+            && all.contains("let iteratons"),
+        "{all}"
+    );
+    assert!(
+        all.contains(
+            "the Call Stack starts with the paused function `blockEventLoop`, not `eventLoopJam`"
+        ),
+        "{all}"
+    );
+}
