@@ -168,3 +168,26 @@ fn a_wrong_answer_to_the_call_stack_question_fails_without_revealing_the_answer(
     );
     pty.get_process_mut().wait().unwrap();
 }
+
+#[test]
+fn a_step_that_stops_on_another_line_than_expected_fails_showing_both_lines() {
+    let r = verify(&[
+        "--backend",
+        "process",
+        "--lab",
+        fixture("verify/wrong-step").to_str().unwrap(),
+    ]);
+    let (stdout, all) = (&r.stdout, &r.all);
+    assert_eq!(r.code, 1, "{all}");
+    assert!(
+        stdout.contains("check failed: the paused line in blockEventLoop"),
+        "{all}"
+    );
+    // Both lines come from the app's source: where the check expected the pause, and where it is.
+    assert!(
+        stdout.contains("expected: src/lab/event-loop-jam.js:"),
+        "{all}"
+    );
+    assert!(stdout.contains(" (`let accumulator`)"), "{all}");
+    assert!(stdout.contains(" (`let iterations = 0;`)"), "{all}");
+}
