@@ -280,6 +280,16 @@ async fn step(ctx: &Context, how: Step, s: &InspectorStep) -> Result<()> {
     Ok(())
 }
 
+/// The Call Stack as DevTools lists it, top first: `blockEventLoop ← eventLoopJam ← ...`.
+fn call_stack_text(pause: &Paused) -> String {
+    pause
+        .frames
+        .iter()
+        .map(|f| display_name(&f.function_name))
+        .collect::<Vec<_>>()
+        .join(" ← ")
+}
+
 /// How DevTools names a frame in the Call Stack.
 fn display_name(function: &str) -> &str {
     if function.is_empty() {
@@ -350,12 +360,7 @@ async fn evaluate_in_frame(ctx: &Context, e: &InspectorEvaluateInFrame) -> Resul
                     Some(callee) => format!("{callee} with a frame below it"),
                     None => "a paused frame".to_string(),
                 },
-                pause
-                    .frames
-                    .iter()
-                    .map(|f| display_name(&f.function_name))
-                    .collect::<Vec<_>>()
-                    .join(" ← "),
+                call_stack_text(&pause),
             )
             .hint(ctx.step_hint())
         })?;
@@ -564,12 +569,7 @@ async fn paused(ctx: &Context, p: &InspectorPaused) -> Result<()> {
                     Failure::new(
                         format!("the caller of {callee} in the Call Stack"),
                         format!("{callee} with a frame below it"),
-                        pause
-                            .frames
-                            .iter()
-                            .map(|f| display_name(&f.function_name))
-                            .collect::<Vec<_>>()
-                            .join(" ← "),
+                        call_stack_text(&pause),
                     )
                 })?;
             ctx.set_var(var, json!(display_name(&below.function_name)));
@@ -599,12 +599,7 @@ async fn paused(ctx: &Context, p: &InspectorPaused) -> Result<()> {
             "the app is paused in {} at {} — Call Stack: {}",
             display_name(&pause.function_name),
             place(ctx, &pause.url, pause.line),
-            pause
-                .frames
-                .iter()
-                .map(|f| display_name(&f.function_name))
-                .collect::<Vec<_>>()
-                .join(" ← ")
+            call_stack_text(&pause)
         ));
         Ok::<_, anyhow::Error>(())
     }
