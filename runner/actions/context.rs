@@ -66,6 +66,8 @@ struct Shared {
     inspector: tokio::sync::Mutex<Option<Inspector>>,
     /// Breakpoints the runner set on its client, removed on `resume`.
     breakpoints: Mutex<Vec<String>>,
+    /// Watch expressions added while paused, evaluated again after each step; cleared on `resume`.
+    watches: Mutex<Vec<String>>,
     /// Actions started in the background (what `pause_at` triggered), awaited by `resume`.
     background: Mutex<Vec<(String, JoinHandle<Result<()>>)>>,
     asker: Option<Box<dyn Asker>>,
@@ -111,6 +113,7 @@ impl Context {
                 app_dir,
                 inspector: tokio::sync::Mutex::new(None),
                 breakpoints: Mutex::new(Vec::new()),
+                watches: Mutex::new(Vec::new()),
                 background: Mutex::new(Vec::new()),
                 asker,
                 tunnel: tokio::sync::Mutex::new(None),
@@ -327,6 +330,22 @@ impl Context {
 
     pub fn take_breakpoints(&self) -> Vec<String> {
         std::mem::take(&mut *self.shared.breakpoints.lock().expect("breakpoints lock"))
+    }
+
+    /// Adds a Watch expression (once).
+    pub fn add_watch(&self, expression: &str) {
+        let mut watches = self.shared.watches.lock().expect("watches lock");
+        if !watches.iter().any(|w| w == expression) {
+            watches.push(expression.to_string());
+        }
+    }
+
+    pub fn watches(&self) -> Vec<String> {
+        self.shared.watches.lock().expect("watches lock").clone()
+    }
+
+    pub fn clear_watches(&self) {
+        self.shared.watches.lock().expect("watches lock").clear();
     }
 
     /// Keeps a background task (named for messages) until `take_background`.

@@ -12,10 +12,11 @@ use super::matcher::{judge, show_actual};
 use super::{Context, perform_all};
 use crate::lab::app_source;
 use crate::lab::{
-    InspectorAction, InspectorEvaluate, InspectorHeapUsage, InspectorPauseAt, InspectorPaused,
-    InspectorProfile, SourcePlace,
+    InspectorAction, InspectorEvaluate, InspectorEvaluateInFrame, InspectorHeapUsage,
+    InspectorPauseAt, InspectorPaused, InspectorProfile, InspectorStep, InspectorWatch,
+    SourcePlace,
 };
-use crate::probe::inspector::{self, Inspector, file_url};
+use crate::probe::inspector::{self, Inspector, Paused, Step, file_url};
 use crate::util::duration::Dur;
 use crate::util::units;
 
@@ -89,6 +90,11 @@ pub async fn perform(ctx: &Context, action: &InspectorAction) -> Result<()> {
         InspectorAction::Evaluate(e) => evaluate(ctx, e).await,
         InspectorAction::PauseAt(p) => pause_at(ctx, p).await,
         InspectorAction::Paused(p) => paused(ctx, p).await,
+        InspectorAction::StepOver(s) => step(ctx, Step::Over, s).await,
+        InspectorAction::StepInto(s) => step(ctx, Step::Into, s).await,
+        InspectorAction::StepOut(s) => step(ctx, Step::Out, s).await,
+        InspectorAction::Watch(w) => watch(ctx, w).await,
+        InspectorAction::EvaluateInFrame(e) => evaluate_in_frame(ctx, e).await,
         InspectorAction::Resume(r) => {
             resume(ctx, timeout_of(&r.timeout, Duration::from_secs(60))).await
         }
@@ -207,6 +213,189 @@ async fn evaluate(ctx: &Context, e: &InspectorEvaluate) -> Result<()> {
         ctx.set_var(name, value);
     }
     Ok(())
+}
+
+/// The pause the app is in, as `client` sees it: a client that has just enabled its debugger
+/// learns of a pause from an event that may trail the reply. A Failure when the app runs.
+async fn current_pause(
+    ctx: &Context,
+    client: &Inspector,
+    wait: Duration,
+    needed_for: &str,
+) -> Result<Paused> {
+    client.enable_debugger().await?;
+    client.wait_paused(wait).await.map_err(|_| {
+        Failure::new(
+            "the app's state",
+            format!("paused ({needed_for} works only while the app is paused)"),
+            format!("running (no pause within {:.1} s)", wait.as_secs_f64()),
+        )
+        .hint(ctx.step_hint())
+        .into()
+    })
+}
+
+/// A place in the app's source as a person reads it: `src/lab/x.js:26`.
+fn place(ctx: &Context, pause_url: &str, line: u32) -> String {
+    let file = app_relative(ctx, pause_url).unwrap_or_else(|| pause_url.to_string());
+    format!("{file}:{line}")
+}
+
+/// The path inside the app's folder of a script URL of the app (`file://{app_root}/src/x.js`).
+fn app_relative(ctx: &Context, url: &str) -> Option<String> {
+    let root = ctx.var("app_root")?.as_str()?.to_string();
+    let prefix = file_url(&format!("{}/", root.trim_end_matches('/'))).ok()?;
+    url.strip_prefix(&prefix).map(str::to_string)
+}
+
+/// Step over / into / out, as the buttons in DevTools do, on the session's client (DevTools stays
+/// attached); then the Watch expressions are evaluated again in the new pause.
+async fn step(ctx: &Context, how: Step, s: &InspectorStep) -> Result<()> {
+    let timeout = timeout_of(&s.timeout, Duration::from_secs(30));
+    let client = attached(ctx, DEFAULT_TIMEOUT).await?;
+    let from = current_pause(ctx, &client, Duration::from_secs(2), how.button()).await?;
+    let pause = client.step(how, timeout).await.map_err(|e| {
+        anyhow::Error::from(
+            Failure::new(
+                format!("{} from {}", how.button(), place(ctx, &from.url, from.line)),
+                "the app to pause again at the next statement",
+                format!("{e:#}"),
+            )
+            .hint(ctx.step_hint()),
+        )
+    })?;
+    ctx.narrate(&format!(
+        "{} → paused in {} at {}",
+        how.button(),
+        display_name(&pause.function_name),
+        place(ctx, &pause.url, pause.line)
+    ));
+    for expression in ctx.watches() {
+        let value = client
+            .evaluate_on_frame(&pause.call_frame_id, &expression)
+            .await
+            .map_or_else(|_| "<not available>".to_string(), |v| v.to_string());
+        ctx.narrate(&format!("Watch: {expression} = {value}"));
+    }
+    Ok(())
+}
+
+/// The Call Stack as DevTools lists it, top first: `blockEventLoop ← eventLoopJam ← ...`.
+fn call_stack_text(pause: &Paused) -> String {
+    pause
+        .frames
+        .iter()
+        .map(|f| display_name(&f.function_name))
+        .collect::<Vec<_>>()
+        .join(" ← ")
+}
+
+/// How DevTools names a frame in the Call Stack.
+fn display_name(function: &str) -> &str {
+    if function.is_empty() {
+        "(anonymous)"
+    } else {
+        function
+    }
+}
+
+/// Adds a Watch expression and shows its value in the current pause (DevTools shows
+/// `<not available>` while running, or when the expression throws).
+async fn watch(ctx: &Context, w: &InspectorWatch) -> Result<()> {
+    ctx.add_watch(&w.expression);
+    let client = attached(ctx, DEFAULT_TIMEOUT).await?;
+    client.enable_debugger().await?;
+    let value = match client.wait_paused(Duration::from_millis(500)).await {
+        Ok(pause) => client
+            .evaluate_on_frame(&pause.call_frame_id, &w.expression)
+            .await
+            .map_or_else(|_| "<not available>".to_string(), |v| v.to_string()),
+        Err(_) => "<not available> (not paused)".to_string(),
+    };
+    ctx.narrate(&format!("Watch: {} = {value}", w.expression));
+    Ok(())
+}
+
+/// The Console while paused: the expression is evaluated in the paused frame.
+async fn evaluate_in_frame(ctx: &Context, e: &InspectorEvaluateInFrame) -> Result<()> {
+    let wait = ctx.patience(timeout_of(&e.timeout, Duration::from_secs(2)));
+    let session = ctx
+        .inspector_client()
+        .lock()
+        .await
+        .as_ref()
+        .filter(|c| !c.is_closed())
+        .cloned();
+    // Without the session's client (a participant pausing in their own DevTools), a connection of
+    // its own: it sees the pause, and closing it does not resume the app.
+    let own = match session {
+        Some(_) => None,
+        None => {
+            let addr = inspector_addr(ctx)?;
+            Some(
+                Inspector::attach_with_timeout(addr, DEFAULT_TIMEOUT)
+                    .await
+                    .map_err(|err| unreachable(addr, err))?,
+            )
+        }
+    };
+    let client = session
+        .as_ref()
+        .or(own.as_ref())
+        .expect("a session client or one of its own");
+    let result = async {
+        let pause = current_pause(ctx, client, wait, "the Console in the paused frame").await?;
+        let frame = match &e.caller_of {
+            None => pause.frames.first(),
+            Some(callee) => pause
+                .frames
+                .iter()
+                .position(|f| f.function_name == *callee)
+                .and_then(|i| pause.frames.get(i + 1)),
+        }
+        .ok_or_else(|| {
+            Failure::new(
+                "the Call Stack",
+                match &e.caller_of {
+                    Some(callee) => format!("{callee} with a frame below it"),
+                    None => "a paused frame".to_string(),
+                },
+                call_stack_text(&pause),
+            )
+            .hint(ctx.step_hint())
+        })?;
+        let what = format!(
+            "`{}` in the Console, in the frame of {} at {}",
+            e.expression,
+            display_name(&frame.function_name),
+            place(ctx, &frame.url, frame.line)
+        );
+        let value = client
+            .evaluate_on_frame(&frame.call_frame_id, &e.expression)
+            .await
+            .map_err(|err| {
+                anyhow::Error::from(
+                    Failure::new(what.clone(), "a value", format!("{err:#}")).hint(ctx.step_hint()),
+                )
+            })?;
+        ctx.narrate(&format!("{what} → {value}"));
+        if let Some(matcher) = &e.expect
+            && let Err(expected) = judge(matcher, Some(&value))
+        {
+            return Err(Failure::new(what, expected, show_actual(Some(&value)))
+                .hint(ctx.step_hint())
+                .into());
+        }
+        if let Some(name) = &e.save {
+            ctx.set_var(name, value);
+        }
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    if let Some(own) = own {
+        let _ = own.close().await;
+    }
+    result
 }
 
 /// The 1-based line of `place` in the host's copy of the app, and its `file://` URL as the app sees it.
@@ -329,6 +518,62 @@ async fn paused(ctx: &Context, p: &InspectorPaused) -> Result<()> {
             )
             .into());
         }
+        if let Some(needle) = &p.line_containing {
+            let file = p.file.as_deref().ok_or_else(|| {
+                anyhow!("a `paused` check with `line_containing` needs the `file` it is in")
+            })?;
+            let (url, line) = resolve(
+                ctx,
+                &SourcePlace {
+                    file: file.to_string(),
+                    function: p.function.clone(),
+                    line_containing: Some(needle.clone()),
+                },
+            )?;
+            if pause.url != url || pause.line != line {
+                let seen = app_source_line(ctx, &pause.url, pause.line)
+                    .map(|text| format!(" (`{text}`)"))
+                    .unwrap_or_default();
+                return Err(Failure::new(
+                    format!("the paused line in {}", p.function),
+                    format!("{file}:{line} (`{}`)", needle),
+                    format!("{}{seen}", place(ctx, &pause.url, pause.line)),
+                )
+                .hint(ctx.step_hint())
+                .into());
+            }
+        }
+        if !p.call_stack.is_empty() {
+            let names: Vec<&str> = pause
+                .frames
+                .iter()
+                .map(|f| display_name(&f.function_name))
+                .collect();
+            if !names.starts_with(&p.call_stack.iter().map(String::as_str).collect::<Vec<_>>()) {
+                return Err(Failure::new(
+                    "the Call Stack",
+                    format!("starting with {}", p.call_stack.join(" ← ")),
+                    names.join(" ← "),
+                )
+                .hint(ctx.step_hint())
+                .into());
+            }
+        }
+        for (var, callee) in &p.save_caller {
+            let below = pause
+                .frames
+                .iter()
+                .position(|f| f.function_name == *callee)
+                .and_then(|i| pause.frames.get(i + 1))
+                .ok_or_else(|| {
+                    Failure::new(
+                        format!("the caller of {callee} in the Call Stack"),
+                        format!("{callee} with a frame below it"),
+                        call_stack_text(&pause),
+                    )
+                })?;
+            ctx.set_var(var, json!(display_name(&below.function_name)));
+        }
         for (name, matcher) in &p.locals {
             let actual = pause.locals.get(name);
             if let Err(expected) = judge(matcher, actual) {
@@ -351,8 +596,10 @@ async fn paused(ctx: &Context, p: &InspectorPaused) -> Result<()> {
             ctx.set_var(var, value.clone());
         }
         ctx.narrate(&format!(
-            "the app is paused in {} at line {}",
-            pause.function_name, pause.line
+            "the app is paused in {} at {} — Call Stack: {}",
+            display_name(&pause.function_name),
+            place(ctx, &pause.url, pause.line),
+            call_stack_text(&pause)
         ));
         Ok::<_, anyhow::Error>(())
     }
@@ -362,6 +609,7 @@ async fn paused(ctx: &Context, p: &InspectorPaused) -> Result<()> {
 }
 
 async fn resume(ctx: &Context, timeout: Duration) -> Result<()> {
+    ctx.clear_watches();
     let client = ctx.inspector_client().lock().await.clone();
     match client {
         Some(client) if !client.is_closed() => {
@@ -403,6 +651,18 @@ async fn resume(ctx: &Context, timeout: Duration) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The text of 1-based `line` of the app's file at `url` (`file://{app_root}/...`), trimmed.
+fn app_source_line(ctx: &Context, url: &str, line: u32) -> Option<String> {
+    let relative = app_relative(ctx, url)?;
+    let text = std::fs::read_to_string(ctx.app_dir().join(relative)).ok()?;
+    Some(
+        text.lines()
+            .nth(line.checked_sub(1)? as usize)?
+            .trim()
+            .to_string(),
+    )
 }
 
 async fn profile(ctx: &Context, p: &InspectorProfile) -> Result<()> {

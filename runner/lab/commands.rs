@@ -132,9 +132,33 @@ fn describe_devtools(
             }
         }
         InspectorAction::Paused(_) => {}
-        InspectorAction::Resume(_) => {
-            out.push(prose("**In DevTools:** press Resume (F8).".into()))
-        }
+        InspectorAction::StepOver(_) => out.push(prose(
+            "**In DevTools:** press **Step over** (F10).".into(),
+        )),
+        InspectorAction::StepInto(_) => out.push(prose(
+            "**In DevTools:** press **Step into** (F11).".into(),
+        )),
+        InspectorAction::StepOut(_) => out.push(prose(
+            "**In DevTools:** press **Step out** (Shift+F11).".into(),
+        )),
+        InspectorAction::Watch(w) => out.push(prose(format!(
+            "**In DevTools → Sources → Watch:** add the expression `{}`.",
+            w.expression
+        ))),
+        InspectorAction::EvaluateInFrame(e) => out.push(prose(match &e.caller_of {
+            Some(callee) => format!(
+                "**In DevTools → Call Stack:** click the frame below `{callee}`; then **in the Console:** `{}`",
+                e.expression
+            ),
+            None => format!(
+                "**In the DevTools Console, while paused:** `{}`",
+                e.expression
+            ),
+        })),
+        InspectorAction::Resume(_) => out.push(prose(
+            "**In DevTools:** remove the breakpoint (click its line number) and press **Resume** (F8)."
+                .into(),
+        )),
         InspectorAction::Profile(p) => {
             out.push(prose(
                 "**In DevTools → JavaScript Profiler:** press **Start**; then, in a terminal:"
@@ -317,7 +341,20 @@ fn inspector_line(action: &InspectorAction, style: &CommandStyle) -> Option<Stri
             lines.join("\n")
         }
         InspectorAction::Paused(_) => return None,
-        InspectorAction::Resume(_) => "# DevTools: press Resume (F8)".into(),
+        InspectorAction::StepOver(_) => "# DevTools: press Step over (F10)".into(),
+        InspectorAction::StepInto(_) => "# DevTools: press Step into (F11)".into(),
+        InspectorAction::StepOut(_) => "# DevTools: press Step out (Shift+F11)".into(),
+        InspectorAction::Watch(w) => format!("# DevTools Sources → Watch: add {}", w.expression),
+        InspectorAction::EvaluateInFrame(e) => match &e.caller_of {
+            Some(callee) => format!(
+                "# DevTools: click the frame below {callee} in the Call Stack; Console: {}",
+                e.expression
+            ),
+            None => format!("# DevTools Console (paused): {}", e.expression),
+        },
+        InspectorAction::Resume(_) => {
+            "# DevTools: remove the breakpoint and press Resume (F8)".into()
+        }
         InspectorAction::Profile(p) => {
             let mut lines = vec!["# DevTools JavaScript Profiler: press Start".to_string()];
             lines.extend(for_actions(&p.during, style));
@@ -401,6 +438,44 @@ mod tests {
             lines,
             // A wait is a person's pace, not a command.
             vec!["curl -sS \"http://h/a\" &\ncurl -sS \"http://h/b\" &\nwait"]
+        );
+    }
+
+    #[test]
+    fn debugger_buttons_and_the_paused_console_are_told_as_devtools_names_them() {
+        let actions: Vec<Action> = crate::lab::yaml::parse(
+            "- inspector: {watch: {expression: deadline}}\n\
+             - inspector: {step_over: {}}\n\
+             - inspector: {step_into: {}}\n\
+             - inspector: {step_out: {}}\n\
+             - inspector: {evaluate_in_frame: {expression: eventLoopJamsTotal()}}\n\
+             - inspector: {evaluate_in_frame: {caller_of: eventLoopJam, expression: 'labStatus(params, config)'}}\n\
+             - inspector: {resume: {}}\n",
+            std::path::Path::new("test.yaml"),
+        )
+        .unwrap();
+        let style = CommandStyle {
+            base_url: "http://h",
+            token: "$LAB_TOKEN",
+            token_header: "x-lab-token",
+            health: "/health",
+            metrics: "/metrics",
+            container: "c",
+            inspector: "127.0.0.1:9229",
+        };
+        let shown = markdown(&actions, &style);
+        let paragraphs: Vec<&str> = shown.split("\n\n").collect();
+        assert_eq!(
+            paragraphs,
+            vec![
+                "**In DevTools → Sources → Watch:** add the expression `deadline`.",
+                "**In DevTools:** press **Step over** (F10).",
+                "**In DevTools:** press **Step into** (F11).",
+                "**In DevTools:** press **Step out** (Shift+F11).",
+                "**In the DevTools Console, while paused:** `eventLoopJamsTotal()`",
+                "**In DevTools → Call Stack:** click the frame below `eventLoopJam`; then **in the Console:** `labStatus(params, config)`",
+                "**In DevTools:** remove the breakpoint (click its line number) and press **Resume** (F8).",
+            ]
         );
     }
 }

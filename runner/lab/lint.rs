@@ -466,7 +466,10 @@ pub fn saved_names(action: &Action) -> Vec<String> {
         Action::Inspector(i) => match i {
             InspectorAction::Discover(d) => d.save.values().cloned().collect(),
             InspectorAction::Evaluate(e) => e.save.iter().cloned().collect(),
-            InspectorAction::Paused(p) => p.save.keys().cloned().collect(),
+            InspectorAction::Paused(p) => {
+                p.save.keys().chain(p.save_caller.keys()).cloned().collect()
+            }
+            InspectorAction::EvaluateInFrame(e) => e.save.iter().cloned().collect(),
             InspectorAction::Profile(p) => p.save.iter().cloned().collect(),
             InspectorAction::HeapSnapshot(h) => h.save.iter().cloned().collect(),
             InspectorAction::HeapUsage(h) => h.save.keys().cloned().collect(),
@@ -529,6 +532,44 @@ fn lint_action(
                     l,
                     c,
                     format!("{path}: the breakpoint does not resolve in the lab app's source: {e}"),
+                );
+            }
+        }
+        Action::Inspector(InspectorAction::Paused(p)) => {
+            match (&p.file, &p.line_containing) {
+                (Some(file), Some(needle)) => {
+                    if let Err(e) = app_source::locate_line(app_dir, file, &p.function, needle) {
+                        let (l, c) = at(&format!("line_containing: {needle}"));
+                        report(
+                            l,
+                            c,
+                            format!(
+                                "{path}: the paused line does not resolve in the lab app's source: {e}"
+                            ),
+                        );
+                    }
+                }
+                (None, Some(_)) => {
+                    let (l, c) = at("line_containing:");
+                    report(
+                        l,
+                        c,
+                        format!("{path}: `line_containing` needs the `file` it is in"),
+                    );
+                }
+                _ => {}
+            }
+            if let Some(first) = p.call_stack.first()
+                && *first != p.function
+            {
+                let (l, c) = at("call_stack:");
+                report(
+                    l,
+                    c,
+                    format!(
+                        "{path}: the Call Stack starts with the paused function `{}`, not `{first}`",
+                        p.function
+                    ),
                 );
             }
         }

@@ -372,6 +372,17 @@ pub enum InspectorAction {
     PauseAt(Box<InspectorPauseAt>),
     /// Looks at the current pause from a fresh connection: where it is and the frame's locals.
     Paused(InspectorPaused),
+    /// Step over (F10): runs the paused statement and stops at the next one.
+    StepOver(InspectorStep),
+    /// Step into (F11): stops at the first statement of the function the paused statement calls.
+    StepInto(InspectorStep),
+    /// Step out (Shift+F11): runs the rest of the paused function and stops in its caller.
+    StepOut(InspectorStep),
+    /// A Watch expression: evaluated in the paused frame now, and again after every step.
+    Watch(InspectorWatch),
+    /// The Console while paused: `Debugger.evaluateOnCallFrame` in the paused frame, which sees
+    /// its locals and its module's variables. Fails when the app is not paused.
+    EvaluateInFrame(InspectorEvaluateInFrame),
     /// Resumes a pause, removes the breakpoints the runner set, and waits for what `pause_at`
     /// triggered to finish (its own expectations included).
     Resume(InspectorResume),
@@ -435,11 +446,56 @@ pub struct InspectorPauseAt {
     pub timeout: Option<Dur>,
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectorStep {
+    /// How long the app may run before it pauses again (a step out runs the rest of the function).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectorEvaluateInFrame {
+    pub expression: String,
+    /// Selects first the frame below this function's in the Call Stack (its caller), as a click
+    /// on that frame does; without it, the paused frame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_of: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Matcher>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save: Option<String>,
+    /// How long to wait for the app to be paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectorWatch {
+    pub expression: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorPaused {
     /// The paused frame's function.
     pub function: String,
+    /// With `line_containing`: the paused frame's file, relative to the app's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The pause is on the first line of `function` in `file` containing this text (resolved from
+    /// the app's source, as `pause_at` resolves its breakpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line_containing: Option<String>,
+    /// The Call Stack starts with these functions, top first (the paused one included).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub call_stack: Vec<String>,
+    /// Variables saved from the Call Stack: `name: function` saves the name of the function that
+    /// called `function` (the frame below it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub save_caller: BTreeMap<String, String>,
     /// The frame's local variables → matchers.
     #[serde(default)]
     pub locals: BTreeMap<String, Matcher>,

@@ -11,8 +11,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use lab_runner::probe::inspector::Inspector;
 use lab_runner::probe::inspector::save_cpuprofile;
+use lab_runner::probe::inspector::{Inspector, Paused, Step};
 use support::docker_or_skip;
 
 /// A terminal of a given size running one command, read as a person reads the screen.
@@ -186,8 +186,11 @@ struct DevTools {
     runtime: tokio::runtime::Runtime,
     client: Option<Inspector>,
     profiling: bool,
-    paused: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The pause DevTools shows: Scope → Local and the Call Stack.
+    paused: Option<Paused>,
     breakpoints: Vec<String>,
+    /// What the Console printed, by expression.
+    console: Vec<(String, serde_json::Value)>,
 }
 
 impl DevTools {
@@ -202,6 +205,7 @@ impl DevTools {
             profiling: false,
             paused: None,
             breakpoints: Vec::new(),
+            console: Vec::new(),
         }
     }
 
@@ -244,8 +248,67 @@ impl DevTools {
                 .trim();
             cwd.join(name)
         };
+        let step = [
+            ("In DevTools: press Step over (F10)", Step::Over),
+            ("In DevTools: press Step into (F11)", Step::Into),
+            ("In DevTools: press Step out (Shift+F11)", Step::Out),
+        ]
+        .into_iter()
+        .find(|(prose, _)| instruction.starts_with(prose));
         if instruction.contains("open the devtools:// URL") {
             self.open(screen);
+        } else if let Some((_, how)) = step {
+            let client = self.open(screen);
+            let pause = self
+                .runtime
+                .block_on(client.step(how, Duration::from_secs(30)))
+                .unwrap_or_else(|e| panic!("DevTools: {instruction}: {e:#}"));
+            eprintln!(
+                "DevTools: {} → paused in {} at line {}",
+                how.button(),
+                pause.function_name,
+                pause.line
+            );
+            self.paused = Some(pause);
+        } else if let Some(expression) =
+            instruction.strip_prefix("In DevTools → Sources → Watch: add the expression ")
+        {
+            let expression = expression.trim().trim_end_matches('.');
+            let frame = self
+                .paused
+                .as_ref()
+                .expect("a Watch added while paused")
+                .call_frame_id
+                .clone();
+            let client = self.open(screen);
+            let value = self
+                .runtime
+                .block_on(client.evaluate_on_frame(&frame, expression));
+            eprintln!("DevTools Watch: {expression} = {value:?}");
+        } else if let Some(expression) =
+            instruction.strip_prefix("In the DevTools Console, while paused: ")
+        {
+            self.console_in_frame(None, expression.trim(), screen);
+        } else if let Some(rest) =
+            instruction.strip_prefix("In DevTools → Call Stack: click the frame below ")
+        {
+            let (callee, expression) = rest
+                .split_once("; then in the Console: ")
+                .unwrap_or_else(|| panic!("no Console expression in {instruction:?}"));
+            self.console_in_frame(Some(callee.trim()), expression.trim(), screen);
+        } else if instruction.starts_with("In DevTools: remove the breakpoint")
+            && instruction.contains("press Resume (F8)")
+        {
+            let client = self.open(screen);
+            for id in self.breakpoints.drain(..) {
+                self.runtime
+                    .block_on(client.remove_breakpoint(&id))
+                    .unwrap();
+            }
+            self.runtime
+                .block_on(client.resume())
+                .unwrap_or_else(|e| panic!("DevTools could not resume: {e:#}"));
+            self.paused = None;
         } else if let Some(expression) = instruction.strip_prefix("In the DevTools Console: ") {
             let client = self.open(screen);
             let value = self
@@ -337,7 +400,80 @@ impl DevTools {
             .runtime
             .block_on(client.wait_paused(Duration::from_secs(30)))
             .unwrap_or_else(|e| panic!("the app never paused: {e:#}"));
-        self.paused = Some(paused.locals);
+        self.paused = Some(paused);
+    }
+
+    /// Types `expression` into the Console while paused, in the paused frame or, after a click
+    /// on the frame below `caller_of`'s in the Call Stack, in that one.
+    fn console_in_frame(&mut self, caller_of: Option<&str>, expression: &str, screen: &str) {
+        let pause = self.paused.as_ref().expect("the Console used while paused");
+        let frame = match caller_of {
+            None => pause.frames.first(),
+            Some(callee) => pause
+                .frames
+                .iter()
+                .position(|f| f.function_name == callee)
+                .and_then(|i| pause.frames.get(i + 1)),
+        }
+        .unwrap_or_else(|| panic!("no such frame in the Call Stack: {:?}", pause.frames));
+        let id = frame.call_frame_id.clone();
+        let client = self.open(screen);
+        let value = self
+            .runtime
+            .block_on(client.evaluate_on_frame(&id, expression))
+            .unwrap_or_else(|e| panic!("the DevTools Console: {expression}: {e:#}"));
+        eprintln!("DevTools Console (paused): {expression} → {value}");
+        self.console.push((expression.to_string(), value));
+    }
+
+    /// The answer to a check's question, read off DevTools as a person reads it.
+    fn answer(&self, question: &str) -> String {
+        let quoted = |after: &str| -> String {
+            let at = question.find(after).unwrap() + after.len();
+            question[at..]
+                .trim_start_matches('`')
+                .split('`')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        let console = |expression: &str| -> &serde_json::Value {
+            self.console
+                .iter()
+                .rev()
+                .find(|(e, _)| e == expression)
+                .map(|(_, v)| v)
+                .unwrap_or_else(|| panic!("the Console never printed {expression}: {question}"))
+        };
+        let pause = || {
+            self.paused
+                .as_ref()
+                .unwrap_or_else(|| panic!("DevTools shows no pause: {question}"))
+        };
+        if question.contains("What is the value of ") {
+            // Scope → Local (or the Watch) of the pause DevTools shows.
+            let name = quoted("What is the value of ");
+            pause()
+                .locals
+                .get(&name)
+                .unwrap_or_else(|| panic!("DevTools shows no {name} while paused: {question}"))
+                .to_string()
+        } else if question.contains("which function called ") {
+            let callee = quoted("which function called ");
+            let frames = &pause().frames;
+            let at = frames
+                .iter()
+                .position(|f| f.function_name == callee)
+                .unwrap_or_else(|| panic!("{callee} is not in the Call Stack: {frames:?}"));
+            frames[at + 1].function_name.clone()
+        } else if question.contains("What does the Console print for ") {
+            console(&quoted("What does the Console print for ")).to_string()
+        } else {
+            // "What `field` did `expression` report in the Console?"
+            let field = quoted("What ");
+            let expression = quoted(" did ");
+            console(&expression)[field.as_str()].to_string()
+        }
     }
 
     /// What the step says to do after its check: remove the breakpoint (the step must say so, or
@@ -358,12 +494,28 @@ impl DevTools {
                     .unwrap();
             }
         }
-        if client.is_paused() {
-            self.runtime.block_on(client.resume()).unwrap();
+        if client.is_paused()
+            && let Err(e) = self.runtime.block_on(client.resume())
+        {
+            // The step's cleanup (the runner resuming once the check passed) may have got there
+            // first: then DevTools sees the app running a moment later.
+            let resumed_anyway = (0..50).any(|_| {
+                std::thread::sleep(Duration::from_millis(100));
+                !client.is_paused()
+            });
+            assert!(resumed_anyway, "DevTools could not resume: {e:#}");
         }
         self.paused = None;
     }
 }
+
+/// How the checks' questions begin (or end), as the screen shows them.
+const QUESTIONS: [&str; 4] = [
+    "What is the value of",
+    "which function called",
+    "What does the Console print for",
+    "report in the Console?",
+];
 
 fn between(text: &str, start: &str, end: &str) -> String {
     let from = text.find(start).unwrap() + start.len();
@@ -493,29 +645,12 @@ fn wait_more(before: usize, what: &str, count: impl Fn() -> usize) {
     }
 }
 
-/// How the questions a check asks begin (see [`answer`]).
-const QUESTIONS: &[&str] = &[
-    "What is the value of",
-    "grew the most",
-    "has the most self time",
-];
+/// The questions a check asks about what the participant's own commands printed.
+const SHELL_QUESTIONS: [&str; 2] = ["grew the most", "has the most self time"];
 
-/// What a person answers to `question`, from what they see: DevTools' Scope while paused, or what
-/// their own commands printed.
-fn answer(question: &str, devtools: &DevTools, shell: &Shell) -> String {
-    if let Some(rest) = question.strip_prefix("What is the value of ") {
-        let name: String = rest
-            .chars()
-            .skip_while(|c| *c == '`')
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect();
-        return devtools
-            .paused
-            .as_ref()
-            .and_then(|locals| locals.get(&name))
-            .unwrap_or_else(|| panic!("DevTools shows no {name} while paused: {question}"))
-            .to_string();
-    }
+/// What a person answers to `question` from what their own commands printed (None for a question
+/// about DevTools).
+fn answer_from_shell(question: &str, shell: &Shell) -> Option<String> {
     if question.contains("grew the most") {
         // The first row under the comparison's header, as `lab-runner analyze --diff` printed it.
         let header = shell
@@ -529,7 +664,7 @@ fn answer(question: &str, devtools: &DevTools, shell: &Shell) -> String {
                 )
             });
         let row = &shell.transcript[header + 1];
-        return row.split("  ").next().unwrap().trim().to_string();
+        return Some(row.split("  ").next().unwrap().trim().to_string());
     }
     if question.contains("has the most self time") {
         // The first row of `lab-runner analyze`'s table that is not (idle), (program) or (garbage
@@ -555,7 +690,7 @@ fn answer(question: &str, devtools: &DevTools, shell: &Shell) -> String {
             }
             let function = function.join(" ");
             if !["(idle)", "(program)", "(garbage collector)"].contains(&function.as_str()) {
-                return function;
+                return Some(function);
             }
         }
         panic!(
@@ -563,7 +698,7 @@ fn answer(question: &str, devtools: &DevTools, shell: &Shell) -> String {
             shell.transcript.join("\n")
         );
     }
-    panic!("a question the by-hand participant cannot answer: {question}")
+    None
 }
 
 /// The participant's own shell: one bash for the whole part, so exports and `cd` stay.
@@ -888,26 +1023,34 @@ fn follow_by_hand_with_chrome(part: &str, columns: u16, chrome_at: Option<&str>)
         let before_check = screen.text().len();
         screen.keys("c");
         let done = format!("step {id} done");
-        let mut wanted = vec![done.as_str(), "[c] check my work"];
-        wanted.extend(QUESTIONS);
-        let mut after = screen.wait_for_any(&wanted, before_check, Duration::from_secs(120));
-        let judged = &after[before_check.min(after.len())..];
-        if let Some(asked) = QUESTIONS.iter().find(|q| judged.contains(**q))
-            && !judged.contains(&done)
-            && !judged.contains("[c] check my work")
-        {
-            // The check asks what the participant sees: DevTools, or their own terminal.
-            let question = judged[judged.find(asked).unwrap()..].to_string();
-            let value = answer(&question, &devtools, &shell);
+        // The check may ask what DevTools shows, one question after another.
+        let mut asked_from = before_check;
+        let after = loop {
+            let mut waiting_for = vec![done.as_str(), "[c] check my work"];
+            waiting_for.extend(QUESTIONS);
+            waiting_for.extend(SHELL_QUESTIONS);
+            let after = screen.wait_for_any(&waiting_for, asked_from, Duration::from_secs(120));
+            let judged = &after[asked_from.min(after.len())..];
+            if judged.contains(&done) || judged.contains("[c] check my work") {
+                break after;
+            }
+            // The question as asked (the joined capture: a question may be wider than a row).
+            let joined = screen.joined();
+            let at = QUESTIONS
+                .iter()
+                .chain(&SHELL_QUESTIONS)
+                .filter_map(|q| joined.rfind(q))
+                .max()
+                .unwrap();
+            let start = joined[..at].rfind('\n').map_or(0, |n| n + 1);
+            let question = joined[start..].lines().next().unwrap().to_string();
+            let value =
+                answer_from_shell(&question, &shell).unwrap_or_else(|| devtools.answer(&question));
+            eprintln!("asked: {question} → {value}");
             screen.keys(&value);
             screen.keys("Enter");
-            // Asked once: wait for the verdict.
-            after = screen.wait_for_any(
-                &[done.as_str(), "[c] check my work"],
-                before_check + judged.len(),
-                Duration::from_secs(120),
-            );
-        }
+            asked_from = after.len();
+        };
         let Some(at) = after[before_check.min(after.len())..].find(&done) else {
             panic!(
                 "step {id} did not pass when followed by hand at {columns} columns.\n--- screen ---\n{}\n--- the participant's shell ---\n{}",

@@ -239,7 +239,10 @@ fn the_lab_format_is_checked_first_with_a_clear_error() {
     // The app folder is relative to the lab: point it back at the repository's.
     let text = text.replace(
         "../../../../lab-app",
-        &crate::support::repo_root().join("lab-app").display().to_string(),
+        &crate::support::repo_root()
+            .join("lab-app")
+            .display()
+            .to_string(),
     );
     let run = |text: &str| {
         std::fs::write(&manifest, text).unwrap();
@@ -263,4 +266,26 @@ fn the_lab_format_is_checked_first_with_a_clear_error() {
         "{out}"
     );
     assert!(!out.contains("unknown field"), "{out}");
+}
+
+#[test]
+fn a_paused_line_that_does_not_resolve_in_the_app_source() {
+    let out = lab_runner()
+        .arg("lint")
+        .arg(fixture("lint/bad-paused-line"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let all = text(&out);
+    assert!(
+        all.contains("the paused line does not resolve in the lab app's source")
+            && all.contains("let iteratons"),
+        "{all}"
+    );
+    assert!(
+        all.contains(
+            "the Call Stack starts with the paused function `blockEventLoop`, not `eventLoopJam`"
+        ),
+        "{all}"
+    );
 }

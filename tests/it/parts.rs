@@ -1,5 +1,5 @@
 //! Parts 1 and 3 proven end to end (Part 2 is in tests/verify.rs), and the negative cases of Part 1:
-//! a breakpoint on a line that never runs, and a wrong answer to an `ask`.
+//! a breakpoint on a line that never runs, and wrong answers to an `ask`.
 
 use crate::support;
 
@@ -16,7 +16,9 @@ fn verify(args: &[&str]) -> Run {
     run(&all)
 }
 
-const PART1: &[&str] = &["1.1", "1.2", "1.3", "1.4", "1.5"];
+const PART1: &[&str] = &[
+    "1.1", "1.2", "1.3", "1.3.1", "1.3.2", "1.3.3", "1.3.4", "1.4", "1.5",
+];
 
 #[test]
 fn part1_passes_on_the_process_backend() {
@@ -170,4 +172,74 @@ fn a_wrong_answer_to_the_comparison_question_fails_without_revealing_the_answer(
         "progress saved: `lab-runner start part2` resumes at step 2.5",
     );
     pty.get_process_mut().wait().unwrap();
+}
+
+#[test]
+fn a_wrong_answer_to_the_call_stack_question_fails_without_revealing_the_answer() {
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lab-runner"));
+    cmd.args(["start", "part1", "--backend", "process"])
+        .env("LAB_RUNNER_STATE_DIR", state.path())
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .env_remove("LAB_RUNNER_LAB");
+    let mut pty: OsSession = Session::spawn(cmd).expect("a pseudo-terminal");
+    pty.set_expect_timeout(Some(Duration::from_secs(60)));
+    let expect = |pty: &mut OsSession, needle: &str| {
+        if let Err(e) = pty.expect(needle) {
+            panic!("expected {needle:?} on the terminal: {e}");
+        }
+    };
+    expect(&mut pty, "Step 1.1");
+    expect(&mut pty, "[c] check my work");
+    pty.send("d").unwrap();
+    expect(&mut pty, "PASS step 1.1 done");
+    expect(&mut pty, "Step 1.2");
+    expect(&mut pty, "[c] check my work");
+    pty.send("d").unwrap();
+    expect(&mut pty, "PASS step 1.2 done");
+    for next in ["Step 1.3 ", "Step 1.3.1 "] {
+        expect(&mut pty, next);
+        expect(&mut pty, "[c] check my work");
+        pty.send("n").unwrap();
+    }
+    expect(&mut pty, "Step 1.3.2 ");
+    expect(&mut pty, "[c] check my work");
+    pty.send("d").unwrap();
+    expect(&mut pty, "Step into → paused in blockEventLoop");
+    expect(&mut pty, "which function called `eventLoopJam`?");
+    // The function eventLoopJam calls, not the one that called it.
+    pty.send_line("blockEventLoop").unwrap();
+    expect(&mut pty, "not revealed");
+    expect(&mut pty, "saw:      \"blockEventLoop\"");
+    expect(&mut pty, "[c] check my work");
+    pty.send("q").unwrap();
+    expect(
+        &mut pty,
+        "progress saved: `lab-runner start part1` resumes at step 1.3.2",
+    );
+    pty.get_process_mut().wait().unwrap();
+}
+
+#[test]
+fn a_step_that_stops_on_another_line_than_expected_fails_showing_both_lines() {
+    let r = verify(&[
+        "--backend",
+        "process",
+        "--lab",
+        fixture("verify/wrong-step").to_str().unwrap(),
+    ]);
+    let (stdout, all) = (&r.stdout, &r.all);
+    assert_eq!(r.code, 1, "{all}");
+    assert!(
+        stdout.contains("check failed: the paused line in blockEventLoop"),
+        "{all}"
+    );
+    // Both lines come from the app's source: where the check expected the pause, and where it is.
+    assert!(
+        stdout.contains("expected: src/lab/event-loop-jam.js:"),
+        "{all}"
+    );
+    assert!(stdout.contains(" (`let accumulator`)"), "{all}");
+    assert!(stdout.contains(" (`let iterations = 0;`)"), "{all}");
 }

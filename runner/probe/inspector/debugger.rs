@@ -50,6 +50,49 @@ impl Breakpoint {
     }
 }
 
+/// One frame of the Call Stack of a pause, top first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Empty for top-level module code (DevTools shows `(anonymous)`).
+    pub function_name: String,
+    /// The frame's script URL, mapped through its scriptId.
+    pub url: String,
+    /// 1-based.
+    pub line: u32,
+    /// For `Debugger.evaluateOnCallFrame` in this frame.
+    pub call_frame_id: String,
+}
+
+/// How to go on from a pause, one statement at a time (the buttons beside Resume in DevTools).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// `Debugger.stepOver`: run the current statement (calls included) and stop at the next one.
+    Over,
+    /// `Debugger.stepInto`: stop at the first statement of the function the statement calls.
+    Into,
+    /// `Debugger.stepOut`: run the rest of the current function and stop in its caller.
+    Out,
+}
+
+impl Step {
+    fn method(self) -> &'static str {
+        match self {
+            Step::Over => "Debugger.stepOver",
+            Step::Into => "Debugger.stepInto",
+            Step::Out => "Debugger.stepOut",
+        }
+    }
+
+    /// The name of the button in DevTools.
+    pub fn button(self) -> &'static str {
+        match self {
+            Step::Over => "Step over",
+            Step::Into => "Step into",
+            Step::Out => "Step out",
+        }
+    }
+}
+
 /// The debuggee stopped: its top frame and that frame's local variables.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Paused {
@@ -72,6 +115,8 @@ pub struct Paused {
     /// `undefined` (and not-yet-initialised `let`/`const`) as `null`, objects as
     /// `{"type", "subtype", "description"}`.
     pub locals: Map<String, Value>,
+    /// The Call Stack, top first (`frames[0]` is the frame above).
+    pub frames: Vec<Frame>,
     /// The whole `Debugger.paused` params.
     pub raw: Value,
 }
@@ -291,6 +336,43 @@ impl Inspector {
         Ok(())
     }
 
+    /// Step from the current pause (`Debugger.stepOver`, `stepInto` or `stepOut`) and wait, at
+    /// most `timeout`, for the pause it leads to; returns that pause. Fails when the debuggee is
+    /// not paused, or when it runs on without stopping again (a step out of the last frame).
+    pub async fn step(&self, step: Step, timeout: Duration) -> Result<Paused> {
+        let doing = format!("pressing {} ({})", step.button(), step.method());
+        let mut state = self.conn.router.pause_state();
+        let paused_seq = match &*state.borrow() {
+            PauseState::Paused { seq, .. } => *seq,
+            _ => bail!("{doing}: the debuggee is not paused"),
+        };
+        self.call(step.method(), json!({}))
+            .await
+            .map_err(|e| anyhow::Error::new(e).context(doing.clone()))?;
+        // Node sends Debugger.resumed, runs to the next statement, then Debugger.paused again:
+        // wait for a pause other than the one stepped from.
+        let next = state.wait_for(|s| match s {
+            PauseState::Paused { seq, .. } => *seq != paused_seq,
+            PauseState::Disconnected(_) => true,
+            PauseState::Running => false,
+        });
+        let params = match tokio::time::timeout(timeout, next).await {
+            Err(_) => bail!(
+                "{doing}: the debuggee ran on and did not pause again within {}",
+                human(timeout)
+            ),
+            Ok(Err(_)) => bail!("{doing}: the connection is gone"),
+            Ok(Ok(guard)) => match &*guard {
+                PauseState::Paused { params, .. } => params.clone(),
+                PauseState::Disconnected(reason) => bail!("{doing}: {reason}"),
+                PauseState::Running => bail!("{doing}: still running"),
+            },
+        };
+        self.describe_pause(&params)
+            .await
+            .with_context(|| format!("{doing}: reading the paused frame"))
+    }
+
     /// Evaluate `expression` in a paused frame's scope (its locals and closures), returning
     /// the value as [`Inspector::evaluate`] does.
     pub async fn evaluate_on_frame(&self, call_frame_id: &str, expression: &str) -> Result<Value> {
@@ -441,8 +523,25 @@ impl Inspector {
                 }
             }
         }
+        let frames = params
+            .get("callFrames")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                let at = self.location(f.get("location").unwrap_or(&Value::Null));
+                let url = str_field(f, "url");
+                Frame {
+                    function_name: str_field(f, "functionName"),
+                    url: if url.is_empty() { at.url } else { url },
+                    line: at.line,
+                    call_frame_id: str_field(f, "callFrameId"),
+                }
+            })
+            .collect();
         Ok(Paused {
             reason: str_field(params, "reason"),
+            frames,
             hit_breakpoints: params
                 .get("hitBreakpoints")
                 .and_then(Value::as_array)
