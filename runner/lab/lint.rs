@@ -256,7 +256,7 @@ fn lint_participant_path(
     let shown = renderer
         .render(&step.instructions, &vars)
         .unwrap_or_else(|_| step.instructions.clone());
-    for block in crate::actions::shell::fenced_blocks(&shown) {
+    for block in crate::lab::fenced::fenced_blocks(&shown) {
         if let Some(problem) = shape_problem(&block) {
             report(
                 instructions_line + block.line + 1,
@@ -265,7 +265,7 @@ fn lint_participant_path(
             );
         }
     }
-    for block in crate::actions::shell::fenced_blocks(&step.instructions) {
+    for block in crate::lab::fenced::fenced_blocks(&step.instructions) {
         if block.is_shell() && !block.no_run() {
             report(
                 instructions_line + block.line + 1,
@@ -337,7 +337,7 @@ fn lint_participant_path(
 /// What is wrong with the shape of a block a reader copies (None when nothing): shell that does not
 /// parse (commands for AWS included, though they are not run here), the JSON handed to `--parameters`
 /// or `--cli-input-json`, a JSON or Terraform (HCL) snippet that does not parse.
-fn shape_problem(block: &crate::actions::shell::Fenced) -> Option<String> {
+fn shape_problem(block: &crate::lab::fenced::Fenced) -> Option<String> {
     match block.language() {
         "json" => serde_json::from_str::<Value>(&block.text)
             .err()
@@ -737,7 +737,7 @@ fn similar(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::shell::fenced_blocks;
+    use crate::lab::fenced::fenced_blocks;
 
     #[test]
     fn snippets_a_reader_copies_are_checked_for_shape() {

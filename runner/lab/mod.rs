@@ -4,6 +4,7 @@ pub mod app_source;
 pub mod commands;
 pub mod diagnostic;
 pub mod export;
+pub mod fenced;
 pub mod guide;
 pub mod lint;
 pub mod load;

@@ -304,7 +304,7 @@ async fn run_intro(ctx: &Context, part: &Part) -> Result<()> {
         .renderer()
         .render(&part.file.intro, &ctx.vars())
         .with_context(|| format!("Failed to render the intro of {}", part.id()))?;
-    for block in actions::shell::runnable_blocks(&intro) {
+    for block in crate::lab::fenced::runnable_blocks(&intro) {
         let ran = actions::shell::run_main(&ctx.quieted(), &block, Duration::from_secs(30)).await?;
         if ran.status != Some(0) {
             bail!(
