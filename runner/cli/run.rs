@@ -194,6 +194,9 @@ async fn verify_command(args: VerifyArgs) -> Result<u8> {
         Some(results) if results.iter().all(|r| r.passed()) && !results.is_empty() => {
             Ok(exit::SUCCESS)
         }
+        // An environment that could not start proved nothing either way: that is not a failed
+        // check (1) but "something else went wrong" (4), as the README documents.
+        Some(results) if results.iter().any(|r| r.environment_failed()) => Ok(exit::ERROR),
         Some(_) => Ok(exit::FAILED),
         None => Ok(exit::INTERRUPTED),
     }

@@ -21,9 +21,10 @@ pub fn write(path: &Path, lab_id: &str, results: &[StepResult]) -> Result<()> {
                     let first = diagnosis.lines().next().unwrap_or("failed").to_string();
                     status.set_message(first);
                     status.set_description(diagnosis.clone());
-                    if let Some(phase) = phase {
-                        status.set_type(phase.to_string());
-                    }
+                    match phase {
+                        Some(phase) => status.set_type(phase.to_string()),
+                        None => status.set_type("environment"),
+                    };
                     status
                 }
             };

@@ -31,6 +31,11 @@ impl StepResult {
         matches!(self.outcome, Outcome::Passed)
     }
 
+    /// Not run at all: its part's environment could not be brought up (no phase ran).
+    pub fn environment_failed(&self) -> bool {
+        matches!(self.outcome, Outcome::Failed { phase: None, .. })
+    }
+
     /// `    PASS [   0.412s] part2 2.0  Confirm the baseline`
     pub fn line(&self) -> String {
         let status = if self.passed() { "PASS" } else { "FAIL" };

@@ -205,3 +205,27 @@ fn a_lab_about_another_app_passes_with_only_what_its_lab_yaml_says() {
         );
     }
 }
+
+#[test]
+fn an_environment_that_cannot_start_is_exit_4_not_a_failed_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let out = lab_runner()
+        .args(["verify", "--backend", "process", "--lab"])
+        .arg(fixture("verify/app-that-exits"))
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .unwrap();
+    let all = text(&out);
+    // 1 means a check failed; nothing was checked here: the app never started (README: exit 4).
+    assert_eq!(out.status.code(), Some(4), "{all}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("could not be brought up"), "{all}");
+    assert!(
+        stdout.contains("cannot start: the configuration is broken"),
+        "the app's own words: {all}"
+    );
+    let report = std::fs::read_to_string(&junit).unwrap();
+    assert!(report.contains("type=\"environment\""), "{report}");
+}
