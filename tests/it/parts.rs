@@ -79,22 +79,32 @@ fn a_breakpoint_on_a_line_that_never_runs_fails_with_a_clear_diagnosis() {
     );
 }
 
-#[test]
-fn a_wrong_answer_to_the_breakpoint_question_fails_without_revealing_the_answer() {
-    let state = tempfile::tempdir().unwrap();
+/// `lab-runner start PART` on the process backend in a pseudo-terminal, with its own state and
+/// session folders.
+fn start_in_pty(part: &str, state: &std::path::Path) -> OsSession {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lab-runner"));
-    cmd.args(["start", "part1", "--backend", "process"])
-        .env("LAB_RUNNER_STATE_DIR", state.path())
+    cmd.args(["start", part, "--backend", "process"])
+        .env("LAB_RUNNER_STATE_DIR", state)
+        .env("XDG_RUNTIME_DIR", state)
         .env("NO_COLOR", "1")
         .env("TERM", "xterm")
         .env_remove("LAB_RUNNER_LAB");
     let mut pty: OsSession = Session::spawn(cmd).expect("a pseudo-terminal");
     pty.set_expect_timeout(Some(Duration::from_secs(60)));
-    let expect = |pty: &mut OsSession, needle: &str| {
-        if let Err(e) = pty.expect(needle) {
-            panic!("expected {needle:?} on the terminal: {e}");
-        }
-    };
+    pty
+}
+
+/// Waits for `needle`; on a timeout the test fails saying what it waited for.
+fn expect(pty: &mut OsSession, needle: &str) {
+    if let Err(e) = pty.expect(needle) {
+        panic!("expected {needle:?} on the terminal: {e}");
+    }
+}
+
+#[test]
+fn a_wrong_answer_to_the_breakpoint_question_fails_without_revealing_the_answer() {
+    let state = tempfile::tempdir().unwrap();
+    let mut pty = start_in_pty("part1", state.path());
     expect(&mut pty, "Step 1.1");
     expect(&mut pty, "[c] check my work");
     pty.send("d").unwrap();
@@ -125,20 +135,7 @@ fn a_wrong_answer_to_the_breakpoint_question_fails_without_revealing_the_answer(
 #[test]
 fn a_wrong_answer_to_the_comparison_question_fails_without_revealing_the_answer() {
     let state = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lab-runner"));
-    cmd.args(["start", "part2", "--backend", "process"])
-        .env("LAB_RUNNER_STATE_DIR", state.path())
-        .env("XDG_RUNTIME_DIR", state.path())
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm")
-        .env_remove("LAB_RUNNER_LAB");
-    let mut pty: OsSession = Session::spawn(cmd).expect("a pseudo-terminal");
-    pty.set_expect_timeout(Some(Duration::from_secs(60)));
-    let expect = |pty: &mut OsSession, needle: &str| {
-        if let Err(e) = pty.expect(needle) {
-            panic!("expected {needle:?} on the terminal: {e}");
-        }
-    };
+    let mut pty = start_in_pty("part2", state.path());
     for step in ["2.0", "2.1", "2.2", "2.3", "2.4"] {
         expect(&mut pty, &format!("Step {step}"));
         expect(&mut pty, "[c] check my work");
@@ -177,19 +174,7 @@ fn a_wrong_answer_to_the_comparison_question_fails_without_revealing_the_answer(
 #[test]
 fn a_wrong_answer_to_the_call_stack_question_fails_without_revealing_the_answer() {
     let state = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lab-runner"));
-    cmd.args(["start", "part1", "--backend", "process"])
-        .env("LAB_RUNNER_STATE_DIR", state.path())
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm")
-        .env_remove("LAB_RUNNER_LAB");
-    let mut pty: OsSession = Session::spawn(cmd).expect("a pseudo-terminal");
-    pty.set_expect_timeout(Some(Duration::from_secs(60)));
-    let expect = |pty: &mut OsSession, needle: &str| {
-        if let Err(e) = pty.expect(needle) {
-            panic!("expected {needle:?} on the terminal: {e}");
-        }
-    };
+    let mut pty = start_in_pty("part1", state.path());
     expect(&mut pty, "Step 1.1");
     expect(&mut pty, "[c] check my work");
     pty.send("d").unwrap();
