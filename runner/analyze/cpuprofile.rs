@@ -506,21 +506,17 @@ impl FunctionTime {
     /// One of V8's pseudo-frames for time not spent running JavaScript (`(idle)`, `(program)`,
     /// `(garbage collector)`).
     pub fn is_meta(&self) -> bool {
-        self.url.is_empty()
-            && matches!(
-                self.function.as_str(),
-                "(idle)" | "(program)" | "(garbage collector)"
-            )
+        is_meta(&self.function, &self.url)
     }
 }
 
 /// V8's pseudo-frames for time not spent in JavaScript of the app.
 fn is_meta_frame(frame: &Frame) -> bool {
-    frame.url.is_empty()
-        && matches!(
-            frame.function.as_str(),
-            "(idle)" | "(program)" | "(garbage collector)"
-        )
+    is_meta(&frame.function, &frame.url)
+}
+
+fn is_meta(function: &str, url: &str) -> bool {
+    url.is_empty() && matches!(function, "(idle)" | "(program)" | "(garbage collector)")
 }
 
 #[cfg(test)]

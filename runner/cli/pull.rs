@@ -92,19 +92,84 @@ pub async fn run(args: PullArgs) -> Result<u8> {
         ))
         .into());
     };
-    let (path, dest_arg) = match (&args.newest, &args.path) {
-        // With --newest, a single positional is the destination.
-        (Some(_), Some(_)) if args.dest.is_some() => {
+    let listing = match &args.newest {
+        Some(_) => Some(archive::list_folder(&docker, &container, &artifact_dir).await?),
+        None => None,
+    };
+    let where_ = format!("{artifact_dir} of the container {container}");
+    let (inside, dest) = choose(&args, &artifact_dir, &where_, listing)?;
+    let bytes = archive::copy_file_out(&docker, &container, &inside, &dest).await?;
+    println!(
+        "copied {inside} from the container {container} to {} ({})",
+        dest.display(),
+        units::bytes(bytes as f64)
+    );
+    if is_capture(&dest) {
+        println!("next: lab-runner analyze {}", shell_word(&dest));
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// `pull` for an app running as a local process: its artifact folder is on this machine.
+fn pull_local(args: &PullArgs, artifact_dir: &str) -> Result<u8> {
+    let listing = match &args.newest {
+        Some(_) => Some(local_listing(artifact_dir)?),
+        None => None,
+    };
+    let (inside, dest) = choose(args, artifact_dir, artifact_dir, listing)?;
+    let bytes = std::fs::copy(&inside, &dest)
+        .with_context(|| format!("Failed to copy {inside} to {}", dest.display()))?;
+    println!(
+        "copied {inside} (the app runs as a local process) to {} ({})",
+        dest.display(),
+        units::bytes(bytes as f64)
+    );
+    if is_capture(&dest) {
+        println!("next: lab-runner analyze {}", shell_word(&dest));
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// The regular files of the folder `dir` on this machine, with their modification times.
+fn local_listing(dir: &str) -> Result<Vec<(String, u64)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)
+        .with_context(|| format!("Failed to list the app's artifact folder {dir}"))?
+        .flatten()
+    {
+        let meta = entry.metadata()?;
+        if meta.is_file() {
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs());
+            files.push((entry.file_name().to_string_lossy().into_owned(), modified));
+        }
+    }
+    Ok(files)
+}
+
+/// The file to copy (as the app sees it) and where to: PATH, or with `--newest` the latest file of
+/// `listing` matching the pattern (then a single positional is the destination). `where_` names
+/// the folder in messages. An existing destination needs `--force`.
+fn choose(
+    args: &PullArgs,
+    artifact_dir: &str,
+    where_: &str,
+    listing: Option<Vec<(String, u64)>>,
+) -> Result<(String, PathBuf)> {
+    let (path, dest_arg) = match (&args.newest, &args.path, listing) {
+        (Some(_), Some(_), _) if args.dest.is_some() => {
             return Err(UsageError(
                 "with --newest PATTERN, give only where to put the file (DEST), not a PATH".into(),
             )
             .into());
         }
-        (Some(pattern), first) => {
-            let files = archive::list_folder(&docker, &container, &artifact_dir).await?;
+        (Some(pattern), first, Some(files)) => {
             let newest = newest_matching(&files, pattern).ok_or_else(|| {
                 UsageError(format!(
-                    "no file in {artifact_dir} of the container {container} matches `{pattern}`{}",
+                    "no file in {where_} matches `{pattern}`{}",
                     if files.is_empty() {
                         " (the folder is empty: nothing was captured yet)".to_string()
                     } else {
@@ -125,68 +190,8 @@ pub async fn run(args: PullArgs) -> Result<u8> {
                 .or_else(|| first.as_ref().map(PathBuf::from));
             (newest, dest)
         }
-        (None, Some(path)) => (path.clone(), args.dest.clone()),
-        (None, None) => {
-            return Err(UsageError(
-                "name the file to copy (PATH), or pass --newest PATTERN".into(),
-            )
-            .into());
-        }
-    };
-    let inside = in_container(&path, &artifact_dir);
-    let dest = destination(&inside, dest_arg.as_deref())?;
-    if dest.exists() && !args.force {
-        return Err(UsageError(format!(
-            "{} already exists; pass --force to overwrite it, or give another DEST",
-            dest.display()
-        ))
-        .into());
-    }
-    let bytes = archive::copy_file_out(&docker, &container, &inside, &dest).await?;
-    println!(
-        "copied {inside} from the container {container} to {} ({})",
-        dest.display(),
-        units::bytes(bytes as f64)
-    );
-    if is_capture(&dest) {
-        println!("next: lab-runner analyze {}", shell_word(&dest));
-    }
-    Ok(exit::SUCCESS)
-}
-
-/// `pull` for an app running as a local process: its artifact folder is on this machine.
-fn pull_local(args: &PullArgs, artifact_dir: &str) -> Result<u8> {
-    let (path, dest_arg) = match (&args.newest, &args.path) {
-        (Some(pattern), first) => {
-            let mut files = Vec::new();
-            for entry in std::fs::read_dir(artifact_dir)
-                .with_context(|| {
-                    format!("Failed to list the app's artifact folder {artifact_dir}")
-                })?
-                .flatten()
-            {
-                let meta = entry.metadata()?;
-                if meta.is_file() {
-                    let modified = meta
-                        .modified()
-                        .ok()
-                        .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
-                        .map_or(0, |d| d.as_secs());
-                    files.push((entry.file_name().to_string_lossy().into_owned(), modified));
-                }
-            }
-            let newest = newest_matching(&files, pattern).ok_or_else(|| {
-                UsageError(format!("no file in {artifact_dir} matches `{pattern}`"))
-            })?;
-            (
-                newest,
-                args.dest
-                    .clone()
-                    .or_else(|| first.as_ref().map(PathBuf::from)),
-            )
-        }
-        (None, Some(path)) => (path.clone(), args.dest.clone()),
-        (None, None) => {
+        (None, Some(path), _) => (path.clone(), args.dest.clone()),
+        _ => {
             return Err(UsageError(
                 "name the file to copy (PATH), or pass --newest PATTERN".into(),
             )
@@ -202,17 +207,7 @@ fn pull_local(args: &PullArgs, artifact_dir: &str) -> Result<u8> {
         ))
         .into());
     }
-    let bytes = std::fs::copy(&inside, &dest)
-        .with_context(|| format!("Failed to copy {inside} to {}", dest.display()))?;
-    println!(
-        "copied {inside} (the app runs as a local process) to {} ({})",
-        dest.display(),
-        units::bytes(bytes as f64)
-    );
-    if is_capture(&dest) {
-        println!("next: lab-runner analyze {}", shell_word(&dest));
-    }
-    Ok(exit::SUCCESS)
+    Ok((inside, dest))
 }
 
 /// The name of the most recently modified file matching `pattern` (ties: the greater name, as

@@ -18,6 +18,9 @@ pub struct Fenced {
     pub text: String,
     /// 0-based line of the opening fence.
     pub line: usize,
+    /// 0-based line of the closing fence (the number of lines when the block is never closed:
+    /// it then runs to the end, as in CommonMark).
+    pub end: usize,
 }
 
 impl Fenced {
@@ -69,6 +72,7 @@ pub fn fenced_blocks(markdown: &str) -> Vec<Fenced> {
                         info: info.clone(),
                         text: body.join("\n"),
                         line: *start,
+                        end: n,
                     });
                     open = None;
                 } else {
@@ -77,6 +81,14 @@ pub fn fenced_blocks(markdown: &str) -> Vec<Fenced> {
                 }
             }
         }
+    }
+    if let Some((_, _, info, start)) = open {
+        blocks.push(Fenced {
+            info,
+            text: body.join("\n"),
+            line: start,
+            end: markdown.lines().count(),
+        });
     }
     blocks
 }

@@ -251,44 +251,26 @@ enum Segment {
     },
 }
 
-/// Markdown cut into prose and fenced code blocks (``` or ~~~), in order.
+/// Markdown cut into prose and fenced code blocks (``` or ~~~), in order, by the lab format's own
+/// reading of fences.
 fn split_code_blocks(text: &str) -> Vec<Segment> {
+    let lines: Vec<&str> = text.lines().collect();
+    let prose = |range: &[&str]| -> String { range.iter().map(|l| format!("{l}\n")).collect() };
     let mut out = Vec::new();
-    let mut prose = String::new();
-    let mut code: Option<(String, String, Vec<String>)> = None;
-    for line in text.lines() {
-        let trimmed = line.trim_start();
-        match &mut code {
-            None if trimmed.starts_with("```") || trimmed.starts_with("~~~") => {
-                let fence: String = trimmed
-                    .chars()
-                    .take_while(|c| *c == '`' || *c == '~')
-                    .collect();
-                let info = trimmed[fence.len()..].trim().to_string();
-                out.push(Segment::Prose(std::mem::take(&mut prose)));
-                code = Some((fence, info, Vec::new()));
-            }
-            None => {
-                prose.push_str(line);
-                prose.push('\n');
-            }
-            Some((fence, info, lines)) => {
-                if trimmed.starts_with(fence.as_str()) && trimmed.trim_end().len() == fence.len() {
-                    out.push(Segment::Code {
-                        info: std::mem::take(info),
-                        lines: std::mem::take(lines),
-                    });
-                    code = None;
-                } else {
-                    lines.push(line.to_string());
-                }
-            }
-        }
+    let mut at = 0;
+    for block in crate::lab::fenced::fenced_blocks(text) {
+        out.push(Segment::Prose(prose(&lines[at..block.line])));
+        out.push(Segment::Code {
+            info: block.info,
+            lines: if block.text.is_empty() {
+                Vec::new()
+            } else {
+                block.text.split('\n').map(str::to_string).collect()
+            },
+        });
+        at = (block.end + 1).min(lines.len());
     }
-    if let Some((_, info, lines)) = code {
-        out.push(Segment::Code { info, lines });
-    }
-    out.push(Segment::Prose(prose));
+    out.push(Segment::Prose(prose(&lines[at..])));
     out
 }
 
