@@ -216,7 +216,11 @@ pub fn diagnosis_lines(err: &anyhow::Error) -> Vec<String> {
 fn reflow(prose: &str) -> String {
     let starts_block = |line: &str| {
         let t = line.trim_start();
-        t.starts_with(['-', '*', '+', '#', '>', '|'])
+        // A list marker or heading is followed by a space: `*Comparison* against` is emphasis
+        // in a paragraph, not a list item.
+        let marker = |m: char| t.strip_prefix(m).is_some_and(|rest| rest.starts_with(' '));
+        ['-', '*', '+'].into_iter().any(marker)
+            || t.starts_with(['#', '>', '|'])
             || line.starts_with("    ")
             || t.split_once(". ")
                 .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
@@ -410,6 +414,11 @@ mod tests {
         assert_eq!(
             reflow(text),
             "A sentence that goes on.\n\n- item one\n- item two\n| a | b |\n|---|---|\n"
+        );
+        // Emphasis at the start of a source line is part of the paragraph.
+        assert_eq!(
+            reflow("switch the view to\n*Comparison* against the first\n* a list item\n"),
+            "switch the view to *Comparison* against the first\n* a list item\n"
         );
     }
 
