@@ -10,7 +10,7 @@ use super::Context;
 use super::failure::Failure;
 use super::matcher::{judge, show_actual};
 use crate::analyze::cpuprofile::{CpuProfile, FrameFilter};
-use crate::analyze::heapsnapshot::{self, HeapSnapshot};
+use crate::analyze::heapsnapshot::{self, HeapSnapshot, RetainerGraph};
 use crate::lab::{AnalyzeAction, CpuprofileCheck, HeapDiffCheck, HeapsnapshotCheck, ShareOf};
 use crate::util::units;
 
@@ -157,6 +157,9 @@ fn heap_snapshot(ctx: &Context, check: &HeapsnapshotCheck) -> Result<()> {
         units::bytes(snapshot.total_shallow_size() as f64),
         units::bytes(summary.backing_store_bytes() as f64)
     ));
+    if !check.save.is_empty() {
+        save_holder(ctx, check, &path, &snapshot, &what)?;
+    }
     if let Some(matcher) = &check.backing_store_bytes {
         let actual = json!(summary.backing_store_bytes());
         if let Err(expected) = judge(matcher, Some(&actual)) {
@@ -166,6 +169,55 @@ fn heap_snapshot(ctx: &Context, check: &HeapsnapshotCheck) -> Result<()> {
                 show_actual(Some(&actual)),
             )
             .into());
+        }
+    }
+    Ok(())
+}
+
+/// `heapsnapshot.save`: what keeps the largest object alive, as the Retainers pane shows it.
+fn save_holder(
+    ctx: &Context,
+    check: &HeapsnapshotCheck,
+    path: &Path,
+    snapshot: &HeapSnapshot,
+    what: &str,
+) -> Result<()> {
+    let paths = RetainerGraph::load(path)?.largest(1);
+    let holder = paths.first().and_then(|p| p.holder().map(|h| (p, h)));
+    let Some((largest, (step, value))) = holder else {
+        return Err(Failure::new(
+            format!("{what}: what keeps the largest object alive"),
+            "a variable or property on its retainer path",
+            match paths.first() {
+                Some(p) => format!(
+                    "{} @{} held by V8 internals only",
+                    p.object.class, p.object.id
+                ),
+                None => "no object reachable from the root".to_string(),
+            },
+        )
+        .hint(ctx.step_hint())
+        .into());
+    };
+    let retained = snapshot.retained_size_of_id(value.id).unwrap_or(0);
+    let retained_mib = (retained as f64 / 1048576.0 * 10.0).round() / 10.0;
+    ctx.narrate(&format!(
+        "largest object {} @{} ({}) is held by `{}`: {} @{} retains {}",
+        largest.object.class,
+        largest.object.id,
+        units::bytes(largest.object.self_size as f64),
+        step.edge,
+        value.class,
+        value.id,
+        units::bytes(retained as f64)
+    ));
+    for (saved, variable) in &check.save {
+        match saved.as_str() {
+            "largest_holder" => ctx.set_var(variable, json!(step.edge)),
+            "largest_holder_retained_mib" => ctx.set_var(variable, json!(retained_mib)),
+            other => anyhow::bail!(
+                "heapsnapshot can save largest_holder or largest_holder_retained_mib, not `{other}`"
+            ),
         }
     }
     Ok(())

@@ -478,6 +478,9 @@ pub fn saved_names(action: &Action) -> Vec<String> {
         Action::Analyze(crate::lab::AnalyzeAction::Cpuprofile(c)) => {
             c.save.values().cloned().collect()
         }
+        Action::Analyze(crate::lab::AnalyzeAction::Heapsnapshot(h)) => {
+            h.save.values().cloned().collect()
+        }
         Action::Analyze(crate::lab::AnalyzeAction::HeapDiff(d)) => {
             d.save.values().cloned().collect()
         }

@@ -804,6 +804,13 @@ pub struct HeapsnapshotCheck {
     /// Bytes held by ArrayBuffer backing stores (Buffer contents) in the snapshot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backing_store_bytes: Option<Matcher>,
+    /// Variables saved from what keeps the snapshot's largest object alive (its shortest retainer
+    /// path, as DevTools' Retainers pane lists first): `largest_holder` (the first variable or
+    /// property on that path, e.g. `retained`), `largest_holder_retained_mib` (what that
+    /// variable's value retains, in MiB with one decimal, as `lab-runner analyze --retainers`
+    /// prints it) → variable name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub save: BTreeMap<String, String>,
 }
 
 /// `eventually:` — poll until the inner actions pass.
