@@ -31,7 +31,7 @@ pub async fn perform(ctx: &Context, action: &HttpAction) -> Result<()> {
         header.unwrap_or_default(),
         token.as_deref().unwrap_or("$LAB_TOKEN"),
     ));
-    let label = format!("{} {}", action.method, target(action));
+    let label = format!("{} {}", action.method, action.target());
     let countdown = action.lasts.as_ref().map(|d| ctx.activity(&label, d.get()));
     let response = ctx.http().send(&request).await;
     drop(countdown);
@@ -118,20 +118,6 @@ fn build_request(
             .map(Dur::get)
             .unwrap_or(DEFAULT_TIMEOUT),
     })
-}
-
-/// Path and query as a person reads them.
-pub fn target(action: &HttpAction) -> String {
-    if action.query.is_empty() {
-        action.path.clone()
-    } else {
-        let q: Vec<String> = action
-            .query
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        format!("{}?{}", action.path, q.join("&"))
-    }
 }
 
 fn judge_response(action: &HttpAction, response: &Response, label: &str) -> Result<(), Failure> {

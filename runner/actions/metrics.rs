@@ -9,7 +9,7 @@ use super::Context;
 use super::failure::Failure;
 use super::matcher::{judge, show};
 use crate::lab::MetricsAction;
-use crate::probe::metrics::{self, Selector};
+use crate::util::prometheus::{self as metrics, Selector};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 

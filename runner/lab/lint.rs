@@ -12,7 +12,7 @@ use super::load::{Lab, Part};
 use super::model::{Action, InspectorAction, InspectorMode, Step};
 use super::render::Renderer;
 use super::yaml;
-use crate::probe::metrics::Selector;
+use crate::util::prometheus::Selector;
 
 /// Variables the runner itself provides to every part.
 pub const SESSION_VARS: &[&str] = &[

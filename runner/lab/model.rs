@@ -627,6 +627,18 @@ fn default_method() -> String {
     "GET".into()
 }
 
+impl HttpAction {
+    /// Path and query as a person reads them: `/api/lab/event-loop-jam?ms=1500`.
+    pub fn target(&self) -> String {
+        if self.query.is_empty() {
+            self.path.clone()
+        } else {
+            let q: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{}?{}", self.path, q.join("&"))
+        }
+    }
+}
+
 /// What an HTTP response must look like. With nothing said, any 2xx status passes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -105,7 +105,7 @@ pub async fn run(lab: &Lab, part: &Part, options: &DemoOptions) -> Result<u8> {
             "keeping the environment: {} (lab-runner cleanup removes it)",
             session.description
         ));
-        std::mem::forget(session);
+        session.keep();
     } else {
         session.teardown().await?;
     }

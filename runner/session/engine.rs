@@ -326,6 +326,16 @@ impl PartSession {
         unregister(&self.session_id);
         result
     }
+
+    /// Leaves the environment running after this process ends (`--keep`; `lab-runner cleanup`
+    /// removes it). The session is leaked on purpose, not dropped: dropping it would undo what
+    /// is kept — the process backend's app is a child killed on drop, its folder (log,
+    /// captures) and a temporary artifacts folder are removed on drop, an open tunnel closes.
+    /// The control socket goes first: nobody serves it once this process ends.
+    pub fn keep(self) {
+        self.control.stop();
+        std::mem::forget(self);
+    }
 }
 
 /// The actions of `step` for `phase`.

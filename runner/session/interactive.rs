@@ -265,9 +265,7 @@ pub async fn run(lab: &Lab, part: &Part, options: &StartOptions) -> Result<u8> {
                 .and_then(|v| v.as_str())
                 .unwrap_or_default()
         ));
-        // Nobody serves the kept environment once this process ends: no socket is left behind.
-        session.control.stop();
-        std::mem::forget(session);
+        session.keep();
     } else {
         let spinner = term.spinner("removing the environment");
         let removed = session.teardown().await;

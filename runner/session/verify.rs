@@ -160,7 +160,7 @@ async fn run_part(
             );
         }
         println!("       · artifacts: {}", session.artifacts_dir.display());
-        std::mem::forget(session);
+        session.keep();
     } else if let Err(e) = session.teardown().await {
         println!("       · {e:#}");
     }
