@@ -8,8 +8,8 @@ use anyhow::{Context as _, Result, anyhow};
 use serde_json::json;
 
 use super::Context;
-use super::failure::Failure;
 use crate::lab::TunnelAction;
+use crate::outcome::{Done, Failure};
 use crate::probe::tunnel::Tunnel;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -27,7 +27,7 @@ async fn docker(ctx: &Context) -> Result<(bollard::Docker, String)> {
         .ok_or_else(|| anyhow!("a tunnel goes through `docker exec`: this step needs the Docker backend (--backend docker)"))
 }
 
-pub async fn perform(ctx: &Context, action: &TunnelAction) -> Result<()> {
+pub async fn perform(ctx: &Context, action: &TunnelAction) -> Done {
     match action {
         TunnelAction::Open(open) => {
             let (docker, container) = docker(ctx).await?;
@@ -100,8 +100,13 @@ pub async fn perform(ctx: &Context, action: &TunnelAction) -> Result<()> {
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_else(|| "127.0.0.1:9229".into());
             let remote = addr(&remote, "inspector_inside")?;
-            let probe =
-                Tunnel::open(docker, container.clone(), "127.0.0.1:0".parse()?, remote).await?;
+            let probe = Tunnel::open(
+                docker,
+                container.clone(),
+                addr("127.0.0.1:0", "the probe's address")?,
+                remote,
+            )
+            .await?;
             let seen = probe.inspector_targets(ctx.patience(PROBE_TIMEOUT)).await;
             probe.close().await.ok();
             let reachable = seen.as_ref().is_ok_and(|targets| !targets.is_empty());
