@@ -3,18 +3,18 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::Context as _;
 use serde_json::json;
 
 use super::Context;
-use super::failure::Failure;
 use super::matcher::{judge, show_actual};
 use crate::analyze::cpuprofile::{CpuProfile, FrameFilter};
 use crate::analyze::heapsnapshot::{self, HeapSnapshot, RetainerGraph};
 use crate::lab::{AnalyzeAction, CpuprofileCheck, HeapDiffCheck, HeapsnapshotCheck, ShareOf};
+use crate::outcome::{Done, Failure};
 use crate::util::units;
 
-pub async fn perform(ctx: &Context, action: &AnalyzeAction) -> Result<()> {
+pub async fn perform(ctx: &Context, action: &AnalyzeAction) -> Done {
     let ctx = ctx.clone();
     let action = action.clone();
     // Parsing can take a while on a big snapshot: off the async workers.
@@ -28,7 +28,7 @@ pub async fn perform(ctx: &Context, action: &AnalyzeAction) -> Result<()> {
 }
 
 /// A capture that is not there yet is a failed check (the participant has not saved it), not an error.
-fn existing(path: &str, what: &str, ctx: &Context) -> Result<PathBuf> {
+fn existing(path: &str, what: &str, ctx: &Context) -> Done<PathBuf> {
     let p = PathBuf::from(path);
     if !p.is_file() {
         return Err(Failure::new(
@@ -48,7 +48,7 @@ fn name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn cpuprofile(ctx: &Context, check: &CpuprofileCheck) -> Result<()> {
+fn cpuprofile(ctx: &Context, check: &CpuprofileCheck) -> Done {
     let path = existing(&check.file, "the CPU profile", ctx)?;
     let profile = CpuProfile::load(&path)?;
     let what = format!("CPU profile {}", name(&path));
@@ -101,7 +101,9 @@ fn cpuprofile(ctx: &Context, check: &CpuprofileCheck) -> Result<()> {
                 ));
                 ctx.set_var(variable, json!(hottest.function));
             }
-            other => anyhow::bail!("cpuprofile can save hottest, not `{other}`"),
+            other => {
+                return Err(anyhow::anyhow!("cpuprofile can save hottest, not `{other}`").into());
+            }
         }
     }
     if let Some(share) = &check.function_share {
@@ -136,7 +138,7 @@ fn cpuprofile(ctx: &Context, check: &CpuprofileCheck) -> Result<()> {
     Ok(())
 }
 
-fn heap_snapshot(ctx: &Context, check: &HeapsnapshotCheck) -> Result<()> {
+fn heap_snapshot(ctx: &Context, check: &HeapsnapshotCheck) -> Done {
     let path = existing(&check.file, "the heap snapshot", ctx)?;
     let snapshot = HeapSnapshot::load(&path)?;
     let what = format!("heap snapshot {}", name(&path));
@@ -181,7 +183,7 @@ fn save_holder(
     path: &Path,
     snapshot: &HeapSnapshot,
     what: &str,
-) -> Result<()> {
+) -> Done {
     let paths = RetainerGraph::load(path)?.largest(1);
     let holder = paths.first().and_then(|p| p.holder().map(|h| (p, h)));
     let Some((largest, (step, value))) = holder else {
@@ -215,15 +217,18 @@ fn save_holder(
         match saved.as_str() {
             "largest_holder" => ctx.set_var(variable, json!(step.edge)),
             "largest_holder_retained_mib" => ctx.set_var(variable, json!(retained_mib)),
-            other => anyhow::bail!(
-                "heapsnapshot can save largest_holder or largest_holder_retained_mib, not `{other}`"
-            ),
+            other => {
+                return Err(anyhow::anyhow!(
+                    "heapsnapshot can save largest_holder or largest_holder_retained_mib, not `{other}`"
+                )
+                .into());
+            }
         }
     }
     Ok(())
 }
 
-fn heap_diff(ctx: &Context, check: &HeapDiffCheck) -> Result<()> {
+fn heap_diff(ctx: &Context, check: &HeapDiffCheck) -> Done {
     let old_path = existing(&check.old, "the earlier heap snapshot", ctx)?;
     let new_path = existing(&check.new, "the later heap snapshot", ctx)?;
     let old = HeapSnapshot::load(&old_path)?;
@@ -263,7 +268,11 @@ fn heap_diff(ctx: &Context, check: &HeapDiffCheck) -> Result<()> {
                 ));
                 ctx.set_var(variable, json!(top.label()));
             }
-            other => anyhow::bail!("heap_diff can save largest_growth, not `{other}`"),
+            other => {
+                return Err(
+                    anyhow::anyhow!("heap_diff can save largest_growth, not `{other}`").into(),
+                );
+            }
         }
     }
     if let Some(matcher) = &check.backing_store_delta {

@@ -8,8 +8,8 @@ use anyhow::{Context as _, Result, anyhow};
 use serde_json::json;
 
 use super::Context;
-use super::failure::Failure;
 use crate::lab::TunnelAction;
+use crate::outcome::{Done, Failure};
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -18,7 +18,7 @@ fn addr(text: &str, what: &str) -> Result<SocketAddr> {
         .map_err(|_| anyhow!("{what} `{text}` is not ip:port"))
 }
 
-pub async fn perform(ctx: &Context, action: &TunnelAction) -> Result<()> {
+pub async fn perform(ctx: &Context, action: &TunnelAction) -> Done {
     match action {
         TunnelAction::Open(open) => {
             let local = addr(&open.local, "tunnel local")?;
@@ -94,7 +94,7 @@ pub async fn perform(ctx: &Context, action: &TunnelAction) -> Result<()> {
             let remote = addr(&remote, "inspector_inside")?;
             let (probe, container) = {
                 let env = ctx.env().read().await;
-                let probe = env.open_tunnel("127.0.0.1:0".parse()?, remote).await?;
+                let probe = env.open_tunnel(addr("127.0.0.1:0", "the probe's address")?, remote).await?;
                 (probe, env.facts().name)
             };
             let seen = probe.inspector_targets(ctx.patience(PROBE_TIMEOUT)).await;
