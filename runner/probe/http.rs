@@ -104,18 +104,6 @@ impl HttpClient {
     pub async fn get_status(&self, url: &str, timeout: Duration) -> Result<u16> {
         Ok(self.get(url, vec![], timeout).await?.status)
     }
-
-    /// `GET url` → body text, failing on a non-2xx status.
-    pub async fn get_text(&self, url: &str, timeout: Duration) -> Result<String> {
-        let response = self.get(url, vec![], timeout).await?;
-        anyhow::ensure!(
-            (200..300).contains(&response.status),
-            "GET {url} answered {}: {}",
-            response.status,
-            response.text().chars().take(300).collect::<String>()
-        );
-        Ok(response.text())
-    }
 }
 
 /// Why a request got no response.
