@@ -94,7 +94,9 @@ pub async fn perform(ctx: &Context, action: &TunnelAction) -> Done {
             let remote = addr(&remote, "inspector_inside")?;
             let (probe, container) = {
                 let env = ctx.env().read().await;
-                let probe = env.open_tunnel(addr("127.0.0.1:0", "the probe's address")?, remote).await?;
+                let probe = env
+                    .open_tunnel(addr("127.0.0.1:0", "the probe's address")?, remote)
+                    .await?;
                 (probe, env.facts().name)
             };
             let seen = probe.inspector_targets(ctx.patience(PROBE_TIMEOUT)).await;

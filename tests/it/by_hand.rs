@@ -643,12 +643,14 @@ impl MemoryPanel {
         seen[0] = true;
         let mut queue = std::collections::VecDeque::from([0usize]);
         while let Some(from) = queue.pop_front() {
-            for e in first_edge[from]..first_edge[from + 1] {
-                let kind = self.type_name("edge_types", &edges[e][0]);
+            let range = first_edge[from]..first_edge[from + 1];
+            for (e, edge) in edges[range.clone()].iter().enumerate() {
+                let e = range.start + e;
+                let kind = self.type_name("edge_types", &edge[0]);
                 if kind == "weak" || kind == "shortcut" {
                     continue;
                 }
-                let to = edges[e][2].as_u64().unwrap() as usize / self.node_fields;
+                let to = edge[2].as_u64().unwrap() as usize / self.node_fields;
                 if !seen[to] {
                     seen[to] = true;
                     reached_by[to] = Some((from, e));

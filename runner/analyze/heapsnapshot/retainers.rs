@@ -135,7 +135,9 @@ impl RetainerGraph {
         };
         let node_fields = layout.node_fields.len();
         let edge_fields = layout.edge_fields.len();
-        if raw.nodes.len() % node_fields != 0 || raw.edges.len() % edge_fields != 0 {
+        if !raw.nodes.len().is_multiple_of(node_fields)
+            || !raw.edges.len().is_multiple_of(edge_fields)
+        {
             bail!(
                 "the nodes array ({} numbers) or edges array ({} numbers) is not a whole number of \
                  records of {node_fields} and {edge_fields} fields",
