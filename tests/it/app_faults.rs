@@ -10,7 +10,7 @@
 //! explicit, test-only `LAB_FAULT_IN_PRODUCTION=true`, without which the app ignores the fault.
 //! That the unbroken lab passes is proven by the parts' own verify tests (parts.rs, verify.rs).
 //!
-//! Faults run three at a time (each a verify of one part, 5–45 s); `FIGURE` lines give the time.
+//! Faults run three at a time (each a verify of one part, 5–30 s); `FIGURE` lines give the times.
 
 use crate::support;
 
@@ -261,6 +261,42 @@ fn diagnosis_of(stdout: &str, step: &str) -> String {
         .join("\n")
 }
 
+/// Runs verify against `fault`; a description of what went wrong, or None when the right step
+/// caught it with a diagnosis naming what broke.
+fn run_fault(fault: &Fault) -> Option<String> {
+    let lab = lab_with_fault(fault.name);
+    let began = Instant::now();
+    let outcome = finish(verify(lab.path(), fault.part), began);
+    eprintln!(
+        "FIGURE fault {} ({}) took {:.1} s",
+        fault.name,
+        fault.part,
+        outcome.took.as_secs_f64()
+    );
+    let failed = failed_steps(&outcome.stdout);
+    let what = format!("LAB_FAULT={} in {}", fault.name, fault.part);
+    if outcome.code != Some(1) {
+        return Some(format!(
+            "{what}: verify exited {:?}, not 1 (a check failed):\n{}",
+            outcome.code, outcome.all
+        ));
+    }
+    if failed.first().map(String::as_str) != Some(fault.step) {
+        return Some(format!(
+            "{what}: expected step {} to catch it first, failed: {failed:?}\n{}",
+            fault.step, outcome.all
+        ));
+    }
+    let diagnosis = diagnosis_of(&outcome.stdout, fault.step).to_lowercase();
+    if !fault.diagnosis.iter().any(|w| diagnosis.contains(w)) {
+        return Some(format!(
+            "{what}: step {}'s diagnosis names none of {:?}:\n{diagnosis}",
+            fault.step, fault.diagnosis
+        ));
+    }
+    None
+}
+
 #[test]
 fn verify_catches_every_fault_of_the_lab_app_at_the_step_that_teaches_it() {
     if !docker_or_skip("verify_catches_every_fault_of_the_lab_app") {
@@ -268,49 +304,23 @@ fn verify_catches_every_fault_of_the_lab_app_at_the_step_that_teaches_it() {
     }
     let _docker = docker_shared();
     let started = Instant::now();
-    let mut problems = Vec::new();
-    for batch in FAULTS.chunks(AT_ONCE) {
-        let running: Vec<_> = batch
-            .iter()
-            .map(|fault| {
-                let lab = lab_with_fault(fault.name);
-                let child = verify(lab.path(), fault.part);
-                (fault, lab, child, Instant::now())
-            })
-            .collect();
-        for (fault, _lab, child, began) in running {
-            let outcome = finish(child, began);
-            eprintln!(
-                "FIGURE fault {} ({}) took {:.1} s",
-                fault.name,
-                fault.part,
-                outcome.took.as_secs_f64()
-            );
-            let failed = failed_steps(&outcome.stdout);
-            let what = format!("LAB_FAULT={} in {}", fault.name, fault.part);
-            if outcome.code != Some(1) {
-                problems.push(format!(
-                    "{what}: verify exited {:?}, not 1 (a check failed):\n{}",
-                    outcome.code, outcome.all
-                ));
-                continue;
-            }
-            if failed.first().map(String::as_str) != Some(fault.step) {
-                problems.push(format!(
-                    "{what}: expected step {} to catch it first, failed: {failed:?}\n{}",
-                    fault.step, outcome.all
-                ));
-                continue;
-            }
-            let diagnosis = diagnosis_of(&outcome.stdout, fault.step).to_lowercase();
-            if !fault.diagnosis.iter().any(|w| diagnosis.contains(w)) {
-                problems.push(format!(
-                    "{what}: step {}'s diagnosis names none of {:?}:\n{diagnosis}",
-                    fault.step, fault.diagnosis
-                ));
-            }
+    // A pool of AT_ONCE workers, each taking the next fault as soon as its verify ends.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let problems = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..AT_ONCE {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(fault) = FAULTS.get(i) else { break };
+                    if let Some(problem) = run_fault(fault) {
+                        problems.lock().unwrap().push(problem);
+                    }
+                }
+            });
         }
-    }
+    });
+    let problems = problems.into_inner().unwrap();
     eprintln!(
         "FIGURE {} faults in {:.0} s",
         FAULTS.len(),
