@@ -193,4 +193,7 @@ pub struct CleanupArgs {
     /// Also remove the lab images
     #[arg(long)]
     pub images: bool,
+    /// Also remove what sessions still running (start, demo, verify) use; they fail then
+    #[arg(long)]
+    pub all: bool,
 }

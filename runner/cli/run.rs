@@ -169,6 +169,7 @@ async fn remove_active_environments(why: &str) {
             let scope = cleanup::Scope {
                 session: Some(session.clone()),
                 images: false,
+                live_sessions: true,
             };
             match cleanup::remove_labelled(&docker, &scope).await {
                 Ok(removed) => {
@@ -317,6 +318,7 @@ async fn cleanup_command(args: CleanupArgs) -> Result<u8> {
         &cleanup::Scope {
             session: None,
             images: args.images,
+            live_sessions: args.all,
         },
     )
     .await?;
@@ -328,6 +330,15 @@ async fn cleanup_command(args: CleanupArgs) -> Result<u8> {
     }
     for i in &removed.images {
         println!("removed image {i}");
+    }
+    for (what, pid) in &removed.left_live {
+        println!("left {what}: its lab-runner (pid {pid}) is still running");
+    }
+    if !removed.left_live.is_empty() {
+        println!(
+            "cleanup: what running sessions use is left; end them (q, Ctrl-C), or remove it \
+             anyway with `lab-runner cleanup --all`"
+        );
     }
     println!(
         "cleanup: {} container(s), {} network(s), {} image(s), {} process(es) removed",

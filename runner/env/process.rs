@@ -365,10 +365,9 @@ pub fn kill_orphans() -> Vec<i32> {
         let (Some(_session), Some(runner)) = (value(SESSION_MARK), value(RUNNER_PID_MARK)) else {
             continue;
         };
-        let runner_alive = runner
-            .parse::<i32>()
-            .is_ok_and(|r| std::path::Path::new(&format!("/proc/{r}")).exists());
-        if !runner_alive && kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok() {
+        if !crate::util::runner_pid::is_live_runner(&runner)
+            && kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok()
+        {
             killed.push(pid);
         }
     }

@@ -4,5 +4,6 @@ pub mod duration;
 pub mod ports;
 pub mod prometheus;
 pub mod random;
+pub mod runner_pid;
 pub mod shell_lines;
 pub mod units;

@@ -183,6 +183,55 @@ fn cleanup_removes_what_keep_left_running() {
 }
 
 #[test]
+fn cleanup_leaves_what_a_running_session_uses_unless_told_all() {
+    if !docker_or_skip("cleanup_leaves_what_a_running_session_uses_unless_told_all") {
+        return;
+    }
+    let _docker = docker_exclusive();
+    let mut verify = lab_runner()
+        .args(["verify", "--backend", "docker", "--lab"])
+        .arg(fixture("verify/slow"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let label = format!("io.lab-runner.runner-pid={}", verify.id());
+    let started = std::time::Instant::now();
+    while docker_ids("container", &label).is_empty() {
+        if let Some(status) = verify.try_wait().unwrap() {
+            panic!("verify ended ({status}) before its container was seen");
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "verify never started its container"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // The step sleeps 10 s: cleanup runs while the session is live.
+    let cleanup = lab_runner().arg("cleanup").output().unwrap();
+    let said = text(&cleanup);
+    assert_eq!(cleanup.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("left lab-runner-") && said.contains("is still running"),
+        "{said}"
+    );
+    assert!(said.contains("lab-runner cleanup --all"), "{said}");
+    assert_eq!(docker_ids("container", &label).len(), 1, "{said}");
+
+    // --all removes it even so: the live run then fails, saying its app is gone.
+    let all = lab_runner().args(["cleanup", "--all"]).output().unwrap();
+    assert_eq!(all.status.code(), Some(0), "{}", text(&all));
+    assert!(
+        text(&all).contains("removed container lab-runner-"),
+        "{}",
+        text(&all)
+    );
+    assert!(docker_ids("container", &label).is_empty());
+    let out = verify.wait_with_output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
 fn a_lab_about_another_app_passes_with_only_what_its_lab_yaml_says() {
     // Other health, metrics and token-header paths, another entry and no src/ folder: the runner
     // knows the app only through lab.yaml, on both backends.

@@ -11,6 +11,9 @@ pub struct Removed {
     pub containers: Vec<String>,
     pub networks: Vec<String>,
     pub images: Vec<String>,
+    /// Containers and networks left because the runner that made them is still running (a live
+    /// `start`, `demo` or `verify`), with that runner's pid.
+    pub left_live: Vec<(String, String)>,
 }
 
 /// Which objects to remove.
@@ -20,6 +23,14 @@ pub struct Scope {
     pub session: Option<String>,
     /// Also remove the lab images (not only dangling ones left by re-tagging).
     pub images: bool,
+    /// Also remove what a still-running runner made (its session ends badly then).
+    pub live_sessions: bool,
+}
+
+/// The pid of a still-running runner that made an object with these labels, if any.
+fn live_runner(labels: Option<&std::collections::HashMap<String, String>>) -> Option<String> {
+    let pid = labels?.get(labels::RUNNER_PID)?;
+    crate::util::runner_pid::is_live_runner(pid).then(|| pid.clone())
 }
 
 /// Labelled containers (running or not), then labelled networks, then labelled images that are
@@ -40,12 +51,26 @@ pub async fn remove_labelled(docker: &DockerClient, scope: &Scope) -> Result<Rem
             .unwrap_or_else(|| id.clone())
             .trim_start_matches('/')
             .to_string();
+        if scope.session.is_none()
+            && !scope.live_sessions
+            && let Some(pid) = live_runner(c.labels.as_ref())
+        {
+            removed.left_live.push((name, pid));
+            continue;
+        }
         docker.remove_container(&id).await?;
         removed.containers.push(name);
     }
 
     for n in docker.list_networks(&filter).await? {
         let Some(name) = n.name else { continue };
+        if scope.session.is_none()
+            && !scope.live_sessions
+            && let Some(pid) = live_runner(n.labels.as_ref())
+        {
+            removed.left_live.push((name, pid));
+            continue;
+        }
         docker.remove_network(&name).await?;
         removed.networks.push(name);
     }

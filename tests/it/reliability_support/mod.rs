@@ -293,6 +293,7 @@ pub async fn remove_session(session: &str) {
             &lab_runner::env::docker::cleanup::Scope {
                 session: Some(session.to_string()),
                 images: false,
+                live_sessions: true,
             },
         )
         .await;

@@ -301,6 +301,7 @@ impl Drop for EnvGuard {
                     &Scope {
                         session: Some(session),
                         images: false,
+                        live_sessions: true,
                     },
                 )
                 .await
