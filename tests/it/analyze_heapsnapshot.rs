@@ -375,3 +375,107 @@ fn no_truncation_or_corruption_panics() {
         }
     }
 }
+
+/// `lab-runner analyze FILE --json` with `LAB_RUNNER_ANALYZE_THREADS` set to `threads`: its exit
+/// status and what it printed (stdout on success, stderr otherwise).
+fn analyze_on(threads: &str, file: &std::path::Path) -> (bool, String) {
+    let output = crate::support::lab_runner()
+        .env(heapsnapshot::THREADS_ENV, threads)
+        .arg("analyze")
+        .arg(file)
+        .arg("--json")
+        .output()
+        .expect("run lab-runner analyze");
+    let shown = if output.status.success() {
+        &output.stdout
+    } else {
+        &output.stderr
+    };
+    (
+        output.status.success(),
+        String::from_utf8_lossy(shown).into_owned(),
+    )
+}
+
+/// Read on two threads (one scans the text, the other builds the graph), a snapshot gives the
+/// same report as on one, and a damaged one the same error: on a snapshot of every shape at once,
+/// big enough for the arrays to pass many batches and buffers.
+#[test]
+fn one_thread_and_two_read_a_snapshot_the_same_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = generate_snapshot(
+        dir.path(),
+        "shapes.heapsnapshot",
+        &[
+            "--leaky",
+            "3000",
+            "--small-objects",
+            "40000",
+            "--list",
+            "20000",
+            "--closures",
+            "5000",
+            "--strings",
+            "20000",
+            "--non-ascii",
+            "500",
+            "--weakmap",
+            "200",
+            "--buffers",
+            "200",
+            "--buffer-bytes",
+            "256",
+            "--twins",
+            "50",
+        ],
+    );
+    let (one_ok, one) = analyze_on("1", &path);
+    let (two_ok, two) = analyze_on("2", &path);
+    assert!(one_ok && two_ok, "one thread: {one}\ntwo threads: {two}");
+    assert!(one.contains("\"LeakyThing\""), "{one}");
+    assert_eq!(one, two, "the same report on one thread and on two");
+
+    // Damage far into the edges array (past the first batches), then cut the file there.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edges = text.find("\"edges\":[").unwrap();
+    let strings = text.find("\"strings\":[").unwrap();
+    let middle = edges + (strings - edges) * 2 / 3;
+    let comma = middle + text[middle..].find(',').unwrap();
+    let damaged = [
+        (
+            "bad-number",
+            format!("{}x{}", &text[..comma + 1], &text[comma + 1..]),
+            "found 'x' where only non-negative integers belong in the \"edges\" array",
+        ),
+        (
+            "bad-target",
+            format!("{}99999999999,{}", &text[..comma + 1], &text[comma + 1..]),
+            "edge ",
+        ),
+        (
+            "truncated",
+            text[..comma].to_owned(),
+            "the file ends inside the \"edges\" array",
+        ),
+    ];
+    for (name, damaged, expected) in damaged {
+        let file = dir.path().join(format!("{name}.heapsnapshot"));
+        std::fs::write(&file, damaged).unwrap();
+        let (one_ok, one) = analyze_on("1", &file);
+        let (two_ok, two) = analyze_on("2", &file);
+        assert!(!one_ok && !two_ok, "{name}: should fail\n{one}\n{two}");
+        assert!(
+            one.contains(expected),
+            "{name}: {one}\nshould say: {expected}"
+        );
+        assert_eq!(one, two, "{name}: the same error on one thread and on two");
+    }
+
+    let (ok, shown) = analyze_on("many", &path);
+    assert!(!ok);
+    assert!(
+        shown.contains("LAB_RUNNER_ANALYZE_THREADS is \"many\": set it to 1")
+            && shown.contains(&path.display().to_string()),
+        "{shown}"
+    );
+}
