@@ -6,9 +6,7 @@
 //!    busy Node process.
 //! 2. Times the heap snapshot summary (parse + DevTools preparation + dominator tree + retained
 //!    sizes + table, `--convention devtools`) in a child process, which reports its own peak RSS
-//!    (VmHWM) and CPU time, so the figure is the analysis alone: once on one thread and once on two
-//!    (`LAB_RUNNER_ANALYZE_THREADS=1` and `=2`: one thread scans the text while the other builds
-//!    the graph).
+//!    (VmHWM), so the figure is the analysis alone.
 //! 3. Times `node -e "JSON.parse(fs.readFileSync(f))"` on the same file, interleaved with (2).
 //! 4. Times the CPU profile → top table + flame graph SVG.
 //!
@@ -23,13 +21,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lab_runner::analyze::cpuprofile::CpuProfile;
-use lab_runner::analyze::heapsnapshot::THREADS_ENV;
 use lab_runner::analyze::report;
 use lab_runner::cli::analyze::{AnalyzeArgs, peak_rss_bytes, run_to};
 
 /// The child process mode: analyse the file named by this variable, print the peak RSS, exit.
 const CHILD_ENV: &str = "LAB_RUNNER_ANALYZE_BENCH_CHILD";
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 3;
 const PROFILE_SECONDS: u64 = 60;
 
 /// The snapshot shapes: a name and the generator's options. Each is 35-150 MB.
@@ -62,18 +59,12 @@ const SHAPES: &[(&str, &[&str])] = &[
 struct Measured {
     shape: &'static str,
     mb: f64,
-    /// One thread, then two.
-    ours: [Timing; 2],
-    node: Timing,
-    size: u64,
-}
-
-/// Medians over the rounds, and the largest peak RSS.
-#[derive(Clone, Copy)]
-struct Timing {
-    wall: Duration,
-    cpu: Duration,
+    ours: Duration,
+    ours_cpu: Duration,
+    node: Duration,
+    node_cpu: Duration,
     peak: u64,
+    size: u64,
 }
 
 fn main() {
@@ -118,27 +109,24 @@ fn main() {
     }
     println!(
         "\nper shape, medians of {ROUNDS} (wall clock; CPU in brackets):\n\
-         | shape | file | threads | lab-runner analyze | MB/s | node JSON.parse | ratio | peak RSS |\n\
-         |---|---|---|---|---|---|---|---|"
+         | shape | file | lab-runner analyze | MB/s | node JSON.parse | ratio | peak RSS |\n\
+         |---|---|---|---|---|---|---|"
     );
     for m in &results {
-        for (threads, ours) in m.ours.iter().enumerate() {
-            let threads = threads + 1;
-            println!(
-                "| {} | {:.1} MB | {threads} | {:.3} s ({:.3} s) | {:.0} | {:.3} s ({:.3} s) | {:.1} × ({:.1} ×) | {:.1} MB = {:.2} × |",
-                m.shape,
-                m.mb,
-                ours.wall.as_secs_f64(),
-                ours.cpu.as_secs_f64(),
-                m.mb / ours.wall.as_secs_f64(),
-                m.node.wall.as_secs_f64(),
-                m.node.cpu.as_secs_f64(),
-                m.node.wall.as_secs_f64() / ours.wall.as_secs_f64(),
-                m.node.cpu.as_secs_f64() / ours.cpu.as_secs_f64(),
-                ours.peak as f64 / 1e6,
-                ours.peak as f64 / m.size as f64
-            );
-        }
+        println!(
+            "| {} | {:.1} MB | {:.3} s ({:.3} s) | {:.0} | {:.3} s ({:.3} s) | {:.1} × ({:.1} ×) | {:.1} MB = {:.2} × |",
+            m.shape,
+            m.mb,
+            m.ours.as_secs_f64(),
+            m.ours_cpu.as_secs_f64(),
+            m.mb / m.ours.as_secs_f64(),
+            m.node.as_secs_f64(),
+            m.node_cpu.as_secs_f64(),
+            m.node.as_secs_f64() / m.ours.as_secs_f64(),
+            m.node_cpu.as_secs_f64() / m.ours_cpu.as_secs_f64(),
+            m.peak as f64 / 1e6,
+            m.peak as f64 / m.size as f64
+        );
     }
 
     let profile = cpu_profile(&root, &cache);
@@ -172,8 +160,7 @@ fn main() {
     );
 }
 
-/// Times the analysis (on one thread, then on two) and node's `JSON.parse` of one snapshot,
-/// interleaved.
+/// Times the analysis and node's `JSON.parse` of one snapshot, interleaved.
 fn measure(shape: &'static str, snapshot: &Path) -> Measured {
     let size = std::fs::metadata(snapshot)
         .expect("snapshot metadata")
@@ -181,41 +168,38 @@ fn measure(shape: &'static str, snapshot: &Path) -> Measured {
     let mb = size as f64 / 1e6;
     println!("{shape}: {} ({mb:.1} MB)", snapshot.display());
     let exe = env::current_exe().expect("current exe");
-    let mut ours: [Vec<(Duration, Duration, u64)>; 2] = [vec![], vec![]];
-    let mut node = vec![];
+    let (mut ours, mut ours_cpu, mut node, mut node_cpu) = (vec![], vec![], vec![], vec![]);
+    let mut peak = 0u64;
     for round in 1..=ROUNDS {
-        for (threads, runs) in ours.iter_mut().enumerate() {
-            let threads = threads + 1;
-            let start = Instant::now();
-            let output = Command::new(&exe)
-                .env(CHILD_ENV, snapshot)
-                .env(THREADS_ENV, threads.to_string())
-                .output()
-                .expect("run the analysis child");
-            let elapsed = start.elapsed();
-            assert!(
-                output.status.success(),
-                "analysis failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            let rss = field(&stdout, "peak_rss_bytes=") as u64;
-            let cpu = field(&stdout, "cpu_seconds=");
-            let phases: Vec<String> = String::from_utf8_lossy(&output.stderr)
-                .lines()
-                .filter_map(|l| l.strip_prefix("timing: "))
-                .filter(|l| !l.starts_with("peak RSS"))
-                .map(str::to_owned)
-                .collect();
-            println!(
-                "  round {round}: lab-runner analyze, {threads} thread(s): {:.3} s wall, {cpu:.3} s CPU, \
-                 peak RSS {:.1} MB ({})",
-                elapsed.as_secs_f64(),
-                rss as f64 / 1e6,
-                phases.join("; ")
-            );
-            runs.push((elapsed, Duration::from_secs_f64(cpu), rss));
-        }
+        let start = Instant::now();
+        let output = Command::new(&exe)
+            .env(CHILD_ENV, snapshot)
+            .output()
+            .expect("run the analysis child");
+        let elapsed = start.elapsed();
+        assert!(
+            output.status.success(),
+            "analysis failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let rss = field(&stdout, "peak_rss_bytes=") as u64;
+        let cpu = field(&stdout, "cpu_seconds=");
+        peak = peak.max(rss);
+        let phases: Vec<String> = String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .filter_map(|l| l.strip_prefix("timing: "))
+            .filter(|l| !l.starts_with("peak RSS"))
+            .map(str::to_owned)
+            .collect();
+        println!(
+            "  round {round}: lab-runner analyze: {:.3} s wall, {cpu:.3} s CPU, peak RSS {:.1} MB ({})",
+            elapsed.as_secs_f64(),
+            rss as f64 / 1e6,
+            phases.join("; ")
+        );
+        ours.push(elapsed);
+        ours_cpu.push(Duration::from_secs_f64(cpu));
 
         let start = Instant::now();
         let output = Command::new("node")
@@ -237,24 +221,18 @@ fn measure(shape: &'static str, snapshot: &Path) -> Measured {
             "  round {round}: node -e \"JSON.parse(fs.readFileSync(f))\": {:.3} s wall, {cpu:.3} s CPU",
             elapsed.as_secs_f64()
         );
-        node.push((elapsed, Duration::from_secs_f64(cpu), 0));
+        node.push(elapsed);
+        node_cpu.push(Duration::from_secs_f64(cpu));
     }
     Measured {
         shape,
         mb,
-        ours: [timing(&ours[0]), timing(&ours[1])],
-        node: timing(&node),
+        ours: median(&mut ours),
+        ours_cpu: median(&mut ours_cpu),
+        node: median(&mut node),
+        node_cpu: median(&mut node_cpu),
+        peak,
         size,
-    }
-}
-
-fn timing(runs: &[(Duration, Duration, u64)]) -> Timing {
-    let mut wall: Vec<Duration> = runs.iter().map(|r| r.0).collect();
-    let mut cpu: Vec<Duration> = runs.iter().map(|r| r.1).collect();
-    Timing {
-        wall: median(&mut wall),
-        cpu: median(&mut cpu),
-        peak: runs.iter().map(|r| r.2).max().unwrap_or(0),
     }
 }
 
@@ -301,18 +279,11 @@ fn cpu_profile(root: &Path, cache: &Path) -> PathBuf {
     existing(&dir).expect("node wrote no .cpuprofile")
 }
 
-/// CPU time this process has used, all its threads (those that have ended too): user and system
-/// time from `/proc/self/stat` (Linux), in clock ticks of 10 ms.
+/// CPU time this process has used (`/proc/self/schedstat`, Linux).
 fn own_cpu_seconds() -> Option<f64> {
-    const TICKS_PER_SECOND: f64 = 100.0; // USER_HZ on Linux
-    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The fields after the command name (which may hold spaces) in parentheses; utime and stime
-    // are the 14th and 15th fields of the line.
-    let rest = text.get(text.rfind(')')? + 1..)?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let user: f64 = fields.get(11)?.parse().ok()?;
-    let system: f64 = fields.get(12)?.parse().ok()?;
-    Some((user + system) / TICKS_PER_SECOND)
+    let text = std::fs::read_to_string("/proc/self/schedstat").ok()?;
+    let nanos: f64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(nanos / 1e9)
 }
 
 fn field(text: &str, name: &str) -> f64 {

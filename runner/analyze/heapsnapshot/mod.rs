@@ -38,30 +38,6 @@ pub use summary::{
 use devtools::{Classes, Prepared};
 use dominators::{DominatorTree, Unreached, dominator_tree};
 use graph::{Edges, Graph};
-use scan::{OneThread, Records, TwoThreads};
-
-/// Set to `1` to read snapshots on one thread (`2`: two, whatever the machine has). Unset, a
-/// snapshot read from a file or from memory is read on two threads when the machine has more than
-/// one core: one scans the text, the other builds the graph. The results are the same.
-pub const THREADS_ENV: &str = "LAB_RUNNER_ANALYZE_THREADS";
-
-/// How many threads read a snapshot: [`THREADS_ENV`], or 2 when there is more than one core.
-fn threads() -> Result<usize> {
-    match std::env::var(THREADS_ENV) {
-        Ok(value) => match value.trim() {
-            "1" => Ok(1),
-            "2" => Ok(2),
-            other => anyhow::bail!(
-                "{THREADS_ENV} is \"{other}\": set it to 1 (read on one thread) or 2 (two threads), \
-                 or unset it (two when the machine has more than one core)"
-            ),
-        },
-        Err(_) => Ok(match std::thread::available_parallelism() {
-            Ok(cores) if cores.get() > 1 => 2,
-            _ => 1,
-        }),
-    }
-}
 
 /// A heap snapshot in memory: the node and edge arrays in compact form, what the chosen
 /// [`Convention`] needs, and the dominator tree once something has asked for retained sizes.
@@ -103,7 +79,7 @@ impl HeapSnapshot {
         let read = || -> Result<HeapSnapshot> {
             let file = File::open(path).context("cannot open the file")?;
             let len = file.metadata().ok().map(|m| m.len());
-            HeapSnapshot::parse_sendable(file, len, convention)
+            HeapSnapshot::parse(file, len, convention)
         };
         read().with_context(|| format!("Failed to read heap snapshot {}", path.display()))
     }
@@ -114,36 +90,18 @@ impl HeapSnapshot {
     }
 
     pub fn from_slice_as(bytes: &[u8], convention: Convention) -> Result<HeapSnapshot> {
-        HeapSnapshot::parse_sendable(bytes, Some(bytes.len() as u64), convention)
+        HeapSnapshot::parse(bytes, Some(bytes.len() as u64), convention)
             .context("Failed to read the heap snapshot")
     }
 
     /// Reads a snapshot from any reader (buffering is done here; pass the reader as it is).
     pub fn from_reader(reader: impl Read) -> Result<HeapSnapshot> {
-        HeapSnapshot::parse(reader, None, Convention::DevTools, &OneThread)
+        HeapSnapshot::parse(reader, None, Convention::DevTools)
             .context("Failed to read the heap snapshot")
     }
 
-    /// On two threads when the machine has more than one core (see [`THREADS_ENV`]).
-    fn parse_sendable(
-        reader: impl Read + Send,
-        len: Option<u64>,
-        convention: Convention,
-    ) -> Result<HeapSnapshot> {
-        if threads()? > 1 {
-            HeapSnapshot::parse(reader, len, convention, &TwoThreads)
-        } else {
-            HeapSnapshot::parse(reader, len, convention, &OneThread)
-        }
-    }
-
-    fn parse<R: Read>(
-        reader: R,
-        len: Option<u64>,
-        convention: Convention,
-        records: &impl Records<R>,
-    ) -> Result<HeapSnapshot> {
-        let (graph, mut edges) = parse::parse(reader, len, records)?;
+    fn parse(reader: impl Read, len: Option<u64>, convention: Convention) -> Result<HeapSnapshot> {
+        let (graph, mut edges) = parse::parse(reader, len)?;
         let prepared = match convention {
             Convention::DevTools => Some(devtools::prepare(&graph, &mut edges)),
             Convention::V8 => {

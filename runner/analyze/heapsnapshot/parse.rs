@@ -13,19 +13,14 @@ use anyhow::{Context, Result, bail};
 
 use super::graph::{Edges, Graph, IndexSet, Location, MAX_NODES, edge_kind};
 use super::layout::{EdgeField, Header, Layout, NodeField};
-use super::scan::{ByteStream, Records, describe, unescape};
+use super::scan::{ByteStream, describe, unescape};
 
 /// The header is a few kilobytes; anything this big is not a V8 heap snapshot.
 const HEADER_LIMIT: usize = 16 << 20;
 
 /// Reads a whole snapshot. `file_len` (when known) bounds the capacity reserved up front from the
 /// counts the header claims, so a lying header cannot make us allocate more than the file could hold.
-/// `records` says how the big number arrays are read (on this thread or on two).
-pub(crate) fn parse<R: Read>(
-    reader: R,
-    file_len: Option<u64>,
-    records: &impl Records<R>,
-) -> Result<(Graph, Edges)> {
+pub(crate) fn parse<R: Read>(reader: R, file_len: Option<u64>) -> Result<(Graph, Edges)> {
     let mut stream = ByteStream::new(reader);
     match stream.peek_token()? {
         None => bail!("the file is empty"),
@@ -73,9 +68,9 @@ pub(crate) fn parse<R: Read>(
         }
         match key.as_slice() {
             b"snapshot" => parts.read_header(&mut stream, file_len)?,
-            b"nodes" => parts.read_nodes(&mut stream, records)?,
-            b"edges" => parts.read_edges(&mut stream, records)?,
-            b"locations" => parts.read_locations(&mut stream, records)?,
+            b"nodes" => parts.read_nodes(&mut stream)?,
+            b"edges" => parts.read_edges(&mut stream)?,
+            b"locations" => parts.read_locations(&mut stream)?,
             b"strings" => parts.read_strings(&mut stream)?,
             _ => stream
                 .skip_value(None, 0)
@@ -159,11 +154,7 @@ impl Parts {
         usize::try_from(claimed.min(bound)).unwrap_or(0)
     }
 
-    fn read_nodes<R: Read>(
-        &mut self,
-        stream: &mut ByteStream<R>,
-        records: &impl Records<R>,
-    ) -> Result<()> {
+    fn read_nodes<R: Read>(&mut self, stream: &mut ByteStream<R>) -> Result<()> {
         let Some((header, layout)) = &self.header else {
             bail!("the \"nodes\" array comes before the \"snapshot\" header that describes it");
         };
@@ -210,8 +201,7 @@ impl Parts {
 
         let mut edge_total: u64 = 0;
         let g = &mut graph;
-        let (node, leftover) = records.scan(
-            stream,
+        let (node, leftover) = stream.scan_records(
             "nodes",
             field_count,
             #[inline(always)]
@@ -279,11 +269,7 @@ impl Parts {
         Ok(())
     }
 
-    fn read_edges<R: Read>(
-        &mut self,
-        stream: &mut ByteStream<R>,
-        records: &impl Records<R>,
-    ) -> Result<()> {
+    fn read_edges<R: Read>(&mut self, stream: &mut ByteStream<R>) -> Result<()> {
         let (Some((header, layout)), Some(graph), kept) =
             (&self.header, &mut self.graph, &mut self.edges)
         else {
@@ -358,7 +344,7 @@ impl Parts {
         let mut source_is_object = Some(node_types[0]) == object_type;
         let mut source_end = u64::from(first_edge.get(1).copied().unwrap_or(0));
         let mut index: u64 = 0;
-        let (edge, leftover) = records.scan(stream, "edges", field_count, #[inline(always)] |record| {
+        let (edge, leftover) = stream.scan_records("edges", field_count, #[inline(always)] |record| {
             let (edge_type, name, to) = (record[type_at], record[name_at], record[to_at]);
             let node = divide.quotient(to);
             if edge_type >= type_count || node * node_field_count != to || node >= node_count {
@@ -445,11 +431,7 @@ impl Parts {
     }
 
     /// `locations`: where each object and function was defined (written by V8 since 2021).
-    fn read_locations<R: Read>(
-        &mut self,
-        stream: &mut ByteStream<R>,
-        records: &impl Records<R>,
-    ) -> Result<()> {
+    fn read_locations<R: Read>(&mut self, stream: &mut ByteStream<R>) -> Result<()> {
         let (Some((_, layout)), Some(graph)) = (&self.header, &mut self.graph) else {
             bail!("the \"locations\" array comes before the \"nodes\" array it refers to");
         };
@@ -479,7 +461,7 @@ impl Parts {
         let small = |n: u64, what: &str| -> Result<u32> {
             u32::try_from(n).with_context(|| format!("a location's {what} {n} is too large"))
         };
-        let (count, leftover) = records.scan(stream, "locations", fields.len(), |record| {
+        let (count, leftover) = stream.scan_records("locations", fields.len(), |record| {
             let index = record[index_at];
             let node = index / node_field_count;
             if node * node_field_count != index || node >= node_count {
