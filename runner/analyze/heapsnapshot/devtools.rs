@@ -262,7 +262,7 @@ fn weakmap_edges_and_shapes(graph: &Graph, edges: &mut Edges) -> Shapes {
         if plain {
             // Objects of one shape tend to come together: compare with the last one first.
             if let Some((last_props, last_shape)) = &last
-                && last_props == &props
+                && same_names(last_props, &props)
             {
                 shapes.of_node[node as usize] = *last_shape;
                 continue;
@@ -286,6 +286,12 @@ fn weakmap_edges_and_shapes(graph: &Graph, edges: &mut Edges) -> Shapes {
         }
     }
     shapes
+}
+
+/// `a == b`, inline: the lists are a few names long, shorter than a call to `memcmp` takes.
+#[inline(always)]
+fn same_names(a: &[u32], b: &[u32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Everything reachable from the root's shortcut edges (and `(Document DOM trees)` in browsers)
@@ -413,9 +419,18 @@ fn shallow_sizes(graph: &Graph, edges: &Edges) -> Sizes {
             worklist.push(node);
         }
     }
+    // Only hidden and array nodes ever change owner (any other node owns itself): the type, one
+    // byte a node, says so without looking at `owners`.
+    let mut may_be_owned = [false; 256];
+    for code in [kinds.hidden, kinds.array].into_iter().flatten() {
+        may_be_owned[usize::from(code)] = true;
+    }
     while let Some(node) = worklist.pop() {
         let owner = owners[node as usize];
         for &target in &edges.targets[edges.range(node)] {
+            if !may_be_owned[usize::from(graph.node_types[target as usize])] {
+                continue;
+            }
             let current = owners[target as usize];
             if current == UNVISITED {
                 owners[target as usize] = owner;
