@@ -43,7 +43,11 @@ pub async fn perform(ctx: &Context, action: &HttpAction) -> Result<()> {
     ));
     if let Err(failure) = judge_response(action, &response, &label) {
         return Err(failure
-            .hint(action_hint(ctx, action, &response).or_else(|| ctx.step_hint()))
+            .hint(
+                ctx.own_hint()
+                    .or_else(|| action_hint(ctx, action, &response))
+                    .or_else(|| ctx.step_hint()),
+            )
             .into());
     }
     if !action.save.is_empty() {

@@ -34,7 +34,10 @@ pub async fn perform(ctx: &Context, action: &MetricsAction) -> Result<()> {
         .as_ref()
         .map(|d| d.get())
         .unwrap_or(DEFAULT_TIMEOUT);
-    let text = ctx.http().get_text(&url, timeout).await?;
+    // No answer at all (a paused or jammed app) is a judgement too, with the check's hint.
+    let text = ctx.http().get_text(&url, timeout).await.map_err(|e| {
+        Failure::new(format!("GET {path}"), "an answer", format!("{e:#}")).hint(ctx.step_hint())
+    })?;
     let scrape = metrics::parse(&text).map_err(|e| {
         Failure::new(
             format!("GET {path}"),

@@ -188,6 +188,8 @@ async fn verify_command(args: VerifyArgs) -> Result<u8> {
         keep: args.keep,
         fail_fast: args.fail_fast,
         verbose: args.verbose,
+        mutations: args.mutations,
+        mutation_jobs: args.mutation_jobs,
         engine: engine_options(&args.env, args.artifacts, Mode::Verify),
     };
     match interruptible(verify::run(&lab, &options)).await? {

@@ -226,6 +226,14 @@ pub struct Step {
     pub check_fails_before_solve: bool,
     #[serde(default)]
     pub cleanup: Vec<Action>,
+    /// Plausible wrong work: verify performs each instead of the solve and asserts that the check
+    /// rejects it with the mistake's hint (see `session/mistakes.rs`). Never shown to participants.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mistakes: Vec<Mistake>,
+    /// Parts of the solve the check does not judge, each with the reason: `verify --mutations`
+    /// leaves out every other command and action of the solve in turn and expects the check to fail.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchecked: Vec<Unchecked>,
     /// The participant does this by hand and no solve can do it for them (lint accepts a check without
     /// a solve only then).
     #[serde(default)]
@@ -237,6 +245,44 @@ pub struct Step {
 
 fn yes() -> bool {
     true
+}
+
+/// `mistakes:` — one plausible piece of wrong work a participant might do instead of the solve.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mistake {
+    /// What the participant got wrong ("a jam shorter than asked"); named in verify's output.
+    pub name: String,
+    /// What they do instead of the solve: the solve's vocabulary (`shell`, `inspector`, `wait`,
+    /// `ask`), which lint holds to the same rules as a solve.
+    #[serde(rename = "do")]
+    pub actions: Vec<Action>,
+    /// Text the check's diagnosis must contain once it rejects this work (a template): the hint the
+    /// participant who made this mistake needs.
+    pub hint: String,
+    /// Actions (of any kind) that bring the world back to the step's starting state afterwards,
+    /// before the next mistake and the real solve run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undo: Vec<Action>,
+    /// Run in an environment of its own, brought to the step's starting state by replaying the
+    /// part's earlier steps: for a mistake whose effect no `undo` can take back (the app killed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fresh: bool,
+}
+
+/// `unchecked:` — a command or action of the solve that the check does not judge, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unchecked {
+    /// Commands of the solve's `shell:` blocks whose first line starts with this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// A solve action by its path, as lint and `verify --mutations` name it
+    /// (`solve[0].profile.during[0]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Why the check need not (or cannot) see it: shown by `verify --mutations`.
+    pub reason: String,
 }
 
 /// Something the runner does, or judges, against the live system.
@@ -397,6 +443,10 @@ pub enum InspectorAction {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorDiscover {
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     /// Variables saved: `ws_url`, `devtools_url`, `target_id` → variable name.
     #[serde(default)]
     pub save: BTreeMap<String, String>,
@@ -414,6 +464,10 @@ pub struct InspectorAttach {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorEvaluate {
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     pub expression: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Matcher>,
@@ -457,6 +511,10 @@ pub struct InspectorStep {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorEvaluateInFrame {
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     pub expression: String,
     /// Selects first the frame below this function's in the Call Stack (its caller), as a click
     /// on that frame does; without it, the paused frame.
@@ -480,6 +538,10 @@ pub struct InspectorWatch {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorPaused {
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     /// The paused frame's function.
     pub function: String,
     /// With `line_containing`: the paused frame's file, relative to the app's folder.
@@ -583,6 +645,10 @@ fn default_tunnel_remote() -> String {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AskAction {
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     pub question: String,
     /// A template giving the right answer from variables saved from live state.
     pub answer: String,
@@ -595,6 +661,10 @@ pub struct AskAction {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpAction {
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     #[serde(default = "default_method")]
     pub method: String,
     pub path: String,
@@ -652,6 +722,10 @@ pub struct HttpExpect {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsAction {
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     /// The app's `metrics` path (lab.yaml) unless given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -705,6 +779,10 @@ pub struct WaitHealthy {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogsContain {
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     pub text: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
@@ -738,6 +816,10 @@ pub enum AnalyzeAction {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeapDiffCheck {
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     /// Host path of the earlier snapshot.
     pub old: String,
     /// Host path of the later snapshot.
@@ -754,6 +836,10 @@ pub struct HeapDiffCheck {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CpuprofileCheck {
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     /// Host path of the `.cpuprofile`.
     pub file: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -797,6 +883,10 @@ pub enum ShareOf {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeapsnapshotCheck {
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     /// Host path of the `.heapsnapshot`.
     pub file: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -810,6 +900,10 @@ pub struct HeapsnapshotCheck {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventuallyAction {
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     pub timeout: Dur,
     #[serde(default = "default_interval")]
     pub interval: Dur,

@@ -4,8 +4,11 @@
 pub mod control;
 pub mod demo;
 pub mod engine;
+pub mod fresh;
 pub mod interactive;
 pub mod junit;
+pub mod mistakes;
+pub mod mutations;
 pub mod progress;
 pub mod report;
 pub mod terminal;

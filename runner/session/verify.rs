@@ -8,7 +8,10 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::engine::{self, EngineOptions, PartSession, Phase};
+use super::fresh::Replay;
 use super::junit;
+use super::mistakes::{self, MistakeResult};
+use super::mutations::{self, Score, StepMutations};
 use super::report::{self, Outcome, StepResult};
 use crate::actions::context::{Narrator, Silent};
 use crate::lab::{Lab, Part, Step};
@@ -23,6 +26,10 @@ pub struct VerifyOptions {
     pub fail_fast: bool,
     /// Print what each action does.
     pub verbose: bool,
+    /// Also run every step once per solve command or action left out (`--mutations`).
+    pub mutations: bool,
+    /// How many mutants run at once (each in an environment of its own).
+    pub mutation_jobs: usize,
     pub engine: EngineOptions,
 }
 
@@ -55,8 +62,9 @@ pub async fn run(lab: &Lab, options: &VerifyOptions) -> Result<Vec<StepResult>> 
     );
     let started = Instant::now();
     let mut results = Vec::new();
+    let mut mutated: Vec<StepMutations> = Vec::new();
     for part in parts {
-        let stop = run_part(lab, part, options, &mut results).await;
+        let stop = run_part(lab, part, options, &mut results, &mut mutated).await;
         if stop {
             break;
         }
@@ -72,8 +80,11 @@ pub async fn run(lab: &Lab, options: &VerifyOptions) -> Result<Vec<StepResult>> 
             failed.part, failed.step, failed.title
         );
     }
+    if options.mutations {
+        print_mutation_summary(&mutated);
+    }
     if let Some(path) = &options.junit {
-        junit::write(path, lab.id(), &results)?;
+        junit::write(path, lab.id(), &results, &mutated)?;
         println!("JUnit report written to {}", path.display());
     }
     println!("{}", report::summary(&results));
@@ -86,6 +97,7 @@ async fn run_part(
     part: &Part,
     options: &VerifyOptions,
     results: &mut Vec<StepResult>,
+    mutated: &mut Vec<StepMutations>,
 ) -> bool {
     let started = Instant::now();
     let say = |line: &str| println!("       · {line}");
@@ -129,9 +141,31 @@ async fn run_part(
     );
     let _ = std::io::stdout().flush();
     let mut stop = false;
-    for step in &part.file.steps {
-        let result = verify_step(&session, part, step).await;
+    let replay = Replay {
+        lab,
+        part,
+        options: &options.engine,
+    };
+    for (index, step) in part.file.steps.iter().enumerate() {
+        let (mut result, tried) = verify_step(&session, replay, index, step).await;
+        if options.mutations && result.passed() {
+            let m = mutations::run_step(replay, index, step, options.mutation_jobs).await;
+            if let Some(diagnosis) = m.diagnosis() {
+                result.outcome = Outcome::Failed {
+                    phase: Some(Phase::Check),
+                    diagnosis,
+                };
+            }
+            mutated.push(m);
+        }
         println!("{}", result.line());
+        print_mistakes(&tried);
+        if let Some(m) = mutated
+            .last()
+            .filter(|m| m.step == step.id && m.part == part.id())
+        {
+            print_mutations(m);
+        }
         if let Some(details) = result.details() {
             println!("{details}");
         }
@@ -167,20 +201,80 @@ async fn run_part(
     stop
 }
 
-/// One step through all its phases.
-pub async fn verify_step(session: &PartSession, part: &Part, step: &Step) -> StepResult {
+fn print_mistakes(tried: &[MistakeResult]) {
+    let rejected: Vec<&str> = tried
+        .iter()
+        .filter(|m| m.rejected())
+        .map(|m| m.name.as_str())
+        .collect();
+    if !rejected.is_empty() {
+        let seconds: f64 = tried.iter().map(|m| m.seconds).sum();
+        println!(
+            "           · rejected with its hint [{seconds:.1}s]: {}",
+            rejected.join("; ")
+        );
+    }
+}
+
+fn print_mutations(m: &StepMutations) {
+    match &m.skipped {
+        Some(why) => println!("           · mutations: none ({why})"),
+        None => println!(
+            "           · mutations [{:.1}s]: {}",
+            m.seconds,
+            m.score().text()
+        ),
+    }
+}
+
+/// Each part's mutation score, and the lab's.
+fn print_mutation_summary(mutated: &[StepMutations]) {
+    let mut parts: Vec<&str> = mutated.iter().map(|m| m.part.as_str()).collect();
+    parts.dedup();
+    for part in parts {
+        let of_part: Vec<&StepMutations> = mutated.iter().filter(|m| m.part == part).collect();
+        let score = Score::of(of_part.iter().flat_map(|m| &m.mutants));
+        let seconds: f64 = of_part.iter().map(|m| m.seconds).sum();
+        println!("   MUTATIONS {part} [{seconds:>8.3}s] {}", score.text());
+    }
+    let score = Score::of(mutated.iter().flat_map(|m| &m.mutants));
+    println!("   MUTATIONS all {}", score.text());
+}
+
+/// One step through all its phases (and its mistakes, from its starting state).
+pub async fn verify_step(
+    session: &PartSession,
+    replay: Replay<'_>,
+    index: usize,
+    step: &Step,
+) -> (StepResult, Vec<MistakeResult>) {
     let started = Instant::now();
-    let outcome = step_outcome(session, step).await;
-    StepResult {
-        part: part.id().into(),
+    let mut tried = Vec::new();
+    let outcome = step_outcome(session, replay, index, step, &mut tried).await;
+    let outcome = match (outcome, mistakes::diagnosis(&tried)) {
+        (Outcome::Passed, Some(diagnosis)) => Outcome::Failed {
+            phase: Some(Phase::Check),
+            diagnosis,
+        },
+        (outcome, _) => outcome,
+    };
+    let result = StepResult {
+        part: replay.part.id().into(),
         step: step.id.clone(),
         title: step.title.clone(),
         duration: started.elapsed(),
         outcome,
-    }
+    };
+    (result, tried)
 }
 
-async fn step_outcome(session: &PartSession, step: &Step) -> Outcome {
+async fn step_outcome(
+    session: &PartSession,
+    replay: Replay<'_>,
+    index: usize,
+    step: &Step,
+    tried: &mut Vec<MistakeResult>,
+) -> Outcome {
     let ctx = &session.ctx;
     let fail = |phase: Phase, e: anyhow::Error| Outcome::Failed {
         phase: Some(phase),
@@ -210,6 +304,8 @@ async fn step_outcome(session: &PartSession, step: &Step) -> Outcome {
             return outcome;
         }
     }
+    // Wrong work from the starting state: the check must reject each with its hint.
+    *tried = mistakes::run_all(replay, index, session, step).await;
     if let Err(e) = engine::run_phase(ctx, step, Phase::Solve).await {
         let outcome = fail(Phase::Solve, e);
         let _ = engine::run_phase(ctx, step, Phase::Cleanup).await;
