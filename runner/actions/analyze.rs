@@ -149,6 +149,7 @@ fn heap_snapshot(ctx: &Context, check: &HeapsnapshotCheck) -> Result<()> {
             format!("at least {min}"),
             nodes.to_string(),
         )
+        .hint(ctx.step_hint())
         .into());
     }
     let summary = snapshot.summary();
@@ -165,6 +166,7 @@ fn heap_snapshot(ctx: &Context, check: &HeapsnapshotCheck) -> Result<()> {
                 expected,
                 show_actual(Some(&actual)),
             )
+            .hint(ctx.step_hint())
             .into());
         }
     }
