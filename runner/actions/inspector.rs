@@ -516,6 +516,7 @@ async fn paused(ctx: &Context, p: &InspectorPaused) -> Result<()> {
                     pause.function_name, pause.url, pause.line
                 ),
             )
+            .hint(ctx.step_hint())
             .into());
         }
         if let Some(needle) = &p.line_containing {
