@@ -142,3 +142,53 @@ fn lint_rejects_an_unchecked_entry_that_names_nothing_and_a_mistake_only_the_run
         r.all
     );
 }
+
+/// Every step passed, and the part's mutation score is 100 %: every mutant caught or marked.
+fn assert_every_mutant_caught_or_marked(r: &Run, part: &str, steps: &[&str]) {
+    assert_eq!(r.code, 0, "{}", r.all);
+    assert_all_passed(r, part, steps);
+    let score = r
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("MUTATIONS {part} [")))
+        .unwrap_or_else(|| panic!("no mutation score for {part}:\n{}", r.all));
+    assert!(
+        score.contains("(100 %)") && !score.contains("survived") && !score.contains("not judged"),
+        "{score}\n{}",
+        r.all
+    );
+}
+
+// The shipped lab under `verify --mutations`: minutes per part (docs/PERFORMANCE.md has the
+// figures), so .config/nextest.toml gives these tests a longer leash.
+#[test]
+fn mutations_of_the_shipped_lab_part1_are_all_caught_or_marked() {
+    let r = run(&["verify", "part1", "--mutations", "--backend", "process"]);
+    assert_every_mutant_caught_or_marked(
+        &r,
+        "part1",
+        &[
+            "1.1", "1.2", "1.3", "1.3.1", "1.3.2", "1.3.3", "1.3.4", "1.4", "1.5",
+        ],
+    );
+}
+
+#[test]
+fn mutations_of_the_shipped_lab_part2_are_all_caught_or_marked() {
+    let r = run(&["verify", "part2", "--mutations", "--backend", "process"]);
+    assert_every_mutant_caught_or_marked(
+        &r,
+        "part2",
+        &["2.0", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6"],
+    );
+}
+
+#[test]
+fn mutations_of_the_shipped_lab_part3_are_all_caught_or_marked() {
+    if !docker_or_skip("mutations_of_the_shipped_lab_part3_are_all_caught_or_marked") {
+        return;
+    }
+    let _docker = docker_shared();
+    let r = run(&["verify", "part3", "--mutations", "--backend", "docker"]);
+    assert_every_mutant_caught_or_marked(&r, "part3", &["3.1", "3.2", "3.3", "3.4", "3.5"]);
+}
