@@ -411,6 +411,17 @@ fn lint_mistakes_and_unchecked(
                 ),
             );
         }
+        if !step.check_fails_before_solve {
+            report(
+                line,
+                col,
+                format!(
+                    "mistakes[{i}] `{}`: this is an observation step (`check_fails_before_solve: false`): its \
+                     check holds before any solve, so it cannot reject wrong work",
+                    mistake.name
+                ),
+            );
+        }
     }
     if step.unchecked.is_empty() {
         return;

@@ -443,15 +443,15 @@ pub enum InspectorAction {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorDiscover {
-    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
-    /// of the step's first hint).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
     /// Variables saved: `ws_url`, `devtools_url`, `target_id` → variable name.
     #[serde(default)]
     pub save: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -464,10 +464,6 @@ pub struct InspectorAttach {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorEvaluate {
-    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
-    /// of the step's first hint).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
     pub expression: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Matcher>,
@@ -475,6 +471,10 @@ pub struct InspectorEvaluate {
     pub save: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// A place in the lab app's source, resolved from the source itself.
@@ -511,10 +511,6 @@ pub struct InspectorStep {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorEvaluateInFrame {
-    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
-    /// of the step's first hint).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
     pub expression: String,
     /// Selects first the frame below this function's in the Call Stack (its caller), as a click
     /// on that frame does; without it, the paused frame.
@@ -527,6 +523,10 @@ pub struct InspectorEvaluateInFrame {
     /// How long to wait for the app to be paused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -538,10 +538,6 @@ pub struct InspectorWatch {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorPaused {
-    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
-    /// of the step's first hint).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
     /// The paused frame's function.
     pub function: String,
     /// With `line_containing`: the paused frame's file, relative to the app's folder.
@@ -567,6 +563,10 @@ pub struct InspectorPaused {
     /// How long to wait for the app to be paused (a participant may still be setting it up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -645,26 +645,22 @@ fn default_tunnel_remote() -> String {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AskAction {
-    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
-    /// of the step's first hint).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
     pub question: String,
     /// A template giving the right answer from variables saved from live state.
     pub answer: String,
     /// For numbers: how far off an answer may be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tolerance: Option<f64>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// `http:` — one request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpAction {
-    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
-    /// of the step's first hint).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
     #[serde(default = "default_method")]
     pub method: String,
     pub path: String,
@@ -691,6 +687,10 @@ pub struct HttpAction {
     /// How long the request is expected to take (a capture): shown as a countdown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lasts: Option<Dur>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 fn default_method() -> String {
@@ -722,10 +722,6 @@ pub struct HttpExpect {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsAction {
-    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
-    /// of the step's first hint).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
     /// The app's `metrics` path (lab.yaml) unless given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -737,6 +733,10 @@ pub struct MetricsAction {
     pub save: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// `container:` — act on the app's container (or local process).
@@ -779,13 +779,13 @@ pub struct WaitHealthy {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogsContain {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
     /// What a participant whose work this check rejects should do (shown in the diagnosis instead
     /// of the step's first hint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
-    pub text: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<Dur>,
 }
 
 /// `artifact:` — copy a file out of the environment (the Docker archive API for containers).
@@ -816,10 +816,6 @@ pub enum AnalyzeAction {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeapDiffCheck {
-    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
-    /// of the step's first hint).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
     /// Host path of the earlier snapshot.
     pub old: String,
     /// Host path of the later snapshot.
@@ -831,15 +827,15 @@ pub struct HeapDiffCheck {
     /// most, as the comparison names it) → variable name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub save: BTreeMap<String, String>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CpuprofileCheck {
-    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
-    /// of the step's first hint).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
     /// Host path of the `.cpuprofile`.
     pub file: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -851,6 +847,10 @@ pub struct CpuprofileCheck {
     /// counting `(idle)`, `(program)` and `(garbage collector)`) → variable name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub save: BTreeMap<String, String>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -883,10 +883,6 @@ pub enum ShareOf {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeapsnapshotCheck {
-    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
-    /// of the step's first hint).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
     /// Host path of the `.heapsnapshot`.
     pub file: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -894,21 +890,25 @@ pub struct HeapsnapshotCheck {
     /// Bytes held by ArrayBuffer backing stores (Buffer contents) in the snapshot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backing_store_bytes: Option<Matcher>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// `eventually:` — poll until the inner actions pass.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventuallyAction {
-    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
-    /// of the step's first hint).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
     pub timeout: Dur,
     #[serde(default = "default_interval")]
     pub interval: Dur,
     #[serde(rename = "do")]
     pub actions: Vec<Action>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 fn default_interval() -> Dur {

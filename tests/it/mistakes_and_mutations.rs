@@ -123,7 +123,7 @@ fn lint_rejects_an_unchecked_entry_that_names_nothing_and_a_mistake_only_the_run
     let text = std::fs::read_to_string(&part).unwrap();
     let text = text.replace(
         "    check:\n",
-        "    unchecked:\n      - {command: curl -sS \"$BASE/api/nothing\", reason: shown}\n    mistakes:\n      - name: by the runner\n        do: [{http: {path: /api/health}}]\n        hint: x\n    check:\n",
+        "    unchecked:\n      - {command: curl -sS \"$BASE/api/nothing\", reason: shown}\n    mistakes:\n      - name: by the runner\n        do: [{http: {path: /api/health}}]\n        hint: x\n      - name: a long one\n        do: [{shell: 'curl -sS \"$BASE/api/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"'}]\n        hint: y\n    check:\n",
     );
     std::fs::write(&part, text).unwrap();
     let r = run_command(lab_runner().arg("lint").arg(lab.path()));
@@ -138,6 +138,11 @@ fn lint_rejects_an_unchecked_entry_that_names_nothing_and_a_mistake_only_the_run
     assert!(
         r.all
             .contains("mistakes[0].do[0]: `http` is something only the runner can do"),
+        "{}",
+        r.all
+    );
+    assert!(
+        r.all.contains("mistakes[1].do[0]: `") && r.all.contains("80 columns"),
         "{}",
         r.all
     );
