@@ -246,6 +246,7 @@ fn child(path: &Path) {
         three: None,
         convention: lab_runner::analyze::heapsnapshot::Convention::DevTools,
         json: false,
+        retainers: None,
         timings: true,
     };
     let mut sink = Vec::new();

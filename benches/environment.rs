@@ -160,9 +160,7 @@ async fn main() -> anyhow::Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
         let t = Instant::now();
-        docker
-            .remove_container(&name, Some(lab_runner::env::docker::force_remove()))
-            .await?;
+        docker.remove_container(&name).await?;
         removes.push(t.elapsed());
     }
     let remove = median(removes);

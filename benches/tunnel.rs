@@ -23,7 +23,6 @@ use lab_runner::env::Environment;
 use lab_runner::env::docker::connect;
 use lab_runner::lab::InspectorMode;
 use lab_runner::probe::inspector::{self, Inspector};
-use lab_runner::probe::tunnel::Tunnel;
 use lab_runner::util::ports;
 use support::{EnvGuard, docker_client_or_skip, fixture_dir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -75,10 +74,10 @@ struct Figures {
 }
 
 async fn bench() -> Result<()> {
-    let Some(docker) = docker_client_or_skip("bench tunnel").await else {
+    if docker_client_or_skip("bench tunnel").await.is_none() {
         return Ok(());
-    };
-    let (engine, api) = connect::engine_version(&docker).await?;
+    }
+    let (engine, api) = connect::connect().await?.version().await?;
     let host_port = ports::free_port()?;
     println!("starting the fixture container (inspector open, published on 127.0.0.1)…");
     let app = EnvGuard::start(
@@ -93,21 +92,14 @@ async fn bench() -> Result<()> {
         .endpoints()
         .inspector
         .context("the inspector is not published")?;
-    let (docker, container) = app.docker();
-    let tunnel = Tunnel::open(
-        docker.clone(),
-        container.clone(),
-        "127.0.0.1:0".parse()?,
-        "127.0.0.1:9229".parse()?,
-    )
-    .await?;
-    let raw_tunnel = Tunnel::open(
-        docker.clone(),
-        container.clone(),
-        "127.0.0.1:0".parse()?,
-        "127.0.0.1:3001".parse()?,
-    )
-    .await?;
+    let tunnel = app
+        .env()
+        .open_tunnel("127.0.0.1:0".parse()?, "127.0.0.1:9229".parse()?)
+        .await?;
+    let raw_tunnel = app
+        .env()
+        .open_tunnel("127.0.0.1:0".parse()?, "127.0.0.1:3001".parse()?)
+        .await?;
     let via = tunnel.local_addr();
     wait_for_inspector(direct).await?;
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use lab_runner::analyze::cpuprofile::{CpuProfile, FrameFilter};
 use lab_runner::analyze::heapsnapshot::{self, HeapSnapshot};
 use lab_runner::analyze::report;
-use lab_runner::probe::metrics::{self, Selector};
+use lab_runner::util::prometheus::{self as metrics, Selector};
 
 /// What a target does with one input.
 pub type Target = fn(&[u8]);

@@ -8,6 +8,7 @@
 //! - [`probe`]: how the runner touches the running app — HTTP, Prometheus metrics, the inspector, tunnels.
 //! - [`actions`]: performing a step's actions and judging its checks against the live system.
 //! - [`analyze`]: reading what the lab captures — CPU profiles and heap snapshots.
+//! - [`outcome`]: what came of an action, a phase and a step (a value, never an error found by downcast).
 //! - [`session`]: running steps in order (the engine) and the front ends: verify, start, demo.
 
 pub mod actions;
@@ -15,6 +16,7 @@ pub mod analyze;
 pub mod cli;
 pub mod env;
 pub mod lab;
+pub mod outcome;
 pub mod probe;
 pub mod session;
 pub mod util;

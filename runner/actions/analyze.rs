@@ -3,18 +3,18 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::Context as _;
 use serde_json::json;
 
 use super::Context;
-use super::failure::Failure;
 use super::matcher::{judge, show_actual};
 use crate::analyze::cpuprofile::{CpuProfile, FrameFilter};
-use crate::analyze::heapsnapshot::{self, HeapSnapshot};
+use crate::analyze::heapsnapshot::{self, HeapSnapshot, RetainerGraph};
 use crate::lab::{AnalyzeAction, CpuprofileCheck, HeapDiffCheck, HeapsnapshotCheck, ShareOf};
+use crate::outcome::{Done, Failure};
 use crate::util::units;
 
-pub async fn perform(ctx: &Context, action: &AnalyzeAction) -> Result<()> {
+pub async fn perform(ctx: &Context, action: &AnalyzeAction) -> Done {
     let ctx = ctx.clone();
     let action = action.clone();
     // Parsing can take a while on a big snapshot: off the async workers.
@@ -28,7 +28,7 @@ pub async fn perform(ctx: &Context, action: &AnalyzeAction) -> Result<()> {
 }
 
 /// A capture that is not there yet is a failed check (the participant has not saved it), not an error.
-fn existing(path: &str, what: &str, ctx: &Context) -> Result<PathBuf> {
+fn existing(path: &str, what: &str, ctx: &Context) -> Done<PathBuf> {
     let p = PathBuf::from(path);
     if !p.is_file() {
         return Err(Failure::new(
@@ -48,7 +48,7 @@ fn name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn cpuprofile(ctx: &Context, check: &CpuprofileCheck) -> Result<()> {
+fn cpuprofile(ctx: &Context, check: &CpuprofileCheck) -> Done {
     let path = existing(&check.file, "the CPU profile", ctx)?;
     let profile = CpuProfile::load(&path)?;
     let what = format!("CPU profile {}", name(&path));
@@ -101,7 +101,9 @@ fn cpuprofile(ctx: &Context, check: &CpuprofileCheck) -> Result<()> {
                 ));
                 ctx.set_var(variable, json!(hottest.function));
             }
-            other => anyhow::bail!("cpuprofile can save hottest, not `{other}`"),
+            other => {
+                return Err(anyhow::anyhow!("cpuprofile can save hottest, not `{other}`").into());
+            }
         }
     }
     if let Some(share) = &check.function_share {
@@ -136,7 +138,7 @@ fn cpuprofile(ctx: &Context, check: &CpuprofileCheck) -> Result<()> {
     Ok(())
 }
 
-fn heap_snapshot(ctx: &Context, check: &HeapsnapshotCheck) -> Result<()> {
+fn heap_snapshot(ctx: &Context, check: &HeapsnapshotCheck) -> Done {
     let path = existing(&check.file, "the heap snapshot", ctx)?;
     let snapshot = HeapSnapshot::load(&path)?;
     let what = format!("heap snapshot {}", name(&path));
@@ -158,6 +160,9 @@ fn heap_snapshot(ctx: &Context, check: &HeapsnapshotCheck) -> Result<()> {
         units::bytes(snapshot.total_shallow_size() as f64),
         units::bytes(summary.backing_store_bytes() as f64)
     ));
+    if !check.save.is_empty() {
+        save_holder(ctx, check, &path, &snapshot, &what)?;
+    }
     if let Some(matcher) = &check.backing_store_bytes {
         let actual = json!(summary.backing_store_bytes());
         if let Err(expected) = judge(matcher, Some(&actual)) {
@@ -173,7 +178,59 @@ fn heap_snapshot(ctx: &Context, check: &HeapsnapshotCheck) -> Result<()> {
     Ok(())
 }
 
-fn heap_diff(ctx: &Context, check: &HeapDiffCheck) -> Result<()> {
+/// `heapsnapshot.save`: what keeps the largest object alive, as the Retainers pane shows it.
+fn save_holder(
+    ctx: &Context,
+    check: &HeapsnapshotCheck,
+    path: &Path,
+    snapshot: &HeapSnapshot,
+    what: &str,
+) -> Done {
+    let paths = RetainerGraph::load(path)?.largest(1);
+    let holder = paths.first().and_then(|p| p.holder().map(|h| (p, h)));
+    let Some((largest, (step, value))) = holder else {
+        return Err(Failure::new(
+            format!("{what}: what keeps the largest object alive"),
+            "a variable or property on its retainer path",
+            match paths.first() {
+                Some(p) => format!(
+                    "{} @{} held by V8 internals only",
+                    p.object.class, p.object.id
+                ),
+                None => "no object reachable from the root".to_string(),
+            },
+        )
+        .hint(ctx.step_hint())
+        .into());
+    };
+    let retained = snapshot.retained_size_of_id(value.id).unwrap_or(0);
+    let retained_mib = (retained as f64 / 1048576.0 * 10.0).round() / 10.0;
+    ctx.narrate(&format!(
+        "largest object {} @{} ({}) is held by `{}`: {} @{} retains {}",
+        largest.object.class,
+        largest.object.id,
+        units::bytes(largest.object.self_size as f64),
+        step.edge,
+        value.class,
+        value.id,
+        units::bytes(retained as f64)
+    ));
+    for (saved, variable) in &check.save {
+        match saved.as_str() {
+            "largest_holder" => ctx.set_var(variable, json!(step.edge)),
+            "largest_holder_retained_mib" => ctx.set_var(variable, json!(retained_mib)),
+            other => {
+                return Err(anyhow::anyhow!(
+                    "heapsnapshot can save largest_holder or largest_holder_retained_mib, not `{other}`"
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn heap_diff(ctx: &Context, check: &HeapDiffCheck) -> Done {
     let old_path = existing(&check.old, "the earlier heap snapshot", ctx)?;
     let new_path = existing(&check.new, "the later heap snapshot", ctx)?;
     let old = HeapSnapshot::load(&old_path)?;
@@ -213,7 +270,11 @@ fn heap_diff(ctx: &Context, check: &HeapDiffCheck) -> Result<()> {
                 ));
                 ctx.set_var(variable, json!(top.label()));
             }
-            other => anyhow::bail!("heap_diff can save largest_growth, not `{other}`"),
+            other => {
+                return Err(
+                    anyhow::anyhow!("heap_diff can save largest_growth, not `{other}`").into(),
+                );
+            }
         }
     }
     if let Some(matcher) = &check.backing_store_delta {

@@ -3,19 +3,21 @@
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::anyhow;
 use serde_json::json;
 
 use super::Context;
 use crate::lab::ArtifactAction;
+use crate::outcome::Done;
 use crate::util::units;
 
-pub async fn perform(ctx: &Context, action: &ArtifactAction) -> Result<()> {
+pub async fn perform(ctx: &Context, action: &ArtifactAction) -> Done {
     if action.to.contains("..") || Path::new(&action.to).is_absolute() {
-        bail!(
+        return Err(anyhow!(
             "artifact `to: {}` must be a file name inside the session's artifact folder",
             action.to
-        );
+        )
+        .into());
     }
     let dest = ctx.artifacts_dir().join(&action.to);
     let started = Instant::now();

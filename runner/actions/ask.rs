@@ -1,19 +1,18 @@
 //! `ask:` — a question whose right answer comes from live state, so a participant cannot pass by
 //! guessing. verify and demo answer it from that same state (which proves the answer can be derived).
 
-use anyhow::Result;
-
 use super::Context;
-use super::failure::Failure;
 use crate::lab::AskAction;
+use crate::outcome::{Done, Failure};
 
-pub async fn perform(ctx: &Context, ask: &AskAction) -> Result<()> {
+pub async fn perform(ctx: &Context, ask: &AskAction) -> Done {
     let expected = ask.answer.trim().to_string();
     if expected.is_empty() {
-        anyhow::bail!(
+        return Err(anyhow::anyhow!(
             "the answer to {:?} came out empty; the state it is derived from was not saved",
             ask.question
-        );
+        )
+        .into());
     }
     let Some(asker) = ctx.asker() else {
         ctx.narrate(&format!(

@@ -3,19 +3,19 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use super::Context;
-use super::failure::Failure;
 use crate::env::health::{log_tail, wait_healthy};
 use crate::lab::{ContainerAction, RecreateSpec};
+use crate::outcome::{Done, Failure};
 
 const HEALTHY_TIMEOUT: Duration = Duration::from_secs(30);
 const LOGS_TIMEOUT: Duration = Duration::from_secs(3);
 
-pub async fn perform(ctx: &Context, action: &ContainerAction) -> Result<()> {
+pub async fn perform(ctx: &Context, action: &ContainerAction) -> Done {
     match action {
-        ContainerAction::Recreate(spec) => recreate(ctx, spec).await.map(|_| ()),
+        ContainerAction::Recreate(spec) => Ok(recreate(ctx, spec).await.map(|_| ())?),
         ContainerAction::Restart => {
             ctx.narrate("restart the app");
             {
@@ -24,9 +24,9 @@ pub async fn perform(ctx: &Context, action: &ContainerAction) -> Result<()> {
                 env.restart().await?;
             }
             ctx.refresh_env_vars().await;
-            healthy(ctx, HEALTHY_TIMEOUT).await.map(|_| ())
+            Ok(healthy(ctx, HEALTHY_TIMEOUT).await.map(|_| ())?)
         }
-        ContainerAction::WaitHealthy(w) => healthy(
+        ContainerAction::WaitHealthy(w) => Ok(healthy(
             ctx,
             w.timeout
                 .as_ref()
@@ -34,7 +34,7 @@ pub async fn perform(ctx: &Context, action: &ContainerAction) -> Result<()> {
                 .unwrap_or(HEALTHY_TIMEOUT),
         )
         .await
-        .map(|_| ()),
+        .map(|_| ())?),
         ContainerAction::LogsContain(l) => {
             logs_contain(
                 ctx,
@@ -137,7 +137,7 @@ async fn healthy(ctx: &Context, timeout: Duration) -> Result<Duration> {
 }
 
 /// Polls the app's log until it contains `text`.
-async fn logs_contain(ctx: &Context, text: &str, timeout: Duration) -> Result<()> {
+async fn logs_contain(ctx: &Context, text: &str, timeout: Duration) -> Done {
     let started = Instant::now();
     let env = ctx.env().read().await;
     loop {
@@ -148,17 +148,16 @@ async fn logs_contain(ctx: &Context, text: &str, timeout: Duration) -> Result<()
         }
         if started.elapsed() >= timeout {
             let tail = log_tail(env.as_ref()).await;
-            bail!(
-                Failure::new(
-                    "the app's log",
-                    format!(
-                        "a line containing {text:?} (waited {:.1}s)",
-                        timeout.as_secs_f64()
-                    ),
-                    tail
-                )
-                .hint(ctx.step_hint())
-            );
+            return Err(Failure::new(
+                "the app's log",
+                format!(
+                    "a line containing {text:?} (waited {:.1}s)",
+                    timeout.as_secs_f64()
+                ),
+                tail,
+            )
+            .hint(ctx.step_hint())
+            .into());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -69,7 +69,7 @@ struct Shared {
     /// Watch expressions added while paused, evaluated again after each step; cleared on `resume`.
     watches: Mutex<Vec<String>>,
     /// Actions started in the background (what `pause_at` triggered), awaited by `resume`.
-    background: Mutex<Vec<(String, JoinHandle<Result<()>>)>>,
+    background: Mutex<Vec<(String, JoinHandle<crate::outcome::Done>)>>,
     asker: Option<Box<dyn Asker>>,
     /// The session's port-forward (Part 3), kept across steps.
     tunnel: tokio::sync::Mutex<Option<crate::probe::tunnel::Tunnel>>,
@@ -368,7 +368,7 @@ impl Context {
     }
 
     /// Keeps a background task (named for messages) until `take_background`.
-    pub fn add_background(&self, name: String, task: JoinHandle<Result<()>>) {
+    pub fn add_background(&self, name: String, task: JoinHandle<crate::outcome::Done>) {
         self.shared
             .background
             .lock()
@@ -376,7 +376,7 @@ impl Context {
             .push((name, task));
     }
 
-    pub fn take_background(&self) -> Vec<(String, JoinHandle<Result<()>>)> {
+    pub fn take_background(&self) -> Vec<(String, JoinHandle<crate::outcome::Done>)> {
         std::mem::take(&mut *self.shared.background.lock().expect("background lock"))
     }
 

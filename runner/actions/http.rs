@@ -6,16 +6,16 @@ use anyhow::{Result, bail};
 use serde_json::Value;
 
 use super::Context;
-use super::failure::Failure;
 use super::matcher::{judge, show_actual};
 use crate::lab::HttpAction;
-use crate::probe::http::{Request, Response};
+use crate::outcome::{Done, Failure, Problem};
+use crate::probe::http::{HttpClient, HttpError, Request, Response};
 use crate::util::duration::Dur;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sends the request, judges the response, saves variables.
-pub async fn perform(ctx: &Context, action: &HttpAction) -> Result<()> {
+pub async fn perform(ctx: &Context, action: &HttpAction) -> Done {
     let base_url = ctx
         .var("base_url")
         .and_then(|v| v.as_str().map(str::to_string))
@@ -31,11 +31,14 @@ pub async fn perform(ctx: &Context, action: &HttpAction) -> Result<()> {
         header.unwrap_or_default(),
         token.as_deref().unwrap_or("$LAB_TOKEN"),
     ));
-    let label = format!("{} {}", action.method, target(action));
+    let label = format!("{} {}", action.method, action.target());
     let countdown = action.lasts.as_ref().map(|d| ctx.activity(&label, d.get()));
-    let response = ctx.http().send(&request).await;
+    let response = send(ctx.http(), &label, &request).await;
     drop(countdown);
-    let response = response?;
+    let response = response.map_err(|p| match p {
+        Problem::Check(f) => Problem::Check(f.hint(ctx.step_hint())),
+        other => other,
+    })?;
     ctx.narrate(&format!(
         "{label} → {} in {} ms",
         response.status,
@@ -55,15 +58,30 @@ pub async fn perform(ctx: &Context, action: &HttpAction) -> Result<()> {
         for (name, pointer) in &action.save {
             match json.pointer(pointer) {
                 Some(v) => ctx.set_var(name, v.clone()),
-                None => bail!(Failure::new(
-                    format!("{label}: saving `{name}`"),
-                    format!("the response to have {pointer}"),
-                    show_body(&response)
-                )),
+                None => {
+                    return Err(Failure::new(
+                        format!("{label}: saving `{name}`"),
+                        format!("the response to have {pointer}"),
+                        show_body(&response),
+                    )
+                    .into());
+                }
             }
         }
     }
     Ok(())
+}
+
+/// Sends `request` (`label` says what it is: `GET /api/health`). A request that got no answer is a
+/// judgement of the live system, as a check that does not hold: the app may be starting,
+/// restarting or jammed, and `eventually` asks again. A request that cannot be made is an error.
+pub async fn send(http: &HttpClient, label: &str, request: &Request) -> Done<Response> {
+    http.send(request).await.map_err(|e| match e {
+        HttpError::NoAnswer(why) => {
+            Problem::Check(Failure::new(label, "an answer from the app", why))
+        }
+        HttpError::Invalid(why) => Problem::Error(anyhow::anyhow!(why)),
+    })
 }
 
 /// `token` is the header the app reads its token from, and the session's token.
@@ -122,20 +140,6 @@ fn build_request(
             .map(Dur::get)
             .unwrap_or(DEFAULT_TIMEOUT),
     })
-}
-
-/// Path and query as a person reads them.
-pub fn target(action: &HttpAction) -> String {
-    if action.query.is_empty() {
-        action.path.clone()
-    } else {
-        let q: Vec<String> = action
-            .query
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        format!("{}?{}", action.path, q.join("&"))
-    }
 }
 
 fn judge_response(action: &HttpAction, response: &Response, label: &str) -> Result<(), Failure> {

@@ -4,10 +4,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, Result, anyhow};
 use serde_json::{Value, json};
 
-use super::failure::Failure;
 use super::matcher::{judge, show_actual};
 use super::{Context, perform_all};
 use crate::lab::app_source;
@@ -16,6 +15,7 @@ use crate::lab::{
     InspectorPauseAt, InspectorPaused, InspectorProfile, InspectorStep, InspectorWatch,
     SourcePlace,
 };
+use crate::outcome::{Done, Failure, Problem};
 use crate::probe::inspector::{self, Inspector, Paused, Step, file_url};
 use crate::util::duration::Dur;
 use crate::util::units;
@@ -28,7 +28,7 @@ fn timeout_of(t: &Option<Dur>, default: Duration) -> Duration {
     t.as_ref().map(Dur::get).unwrap_or(default)
 }
 
-pub async fn perform(ctx: &Context, action: &InspectorAction) -> Result<()> {
+pub async fn perform(ctx: &Context, action: &InspectorAction) -> Done {
     match action {
         InspectorAction::Discover(d) => {
             let addr = inspector_addr(ctx)?;
@@ -60,9 +60,12 @@ pub async fn perform(ctx: &Context, action: &InspectorAction) -> Result<()> {
                     "devtools_url" => devtools.clone(),
                     "target_id" => target.id.clone(),
                     "browser" => version.browser.clone(),
-                    other => bail!(
-                        "inspector discover can save ws_url, devtools_url, target_id or browser, not `{other}`"
-                    ),
+                    other => {
+                        return Err(anyhow!(
+                            "inspector discover can save ws_url, devtools_url, target_id or browser, not `{other}`"
+                        )
+                        .into());
+                    }
                 };
                 ctx.set_var(name, json!(value));
             }
@@ -136,7 +139,9 @@ fn inspector_addr(ctx: &Context) -> Result<SocketAddr> {
         .map_err(|_| anyhow!("inspector_addr `{text}` is not host:port"))
 }
 
-fn unreachable(ctx: &Context, addr: SocketAddr, e: anyhow::Error) -> anyhow::Error {
+/// An inspector that does not answer is a judgement of the live system (it is not open, or not
+/// yet), as an HTTP probe that gets no answer.
+fn unreachable(ctx: &Context, addr: SocketAddr, e: anyhow::Error) -> Problem {
     Failure::new(
         format!("the inspector at {addr}"),
         "an answer to /json/version and /json/list",
@@ -149,7 +154,7 @@ fn unreachable(ctx: &Context, addr: SocketAddr, e: anyhow::Error) -> anyhow::Err
 }
 
 /// The session's own client, connected on first use.
-async fn attached(ctx: &Context, timeout: Duration) -> Result<Inspector> {
+async fn attached(ctx: &Context, timeout: Duration) -> Done<Inspector> {
     let mut slot = ctx.inspector_client().lock().await;
     if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
         return Ok(client.with_timeout(timeout));
@@ -163,7 +168,7 @@ async fn attached(ctx: &Context, timeout: Duration) -> Result<Inspector> {
 }
 
 /// The session's client when attached, else a connection of its own for this action.
-async fn client(ctx: &Context, timeout: Duration) -> Result<Inspector> {
+async fn client(ctx: &Context, timeout: Duration) -> Done<Inspector> {
     if let Some(client) = ctx
         .inspector_client()
         .lock()
@@ -179,7 +184,7 @@ async fn client(ctx: &Context, timeout: Duration) -> Result<Inspector> {
         .map_err(|e| unreachable(ctx, addr, e))
 }
 
-async fn evaluate(ctx: &Context, e: &InspectorEvaluate) -> Result<()> {
+async fn evaluate(ctx: &Context, e: &InspectorEvaluate) -> Done {
     let client = client(ctx, timeout_of(&e.timeout, DEFAULT_TIMEOUT)).await?;
     // While the app is paused (by the runner or by DevTools) Runtime.evaluate waits for the resume:
     // evaluate on the paused frame instead, as DevTools' console does. Enabling the debugger makes a
@@ -222,7 +227,7 @@ async fn current_pause(
     client: &Inspector,
     wait: Duration,
     needed_for: &str,
-) -> Result<Paused> {
+) -> Done<Paused> {
     client.enable_debugger().await?;
     client.wait_paused(wait).await.map_err(|_| {
         Failure::new(
@@ -250,19 +255,17 @@ fn app_relative(ctx: &Context, url: &str) -> Option<String> {
 
 /// Step over / into / out, as the buttons in DevTools do, on the session's client (DevTools stays
 /// attached); then the Watch expressions are evaluated again in the new pause.
-async fn step(ctx: &Context, how: Step, s: &InspectorStep) -> Result<()> {
+async fn step(ctx: &Context, how: Step, s: &InspectorStep) -> Done {
     let timeout = timeout_of(&s.timeout, Duration::from_secs(30));
     let client = attached(ctx, DEFAULT_TIMEOUT).await?;
     let from = current_pause(ctx, &client, Duration::from_secs(2), how.button()).await?;
     let pause = client.step(how, timeout).await.map_err(|e| {
-        anyhow::Error::from(
-            Failure::new(
-                format!("{} from {}", how.button(), place(ctx, &from.url, from.line)),
-                "the app to pause again at the next statement",
-                format!("{e:#}"),
-            )
-            .hint(ctx.step_hint()),
+        Failure::new(
+            format!("{} from {}", how.button(), place(ctx, &from.url, from.line)),
+            "the app to pause again at the next statement",
+            format!("{e:#}"),
         )
+        .hint(ctx.step_hint())
     })?;
     ctx.narrate(&format!(
         "{} → paused in {} at {}",
@@ -301,7 +304,7 @@ fn display_name(function: &str) -> &str {
 
 /// Adds a Watch expression and shows its value in the current pause (DevTools shows
 /// `<not available>` while running, or when the expression throws).
-async fn watch(ctx: &Context, w: &InspectorWatch) -> Result<()> {
+async fn watch(ctx: &Context, w: &InspectorWatch) -> Done {
     ctx.add_watch(&w.expression);
     let client = attached(ctx, DEFAULT_TIMEOUT).await?;
     client.enable_debugger().await?;
@@ -317,7 +320,7 @@ async fn watch(ctx: &Context, w: &InspectorWatch) -> Result<()> {
 }
 
 /// The Console while paused: the expression is evaluated in the paused frame.
-async fn evaluate_in_frame(ctx: &Context, e: &InspectorEvaluateInFrame) -> Result<()> {
+async fn evaluate_in_frame(ctx: &Context, e: &InspectorEvaluateInFrame) -> Done {
     let wait = ctx.patience(timeout_of(&e.timeout, Duration::from_secs(2)));
     let session = ctx
         .inspector_client()
@@ -374,9 +377,7 @@ async fn evaluate_in_frame(ctx: &Context, e: &InspectorEvaluateInFrame) -> Resul
             .evaluate_on_frame(&frame.call_frame_id, &e.expression)
             .await
             .map_err(|err| {
-                anyhow::Error::from(
-                    Failure::new(what.clone(), "a value", format!("{err:#}")).hint(ctx.step_hint()),
-                )
+                Failure::new(what.clone(), "a value", format!("{err:#}")).hint(ctx.step_hint())
             })?;
         ctx.narrate(&format!("{what} → {value}"));
         if let Some(matcher) = &e.expect
@@ -389,7 +390,7 @@ async fn evaluate_in_frame(ctx: &Context, e: &InspectorEvaluateInFrame) -> Resul
         if let Some(name) = &e.save {
             ctx.set_var(name, value);
         }
-        Ok::<_, anyhow::Error>(())
+        Ok::<_, Problem>(())
     }
     .await;
     if let Some(own) = own {
@@ -419,7 +420,7 @@ pub fn resolve(ctx: &Context, place: &SourcePlace) -> Result<(String, u32)> {
     Ok((url, line as u32))
 }
 
-async fn pause_at(ctx: &Context, p: &InspectorPauseAt) -> Result<()> {
+async fn pause_at(ctx: &Context, p: &InspectorPauseAt) -> Done {
     let timeout = timeout_of(&p.timeout, DEFAULT_TIMEOUT);
     let client = attached(ctx, DEFAULT_TIMEOUT).await?;
     client.enable_debugger().await?;
@@ -438,7 +439,7 @@ async fn pause_at(ctx: &Context, p: &InspectorPauseAt) -> Result<()> {
         finished = &mut trigger => {
             let how = match finished {
                 Ok(Ok(())) => "finished".to_string(),
-                Ok(Err(e)) => format!("failed: {e:#}"),
+                Ok(Err(problem)) => format!("failed: {}", problem.text()),
                 Err(e) => format!("did not run: {e}"),
             };
             return Err(Failure::new(
@@ -489,7 +490,7 @@ async fn pause_at(ctx: &Context, p: &InspectorPauseAt) -> Result<()> {
     Ok(())
 }
 
-async fn paused(ctx: &Context, p: &InspectorPaused) -> Result<()> {
+async fn paused(ctx: &Context, p: &InspectorPaused) -> Done {
     let timeout = ctx.patience(timeout_of(&p.timeout, Duration::from_secs(2)));
     let addr = inspector_addr(ctx)?;
     // A connection of its own: it sees the pause whoever caused it (DevTools or the runner), and
@@ -602,14 +603,14 @@ async fn paused(ctx: &Context, p: &InspectorPaused) -> Result<()> {
             place(ctx, &pause.url, pause.line),
             call_stack_text(&pause)
         ));
-        Ok::<_, anyhow::Error>(())
+        Ok::<_, Problem>(())
     }
     .await;
     let _ = observer.close().await;
     result
 }
 
-async fn resume(ctx: &Context, timeout: Duration) -> Result<()> {
+async fn resume(ctx: &Context, timeout: Duration) -> Done {
     ctx.clear_watches();
     let client = ctx.inspector_client().lock().await.clone();
     match client {
@@ -643,12 +644,15 @@ async fn resume(ctx: &Context, timeout: Duration) -> Result<()> {
     for (name, task) in ctx.take_background() {
         let left = timeout.saturating_sub(started.elapsed());
         match tokio::time::timeout(left, task).await {
-            Ok(Ok(result)) => result.with_context(|| format!("{name}, once resumed"))?,
-            Ok(Err(e)) => bail!("{name} did not run to the end: {e}"),
-            Err(_) => bail!(
-                "{name} did not finish within {:.0} s of resuming",
-                timeout.as_secs_f64()
-            ),
+            Ok(Ok(result)) => result.map_err(|p| p.context(format!("{name}, once resumed")))?,
+            Ok(Err(e)) => return Err(anyhow!("{name} did not run to the end: {e}").into()),
+            Err(_) => {
+                return Err(anyhow!(
+                    "{name} did not finish within {:.0} s of resuming",
+                    timeout.as_secs_f64()
+                )
+                .into());
+            }
         }
     }
     Ok(())
@@ -666,7 +670,7 @@ fn app_source_line(ctx: &Context, url: &str, line: u32) -> Option<String> {
     )
 }
 
-async fn profile(ctx: &Context, p: &InspectorProfile) -> Result<()> {
+async fn profile(ctx: &Context, p: &InspectorProfile) -> Done {
     let dest = ctx.artifacts_dir().join(&p.to);
     let client = client(ctx, timeout_of(&p.timeout, CAPTURE_TIMEOUT)).await?;
     let started = Instant::now();
@@ -688,14 +692,14 @@ async fn profile(ctx: &Context, p: &InspectorProfile) -> Result<()> {
     Ok(())
 }
 
-async fn heap_usage(ctx: &Context, h: &InspectorHeapUsage) -> Result<()> {
+async fn heap_usage(ctx: &Context, h: &InspectorHeapUsage) -> Done {
     let client = client(ctx, timeout_of(&h.timeout, DEFAULT_TIMEOUT)).await?;
     let usage = client.heap_usage().await?;
     let value = |key: &str| -> Result<Value> {
         match key {
             "used" => Ok(json!(usage.used_size)),
             "total" => Ok(json!(usage.total_size)),
-            other => bail!("heap usage has `used` and `total`, not `{other}`"),
+            other => Err(anyhow!("heap usage has `used` and `total`, not `{other}`")),
         }
     };
     for (key, matcher) in &h.expect {

@@ -2,18 +2,17 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
 use serde_json::{Value, json};
 
 use super::Context;
-use super::failure::Failure;
 use super::matcher::{judge, show};
 use crate::lab::MetricsAction;
-use crate::probe::metrics::{self, Selector};
+use crate::outcome::{Done, Failure};
+use crate::util::prometheus::{self as metrics, Selector};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub async fn perform(ctx: &Context, action: &MetricsAction) -> Result<()> {
+pub async fn perform(ctx: &Context, action: &MetricsAction) -> Done {
     let base_url = ctx
         .var("base_url")
         .and_then(|v| v.as_str().map(str::to_string))
@@ -34,10 +33,31 @@ pub async fn perform(ctx: &Context, action: &MetricsAction) -> Result<()> {
         .as_ref()
         .map(|d| d.get())
         .unwrap_or(DEFAULT_TIMEOUT);
-    // No answer at all (a paused or jammed app) is a judgement too, with the check's hint.
-    let text = ctx.http().get_text(&url, timeout).await.map_err(|e| {
-        Failure::new(format!("GET {path}"), "an answer", format!("{e:#}")).hint(ctx.step_hint())
-    })?;
+    let request = crate::probe::http::Request {
+        method: "GET".into(),
+        url: url.clone(),
+        headers: vec![],
+        body: None,
+        timeout,
+    };
+    // No answer at all (a paused or jammed app) is a judgement, with the check's hint.
+    let response = super::http::send(ctx.http(), &format!("GET {path}"), &request)
+        .await
+        .map_err(|problem| match problem {
+            crate::outcome::Problem::Check(f) => {
+                crate::outcome::Problem::Check(f.hint(ctx.step_hint()))
+            }
+            other => other,
+        })?;
+    if !(200..300).contains(&response.status) {
+        return Err(anyhow::anyhow!(
+            "GET {url} answered {}: {}",
+            response.status,
+            response.text().chars().take(300).collect::<String>()
+        )
+        .into());
+    }
+    let text = response.text();
     let scrape = metrics::parse(&text).map_err(|e| {
         Failure::new(
             format!("GET {path}"),

@@ -11,13 +11,13 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, anyhow};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
 use super::Context;
-use super::failure::Failure;
 use crate::lab::ShellAction;
+use crate::outcome::{Done, Failure, Problem};
 
 /// How long commands may run unless the action says otherwise.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -104,7 +104,7 @@ pub struct Ran {
     pub output: Vec<String>,
 }
 
-pub async fn perform(ctx: &Context, action: &ShellAction) -> Result<()> {
+pub async fn perform(ctx: &Context, action: &ShellAction) -> Done {
     let timeout = action
         .timeout
         .as_ref()
@@ -121,8 +121,8 @@ pub async fn perform(ctx: &Context, action: &ShellAction) -> Result<()> {
     }
 }
 
-/// A block's exit status counts: anything but 0 is a failure showing what it printed.
-fn judge(ctx: &Context, commands: &str, ran: &Ran) -> Result<()> {
+/// A block's exit status counts: anything but 0 is a failed command showing what it printed.
+fn judge(ctx: &Context, commands: &str, ran: &Ran) -> Done {
     if ran.status == Some(0) {
         return Ok(());
     }
@@ -134,24 +134,25 @@ fn judge(ctx: &Context, commands: &str, ran: &Ran) -> Result<()> {
         .rev()
         .map(String::as_str)
         .collect();
-    Err(Failure::new(
-        format!("the commands\n{}", indent(commands)),
-        "exit status 0",
-        format!(
-            "{}{}",
-            match ran.status {
-                Some(code) => format!("exit status {code}"),
-                None => "killed by a signal".to_string(),
-            },
-            if tail.is_empty() {
-                " (no output)".to_string()
-            } else {
-                format!("; its output ended with:\n{}", indent(&tail.join("\n")))
-            }
-        ),
-    )
-    .hint(ctx.step_hint())
-    .into())
+    Err(Problem::Command(
+        Failure::new(
+            format!("the commands\n{}", indent(commands)),
+            "exit status 0",
+            format!(
+                "{}{}",
+                match ran.status {
+                    Some(code) => format!("exit status {code}"),
+                    None => "killed by a signal".to_string(),
+                },
+                if tail.is_empty() {
+                    " (no output)".to_string()
+                } else {
+                    format!("; its output ended with:\n{}", indent(&tail.join("\n")))
+                }
+            ),
+        )
+        .hint(ctx.step_hint()),
+    ))
 }
 
 fn indent(text: &str) -> String {
@@ -191,8 +192,9 @@ fn bash(terminals: &Terminals, commands: &str, state: &Path) -> Command {
 }
 
 /// Runs `commands` in the main terminal and waits for them (at most `timeout`); what they export
-/// and where they `cd` carry over to the next block.
-pub async fn run_main(ctx: &Context, commands: &str, timeout: Duration) -> Result<Ran> {
+/// and where they `cd` carry over to the next block. Commands still running at `timeout` are a
+/// failed command.
+pub async fn run_main(ctx: &Context, commands: &str, timeout: Duration) -> Done<Ran> {
     let mut terminals = ctx.terminals().lock().await;
     let state = tempfile::tempdir().context("Failed to create a folder for the shell's state")?;
     let mut child = bash(&terminals, commands, state.path())
@@ -210,12 +212,14 @@ pub async fn run_main(ctx: &Context, commands: &str, timeout: Duration) -> Resul
             let _ = child.wait().await;
             drain(readers).await;
             let printed = output.lock().expect("output lock").clone();
-            bail!(
-                "the commands did not finish within {:.0} s:\n{}\n(output so far:\n{})",
-                timeout.as_secs_f64(),
-                indent(commands),
-                indent(&printed.join("\n"))
-            );
+            return Err(Problem::Command(Failure::new(
+                format!("the commands\n{}", indent(commands)),
+                format!("to finish within {:.0} s", timeout.as_secs_f64()),
+                format!(
+                    "still running (stopped now); its output so far:\n{}",
+                    indent(&printed.join("\n"))
+                ),
+            )));
         }
     };
     drain(readers).await;
@@ -296,19 +300,15 @@ fn interrupt_group(child: &Child, signal: nix::sys::signal::Signal) {
 
 /// Starts `action.run` in the terminal `name` and leaves it running; waits for `ready` in its output
 /// when given.
-async fn start_other(
-    ctx: &Context,
-    name: &str,
-    action: &ShellAction,
-    timeout: Duration,
-) -> Result<()> {
+async fn start_other(ctx: &Context, name: &str, action: &ShellAction, timeout: Duration) -> Done {
     ctx.narrate(&format!("in another terminal ({name}):"));
     ctx.show_command(&action.run);
     let mut terminals = ctx.terminals().lock().await;
     if terminals.others.contains_key(name) {
-        bail!(
+        return Err(anyhow!(
             "the terminal `{name}` still runs a command: interrupt it first (`shell: {{interrupt: {name}}}`)"
-        );
+        )
+        .into());
     }
     let state = tempfile::tempdir().context("Failed to create a folder for the shell's state")?;
     let mut child = bash(&terminals, &action.run, state.path())
@@ -333,30 +333,30 @@ async fn start_other(
                     output: output.lock().expect("output lock").clone(),
                 };
                 judge(ctx, &action.run, &ran)?;
-                return Err(Failure::new(
+                return Err(Problem::Command(Failure::new(
                     format!("the command in the terminal `{name}`"),
                     format!("to keep running and print `{ready}`"),
                     "it ended at once",
-                )
-                .into());
+                )));
             }
             if started.elapsed() > timeout {
                 interrupt_group(&child, nix::sys::signal::Signal::SIGKILL);
                 let printed = output.lock().expect("output lock").join("\n");
-                return Err(Failure::new(
-                    format!("the command in the terminal `{name}`"),
-                    format!(
-                        "`{ready}` in its output within {:.0} s",
-                        timeout.as_secs_f64()
-                    ),
-                    if printed.is_empty() {
-                        "no output".to_string()
-                    } else {
-                        indent(&printed)
-                    },
-                )
-                .hint(ctx.step_hint())
-                .into());
+                return Err(Problem::Command(
+                    Failure::new(
+                        format!("the command in the terminal `{name}`"),
+                        format!(
+                            "`{ready}` in its output within {:.0} s",
+                            timeout.as_secs_f64()
+                        ),
+                        if printed.is_empty() {
+                            "no output".to_string()
+                        } else {
+                            indent(&printed)
+                        },
+                    )
+                    .hint(ctx.step_hint()),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -374,12 +374,13 @@ async fn start_other(
 }
 
 /// Ctrl-C in the terminal `name`: its command must end, and end well (a tunnel closes cleanly).
-async fn interrupt(ctx: &Context, name: &str) -> Result<()> {
+async fn interrupt(ctx: &Context, name: &str) -> Done {
     let mut terminals = ctx.terminals().lock().await;
     let Some(mut bg) = terminals.others.remove(name) else {
         return Err(anyhow!(
             "nothing runs in the terminal `{name}`: no earlier step started a command there"
-        ));
+        )
+        .into());
     };
     ctx.narrate(&format!("Ctrl-C in the terminal `{name}` ({})", bg.command));
     interrupt_group(&bg.child, nix::sys::signal::Signal::SIGINT);
@@ -388,12 +389,11 @@ async fn interrupt(ctx: &Context, name: &str) -> Result<()> {
         Err(_) => {
             interrupt_group(&bg.child, nix::sys::signal::Signal::SIGKILL);
             let _ = bg.child.wait().await;
-            return Err(Failure::new(
+            return Err(Problem::Command(Failure::new(
                 format!("`{}` after Ctrl-C", bg.command),
                 format!("to end within {:.0} s", INTERRUPT_GRACE.as_secs_f64()),
                 "it kept running (killed now)",
-            )
-            .into());
+            )));
         }
     };
     let ran = Ran {

@@ -8,9 +8,8 @@ use anyhow::{Context as _, Result, anyhow};
 use serde_json::json;
 
 use super::Context;
-use super::failure::Failure;
 use crate::lab::TunnelAction;
-use crate::probe::tunnel::Tunnel;
+use crate::outcome::{Done, Failure};
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -19,24 +18,18 @@ fn addr(text: &str, what: &str) -> Result<SocketAddr> {
         .map_err(|_| anyhow!("{what} `{text}` is not ip:port"))
 }
 
-/// The Docker handle and container this session's app runs in; steps with tunnels need Docker.
-async fn docker(ctx: &Context) -> Result<(bollard::Docker, String)> {
-    let env = ctx.env().read().await;
-    env.docker()
-        .map(|(d, c)| (d.clone(), c.to_string()))
-        .ok_or_else(|| anyhow!("a tunnel goes through `docker exec`: this step needs the Docker backend (--backend docker)"))
-}
-
-pub async fn perform(ctx: &Context, action: &TunnelAction) -> Result<()> {
+pub async fn perform(ctx: &Context, action: &TunnelAction) -> Done {
     match action {
         TunnelAction::Open(open) => {
-            let (docker, container) = docker(ctx).await?;
             let local = addr(&open.local, "tunnel local")?;
             let remote = addr(&open.remote, "tunnel remote")?;
+            let env = ctx.env().read().await;
+            let container = env.facts().name;
             ctx.show_command(&format!(
                 "lab-runner tunnel --container {container} --local {local} --remote {remote}"
             ));
-            let tunnel = Tunnel::open(docker, container.clone(), local, remote).await?;
+            let tunnel = env.open_tunnel(local, remote).await?;
+            drop(env);
             let at = tunnel.local_addr();
             if let Some(old) = ctx.tunnel().lock().await.replace(tunnel) {
                 old.close().await.ok();
@@ -94,14 +87,18 @@ pub async fn perform(ctx: &Context, action: &TunnelAction) -> Result<()> {
             Ok(())
         }
         TunnelAction::InspectorReachable(expected) => {
-            let (docker, container) = docker(ctx).await?;
             let remote = ctx
                 .var("inspector_inside")
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_else(|| "127.0.0.1:9229".into());
             let remote = addr(&remote, "inspector_inside")?;
-            let probe =
-                Tunnel::open(docker, container.clone(), "127.0.0.1:0".parse()?, remote).await?;
+            let (probe, container) = {
+                let env = ctx.env().read().await;
+                let probe = env
+                    .open_tunnel(addr("127.0.0.1:0", "the probe's address")?, remote)
+                    .await?;
+                (probe, env.facts().name)
+            };
             let seen = probe.inspector_targets(ctx.patience(PROBE_TIMEOUT)).await;
             probe.close().await.ok();
             let reachable = seen.as_ref().is_ok_and(|targets| !targets.is_empty());

@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use crate::util::{duration, units};
 
 use super::cpuprofile::{CpuProfile, FunctionTime};
-use super::heapsnapshot::{ARRAY_BUFFER_BACKING_STORE, Convention, Diff, HeapSnapshot, Summary};
+use super::heapsnapshot::{
+    ARRAY_BUFFER_BACKING_STORE, Convention, Diff, HeapSnapshot, RetainerPath, Summary,
+};
 
 /// Names longer than this are cut in the middle of tables.
 const NAME_WIDTH: usize = 60;
@@ -93,6 +95,64 @@ pub fn heap_summary(
     out.push('\n');
     out.push_str(&backing_store_line(summary));
     out.push_str(&wrap(&format!("Sizes: {}", summary.size_convention)));
+    out
+}
+
+/// How many retainer rows a path shows before "… N more".
+const RETAINER_ROWS: usize = 6;
+
+/// What keeps the largest objects alive: each one's retainer path, as DevTools' *Retainers* pane
+/// lists first, and the variable or property that holds it with what that retains.
+pub fn retainers(paths: &[RetainerPath], retained_size_of: impl Fn(u64) -> Option<u64>) -> String {
+    let mut out = String::new();
+    out.push_str(&wrap_at(&format!(
+        "What keeps the {} largest objects alive (the shortest retainer path, which the Retainers \
+         pane of Chrome DevTools lists first; read each path upwards):",
+        paths.len()
+    ), 78));
+    for (i, path) in paths.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "\n{}. {} @{}, {}",
+            i + 1,
+            path.object.class,
+            path.object.id,
+            units::bytes(path.object.self_size as f64)
+        );
+        for step in path.retainers.iter().take(RETAINER_ROWS) {
+            let _ = writeln!(
+                out,
+                "     {} in {} @{}",
+                step.edge, step.from.class, step.from.id
+            );
+        }
+        if path.retainers.len() > RETAINER_ROWS {
+            let _ = writeln!(
+                out,
+                "     … {} more up to the root",
+                path.retainers.len() - RETAINER_ROWS
+            );
+        }
+        if let Some((step, value)) = path.holder() {
+            let what = match step.edge_type.as_str() {
+                "context" => "a variable of a module or function scope".to_string(),
+                _ => format!("a property of {}", step.from.class),
+            };
+            let retains = retained_size_of(value.id)
+                .map(|bytes| format!(", retains {}", units::bytes(bytes as f64)))
+                .unwrap_or_default();
+            let text = wrap_at(
+                &format!(
+                    "Held by `{}` ({what}); its value, {} @{}{retains}.",
+                    step.edge, value.class, value.id
+                ),
+                75,
+            );
+            for line in text.lines() {
+                let _ = writeln!(out, "   {line}");
+            }
+        }
+    }
     out
 }
 
@@ -326,11 +386,15 @@ fn shorten(name: &str) -> String {
 }
 
 fn wrap(text: &str) -> String {
+    wrap_at(text, TEXT_WIDTH)
+}
+
+fn wrap_at(text: &str, width: usize) -> String {
     let mut out = String::new();
     let mut line_len = 0;
     for word in text.split_whitespace() {
         let len = word.chars().count();
-        if line_len > 0 && line_len + 1 + len > TEXT_WIDTH {
+        if line_len > 0 && line_len + 1 + len > width {
             out.push('\n');
             line_len = 0;
         } else if line_len > 0 {

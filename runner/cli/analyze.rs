@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::analyze::cpuprofile::CpuProfile;
-use crate::analyze::heapsnapshot::{self, Convention, HeapSnapshot};
+use crate::analyze::heapsnapshot::{self, Convention, HeapSnapshot, RetainerGraph};
 use crate::analyze::report;
 
 const AFTER_HELP: &str = "\
@@ -16,6 +16,7 @@ Examples:
   lab-runner analyze lab-artifacts/jam.cpuprofile --top 10 --flamegraph jam.svg
   lab-runner analyze lab-artifacts/after-leak.heapsnapshot
   lab-runner analyze --diff before.heapsnapshot after.heapsnapshot
+  lab-runner analyze after-leak.heapsnapshot --retainers
   lab-runner analyze --three a.heapsnapshot b.heapsnapshot c.heapsnapshot --json
 
 The file kind is taken from its content (a heap snapshot starts with a \"snapshot\" header, a CPU
@@ -53,6 +54,11 @@ pub struct AnalyzeArgs {
     /// Three-snapshot technique: objects allocated between A and B that are still alive in C
     #[arg(long, num_args = 3, value_names = ["A", "B", "C"], conflicts_with_all = ["file", "diff"])]
     pub three: Option<Vec<PathBuf>>,
+
+    /// Also show what keeps the N largest objects of a heap snapshot alive: each one's retainer
+    /// path, and the variable or property that holds it with its retained size
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "3", requires = "file")]
+    pub retainers: Option<usize>,
 
     /// Whose rules heap snapshot sizes and classes follow (see below)
     #[arg(long, value_enum, value_name = "RULES", default_value_t = Convention::DevTools)]
@@ -222,10 +228,42 @@ pub fn run_to(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
                 timings.mark("parse");
                 let summary = snapshot.summary();
                 timings.mark("summary (dominator tree, retained sizes)");
-                if args.json {
-                    json(&summary)?
-                } else {
-                    report::heap_summary(&snapshot, &summary, &shown(path), args.top)
+                let paths = match args.retainers {
+                    Some(count) => {
+                        let paths = RetainerGraph::load(path)?.largest(count);
+                        timings.mark("retainer paths");
+                        Some(paths)
+                    }
+                    None => None,
+                };
+                match (args.json, paths) {
+                    (true, None) => json(&summary)?,
+                    (true, Some(paths)) => json(&SummaryWithRetainers {
+                        retainers: paths
+                            .into_iter()
+                            .map(|path| {
+                                let holder = path.holder().map(|(step, value)| HolderJson {
+                                    name: step.edge.clone(),
+                                    edge_type: step.edge_type.clone(),
+                                    value: value.clone(),
+                                    retained_size: snapshot.retained_size_of_id(value.id),
+                                });
+                                RetainersJson { path, holder }
+                            })
+                            .collect(),
+                        summary,
+                    })?,
+                    (false, paths) => {
+                        let mut text =
+                            report::heap_summary(&snapshot, &summary, &shown(path), args.top);
+                        if let Some(paths) = paths {
+                            text.push('\n');
+                            text.push_str(&report::retainers(&paths, |id| {
+                                snapshot.retained_size_of_id(id)
+                            }));
+                        }
+                        text
+                    }
                 }
             }
         }
@@ -238,6 +276,30 @@ pub fn run_to(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
     }
     timings.finish();
     Ok(())
+}
+
+/// `--json --retainers`: the summary, and what keeps the largest objects alive.
+#[derive(serde::Serialize)]
+struct SummaryWithRetainers {
+    #[serde(flatten)]
+    summary: heapsnapshot::Summary,
+    retainers: Vec<RetainersJson>,
+}
+
+#[derive(serde::Serialize)]
+struct RetainersJson {
+    #[serde(flatten)]
+    path: heapsnapshot::RetainerPath,
+    holder: Option<HolderJson>,
+}
+
+/// The variable or property that holds an object, and what its value retains.
+#[derive(serde::Serialize)]
+struct HolderJson {
+    name: String,
+    edge_type: String,
+    value: heapsnapshot::RetainerNode,
+    retained_size: Option<u64>,
 }
 
 /// `--json` for a CPU profile.

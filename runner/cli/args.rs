@@ -53,7 +53,7 @@ pub enum ImageFrom {
 pub enum Command {
     /// Run every step of the chosen parts non-interactively and prove each one
     #[command(
-        after_help = "Examples:\n  lab-runner verify\n  lab-runner verify part2 --junit target/lab-junit.xml\n  lab-runner verify 2 --backend process --verbose\n\nEach step: setup → check (must fail) → each of its mistakes (the check must reject it with its hint) → solve → check (must pass) → cleanup.\nWith --mutations, each step again per solve command or action left out, in a fresh environment: the check must fail.\nExit code 0 only if every step passed."
+        after_help = "Examples:\n  lab-runner verify\n  lab-runner verify part2 --junit target/lab-junit.xml\n  lab-runner verify 2 --backend process --verbose\n  lab-runner verify part2 --format json > events.jsonl\n  lab-runner verify part2 --mutations\n\nEach step: setup → check (must fail) → each of its mistakes (the check must reject it with its hint) → solve → check (must pass) → cleanup.\nWith --mutations, each step again per solve command or action left out, in a fresh environment: the check must fail.\nExit code 0 only if every step passed."
     )]
     Verify(VerifyArgs),
     /// List the lab's parts and steps
@@ -122,8 +122,20 @@ pub struct VerifyArgs {
     /// Keep copied artifacts (profiles, snapshots) under this folder
     #[arg(long, value_name = "DIR")]
     pub artifacts: Option<PathBuf>,
+    /// What stdout carries: the lines a person reads, or one JSON object per event for tools
+    /// (docs/events.md); with json, the person's lines go to stderr
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
     #[command(flatten)]
     pub env: EnvArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Lines for a person
+    Human,
+    /// JSON lines, one per event (docs/events.md); the lines for a person go to stderr
+    Json,
 }
 
 #[derive(Debug, Args)]

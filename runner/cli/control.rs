@@ -97,14 +97,12 @@ async fn send(part: Option<&str>, request: &Request, timeout: std::time::Duratio
     let socket = control::find_session(part).await?;
     let last = control::request(&socket, request, timeout, |line| println!("{line}")).await?;
     match last {
-        Response::Exit { exit } => Ok(exit),
-        Response::Error {
-            error,
-            exit: Some(exit::USAGE),
-        } => Err(UsageError(error).into()),
-        Response::Error { error, exit } => {
+        Response::Done { passed: true } => Ok(exit::SUCCESS),
+        Response::Done { passed: false } => Ok(exit::FAILED),
+        Response::Error { error, usage: true } => Err(UsageError(error).into()),
+        Response::Error { error, .. } => {
             eprintln!("error: {error}");
-            Ok(exit.unwrap_or(exit::ERROR))
+            Ok(exit::ERROR)
         }
         Response::Line { line } => Err(anyhow::anyhow!(
             "the session's answer ended with a line instead of a result: {line:?}"

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::exit;
+use crate::env::docker::doctor as docker_checks;
 use crate::env::doctor::{self, Finding, Status};
-use crate::lab::{self, lint};
+use crate::lab::{self, Lab, lint};
 
 const AFTER_HELP: &str = "\
 Checks: Docker reachable (engine and API version); the lab image present, or buildable offline from \
@@ -77,7 +78,7 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<u8> {
         ),
     };
     let mut findings = vec![lab_finding];
-    findings.extend(doctor::diagnose(loaded.as_ref()).await);
+    findings.extend(diagnose(loaded.as_ref()).await);
     for finding in &findings {
         println!("{finding}");
     }
@@ -93,4 +94,47 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<u8> {
     } else {
         exit::FAILED
     })
+}
+
+/// Every check of the machine (the host's and Docker's), in the order they are printed. `lab` is `None` when the lab could not be loaded (the
+/// caller reports that); the checks that need it are then left out.
+async fn diagnose(lab: Option<&Lab>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let engine = docker_checks::engine().await;
+    findings.push(engine.finding.clone());
+    if let Some(lab) = lab {
+        findings.push(
+            docker_checks::image(
+                engine.docker.as_ref(),
+                &lab.app_dir(),
+                &lab.manifest.app.entry,
+                &lab.manifest.app.files,
+            )
+            .await,
+        );
+        let published = match &engine.docker {
+            Some(d) => docker_checks::published_ports(d).await.unwrap_or_default(),
+            None => Vec::new(),
+        };
+        for wanted in doctor::wanted_ports(lab) {
+            findings.push(doctor::port(&wanted, &published));
+        }
+    }
+    let wanted = lab
+        .and_then(|l| l.manifest.app.node.clone())
+        .unwrap_or_else(|| doctor::MIN_NODE.to_string());
+    findings.push(doctor::node(&wanted).await);
+    match &engine.docker {
+        Some(d) => findings.push(docker_checks::disk(d).await),
+        None => findings.push(Finding::warn(
+            "disk docker",
+            "not checked: Docker is not reachable",
+            "fix Docker first (see the docker line)",
+        )),
+    }
+    findings.push(doctor::disk("disk temp", &std::env::temp_dir()));
+    if let Some(d) = &engine.docker {
+        findings.extend(docker_checks::exposed_inspectors(d).await);
+    }
+    findings
 }

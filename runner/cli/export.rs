@@ -33,8 +33,8 @@ pub struct ExportArgs {
 
 pub async fn run(args: ExportArgs) -> Result<u8> {
     let lab = load_lab(args.lab)?;
-    let text =
-        export::guide(&lab).with_context(|| format!("Failed to export the lab {}", lab.id()))?;
+    let text = export::guide(&lab, crate::env::docker::labels::PART)
+        .with_context(|| format!("Failed to export the lab {}", lab.id()))?;
     match &args.out {
         None => {
             use std::io::Write;

@@ -72,7 +72,7 @@ pub async fn run(args: PullArgs) -> Result<u8> {
         (None, Some(info)) if !info.container.is_empty() => info.container.clone(),
         (None, _) => {
             let candidates = running::lab_containers(&docker).await?;
-            running::the_only_one(candidates).map_err(UsageError)?.name
+            running::the_one(candidates, None).map_err(UsageError)?.name
         }
     };
     let Some(artifact_dir) = running::artifact_dir(&docker, &container).await? else {
@@ -271,15 +271,7 @@ fn shell_word(path: &Path) -> String {
         .ok()
         .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
         .unwrap_or_else(|| path.to_path_buf());
-    let text = shown.display().to_string();
-    if text
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./:+=@".contains(c))
-    {
-        text
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
+    crate::util::shell_lines::quote(&shown.display().to_string())
 }
 
 #[cfg(test)]

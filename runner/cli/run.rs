@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use super::args::{
-    CleanupArgs, Cli, Command, DemoArgs, EnvArgs, ImageFrom, LintArgs, ListArgs, ResetArgs,
+    CleanupArgs, Cli, Command, DemoArgs, EnvArgs, Format, ImageFrom, LintArgs, ListArgs, ResetArgs,
     StartArgs, StatusArgs, VerifyArgs,
 };
 use super::exit;
@@ -17,6 +17,9 @@ use crate::env::docker::{cleanup, image::ImageChoice};
 use crate::lab::{self, Lab, lint};
 use crate::session::control::Mode;
 use crate::session::engine::{self, BackendChoice, EngineOptions};
+use crate::session::events::{Event, Events, Reporter};
+use crate::session::screen::{Screen, ScreenReporter};
+use crate::session::terminal::Terminal;
 use crate::session::verify::{self, VerifyOptions};
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -94,15 +97,8 @@ fn report_error(e: &anyhow::Error) -> ExitCode {
     exit::code(exit::ERROR)
 }
 
-/// A mistake in what the user asked for (an unknown part, say).
-#[derive(Debug)]
-pub struct UsageError(pub String);
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for UsageError {}
+/// A mistake in what the user asked for (an unknown part, say); exits with [`exit::USAGE`].
+pub use crate::outcome::UsageError;
 
 fn lab_dir(given: Option<PathBuf>) -> PathBuf {
     given.unwrap_or_else(lab::load::default_lab_dir)
@@ -134,17 +130,30 @@ fn engine_options(env: &EnvArgs, artifacts: Option<PathBuf>, mode: Mode) -> Engi
     }
 }
 
-/// Runs `work`; on Ctrl-C, SIGTERM or SIGHUP (the terminal was closed), drops it and removes
-/// whatever environments are up.
-pub async fn interruptible<T>(work: impl Future<Output = Result<T>>) -> Result<Option<T>> {
+/// Runs `work`; on Ctrl-C, SIGTERM or SIGHUP (the terminal was closed), drops it, removes whatever
+/// environments are up, and says why it stopped (`Err(why)`).
+pub async fn interruptible<T>(
+    work: impl Future<Output = Result<T>>,
+) -> Result<std::result::Result<T, &'static str>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("Failed to listen for SIGTERM")?;
     let mut hangup = signal(SignalKind::hangup()).context("Failed to listen for SIGHUP")?;
-    tokio::select! {
-        result = work => result.map(Some),
-        _ = tokio::signal::ctrl_c() => { remove_active_environments("interrupted (Ctrl-C)").await; Ok(None) }
-        _ = term.recv() => { remove_active_environments("terminated (SIGTERM)").await; Ok(None) }
-        _ = hangup.recv() => { remove_active_environments("the terminal was closed (SIGHUP)").await; Ok(None) }
+    let why = tokio::select! {
+        result = work => return result.map(Ok),
+        _ = tokio::signal::ctrl_c() => "interrupted (Ctrl-C)",
+        _ = term.recv() => "terminated (SIGTERM)",
+        _ = hangup.recv() => "the terminal was closed (SIGHUP)",
+    };
+    remove_active_environments(why).await;
+    Ok(Err(why))
+}
+
+/// Where the lines for a person go.
+fn human_output(to_stderr: bool) -> crate::session::report::Output {
+    if to_stderr {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
     }
 }
 
@@ -182,25 +191,55 @@ async fn verify_command(args: VerifyArgs) -> Result<u8> {
         // Asked for Docker: say at once if it is not there, rather than failing every step.
         connect::connect().await?;
     }
+    // With JSON lines on stdout, what a person reads goes to stderr.
+    let json = args.format == Format::Json;
+    let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
+    if json {
+        reporters.push(Box::new(crate::session::json::JsonReporter::new(Box::new(
+            std::io::stdout(),
+        ))));
+    }
+    if let Some(path) = args.junit {
+        reporters.push(Box::new(crate::session::junit::JunitReporter::new(
+            path,
+            human_output(json),
+        )));
+    }
+    reporters.push(Box::new(crate::session::report::VerifyReporter::new(
+        human_output(json),
+        args.verbose,
+    )));
+    let events = Events::new(reporters);
     let options = VerifyOptions {
         parts: args.parts,
-        junit: args.junit,
         keep: args.keep,
         fail_fast: args.fail_fast,
-        verbose: args.verbose,
         mutations: args.mutations,
         mutation_jobs: args.mutation_jobs,
         engine: engine_options(&args.env, args.artifacts, Mode::Verify),
     };
-    match interruptible(verify::run(&lab, &options)).await? {
-        Some(results) if results.iter().all(|r| r.passed()) && !results.is_empty() => {
-            Ok(exit::SUCCESS)
+    match interruptible(verify::run(&lab, &options, &events)).await? {
+        Ok(results) => {
+            events.finish()?;
+            Ok(verify_exit(&results))
         }
-        // An environment that could not start proved nothing either way: that is not a failed
-        // check (1) but "something else went wrong" (4), as the README documents.
-        Some(results) if results.iter().any(|r| r.environment_failed()) => Ok(exit::ERROR),
-        Some(_) => Ok(exit::FAILED),
-        None => Ok(exit::INTERRUPTED),
+        Err(why) => {
+            events.emit(Event::Interrupted { why: why.into() });
+            Ok(exit::INTERRUPTED)
+        }
+    }
+}
+
+/// verify's exit code: 0 when every step passed; 4 when an environment could not start (that
+/// proved nothing either way: not a failed check but "something else went wrong", as the README
+/// documents); 1 when a step failed.
+fn verify_exit(results: &[crate::outcome::StepResult]) -> u8 {
+    if !results.is_empty() && results.iter().all(|r| r.passed()) {
+        exit::SUCCESS
+    } else if results.iter().any(|r| r.environment_failed()) {
+        exit::ERROR
+    } else {
+        exit::FAILED
     }
 }
 
@@ -319,24 +358,41 @@ async fn start_command(args: StartArgs) -> Result<u8> {
         keep: args.keep,
         engine,
     };
-    match interruptible(crate::session::interactive::run(&lab, part, &options)).await? {
-        Some(code) => Ok(code),
-        None => Ok(exit::INTERRUPTED),
+    let events = Events::new(vec![Box::new(ScreenReporter::new(
+        Terminal::detect(),
+        Screen::Start,
+    ))]);
+    let run = crate::session::interactive::run(&lab, part, &options, &events);
+    match interruptible(run).await? {
+        // Quitting is fine: the participant's progress is saved.
+        Ok(_) => Ok(exit::SUCCESS),
+        Err(why) => {
+            events.emit(Event::Interrupted { why: why.into() });
+            Ok(exit::INTERRUPTED)
+        }
     }
 }
 
 async fn demo_command(args: DemoArgs) -> Result<u8> {
     let lab = load_lab(args.env.lab.clone())?;
     let part = one_part(&lab, &args.part)?;
+    let term = Terminal::detect();
     let options = crate::session::demo::DemoOptions {
         pace: args.pace,
         yes: args.yes,
         keep: args.keep,
+        // The live line polls the app: only where someone watches it.
+        live: term.styled(),
         engine: engine_options(&args.env, None, Mode::Demo),
     };
-    match interruptible(crate::session::demo::run(&lab, part, &options)).await? {
-        Some(code) => Ok(code),
-        None => Ok(exit::INTERRUPTED),
+    let events = Events::new(vec![Box::new(ScreenReporter::new(term, Screen::Demo))]);
+    match interruptible(crate::session::demo::run(&lab, part, &options, &events)).await? {
+        Ok(results) if results.iter().all(|r| r.passed()) => Ok(exit::SUCCESS),
+        Ok(_) => Ok(exit::FAILED),
+        Err(why) => {
+            events.emit(Event::Interrupted { why: why.into() });
+            Ok(exit::INTERRUPTED)
+        }
     }
 }
 

@@ -2,17 +2,17 @@
 //! (the `AWS-StartPortForwardingSession` of this lab), and keep it open until Ctrl-C.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use bollard::Docker;
-use bollard::query_parameters::ListContainersOptionsBuilder;
 use clap::Args;
 use tokio::sync::broadcast;
 
 use super::exit;
 use super::run::UsageError;
-use crate::env::docker::{INSPECTOR_PORT, connect, labels};
+use crate::env::docker::running::{self, LabContainer, Preference};
+use crate::env::docker::{DockerClient, INSPECTOR_PORT, connect};
 use crate::lab::InspectorMode;
 use crate::probe::tunnel::{Origin, Tunnel, TunnelEvent};
 use crate::util::units;
@@ -58,14 +58,19 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 pub async fn run(args: &TunnelArgs) -> Result<u8> {
     let docker = connect::connect().await?;
     let container = match &args.container {
-        Some(name) => check_running(&docker, name).await?,
+        Some(name) => {
+            running::require_running(&docker, name)
+                .await
+                .map_err(|e| UsageError(format!("the container {name:?} cannot be used: {e:#}")))?;
+            name.clone()
+        }
         None => default_container(&docker).await?,
     };
     let local = match args.local {
         Some(local) => local,
         None => default_local().await,
     };
-    let tunnel = Tunnel::open(docker, container.clone(), local, args.remote)
+    let tunnel = Tunnel::open(Arc::new(docker), container.clone(), local, args.remote)
         .await
         .map_err(|e| {
             if local.ip().is_loopback() {
@@ -226,127 +231,24 @@ async fn default_local() -> SocketAddr {
     }
 }
 
-async fn check_running(docker: &Docker, name: &str) -> Result<String> {
-    let inspect = tokio::time::timeout(
-        Duration::from_secs(10),
-        docker.inspect_container(name, None),
-    )
-    .await
-    .map_err(|_| anyhow::anyhow!("Docker did not answer within 10 s"))
-    .and_then(|r| r.map_err(anyhow::Error::from))
-    .map_err(|e| UsageError(format!("the container {name:?} cannot be used: {e:#}")))?;
-    if inspect.state.and_then(|s| s.running) != Some(true) {
-        return Err(UsageError(format!("the container {name} is not running")).into());
-    }
-    Ok(name.to_string())
-}
-
-/// A running container the runner made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Candidate {
-    name: String,
-    lab: String,
-    part: String,
-    /// Whether its part's environment opens the inspector on SIGUSR1 (None: the lab is unknown here).
-    on_signal: Option<bool>,
-}
-
-impl std::fmt::Display for Candidate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}  (lab {}, part {}{})",
-            self.name,
-            self.lab,
-            self.part,
-            match self.on_signal {
-                Some(true) => ", inspector on SIGUSR1",
-                _ => "",
-            }
-        )
-    }
-}
-
-async fn default_container(docker: &Docker) -> Result<String> {
-    // Without `all`, only running containers are listed.
-    let filter = labels::filter(&[(labels::MANAGED, "true")]);
-    let listed = tokio::time::timeout(
-        Duration::from_secs(10),
-        docker.list_containers(Some(
-            ListContainersOptionsBuilder::default()
-                .filters(&filter)
-                .build(),
-        )),
-    )
-    .await
-    .map_err(|_| anyhow::anyhow!("Docker did not answer within 10 s"))?
-    .context("Failed to list the lab containers")?;
+/// The running lab container whose part opens the inspector on SIGUSR1, else the only one.
+async fn default_container(docker: &DockerClient) -> Result<String> {
+    let candidates = running::lab_containers(docker).await?;
     // The lab says which parts open the inspector on a signal; without it, that is unknown.
     let lab = crate::lab::load(&crate::lab::load::default_lab_dir()).ok();
-    let candidates: Vec<Candidate> = listed
-        .into_iter()
-        .filter_map(|c| {
-            let name = c.names?.first()?.trim_start_matches('/').to_string();
-            let label = |key: &str| {
-                c.labels
-                    .as_ref()
-                    .and_then(|l| l.get(key).cloned())
-                    .unwrap_or_default()
-            };
-            let (lab_id, part) = (label(labels::LAB), label(labels::PART));
-            let on_signal = lab
-                .as_ref()
-                .filter(|l| l.id() == lab_id)
-                .and_then(|l| l.part(&part).map(|p| l.environment(p).inspector))
-                .map(|mode| mode == InspectorMode::OnSignal);
-            Some(Candidate {
-                name,
-                lab: lab_id,
-                part,
-                on_signal,
-            })
-        })
-        .collect();
-    choose(&candidates)
-        .map(|c| c.name.clone())
+    let on_signal = |c: &LabContainer| {
+        lab.as_ref()
+            .filter(|l| l.id() == c.lab)
+            .and_then(|l| l.part(&c.part).map(|p| l.environment(p).inspector))
+            == Some(InspectorMode::OnSignal)
+    };
+    let preference = Preference {
+        what: "open their inspector on SIGUSR1",
+        holds: &on_signal,
+    };
+    running::the_one(candidates, Some(&preference))
+        .map(|c| c.name)
         .map_err(|e| UsageError(e).into())
-}
-
-/// The one container the user means, or why there is none.
-fn choose(candidates: &[Candidate]) -> Result<&Candidate, String> {
-    let list = |cs: &[&Candidate]| cs.iter().map(|c| format!("\n  {c}")).collect::<String>();
-    if candidates.is_empty() {
-        return Err(format!(
-            "no running lab container (label {}=true). Start the part that needs the tunnel \
-             first, or name a container with --container.",
-            labels::MANAGED
-        ));
-    }
-    let on_signal: Vec<&Candidate> = candidates
-        .iter()
-        .filter(|c| c.on_signal == Some(true))
-        .collect();
-    match on_signal.as_slice() {
-        [one] => return Ok(one),
-        [] => {}
-        many => {
-            return Err(format!(
-                "{} running lab containers open their inspector on SIGUSR1; choose one with \
-                 --container:{}",
-                many.len(),
-                list(many)
-            ));
-        }
-    }
-    match candidates {
-        [one] => Ok(one),
-        many => Err(format!(
-            "{} running lab containers, and none is known to open its inspector on SIGUSR1; \
-             choose one with --container:{}",
-            many.len(),
-            list(&many.iter().collect::<Vec<_>>())
-        )),
-    }
 }
 
 #[cfg(test)]
@@ -358,42 +260,6 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         tunnel: TunnelArgs,
-    }
-
-    fn candidate(name: &str, on_signal: Option<bool>) -> Candidate {
-        Candidate {
-            name: name.into(),
-            lab: "node-profiling".into(),
-            part: name.into(),
-            on_signal,
-        }
-    }
-
-    #[test]
-    fn choose_prefers_the_one_on_signal_container() {
-        let cs = [
-            candidate("part1", Some(false)),
-            candidate("part3", Some(true)),
-        ];
-        assert_eq!(choose(&cs).map(|c| c.name.as_str()), Ok("part3"));
-        let one = [candidate("other", None)];
-        assert_eq!(choose(&one).map(|c| c.name.as_str()), Ok("other"));
-    }
-
-    #[test]
-    fn choose_lists_the_candidates_when_ambiguous_or_says_there_are_none() {
-        let err = choose(&[]).expect_err("none");
-        assert!(err.contains("no running lab container"), "{err}");
-        let two = [candidate("a", Some(true)), candidate("b", Some(true))];
-        let err = choose(&two).expect_err("ambiguous");
-        assert!(err.contains("\n  a  (lab node-profiling, part a, inspector on SIGUSR1)"));
-        assert!(err.contains("\n  b  ("), "{err}");
-        let two = [candidate("a", None), candidate("b", Some(false))];
-        let err = choose(&two).expect_err("ambiguous");
-        assert!(
-            err.contains("none is known") && err.contains("--container"),
-            "{err}"
-        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Whether this machine can run the lab's environments: each check says `ok`, `warn` or `FAIL`, what
-//! it found, and how to fix it. The Docker checks are in [`super::docker::doctor`]; the host's own
-//! (ports, `node`, free disk space) are here.
+//! it found, and how to fix it. The host's own checks (ports, `node`, free disk space) are here;
+//! the Docker checks, in [`super::docker::doctor`], use this module's [`Finding`]; `lab-runner
+//! doctor` (`cli/doctor.rs`) runs both.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::docker::{self, rootfs};
+use super::node::find_node;
 use crate::lab::{InspectorMode, Lab};
 use crate::util::units;
 
@@ -133,51 +134,43 @@ pub fn wanted_ports(lab: &Lab) -> Vec<WantedPort> {
     wanted
 }
 
-/// Every check, in the order they are printed. `lab` is `None` when the lab could not be loaded (the
-/// caller reports that); the checks that need it are then left out.
-pub async fn diagnose(lab: Option<&Lab>) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    let engine = docker::doctor::engine().await;
-    findings.push(engine.finding.clone());
-    if let Some(lab) = lab {
-        findings.push(
-            docker::doctor::image(
-                engine.docker.as_ref(),
-                &lab.app_dir(),
-                &lab.manifest.app.entry,
-                &lab.manifest.app.files,
-            )
-            .await,
-        );
-        let published = match &engine.docker {
-            Some(d) => docker::doctor::published_ports(d).await.unwrap_or_default(),
-            None => Vec::new(),
-        };
-        for wanted in wanted_ports(lab) {
-            findings.push(port(&wanted, &published));
+/// A host port a running container publishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub container: String,
+    /// `9229/tcp`.
+    pub container_port: String,
+    /// As the engine reports it: `0.0.0.0`, `::`, `127.0.0.1`, or empty (all interfaces).
+    pub host_ip: String,
+    pub host_port: u16,
+}
+
+impl Published {
+    /// Whether the binding reaches beyond the host's loopback.
+    pub fn off_loopback(&self) -> bool {
+        match self.host_ip.parse::<IpAddr>() {
+            Ok(ip) => !ip.is_loopback(),
+            // Empty means every interface.
+            Err(_) => true,
         }
     }
-    let wanted = lab
-        .and_then(|l| l.manifest.app.node.clone())
-        .unwrap_or_else(|| MIN_NODE.to_string());
-    findings.push(node(&wanted).await);
-    match &engine.docker {
-        Some(d) => findings.push(docker::doctor::disk(d).await),
-        None => findings.push(Finding::warn(
-            "disk docker",
-            "not checked: Docker is not reachable",
-            "fix Docker first (see the docker line)",
-        )),
+
+    pub fn address(&self) -> String {
+        let ip = if self.host_ip.is_empty() {
+            "0.0.0.0"
+        } else {
+            &self.host_ip
+        };
+        if ip.contains(':') {
+            format!("[{ip}]:{}", self.host_port)
+        } else {
+            format!("{ip}:{}", self.host_port)
+        }
     }
-    findings.push(disk("disk temp", &std::env::temp_dir()));
-    if let Some(d) = &engine.docker {
-        findings.extend(docker::doctor::exposed_inspectors(d).await);
-    }
-    findings
 }
 
 /// Whether `wanted.port` is free on 127.0.0.1, naming the container that publishes it when one does.
-pub fn port(wanted: &WantedPort, published: &[docker::doctor::Published]) -> Finding {
+pub fn port(wanted: &WantedPort, published: &[Published]) -> Finding {
     let check = format!("port {}", wanted.port);
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, wanted.port));
     match TcpListener::bind(addr) {
@@ -233,7 +226,7 @@ pub async fn node(wanted: &str) -> Finding {
             "write app.node in lab.yaml as MAJOR.MINOR (20.16)",
         );
     };
-    let path = match rootfs::find_node() {
+    let path = match find_node() {
         Ok(path) => path,
         Err(e) => return Finding::fail("node", format!("{e:#}"), &fix),
     };

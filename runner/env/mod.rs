@@ -5,16 +5,18 @@
 pub mod docker;
 pub mod doctor;
 pub mod health;
+pub mod node;
 pub mod process;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use async_trait::async_trait;
 
 use crate::lab::InspectorMode;
+use crate::probe::tunnel::Tunnel;
 
 pub use health::wait_healthy;
 
@@ -138,9 +140,14 @@ pub trait Environment: Send + Sync {
     async fn state(&self) -> Result<AppState>;
     /// Stops and removes everything this environment created.
     async fn teardown(&mut self) -> Result<()>;
-    /// The Docker handle and container, for steps that need Docker itself (exec, tunnels).
-    fn docker(&self) -> Option<(&bollard::Docker, &str)> {
-        None
+    /// Forwards `local` (a loopback address; port 0 picks a free one) to `remote` as seen from
+    /// inside the app's environment, one `docker exec` per connection ([`Tunnel`]). Only a
+    /// container can do that; other backends say the step needs Docker.
+    async fn open_tunnel(&self, local: SocketAddr, remote: SocketAddr) -> Result<Tunnel> {
+        let _ = (local, remote);
+        bail!(
+            "a tunnel goes through `docker exec`: this step needs the Docker backend (--backend docker)"
+        )
     }
 }
 

@@ -13,8 +13,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
+use super::node::{find_node, prepend_node_option};
 use super::{AppState, Backend, Endpoints, EnvSpec, Environment, Facts};
-use crate::env::docker::{prepend_node_option, rootfs};
 use crate::lab::InspectorMode;
 use crate::util::ports;
 
@@ -45,7 +45,7 @@ pub struct ProcessEnv {
 impl ProcessEnv {
     /// Starts the app; `report` hears about a preferred port that was taken (and which is used instead).
     pub async fn start(spec: EnvSpec, report: &dyn Fn(&str)) -> Result<ProcessEnv> {
-        let node = rootfs::find_node()?;
+        let node = find_node()?;
         let app_port = match spec.fixed_app_port {
             Some(p) => ports::require_free(p)?,
             None => ports::free_port().context("Failed to find a free port for the app")?,

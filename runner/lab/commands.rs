@@ -395,12 +395,12 @@ pub fn curl(action: &HttpAction, base_url: &str, token_header: &str, token: &str
         parts.push("-H 'content-type: application/json'".into());
         parts.push(format!("-d '{json}'"));
     } else if let Some(body) = &action.body {
-        parts.push(format!("--data-binary '{}'", body.replace('\'', r"'\''")));
+        parts.push(format!(
+            "--data-binary {}",
+            crate::util::shell_lines::quote(body)
+        ));
     }
-    parts.push(format!(
-        "\"{base_url}{}\"",
-        crate::actions::http::target(action)
-    ));
+    parts.push(format!("\"{base_url}{}\"", action.target()));
     parts.join(" ")
 }
 

@@ -12,7 +12,7 @@ use super::load::{Lab, Part};
 use super::model::{Action, InspectorAction, InspectorMode, Step};
 use super::render::Renderer;
 use super::yaml;
-use crate::probe::metrics::Selector;
+use crate::util::prometheus::Selector;
 
 /// Variables the runner itself provides to every part.
 pub const SESSION_VARS: &[&str] = &[
@@ -628,6 +628,9 @@ pub fn saved_names(action: &Action) -> Vec<String> {
         },
         Action::Analyze(crate::lab::AnalyzeAction::Cpuprofile(c)) => {
             c.save.values().cloned().collect()
+        }
+        Action::Analyze(crate::lab::AnalyzeAction::Heapsnapshot(h)) => {
+            h.save.values().cloned().collect()
         }
         Action::Analyze(crate::lab::AnalyzeAction::HeapDiff(d)) => {
             d.save.values().cloned().collect()

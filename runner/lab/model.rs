@@ -697,6 +697,18 @@ fn default_method() -> String {
     "GET".into()
 }
 
+impl HttpAction {
+    /// Path and query as a person reads them: `/api/lab/event-loop-jam?ms=1500`.
+    pub fn target(&self) -> String {
+        if self.query.is_empty() {
+            self.path.clone()
+        } else {
+            let q: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{}?{}", self.path, q.join("&"))
+        }
+    }
+}
+
 /// What an HTTP response must look like. With nothing said, any 2xx status passes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -890,6 +902,13 @@ pub struct HeapsnapshotCheck {
     /// Bytes held by ArrayBuffer backing stores (Buffer contents) in the snapshot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backing_store_bytes: Option<Matcher>,
+    /// Variables saved from what keeps the snapshot's largest object alive (its shortest retainer
+    /// path, as DevTools' Retainers pane lists first): `largest_holder` (the first variable or
+    /// property on that path, e.g. `retained`), `largest_holder_retained_mib` (what that
+    /// variable's value retains, in MiB with one decimal, as `lab-runner analyze --retainers`
+    /// prints it) → variable name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub save: BTreeMap<String, String>,
     /// What a participant whose work this check rejects should do (shown in the diagnosis instead
     /// of the step's first hint).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -188,12 +188,7 @@ fn single_expression(s: &str) -> Option<&str> {
 
 /// `{{ path | shell_quote }}` — quote for a POSIX shell when needed.
 fn shell_quote(value: String) -> String {
-    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:=@,%+".contains(c);
-    if !value.is_empty() && value.chars().all(safe) {
-        value
-    } else {
-        format!("'{}'", value.replace('\'', r"'\''"))
-    }
+    crate::util::shell_lines::quote(&value)
 }
 
 #[cfg(test)]

@@ -51,9 +51,10 @@ impl HttpClient {
     }
 
     /// Sends `request` and reads the whole body, within `request.timeout`.
-    pub async fn send(&self, request: &Request) -> Result<Response> {
-        let method = reqwest::Method::from_bytes(request.method.as_bytes())
-            .with_context(|| format!("`{}` is not an HTTP method", request.method))?;
+    pub async fn send(&self, request: &Request) -> Result<Response, HttpError> {
+        let method = reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|_| {
+            HttpError::Invalid(format!("`{}` is not an HTTP method", request.method))
+        })?;
         let mut builder = self
             .inner
             .request(method, &request.url)
@@ -88,44 +89,57 @@ impl HttpClient {
         headers: Vec<(String, String)>,
         timeout: Duration,
     ) -> Result<Response> {
-        self.send(&Request {
-            method: "GET".into(),
-            url: url.into(),
-            headers,
-            body: None,
-            timeout,
-        })
-        .await
+        Ok(self
+            .send(&Request {
+                method: "GET".into(),
+                url: url.into(),
+                headers,
+                body: None,
+                timeout,
+            })
+            .await?)
     }
 
     /// `GET url` → status only.
     pub async fn get_status(&self, url: &str, timeout: Duration) -> Result<u16> {
         Ok(self.get(url, vec![], timeout).await?.status)
     }
+}
 
-    /// `GET url` → body text, failing on a non-2xx status.
-    pub async fn get_text(&self, url: &str, timeout: Duration) -> Result<String> {
-        let response = self.get(url, vec![], timeout).await?;
-        anyhow::ensure!(
-            (200..300).contains(&response.status),
-            "GET {url} answered {}: {}",
-            response.status,
-            response.text().chars().take(300).collect::<String>()
-        );
-        Ok(response.text())
+/// Why a request got no response.
+#[derive(Debug)]
+pub enum HttpError {
+    /// Nothing answered: the connection failed or was cut, or no complete answer came in time.
+    /// Transient by nature: an app that is starting, restarting or jammed answers later.
+    NoAnswer(String),
+    /// The request could not be made at all (a method or URL that is not one).
+    Invalid(String),
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpError::NoAnswer(why) | HttpError::Invalid(why) => f.write_str(why),
+        }
     }
 }
 
-fn describe(e: reqwest::Error, request: &Request) -> anyhow::Error {
+impl std::error::Error for HttpError {}
+
+fn describe(e: reqwest::Error, request: &Request) -> HttpError {
     let what = format!("{} {}", request.method, request.url);
-    if e.is_timeout() {
-        anyhow::anyhow!(
+    if e.is_builder() {
+        HttpError::Invalid(format!("{what}: {e}"))
+    } else if e.is_timeout() {
+        HttpError::NoAnswer(format!(
             "{what}: no complete answer within {:.1}s (timed out)",
             request.timeout.as_secs_f64()
-        )
+        ))
     } else if e.is_connect() {
-        anyhow::anyhow!("{what}: connection failed (is the app running and listening?): {e}")
+        HttpError::NoAnswer(format!(
+            "{what}: connection failed (is the app running and listening?): {e}"
+        ))
     } else {
-        anyhow::anyhow!("{what}: {e}")
+        HttpError::NoAnswer(format!("{what}: {e}"))
     }
 }

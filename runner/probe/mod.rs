@@ -1,7 +1,7 @@
-//! How the runner touches the running app: HTTP requests, Prometheus scrapes, and the Node inspector
-//! (Chrome DevTools Protocol).
+//! How the runner touches the running app: HTTP requests, the Node inspector (Chrome DevTools
+//! Protocol), and a port-forward into its container. (What a Prometheus scrape says is read by
+//! [`crate::util::prometheus`], which the lab format's lint uses too.)
 
 pub mod http;
 pub mod inspector;
-pub mod metrics;
 pub mod tunnel;

@@ -42,10 +42,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use bollard::Docker;
-use bollard::container::LogOutput;
-use bollard::exec::{StartExecOptions, StartExecResults};
-use bollard::models::ExecConfig;
+use async_trait::async_trait;
 use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -53,7 +50,7 @@ use tokio::sync::broadcast;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use crate::probe::inspector::{Target, host_header};
+use crate::probe::inspector::{Target, get_json_over};
 
 /// The longest the runner waits for Docker to create or to start one forwarder exec.
 pub const EXEC_TIMEOUT: Duration = Duration::from_secs(10);
@@ -133,6 +130,51 @@ sock.on('close', () => {
 });
 process.stdout.on('error', () => process.exit(failed ? 1 : 0));
 "#;
+
+/// Where forwarders run: a process started inside the container with its stdin, stdout and
+/// stderr attached, and asked later whether it stopped. The Docker backend implements it with
+/// `docker exec` (`env::docker::DockerClient`); the tunnel itself knows no Docker.
+#[async_trait]
+pub trait Exec: Send + Sync + 'static {
+    /// Starts `cmd` with `env` in `container`, attached; Docker's create and start each get at
+    /// most `limit`.
+    async fn start_attached(
+        &self,
+        container: &str,
+        env: Vec<String>,
+        cmd: Vec<String>,
+        limit: Duration,
+    ) -> Result<Attached>;
+    /// Whether the process `id` still runs (asked within `limit`).
+    async fn state(&self, id: &str, limit: Duration) -> Result<ExecState>;
+}
+
+/// A started forwarder: its output frames and its stdin.
+pub struct Attached {
+    pub id: String,
+    pub output: Output,
+    pub input: Input,
+}
+
+/// One frame of a forwarder's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    StdOut(bytes::Bytes),
+    StdErr(bytes::Bytes),
+    /// Bytes outside the stdout/stderr frames (never the remote's data without a tty).
+    Unframed(bytes::Bytes),
+}
+
+/// Whether a forwarder still runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecState {
+    Running,
+    /// Stopped, with its exit code when known.
+    Exited(Option<i64>),
+}
+
+pub type Output = Pin<Box<dyn Stream<Item = Result<Frame>> + Send>>;
+pub type Input = Pin<Box<dyn AsyncWrite + Send>>;
 
 /// Why a connection through the tunnel did not work, as the forwarder (or Docker) told it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,7 +272,7 @@ impl std::fmt::Debug for Tunnel {
 
 /// State shared by the listener and the connection tasks.
 struct Shared {
-    docker: Docker,
+    exec: Arc<dyn Exec>,
     container: String,
     remote: SocketAddr,
     next_id: AtomicU64,
@@ -260,7 +302,7 @@ impl Tunnel {
     /// not checked here: like an SSM session, the tunnel opens, and each connection says why it
     /// failed ([`Tunnel::last_error`], [`TunnelEvent::Closed`]).
     pub async fn open(
-        docker: Docker,
+        exec: Arc<dyn Exec>,
         container: String,
         local: SocketAddr,
         remote: SocketAddr,
@@ -279,7 +321,7 @@ impl Tunnel {
             .with_context(|| format!("Failed to read the address of the listener on {local}"))?;
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let shared = Arc::new(Shared {
-            docker,
+            exec,
             container,
             remote,
             next_id: AtomicU64::new(1),
@@ -384,7 +426,8 @@ impl Tunnel {
         // Subscribed before dialling, so the connection's end cannot be missed.
         let mut events = self.subscribe();
         let (stream, id) = self.dial_with_id()?;
-        let body = match tokio::time::timeout(timeout, http_get(stream, remote, "/json/list")).await
+        let body = match tokio::time::timeout(timeout, get_json_over(stream, remote, "/json/list"))
+            .await
         {
             Ok(Ok(body)) => body,
             Ok(Err(e)) => {
@@ -416,13 +459,8 @@ impl Tunnel {
                 timeout.as_secs_f64()
             ),
         };
-        serde_json::from_slice(&body).with_context(|| {
-            format!(
-                "{}: the body is not a target list: {}",
-                doing(),
-                String::from_utf8_lossy(&body[..body.len().min(200)])
-            )
-        })
+        serde_json::from_value(body)
+            .with_context(|| format!("{}: the body is not a target list", doing()))
     }
 
     /// Stops listening (nothing listens on [`Tunnel::local_addr`] once this returns), closes every
@@ -543,16 +581,13 @@ impl Shared {
         diagnoses.push_back(diagnosis);
     }
 
-    fn exec_config(&self) -> ExecConfig {
+    /// The forwarder's environment and command.
+    fn forwarder(&self) -> (Vec<String>, Vec<String>) {
         let ms = |d: Duration| d.as_millis().to_string();
-        ExecConfig {
-            attach_stdin: Some(true),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            tty: Some(false),
+        (
             // An inherited --inspect would make the forwarder try to bind the inspector's port.
-            env: Some(vec!["NODE_OPTIONS=".into()]),
-            cmd: Some(vec![
+            vec!["NODE_OPTIONS=".into()],
+            vec![
                 "node".into(),
                 // One V8 worker thread instead of four: each forwarder is 4 tasks, not 7, against
                 // the container's pids limit.
@@ -564,9 +599,8 @@ impl Shared {
                 self.remote.port().to_string(),
                 ms(FORWARDER_CONNECT_TIMEOUT),
                 ms(FORWARDER_IDLE_AFTER_EOF),
-            ]),
-            ..Default::default()
-        }
+            ],
+        )
     }
 }
 
@@ -594,7 +628,7 @@ async fn run_connection<S>(
     let mut carried = Carried::default();
     carry(&shared, &counters, client, &cancel, &mut carried).await;
     let exit = match &carried.exec_id {
-        Some(exec_id) => wait_stopped(&shared.docker, exec_id).await,
+        Some(exec_id) => wait_stopped(shared.exec.as_ref(), exec_id).await,
         None => ExecExit::NotStarted,
     };
     if let ExecExit::StillRunning = exit
@@ -688,49 +722,14 @@ async fn carry<S>(
     }
 }
 
-type Output = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
-type Input = Pin<Box<dyn AsyncWrite + Send>>;
-
 async fn start_forwarder(shared: &Shared, carried: &mut Carried) -> Result<(Output, Input)> {
-    let container = &shared.container;
-    let exec = match tokio::time::timeout(
-        EXEC_TIMEOUT,
-        shared.docker.create_exec(container, shared.exec_config()),
-    )
-    .await
-    {
-        Ok(r) => {
-            r.with_context(|| format!("Failed to create the forwarder exec in {container}"))?
-        }
-        Err(_) => bail!(
-            "Failed to create the forwarder exec in {container}: Docker did not answer within {} s",
-            EXEC_TIMEOUT.as_secs()
-        ),
-    };
-    carried.exec_id = Some(exec.id.clone());
-    let options = StartExecOptions {
-        detach: false,
-        tty: false,
-        output_capacity: Some(CHUNK),
-    };
-    let started = match tokio::time::timeout(
-        EXEC_TIMEOUT,
-        shared.docker.start_exec(&exec.id, Some(options)),
-    )
-    .await
-    {
-        Ok(r) => r.with_context(|| format!("Failed to start the forwarder exec in {container}"))?,
-        Err(_) => bail!(
-            "Failed to start the forwarder exec in {container}: Docker did not answer within {} s",
-            EXEC_TIMEOUT.as_secs()
-        ),
-    };
-    match started {
-        StartExecResults::Attached { output, input } => Ok((output, input)),
-        StartExecResults::Detached => {
-            bail!("Docker started the forwarder exec in {container} detached, without its streams")
-        }
-    }
+    let (env, cmd) = shared.forwarder();
+    let attached = shared
+        .exec
+        .start_attached(&shared.container, env, cmd, EXEC_TIMEOUT)
+        .await?;
+    carried.exec_id = Some(attached.id);
+    Ok((attached.output, attached.input))
 }
 
 /// Client → forwarder's stdin. On the client's EOF (or close()), shuts the stream's write side,
@@ -753,7 +752,10 @@ where
         if n == 0 {
             match tokio::time::timeout(EXEC_TIMEOUT, input.shutdown()).await {
                 Ok(r) => r.context("ending the forwarder's stdin")?,
-                Err(_) => bail!("ending the forwarder's stdin: no progress within 10 s"),
+                Err(_) => bail!(
+                    "ending the forwarder's stdin: no progress within {} s",
+                    EXEC_TIMEOUT.as_secs()
+                ),
             }
             return Ok(());
         }
@@ -782,21 +784,20 @@ where
     W: AsyncWrite + Unpin,
 {
     while let Some(frame) = output.next().await {
-        match frame.context("reading the forwarder's output from Docker")? {
-            LogOutput::StdOut { message } => {
+        match frame.context("reading the forwarder's output")? {
+            Frame::StdOut(message) => {
                 client
                     .write_all(&message)
                     .await
                     .context("writing to the local client")?;
                 counter.fetch_add(message.len() as u64, Ordering::Relaxed);
             }
-            LogOutput::StdErr { message } => {
+            Frame::StdErr(message) => {
                 let room = MAX_STDERR.saturating_sub(stderr.len());
                 stderr.extend_from_slice(&message[..message.len().min(room)]);
             }
             // Without a tty everything comes framed; anything else is not the remote's data.
-            LogOutput::Console { message } => *unframed += message.len(),
-            LogOutput::StdIn { .. } => {}
+            Frame::Unframed(message) => *unframed += message.len(),
         }
     }
     // The client may already be gone; that is not this connection's failure.
@@ -812,21 +813,14 @@ enum ExecExit {
 }
 
 /// Waits (at most [`EXIT_WAIT`]) until Docker reports the exec stopped.
-async fn wait_stopped(docker: &Docker, exec_id: &str) -> ExecExit {
+async fn wait_stopped(exec: &dyn Exec, exec_id: &str) -> ExecExit {
     let deadline = tokio::time::Instant::now() + EXIT_WAIT;
     let mut pause = Duration::from_millis(5);
     loop {
-        match tokio::time::timeout(EXEC_TIMEOUT, docker.inspect_exec(exec_id)).await {
-            Ok(Ok(inspect)) if inspect.running != Some(true) => {
-                return ExecExit::Exited(inspect.exit_code);
-            }
-            Ok(Ok(_)) => {}
-            // Docker forgets an exec some time after its container stops.
-            Ok(Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            })) => return ExecExit::Exited(None),
-            Ok(Err(e)) => return ExecExit::Unknown(e.to_string()),
-            Err(_) => return ExecExit::Unknown("Docker did not answer".into()),
+        match exec.state(exec_id, EXEC_TIMEOUT).await {
+            Ok(ExecState::Exited(code)) => return ExecExit::Exited(code),
+            Ok(ExecState::Running) => {}
+            Err(e) => return ExecExit::Unknown(format!("{e:#}")),
         }
         if tokio::time::Instant::now() + pause > deadline {
             return ExecExit::StillRunning;
@@ -903,83 +897,35 @@ fn one_line(text: &str) -> String {
         .join(" | ")
 }
 
-/// Largest response head and body [`http_get`] accepts.
-const MAX_HEAD: usize = 64 * 1024;
-const MAX_BODY: usize = 4 * 1024 * 1024;
-
-/// A minimal `GET path` over `stream` to the inspector at `remote` (which checks the `Host`):
-/// the body of a 200 answer, read by its `Content-Length` (the inspector keeps the socket open).
-async fn http_get<S>(mut stream: S, remote: SocketAddr, path: &str) -> Result<Vec<u8>>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n\r\n",
-        host_header(remote)
-    );
-    stream.write_all(request.as_bytes()).await?;
-    stream.flush().await?;
-    let mut buf = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        if buf.len() > MAX_HEAD {
-            bail!("the response head is larger than {MAX_HEAD} bytes");
-        }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            bail!("the connection closed before an HTTP answer");
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let status = head
-        .lines()
-        .next()
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| anyhow!("not an HTTP answer: {}", one_line(&head)))?;
-    let length = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
-        .ok_or_else(|| anyhow!("the answer has no Content-Length: {}", one_line(&head)))?;
-    if length > MAX_BODY {
-        bail!("the answer's body ({length} bytes) is larger than {MAX_BODY} bytes");
-    }
-    let mut body = buf.split_off(head_end + 4);
-    while body.len() < length {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            bail!(
-                "the connection closed after {} of {length} body bytes",
-                body.len()
-            );
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    body.truncate(length);
-    // Half-close: the forwarder ends its socket and exits once the inspector closes it.
-    let _ = stream.shutdown().await;
-    if status != 200 {
-        bail!("HTTP {status}: {}", String::from_utf8_lossy(&body).trim());
-    }
-    Ok(body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Starts nothing: for what is decided before any forwarder runs.
+    struct NoExec;
+
+    #[async_trait]
+    impl Exec for NoExec {
+        async fn start_attached(
+            &self,
+            _: &str,
+            _: Vec<String>,
+            _: Vec<String>,
+            _: Duration,
+        ) -> Result<Attached> {
+            bail!("no exec in this test")
+        }
+
+        async fn state(&self, _: &str, _: Duration) -> Result<ExecState> {
+            Ok(ExecState::Exited(None))
+        }
+    }
+
     #[tokio::test]
     async fn refuses_to_listen_beyond_loopback() {
-        // No daemon is contacted before the address is checked.
-        let docker = Docker::connect_with_defaults().expect("a Docker handle (not a connection)");
+        // Nothing is started before the address is checked.
         let err = Tunnel::open(
-            docker,
+            Arc::new(NoExec),
             "c".into(),
             "0.0.0.0:0".parse().expect("an address"),
             "127.0.0.1:9229".parse().expect("an address"),
@@ -991,10 +937,9 @@ mod tests {
 
     #[test]
     fn econnrefused_gets_the_sigusr1_hint() {
-        let docker = Docker::connect_with_defaults().expect("a Docker handle (not a connection)");
         let (events, _) = broadcast::channel(1);
         let shared = Shared {
-            docker,
+            exec: Arc::new(NoExec),
             container: "lab-c".into(),
             remote: "127.0.0.1:9229".parse().expect("an address"),
             next_id: AtomicU64::new(1),

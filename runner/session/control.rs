@@ -7,8 +7,9 @@
 //! for discovery). `LAB_RUNNER_SESSION` (a socket path) tells a client which session to use.
 //!
 //! Protocol: the client sends one JSON line, a [`Request`]; the server answers with JSON lines:
-//! `{"line": "..."}` for each line to print, then one `{"exit": N}` or `{"error": "..."}` (with an
-//! `"exit"` of 2 when the request itself was wrong).
+//! `{"line": "..."}` for each line to print, then one `{"passed": true|false}` (the check passed,
+//! the redeployed app came back) or `{"error": "..."}` (with `"usage": true` when the request itself
+//! was wrong). The client (`cli/control.rs`) turns that into its exit code.
 
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
@@ -27,8 +28,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::engine::{DEFAULT_PHASE_BUDGET, PartSession};
 use crate::actions::Context;
 use crate::actions::container::{self, Recreated, shown};
-use crate::cli::run::UsageError;
 use crate::lab::RecreateSpec;
+use crate::outcome::UsageError;
 
 /// Names the socket of the session a client talks to (wins over discovery).
 pub const SESSION_ENV: &str = "LAB_RUNNER_SESSION";
@@ -127,20 +128,21 @@ pub enum Request {
 }
 
 /// One line of a server's answer. `Error` comes first: untagged variants are tried in order, and
-/// an error may carry an `exit` too.
+/// an error may carry `usage` too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Response {
-    /// The request could not be carried out; `exit` 2 when the request itself was wrong.
+    /// The request could not be carried out; `usage` when the request itself was wrong.
     Error {
         error: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        exit: Option<u8>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        usage: bool,
     },
     /// A line for the client to print.
     Line { line: String },
-    /// The last line: the exit code of the client.
-    Exit { exit: u8 },
+    /// The last line: the request was carried out, and whether it succeeded (the check passed, the
+    /// redeployed app came back).
+    Done { passed: bool },
 }
 
 impl Response {
@@ -148,17 +150,17 @@ impl Response {
         Response::Line { line: text.into() }
     }
 
-    /// A request that was wrong (exit 2).
+    /// A request that was wrong.
     pub fn refused(error: impl Into<String>) -> Response {
         Response::Error {
             error: error.into(),
-            exit: Some(crate::cli::exit::USAGE),
+            usage: true,
         }
     }
 }
 
 /// A `check` request forwarded to the `start` loop: it sends the lines it prints to `lines`, then
-/// the final [`Response`] (`Exit` or `Error`) to `done`.
+/// the final [`Response`] (`Done` or `Error`) to `done`.
 pub struct CheckRequest {
     pub step: Option<String>,
     pub lines: mpsc::UnboundedSender<String>,
@@ -359,7 +361,7 @@ async fn handle(stream: UnixStream, served: Arc<Served>) {
         Ok(last) => last,
         Err(e) => Response::Error {
             error: format!("{e:#}"),
-            exit: None,
+            usage: false,
         },
     };
     let _ = send(&mut write, &last).await;
@@ -470,9 +472,7 @@ async fn redeploy(
                 info.clone()
             };
             let _ = write_info(&served.info_path, &info);
-            Ok(Response::Exit {
-                exit: crate::cli::exit::SUCCESS,
-            })
+            Ok(Response::Done { passed: true })
         }
         Err(e) => {
             send(
@@ -489,9 +489,7 @@ async fn redeploy(
                 ),
             )
             .await?;
-            Ok(Response::Exit {
-                exit: crate::cli::exit::FAILED,
-            })
+            Ok(Response::Done { passed: false })
         }
     }
 }
@@ -713,7 +711,7 @@ pub async fn find_session(part: Option<&str>) -> Result<PathBuf> {
 }
 
 /// Sends `request` to the session at `socket`, hands each line of the answer to `on_line`, and
-/// returns the final response (`Exit` or `Error`). Gives up after `timeout`.
+/// returns the final response (`Done` or `Error`). Gives up after `timeout`.
 pub async fn request(
     socket: &Path,
     request: &Request,
@@ -819,18 +817,18 @@ mod tests {
     }
 
     #[test]
-    fn responses_are_lines_then_an_exit_or_an_error() {
+    fn responses_are_lines_then_a_verdict_or_an_error() {
         let cases = [
             (Response::line("checking…"), r#"{"line":"checking…"}"#),
-            (Response::Exit { exit: 1 }, r#"{"exit":1}"#),
+            (Response::Done { passed: false }, r#"{"passed":false}"#),
             (
                 Response::Error {
                     error: "boom".into(),
-                    exit: None,
+                    usage: false,
                 },
                 r#"{"error":"boom"}"#,
             ),
-            (Response::refused("no"), r#"{"error":"no","exit":2}"#),
+            (Response::refused("no"), r#"{"error":"no","usage":true}"#),
         ];
         for (response, text) in cases {
             assert_eq!(serde_json::to_string(&response).unwrap(), text);
@@ -936,7 +934,9 @@ mod tests {
             send(&mut write, &Response::line("PASS step 2.1 done"))
                 .await
                 .unwrap();
-            send(&mut write, &Response::Exit { exit: 0 }).await.unwrap();
+            send(&mut write, &Response::Done { passed: true })
+                .await
+                .unwrap();
         });
         let mut seen = Vec::new();
         let last = request(
@@ -949,7 +949,7 @@ mod tests {
         .unwrap();
         server.await.unwrap();
         assert_eq!(seen, ["checking…", "PASS step 2.1 done"]);
-        assert_eq!(last, Response::Exit { exit: 0 });
+        assert_eq!(last, Response::Done { passed: true });
     }
 
     #[tokio::test]

@@ -3,19 +3,16 @@
 //! its check judged — with a live line of the app's key signals while it runs.
 
 use std::io::IsTerminal;
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::engine::{self, EngineOptions, Phase};
-use super::report::{self, Outcome, StepResult};
-use super::terminal::{Terminal, TerminalNarrator};
+use super::events::{Event, Events, Tone, millis};
 use crate::actions::Context;
-use crate::actions::context::Narrator;
 use crate::lab::guide;
 use crate::lab::{Lab, Part};
+use crate::outcome::{Outcome, StepResult, UsageError};
 use crate::probe::http::HttpClient;
 use crate::util::units;
 
@@ -25,112 +22,152 @@ pub struct DemoOptions {
     /// Do not wait for Enter (needed without a terminal).
     pub yes: bool,
     pub keep: bool,
+    /// Show the live line of the app's signals (on a terminal: it polls the app twice a second).
+    pub live: bool,
     pub engine: EngineOptions,
 }
 
-/// Shares one narrator between the context (which owns a box) and the live line.
-struct SharedNarrator(Arc<TerminalNarrator>);
-impl Narrator for SharedNarrator {
-    fn say(&self, line: &str) {
-        self.0.say(line)
-    }
-    fn command(&self, shell: &str) {
-        self.0.command(shell)
-    }
-    fn output(&self, line: &str) {
-        self.0.output(line)
-    }
-    fn activity(
-        &self,
-        label: &str,
-        expected: Duration,
-    ) -> Box<dyn crate::actions::context::Activity> {
-        self.0.activity(label, expected)
-    }
-}
-
-pub async fn run(lab: &Lab, part: &Part, options: &DemoOptions) -> Result<u8> {
+/// Shows `part`; returns each step's result. An environment that cannot start is an error.
+pub async fn run(
+    lab: &Lab,
+    part: &Part,
+    options: &DemoOptions,
+    events: &Events,
+) -> Result<Vec<StepResult>> {
     let waits_for_enter = !options.yes && options.pace.is_none();
     if waits_for_enter && !std::io::stdin().is_terminal() {
-        bail!(crate::cli::run::UsageError(
+        bail!(UsageError(
             "demo waits for Enter between steps and needs a terminal for it; without one, pass --yes (and --pace SECONDS to pause between steps)".into()
         ));
     }
-    let term = Terminal::detect();
-    term.markdown(&format!("# {} — {}\n", lab.manifest.title, part.file.title));
-    let narrator = Arc::new(TerminalNarrator::new(&term, true));
-    let spinner = term.spinner(&format!("bringing up the {} environment", part.id()));
-    let report_line = |line: &str| spinner.set_message(line.to_string());
-    let session = engine::open_part(
-        lab,
-        part,
-        &options.engine,
-        Box::new(SharedNarrator(narrator.clone())),
-        None,
-        &report_line,
-    )
-    .await;
-    spinner.finish_and_clear();
-    let session = session?;
-    term.note(&format!("environment: {}", session.description));
+    let started = Instant::now();
+    events.emit(Event::PartStarted {
+        part: part.id().to_string(),
+        title: part.file.title.clone(),
+        lab_title: lab.manifest.title.clone(),
+        steps: part.file.steps.iter().map(|s| s.id.clone()).collect(),
+    });
+    let busy = |text: Option<String>| {
+        events.emit(Event::Busy {
+            part: Some(part.id().to_string()),
+            text,
+        })
+    };
+    busy(Some(format!("bringing up the {} environment", part.id())));
+    let say = |line: &str| events.note(line, Tone::Plain);
+    let session =
+        engine::open_part(lab, part, &options.engine, events.narrator(), None, &say).await;
+    busy(None);
+    let session = match session {
+        Ok(session) => session,
+        Err(e) => {
+            events.emit(Event::EnvironmentFailed {
+                part: part.id().to_string(),
+                error: format!("{e:#}"),
+                steps: part.file.steps.iter().map(|s| s.id.clone()).collect(),
+            });
+            return Err(e);
+        }
+    };
+    events.emit(Event::EnvironmentReady {
+        part: part.id().to_string(),
+        description: session.description.clone(),
+        backend: session.backend.to_string(),
+        duration_ms: millis(started.elapsed()),
+    });
     let ctx = &session.ctx;
-    term.markdown(&ctx.renderer().render(&part.file.intro, &ctx.vars())?);
+    events.emit(Event::Shown {
+        part: part.id().to_string(),
+        markdown: ctx.renderer().render(&part.file.intro, &ctx.vars())?,
+    });
 
     let mut results = Vec::new();
     for (i, step) in part.file.steps.iter().enumerate() {
-        let started = std::time::Instant::now();
-        let outcome = demo_step(ctx, part, step, &term, &narrator, waits_for_enter).await;
-        match &outcome {
-            Outcome::Passed => term.good(&format!("step {} checked", step.id)),
-            Outcome::Failed { diagnosis, .. } => {
-                term.bad(&format!("step {} did not check out", step.id));
-                println!("{}", report::indent(diagnosis, 4));
-            }
-        }
-        results.push(StepResult {
+        let step_started = Instant::now();
+        events.emit(Event::StepStarted {
+            part: part.id().to_string(),
+            step: step.id.clone(),
+            title: step.title.clone(),
+            index: i + 1,
+            of: part.file.steps.len(),
+        });
+        let outcome = demo_step(ctx, part, step, i, options, events, waits_for_enter).await;
+        let result = StepResult {
             part: part.id().into(),
             step: step.id.clone(),
             title: step.title.clone(),
-            duration: started.elapsed(),
+            duration: step_started.elapsed(),
             outcome,
+        };
+        events.emit(Event::StepFinished {
+            part: result.part.clone(),
+            step: result.step.clone(),
+            title: result.title.clone(),
+            outcome: result.outcome.clone(),
+            duration_ms: millis(result.duration),
         });
+        results.push(result);
         if i + 1 < part.file.steps.len() {
-            pause_between_steps(options, &term, waits_for_enter).await?;
+            pause_between_steps(options, events, waits_for_enter).await?;
         }
     }
-    term.takeaways(part);
-    println!("{}", report::summary(&results));
+    if let Some(takeaways) = super::terminal::takeaways(part) {
+        events.emit(Event::Shown {
+            part: part.id().to_string(),
+            markdown: takeaways,
+        });
+    }
+    let passed = results.iter().filter(|r| r.passed()).count();
+    events.emit(Event::PartFinished {
+        part: part.id().to_string(),
+        passed,
+        failed: results.len() - passed,
+        duration_ms: millis(started.elapsed()),
+    });
     if options.keep {
-        term.note(&format!(
-            "keeping the environment: {} (lab-runner cleanup removes it)",
-            session.description
-        ));
-        std::mem::forget(session);
+        let base_url = ctx
+            .var("base_url")
+            .and_then(|v| v.as_str().map(str::to_string));
+        events.emit(Event::EnvironmentKept {
+            part: part.id().to_string(),
+            description: session.description.clone(),
+            base_url,
+            token: ctx
+                .var("token")
+                .and_then(|v| v.as_str().map(str::to_string)),
+            artifacts: session.artifacts_dir.display().to_string(),
+        });
+        session.keep();
     } else {
         session.teardown().await?;
     }
-    Ok(if results.iter().all(|r| r.passed()) {
-        crate::cli::exit::SUCCESS
-    } else {
-        crate::cli::exit::FAILED
-    })
+    Ok(results)
 }
 
 async fn pause_between_steps(
     options: &DemoOptions,
-    term: &Terminal,
+    events: &Events,
     waits_for_enter: bool,
 ) -> Result<()> {
     if let Some(pace) = options.pace {
         tokio::time::sleep(Duration::from_secs_f64(pace.max(0.0))).await;
     } else if waits_for_enter {
-        term.note("press Enter for the next step");
-        tokio::task::spawn_blocking(|| {
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line)
-        })
-        .await??;
+        wait_for_enter(events, "press Enter for the next step").await?;
     }
+    Ok(())
+}
+
+async fn wait_for_enter(events: &Events, text: &str) -> Result<()> {
+    events.emit(Event::Waiting {
+        part: None,
+        text: text.to_string(),
+        choices: Vec::new(),
+    });
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)
+    })
+    .await??;
     Ok(())
 }
 
@@ -138,48 +175,56 @@ async fn demo_step(
     ctx: &Context,
     part: &Part,
     step: &crate::lab::Step,
-    term: &Terminal,
-    narrator: &Arc<TerminalNarrator>,
+    index: usize,
+    options: &DemoOptions,
+    events: &Events,
     waits_for_enter: bool,
 ) -> Outcome {
-    let fail = |phase: Phase, e: anyhow::Error| Outcome::Failed {
-        phase: Some(phase),
-        diagnosis: report::diagnose(phase, &e),
-    };
-    if let Err(e) = engine::run_phase(ctx, step, Phase::Setup).await {
-        return fail(Phase::Setup, e);
+    if let Err(problem) = engine::run_phase(ctx, step, Phase::Setup).await {
+        return Outcome::failed(Phase::Setup, problem);
     }
     let rendered = match guide::render_step(ctx.renderer(), ctx.app(), step, &ctx.vars()) {
         Ok(r) => r,
-        Err(e) => return fail(Phase::Setup, e),
+        Err(e) => return Outcome::failed(Phase::Setup, e.into()),
     };
-    term.step_heading(part, &step.id, &step.title);
-    term.markdown(&rendered.instructions);
+    events.emit(Event::StepShown {
+        part: part.id().to_string(),
+        step: step.id.clone(),
+        title: step.title.clone(),
+        index: index + 1,
+        of: part.file.steps.len(),
+        instructions: rendered.instructions.clone(),
+        commands: None,
+    });
     if waits_for_enter {
-        term.note("press Enter to run it");
-        let _ = tokio::task::spawn_blocking(|| {
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line)
-        })
-        .await;
+        let _ = wait_for_enter(events, "press Enter to run it").await;
     }
-    let live = LiveSignals::start(ctx, term, narrator);
-    let solved = engine::run_phase(ctx, step, Phase::Solve).await;
-    let checked = match solved {
-        Ok(()) => engine::run_phase(ctx, step, Phase::Check)
-            .await
-            .map_err(|e| (Phase::Check, e)),
-        Err(e) => Err((Phase::Solve, e)),
+    let live = options
+        .live
+        .then(|| LiveSignals::start(ctx, events, part.id(), &step.id));
+    let checked = match engine::run_phase(ctx, step, Phase::Solve).await {
+        Ok(()) => {
+            let checked = match engine::run_phase(ctx, step, Phase::Check).await {
+                Ok(()) => Outcome::Passed,
+                Err(problem) => Outcome::failed(Phase::Check, problem),
+            };
+            events.emit(Event::CheckJudged {
+                part: part.id().to_string(),
+                step: step.id.clone(),
+                before_solve: false,
+                outcome: checked.clone(),
+            });
+            checked
+        }
+        Err(problem) => Outcome::failed(Phase::Solve, problem),
     };
-    live.stop(narrator).await;
-    let outcome = match checked {
-        Ok(()) => Outcome::Passed,
-        Err((phase, e)) => fail(phase, e),
-    };
-    if let Err(e) = engine::run_phase(ctx, step, Phase::Cleanup).await {
-        return fail(Phase::Cleanup, e);
+    if let Some(live) = live {
+        live.stop().await;
     }
-    outcome
+    if let Err(problem) = engine::run_phase(ctx, step, Phase::Cleanup).await {
+        return Outcome::failed(Phase::Cleanup, problem);
+    }
+    checked
 }
 
 /// A line at the bottom of the screen with the app's key signals, refreshed twice a second: how
@@ -187,44 +232,45 @@ async fn demo_step(
 /// `app.live` names, read from a JSON endpoint (not from the metrics, whose scrape would reset the
 /// lag window the audience's own scrape shows).
 struct LiveSignals {
-    task: Option<tokio::task::JoinHandle<()>>,
-    bar: Option<ProgressBar>,
+    task: tokio::task::JoinHandle<()>,
+    events: Events,
+    part: String,
+    step: String,
 }
 
 impl LiveSignals {
-    fn start(ctx: &Context, term: &Terminal, narrator: &Arc<TerminalNarrator>) -> LiveSignals {
-        if !term.styled() {
-            return LiveSignals {
-                task: None,
-                bar: None,
-            };
-        }
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(ProgressStyle::with_template("  {spinner} {msg}").expect("valid template"));
-        bar.enable_steady_tick(Duration::from_millis(120));
-        narrator.attach_bar(Some(bar.clone()));
-        let (b, ctx) = (bar.clone(), ctx.clone());
+    fn start(ctx: &Context, events: &Events, part: &str, step: &str) -> LiveSignals {
+        let (ctx, live) = (ctx.clone(), events.clone());
+        let (p, s) = (part.to_string(), step.to_string());
         let task = tokio::spawn(async move {
             let Ok(http) = HttpClient::new() else { return };
             loop {
-                b.set_message(signals(&ctx, &http).await);
+                live.emit(Event::Live {
+                    part: p.clone(),
+                    step: s.clone(),
+                    text: Some(signals(&ctx, &http).await),
+                });
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         });
         LiveSignals {
-            task: Some(task),
-            bar: Some(bar),
+            task,
+            events: events.clone(),
+            part: part.to_string(),
+            step: step.to_string(),
         }
     }
 
-    async fn stop(self, narrator: &Arc<TerminalNarrator>) {
-        if let Some(task) = self.task {
-            task.abort();
-        }
-        narrator.attach_bar(None);
-        if let Some(bar) = self.bar {
-            bar.finish_and_clear();
-        }
+    async fn stop(self) {
+        self.task.abort();
+        // The task may be between two awaits on another worker: wait for it to end, so no live
+        // line comes after the one that removes it.
+        let _ = self.task.await;
+        self.events.emit(Event::Live {
+            part: self.part,
+            step: self.step,
+            text: None,
+        });
     }
 }
 

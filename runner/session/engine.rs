@@ -13,6 +13,7 @@ use crate::env::docker::connect::{self, DockerUnavailable};
 use crate::env::docker::image::ImageChoice;
 use crate::env::{self, Backend, EnvSpec};
 use crate::lab::{Lab, Part, Requirement, Step, Vars};
+use crate::outcome::{Done, Failure, Problem};
 use crate::util::random;
 
 /// How long one phase of a step may take unless the step says otherwise.
@@ -81,27 +82,7 @@ pub fn unregister(session: &str) {
         .retain(|s| s != session);
 }
 
-/// The phases of a step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Setup,
-    CheckBeforeSolve,
-    Solve,
-    Check,
-    Cleanup,
-}
-
-impl std::fmt::Display for Phase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Phase::Setup => "setup",
-            Phase::CheckBeforeSolve => "check before solve",
-            Phase::Solve => "solve",
-            Phase::Check => "check",
-            Phase::Cleanup => "cleanup",
-        })
-    }
-}
+pub use crate::outcome::Phase;
 
 /// Decides the backend: Docker when asked or reachable; the process backend otherwise, unless the part
 /// needs Docker.
@@ -305,7 +286,9 @@ async fn run_intro(ctx: &Context, part: &Part) -> Result<()> {
         .render(&part.file.intro, &ctx.vars())
         .with_context(|| format!("Failed to render the intro of {}", part.id()))?;
     for block in crate::lab::fenced::runnable_blocks(&intro) {
-        let ran = actions::shell::run_main(&ctx.quieted(), &block, Duration::from_secs(30)).await?;
+        let ran = actions::shell::run_main(&ctx.quieted(), &block, Duration::from_secs(30))
+            .await
+            .map_err(|p| anyhow!("the intro of {}: {}", part.id(), p.text()))?;
         if ran.status != Some(0) {
             bail!(
                 "the intro of {} shows commands that fail (exit status {:?}):\n{block}\n{}",
@@ -326,6 +309,16 @@ impl PartSession {
         unregister(&self.session_id);
         result
     }
+
+    /// Leaves the environment running after this process ends (`--keep`; `lab-runner cleanup`
+    /// removes it). The session is leaked on purpose, not dropped: dropping it would undo what
+    /// is kept — the process backend's app is a child killed on drop, its folder (log,
+    /// captures) and a temporary artifacts folder are removed on drop, an open tunnel closes.
+    /// The control socket goes first: nobody serves it once this process ends.
+    pub fn keep(self) {
+        self.control.stop();
+        std::mem::forget(self);
+    }
 }
 
 /// The actions of `step` for `phase`.
@@ -338,8 +331,9 @@ pub fn actions_of(step: &Step, phase: Phase) -> &[crate::lab::Action] {
     }
 }
 
-/// Runs one phase of `step` within the step's budget.
-pub async fn run_phase(ctx: &Context, step: &Step, phase: Phase) -> Result<()> {
+/// Runs one phase of `step` within the step's budget. The app found dead meanwhile is said first
+/// ([`Problem::AppDied`]), with the problem the phase had under it.
+pub async fn run_phase(ctx: &Context, step: &Step, phase: Phase) -> Done {
     let budget = step
         .timeout
         .as_ref()
@@ -364,17 +358,24 @@ pub async fn run_phase(ctx: &Context, step: &Step, phase: Phase) -> Result<()> {
             // A check's judgement (expected / saw) came from a live app; anything else (a request
             // cut off, a participant's command that failed) may mean it died, which Docker reports
             // a moment later.
-            Ok(Err(e)) => match if is_check(phase) && actions::failure::as_failure(&e).is_some() { app_death(ctx).await } else { app_death_settled(ctx).await } {
-                Some(death) => Err(e.context(death)),
-                None => Err(e),
-            },
-            Err(_) => Err(anyhow!(
+            Ok(Err(problem)) => {
+                let death = if is_check(phase) && matches!(problem, Problem::Check(_)) {
+                    app_death(ctx).await
+                } else {
+                    app_death_settled(ctx).await
+                };
+                match death {
+                    Some(death) => Err(Problem::AppDied(death.because(problem.text()))),
+                    None => Err(problem),
+                }
+            }
+            Err(_) => Err(Problem::Error(anyhow!(
                 "the {phase} of step {} did not finish within its budget of {:.0} s",
                 step.id,
                 budget.as_secs_f64()
-            )),
+            ))),
         },
-        death = watch_for_death(ctx) => Err(anyhow!(death).context(format!("during the {phase} of step {}", step.id))),
+        death = watch_for_death(ctx) => Err(Problem::AppDied(death).context(format!("during the {phase} of step {}", step.id))),
     }
 }
 
@@ -389,7 +390,7 @@ const DEATH_WATCH: Duration = Duration::from_millis(500);
 /// a phase then fails at once rather than waiting for its requests to time out. The environment is
 /// not looked at while an action holds it for a change (a recreate or restart stops the app on
 /// purpose).
-async fn watch_for_death(ctx: &Context) -> actions::Failure {
+async fn watch_for_death(ctx: &Context) -> Failure {
     loop {
         tokio::time::sleep(DEATH_WATCH).await;
         let dead = match ctx.env().try_read() {
@@ -407,7 +408,7 @@ async fn watch_for_death(ctx: &Context) -> actions::Failure {
 
 /// [`app_death`], giving the engine a moment to notice: a request cut off by an OOM kill fails a
 /// little before Docker reports the container stopped.
-async fn app_death_settled(ctx: &Context) -> Option<actions::Failure> {
+async fn app_death_settled(ctx: &Context) -> Option<Failure> {
     for _ in 0..5 {
         if let Some(death) = app_death(ctx).await {
             return Some(death);
@@ -418,7 +419,7 @@ async fn app_death_settled(ctx: &Context) -> Option<actions::Failure> {
 }
 
 /// The diagnosis when the app is not running (None while it runs).
-async fn app_death(ctx: &Context) -> Option<actions::Failure> {
+async fn app_death(ctx: &Context) -> Option<Failure> {
     let env = ctx.env().try_read().ok()?;
     let state = env.state().await.ok()?;
     if state == crate::env::AppState::Running {
@@ -446,7 +447,7 @@ async fn app_death(ctx: &Context) -> Option<actions::Failure> {
         _ => "the app's log above says why it stopped".to_string(),
     };
     Some(
-        actions::Failure::new(
+        Failure::new(
             format!("the app ({})", env.facts().name),
             "running",
             format!("it {state}\n{tail}"),

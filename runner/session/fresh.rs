@@ -40,9 +40,9 @@ impl Replay<'_> {
         .with_context(|| format!("a fresh environment of {}", self.part.id()))?;
         for step in self.part.file.steps.iter().take(index) {
             for phase in [Phase::Setup, Phase::Solve, Phase::Check, Phase::Cleanup] {
-                if let Err(e) = engine::run_phase(&session.ctx, step, phase).await {
+                if let Err(problem) = engine::run_phase(&session.ctx, step, phase).await {
                     let _ = session.teardown().await;
-                    return Err(e.context(format!(
+                    return Err(anyhow::anyhow!("{}", problem.text()).context(format!(
                         "replaying step {} ({phase}) to reach the start of step {}",
                         step.id,
                         self.part

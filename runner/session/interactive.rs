@@ -6,7 +6,7 @@
 //! for the same check as `c`: shown here, its lines sent there, and a pass moves on as `c` would.
 
 use std::io::IsTerminal;
-use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 use dialoguer::console::{Key, Term};
@@ -15,11 +15,13 @@ use tokio::task::JoinHandle;
 
 use super::control::{CheckRequest, Response};
 use super::engine::{self, EngineOptions, PartSession, Phase};
+use super::events::{Event, Events, Tone, millis};
 use super::progress::Store;
-use super::terminal::{Terminal, TerminalNarrator, diagnosis_lines};
-use crate::actions::context::{Activity, Asker, Narrator};
+use super::screen::RemoteCheckReporter;
+use crate::actions::context::Asker;
 use crate::lab::guide::{self, RenderedStep};
 use crate::lab::{Action, Lab, Part, Step};
+use crate::outcome::{Outcome, UsageError};
 
 /// Printed when there is no terminal to talk to.
 pub const NO_TERMINAL: &str = "`lab-runner start` is interactive and needs a terminal (stdin and stdout). \
@@ -68,44 +70,8 @@ fn read_choice() -> Result<Choice> {
     })
 }
 
-/// Where narration also goes while a `lab-runner check` from another terminal runs: its lines.
-type Tee = Arc<Mutex<Option<mpsc::UnboundedSender<String>>>>;
-
-/// The terminal's narration, also sent (plain) to the client of a remote check while one runs.
-struct TeeNarrator {
-    inner: TerminalNarrator,
-    tee: Tee,
-}
-
-impl TeeNarrator {
-    fn forward(&self, line: String) {
-        if let Some(client) = self.tee.lock().expect("tee lock").as_ref() {
-            let _ = client.send(line);
-        }
-    }
-}
-
-impl Narrator for TeeNarrator {
-    fn say(&self, line: &str) {
-        self.inner.say(line);
-        self.forward(format!("  · {line}"));
-    }
-
-    fn command(&self, shell: &str) {
-        self.inner.command(shell);
-    }
-
-    fn activity(&self, label: &str, expected: std::time::Duration) -> Box<dyn Activity> {
-        self.forward(format!(
-            "  · {label} (about {:.0} s)",
-            expected.as_secs_f64()
-        ));
-        self.inner.activity(label, expected)
-    }
-}
-
 /// What the loop waits for at a step's menu.
-enum Event {
+enum InputEvent {
     /// A key at this terminal.
     Key(Choice),
     /// `lab-runner check` from another terminal.
@@ -117,24 +83,22 @@ enum Event {
 struct Input {
     pending: Option<JoinHandle<Result<Choice>>>,
     checks: Option<mpsc::Receiver<CheckRequest>>,
-    tee: Tee,
     /// The terminal's settings before any key was read: the reader puts it in raw mode while it
     /// waits, so one still waiting when the loop ends leaves it raw unless they are put back.
     saved: Option<nix::sys::termios::Termios>,
 }
 
 impl Input {
-    fn new(checks: Option<mpsc::Receiver<CheckRequest>>, tee: Tee) -> Input {
+    fn new(checks: Option<mpsc::Receiver<CheckRequest>>) -> Input {
         Input {
             pending: None,
             checks,
-            tee,
             saved: nix::sys::termios::tcgetattr(std::io::stdin()).ok(),
         }
     }
 
     /// The next key, or the next check request, whichever comes first.
-    async fn next(&mut self) -> Result<Event> {
+    async fn next(&mut self) -> Result<InputEvent> {
         enum Woke {
             Key(std::result::Result<Result<Choice>, tokio::task::JoinError>),
             Check(Option<CheckRequest>),
@@ -150,9 +114,9 @@ impl Input {
             match woke {
                 Woke::Key(read) => {
                     self.pending = None;
-                    return Ok(Event::Key(read.context("the key reader stopped")??));
+                    return Ok(InputEvent::Key(read.context("the key reader stopped")??));
                 }
-                Woke::Check(Some(request)) => return Ok(Event::Check(request)),
+                Woke::Check(Some(request)) => return Ok(InputEvent::Check(request)),
                 // The control socket is gone: keys only.
                 Woke::Check(None) => self.checks = None,
             }
@@ -181,38 +145,6 @@ async fn next_check(checks: &mut Option<mpsc::Receiver<CheckRequest>>) -> Option
     }
 }
 
-/// Where a check's lines go: this terminal, and the `lab-runner check` that asked for it (plain,
-/// as this terminal prints them without styles).
-struct Echo<'a> {
-    term: &'a Terminal,
-    remote: Option<&'a mpsc::UnboundedSender<String>>,
-}
-
-impl Echo<'_> {
-    fn forward(&self, line: String) {
-        if let Some(client) = self.remote {
-            let _ = client.send(line);
-        }
-    }
-
-    fn note(&self, text: &str) {
-        self.term.note(text);
-        self.forward(text.to_string());
-    }
-
-    fn good(&self, text: &str) {
-        self.term.good(text);
-        self.forward(format!("PASS {text}"));
-    }
-
-    fn diagnosis(&self, err: &anyhow::Error) {
-        self.term.diagnosis(err);
-        for (i, line) in diagnosis_lines(err).into_iter().enumerate() {
-            self.forward(if i == 0 { format!("FAIL {line}") } else { line });
-        }
-    }
-}
-
 /// Asks `ask:` questions at the terminal.
 struct TerminalAsker;
 impl Asker for TerminalAsker {
@@ -224,130 +156,231 @@ impl Asker for TerminalAsker {
     }
 }
 
-/// Runs `part` interactively. Returns the exit code.
-pub async fn run(lab: &Lab, part: &Part, options: &StartOptions) -> Result<u8> {
-    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
-        bail!(crate::cli::run::UsageError(NO_TERMINAL.into()));
-    }
-    let term = Terminal::detect();
-    let store = Store::open_default()?;
-    term.markdown(&format!("# {} — {}\n", lab.manifest.title, part.file.title));
+/// How a `start` session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartEnd {
+    /// Every step of the part is done.
+    Completed,
+    /// The participant quit; progress is saved.
+    Quit,
+}
 
-    let spinner = term.spinner(&format!("bringing up the {} environment", part.id()));
-    let report = |line: &str| spinner.set_message(line.to_string());
-    let tee = Tee::default();
-    let narrator = Box::new(TeeNarrator {
-        inner: TerminalNarrator::new(&term, true),
-        tee: tee.clone(),
+/// Runs `part` interactively.
+pub async fn run(
+    lab: &Lab,
+    part: &Part,
+    options: &StartOptions,
+    events: &Events,
+) -> Result<StartEnd> {
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        bail!(UsageError(NO_TERMINAL.into()));
+    }
+    let store = Store::open_default()?;
+    let started = Instant::now();
+    events.emit(Event::PartStarted {
+        part: part.id().to_string(),
+        title: part.file.title.clone(),
+        lab_title: lab.manifest.title.clone(),
+        steps: part.file.steps.iter().map(|s| s.id.clone()).collect(),
     });
+    let busy = |text: Option<String>| {
+        events.emit(Event::Busy {
+            part: Some(part.id().to_string()),
+            text,
+        })
+    };
+    busy(Some(format!("bringing up the {} environment", part.id())));
+    let report = |line: &str| events.note(line, Tone::Plain);
     let session = engine::open_part(
         lab,
         part,
         &options.engine,
-        narrator,
+        events.narrator(),
         Some(Box::new(TerminalAsker)),
         &report,
     )
     .await;
-    spinner.finish_and_clear();
-    let session = session?;
-    term.note(&format!("environment: {}", session.description));
+    busy(None);
+    let session = match session {
+        Ok(session) => session,
+        Err(e) => {
+            events.emit(Event::EnvironmentFailed {
+                part: part.id().to_string(),
+                error: format!("{e:#}"),
+                steps: part.file.steps.iter().map(|s| s.id.clone()).collect(),
+            });
+            return Err(e);
+        }
+    };
+    events.emit(Event::EnvironmentReady {
+        part: part.id().to_string(),
+        description: session.description.clone(),
+        backend: session.backend.to_string(),
+        duration_ms: millis(started.elapsed()),
+    });
 
-    let mut input = Input::new(session.take_check_requests(), tee);
-    let outcome = run_steps(lab, part, &session, &term, &store, &mut input).await;
+    let mut input = Input::new(session.take_check_requests());
+    let outcome = run_steps(lab, part, &session, events, &store, &mut input).await;
     drop(input);
+    if let Ok(StartEnd::Completed) = outcome {
+        // A participant does not fail a step: they try again, skip it, or leave.
+        events.emit(Event::PartFinished {
+            part: part.id().to_string(),
+            passed: store.part(lab, part)?.done_count(part),
+            failed: 0,
+            duration_ms: millis(started.elapsed()),
+        });
+    }
     if options.keep {
         let vars = session.ctx.vars();
-        term.note(&format!(
-            "keeping the environment ({}); app at {}; remove it with `lab-runner cleanup`",
-            session.description,
-            vars.get("base_url")
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-        ));
-        // Nobody serves the kept environment once this process ends: no socket is left behind.
-        session.control.stop();
-        std::mem::forget(session);
+        let text = |name: &str| vars.get(name).and_then(|v| v.as_str()).map(str::to_string);
+        events.emit(Event::EnvironmentKept {
+            part: part.id().to_string(),
+            description: session.description.clone(),
+            base_url: text("base_url"),
+            token: text("token"),
+            artifacts: session.artifacts_dir.display().to_string(),
+        });
+        session.keep();
     } else {
-        let spinner = term.spinner("removing the environment");
+        busy(Some("removing the environment".into()));
         let removed = session.teardown().await;
-        spinner.finish_and_clear();
+        busy(None);
         removed?;
     }
     outcome
+}
+
+/// Saves a change to the participant's progress and says so.
+fn save_progress(
+    store: &Store,
+    lab: &Lab,
+    part: &Part,
+    events: &Events,
+    change: impl FnOnce(&mut super::progress::PartProgress),
+) -> Result<()> {
+    store.update(lab, part, change)?;
+    let progress = store.part(lab, part)?;
+    events.emit(Event::ProgressSaved {
+        part: part.id().to_string(),
+        current: progress.current.clone(),
+        done: progress.done.iter().cloned().collect(),
+        skipped: progress.skipped.iter().cloned().collect(),
+    });
+    Ok(())
 }
 
 async fn run_steps(
     lab: &Lab,
     part: &Part,
     session: &PartSession,
-    term: &Terminal,
+    events: &Events,
     store: &Store,
     input: &mut Input,
-) -> Result<u8> {
+) -> Result<StartEnd> {
     let steps = &part.file.steps;
     let progress = store.part(lab, part)?;
     let mut index = progress.resume_index(part);
+    let shown = |markdown: String| {
+        events.emit(Event::Shown {
+            part: part.id().to_string(),
+            markdown,
+        })
+    };
     if index > 0 && index < steps.len() {
-        term.note(&format!(
-            "welcome back: {} of {} steps done; resuming at step {}",
-            progress.done_count(part),
-            steps.len(),
-            steps[index].id
-        ));
-        replay(session, &steps[..index], term).await;
+        events.note(
+            format!(
+                "welcome back: {} of {} steps done; resuming at step {}",
+                progress.done_count(part),
+                steps.len(),
+                steps[index].id
+            ),
+            Tone::Plain,
+        );
+        replay(session, &steps[..index], events).await;
     } else if index == 0 {
         let vars = session.ctx.vars();
-        term.markdown(&format!("{}\n", lab.manifest.description));
-        term.markdown(&session.ctx.renderer().render(&part.file.intro, &vars)?);
+        shown(format!("{}\n", lab.manifest.description));
+        shown(session.ctx.renderer().render(&part.file.intro, &vars)?);
     }
     while index < steps.len() {
         let step = &steps[index];
-        store.update(lab, part, |p| p.current = Some(step.id.clone()))?;
-        match run_step(lab, session, part, step, term, input).await? {
+        save_progress(store, lab, part, events, |p| {
+            p.current = Some(step.id.clone())
+        })?;
+        let started = Instant::now();
+        events.emit(Event::StepStarted {
+            part: part.id().to_string(),
+            step: step.id.clone(),
+            title: step.title.clone(),
+            index: index + 1,
+            of: steps.len(),
+        });
+        let end = run_step(lab, session, part, step, index, events, input).await?;
+        events.emit(Event::StepFinished {
+            part: part.id().to_string(),
+            step: step.id.clone(),
+            title: step.title.clone(),
+            outcome: match end {
+                StepEnd::Passed => Outcome::Passed,
+                StepEnd::Skipped => Outcome::Skipped,
+                StepEnd::Back | StepEnd::Quit => Outcome::Interrupted,
+            },
+            duration_ms: millis(started.elapsed()),
+        });
+        match end {
             StepEnd::Passed => {
-                store.update(lab, part, |p| {
+                save_progress(store, lab, part, events, |p| {
                     p.done.insert(step.id.clone());
                     p.skipped.remove(&step.id);
                 })?;
                 index += 1;
             }
             StepEnd::Skipped => {
-                store.update(lab, part, |p| {
+                save_progress(store, lab, part, events, |p| {
                     p.skipped.insert(step.id.clone());
                 })?;
                 index += 1;
             }
             StepEnd::Back => {
                 if index == 0 {
-                    term.note("this is the first step");
+                    events.note("this is the first step", Tone::Plain);
                 } else {
                     index -= 1;
                 }
             }
             StepEnd::Quit => {
-                term.note(&format!(
-                    "progress saved: `lab-runner start {}` resumes at step {}",
-                    part.id(),
-                    step.id
-                ));
-                return Ok(crate::cli::exit::SUCCESS);
+                events.note(
+                    format!(
+                        "progress saved: `lab-runner start {}` resumes at step {}",
+                        part.id(),
+                        step.id
+                    ),
+                    Tone::Plain,
+                );
+                return Ok(StartEnd::Quit);
             }
         }
     }
-    store.update(lab, part, |p| p.current = None)?;
-    let done = store.part(lab, part)?.done_count(part);
-    term.good(&format!(
-        "{} complete: {done} of {} steps checked",
-        part.id(),
-        steps.len()
-    ));
-    term.takeaways(part);
+    save_progress(store, lab, part, events, |p| p.current = None)?;
+    let progress = store.part(lab, part)?;
+    let done = progress.done_count(part);
+    events.note(
+        format!(
+            "{} complete: {done} of {} steps checked",
+            part.id(),
+            steps.len()
+        ),
+        Tone::Good,
+    );
+    if let Some(takeaways) = super::terminal::takeaways(part) {
+        shown(takeaways);
+    }
     let last = lab.parts.last().is_some_and(|p| p.id() == part.id());
     if last && !lab.manifest.closing.trim().is_empty() {
-        term.markdown(&lab.manifest.closing);
+        shown(lab.manifest.closing.clone());
     }
-    Ok(crate::cli::exit::SUCCESS)
+    Ok(StartEnd::Completed)
 }
 
 enum StepEnd {
@@ -358,24 +391,29 @@ enum StepEnd {
 }
 
 /// Brings the environment to where `done` steps left it: their setup, solve and cleanup, quietly.
-async fn replay(session: &PartSession, done: &[Step], term: &Terminal) {
+async fn replay(session: &PartSession, done: &[Step], events: &Events) {
     let ctx = session.ctx.quieted();
+    let busy = |text: Option<String>| events.emit(Event::Busy { part: None, text });
     for step in done {
-        let spinner = term.spinner(&format!(
+        busy(Some(format!(
             "restoring the state after step {} ({})",
             step.id, step.title
-        ));
+        )));
         for phase in [Phase::Setup, Phase::Solve, Phase::Cleanup] {
-            if let Err(e) = engine::run_phase(&ctx, step, phase).await {
-                spinner.finish_and_clear();
-                term.note(&format!(
-                    "could not replay the {phase} of step {}: {e:#}",
-                    step.id
-                ));
+            if let Err(problem) = engine::run_phase(&ctx, step, phase).await {
+                busy(None);
+                events.note(
+                    format!(
+                        "could not replay the {phase} of step {}: {}",
+                        step.id,
+                        problem.text()
+                    ),
+                    Tone::Plain,
+                );
                 break;
             }
         }
-        spinner.finish_and_clear();
+        busy(None);
     }
 }
 
@@ -384,10 +422,19 @@ async fn run_step(
     session: &PartSession,
     part: &Part,
     step: &Step,
-    term: &Terminal,
+    index: usize,
+    events: &Events,
     input: &mut Input,
 ) -> Result<StepEnd> {
     let ctx = &session.ctx;
+    let note = |text: String, tone: Tone| events.note(text, tone);
+    let phase_failed = |phase: Phase, problem| {
+        events.emit(Event::PhaseFailed {
+            part: part.id().to_string(),
+            step: step.id.clone(),
+            outcome: Outcome::failed(phase, problem),
+        })
+    };
     let setup = engine::run_phase(ctx, step, Phase::Setup).await;
     let (rendered, missing) = match guide::render_step(ctx.renderer(), ctx.app(), step, &ctx.vars())
     {
@@ -403,68 +450,81 @@ async fn run_step(
             )
         }
     };
-    show_step(part, &rendered, term);
-    if let Err(e) = setup {
-        term.bad(&format!("the setup of step {} failed", step.id));
-        term.diagnosis(&e);
+    show_step(part, &rendered, index, events);
+    if let Err(problem) = setup {
+        phase_failed(Phase::Setup, problem);
     }
     if let Some(e) = missing {
-        term.bad(&format!(
-            "step {} needs something an earlier step makes ({e:#}): the <placeholders> above stand for it; \
-             go back (b) and do that step, then come here again",
-            step.id
-        ));
+        note(
+            format!(
+                "step {} needs something an earlier step makes ({e:#}): the <placeholders> above stand for it; \
+                 go back (b) and do that step, then come here again",
+                step.id
+            ),
+            Tone::Bad,
+        );
     }
     let mut next_hint = 0;
     let end = loop {
-        term.choices(MENU);
+        events.emit(Event::Waiting {
+            part: Some(part.id().to_string()),
+            text: "choose".into(),
+            choices: MENU.iter().map(|c| c.to_string()).collect(),
+        });
         let choice = match input.next().await? {
-            Event::Key(choice) => choice,
-            Event::Check(request) => {
-                if remote_check(ctx, part, step, request, term, &input.tee).await {
+            InputEvent::Key(choice) => choice,
+            InputEvent::Check(request) => {
+                if remote_check(ctx, part, step, request, events).await {
                     break StepEnd::Passed;
                 }
                 continue;
             }
         };
-        let here = Echo { term, remote: None };
         match choice {
             Choice::Check => {
-                if check(ctx, step, &here).await {
+                if check(ctx, part, step, events).await {
                     break StepEnd::Passed;
                 }
             }
             Choice::DoIt => {
                 if step.solve.is_empty() {
-                    term.note("this step is done by hand: nothing to do for you here");
+                    note(
+                        "this step is done by hand: nothing to do for you here".into(),
+                        Tone::Plain,
+                    );
                     continue;
                 }
-                term.note("doing it for you:");
-                if let Err(e) = engine::run_phase(ctx, step, Phase::Solve).await {
-                    term.bad("the solve failed");
-                    term.diagnosis(&e);
+                note("doing it for you:".into(), Tone::Plain);
+                if let Err(problem) = engine::run_phase(ctx, step, Phase::Solve).await {
+                    phase_failed(Phase::Solve, problem);
                     continue;
                 }
-                if check(ctx, step, &here).await {
+                if check(ctx, part, step, events).await {
                     break StepEnd::Passed;
                 }
             }
             Choice::Hint => match rendered.hints.get(next_hint) {
                 Some(hint) => {
-                    term.markdown(&format!(
-                        "**Hint {}/{}:** {hint}",
-                        next_hint + 1,
-                        rendered.hints.len()
-                    ));
+                    events.emit(Event::Shown {
+                        part: part.id().to_string(),
+                        markdown: format!(
+                            "**Hint {}/{}:** {hint}",
+                            next_hint + 1,
+                            rendered.hints.len()
+                        ),
+                    });
                     next_hint = (next_hint + 1) % rendered.hints.len();
                 }
-                None => term.note("no hints for this step"),
+                None => note("no hints for this step".into(), Tone::Plain),
             },
             Choice::ShowCommands => {
                 if rendered.commands.is_empty() {
-                    term.note("this step has no commands");
+                    note("this step has no commands".into(), Tone::Plain);
                 } else {
-                    term.markdown(&rendered.commands);
+                    events.emit(Event::Shown {
+                        part: part.id().to_string(),
+                        markdown: rendered.commands.clone(),
+                    });
                 }
             }
             Choice::Skip => break StepEnd::Skipped,
@@ -474,26 +534,29 @@ async fn run_step(
         }
     };
     if !matches!(end, StepEnd::Quit)
-        && let Err(e) = engine::run_phase(ctx, step, Phase::Cleanup).await
+        && let Err(problem) = engine::run_phase(ctx, step, Phase::Cleanup).await
     {
-        term.note(&format!("the cleanup of step {} failed: {e:#}", step.id));
+        phase_failed(Phase::Cleanup, problem);
     }
     Ok(end)
 }
 
-/// Runs the step's check and shows each result; true when it passed.
-async fn check(ctx: &crate::actions::Context, step: &Step, echo: &Echo<'_>) -> bool {
-    echo.note("checking…");
-    match engine::run_phase(ctx, step, Phase::Check).await {
-        Ok(()) => {
-            echo.good(&format!("step {} done", step.id));
-            true
-        }
-        Err(e) => {
-            echo.diagnosis(&e);
-            false
-        }
-    }
+/// Runs the step's check; the judgement is an event (shown here, and sent to a remote client while
+/// one listens). True when it passed.
+async fn check(ctx: &crate::actions::Context, part: &Part, step: &Step, events: &Events) -> bool {
+    events.note("checking…", Tone::Plain);
+    let outcome = match engine::run_phase(ctx, step, Phase::Check).await {
+        Ok(()) => Outcome::Passed,
+        Err(problem) => Outcome::failed(Phase::Check, problem),
+    };
+    let passed = outcome.passed();
+    events.emit(Event::CheckJudged {
+        part: part.id().to_string(),
+        step: step.id.clone(),
+        before_solve: false,
+        outcome,
+    });
+    passed
 }
 
 /// A check asked for by `lab-runner check` in another terminal: the same check and lines as `c`,
@@ -504,8 +567,7 @@ async fn remote_check(
     part: &Part,
     current: &Step,
     request: CheckRequest,
-    term: &Terminal,
-    tee: &Tee,
+    events: &Events,
 ) -> bool {
     let target = match request.step.as_deref() {
         None => current,
@@ -530,33 +592,30 @@ async fn remote_check(
         return false;
     }
     let on_screen = target.id == current.id;
-    term.note(&format!(
-        "`lab-runner check{}` from another terminal:",
-        if on_screen {
-            String::new()
-        } else {
-            format!(" {}", target.id)
-        }
-    ));
-    let echo = Echo {
-        term,
-        remote: Some(&request.lines),
-    };
-    *tee.lock().expect("tee lock") = Some(request.lines.clone());
-    let passed = check(ctx, target, &echo).await;
-    *tee.lock().expect("tee lock") = None;
+    events.note(
+        format!(
+            "`lab-runner check{}` from another terminal:",
+            if on_screen {
+                String::new()
+            } else {
+                format!(" {}", target.id)
+            }
+        ),
+        Tone::Plain,
+    );
+    let remote = events.attach(Box::new(RemoteCheckReporter::new(request.lines.clone())));
+    let passed = check(ctx, part, target, events).await;
     if !on_screen {
-        echo.note(&format!(
-            "(step {} is not the step on screen, {}: judged only, progress unchanged)",
-            target.id, current.id
-        ));
+        events.note(
+            format!(
+                "(step {} is not the step on screen, {}: judged only, progress unchanged)",
+                target.id, current.id
+            ),
+            Tone::Plain,
+        );
     }
-    let exit = if passed {
-        crate::cli::exit::SUCCESS
-    } else {
-        crate::cli::exit::FAILED
-    };
-    let _ = request.done.send(Response::Exit { exit });
+    events.detach(remote);
+    let _ = request.done.send(Response::Done { passed });
     passed && on_screen
 }
 
@@ -570,10 +629,15 @@ fn asks(actions: &[Action]) -> bool {
     })
 }
 
-fn show_step(part: &Part, rendered: &RenderedStep, term: &Terminal) {
-    term.step_heading(part, &rendered.id, &rendered.title);
-    term.markdown(&rendered.instructions);
-    if !rendered.commands_inline && !rendered.commands.is_empty() {
-        term.markdown(&rendered.commands);
-    }
+fn show_step(part: &Part, rendered: &RenderedStep, index: usize, events: &Events) {
+    events.emit(Event::StepShown {
+        part: part.id().to_string(),
+        step: rendered.id.clone(),
+        title: rendered.title.clone(),
+        index: index + 1,
+        of: part.file.steps.len(),
+        instructions: rendered.instructions.clone(),
+        commands: (!rendered.commands_inline && !rendered.commands.is_empty())
+            .then(|| rendered.commands.clone()),
+    });
 }

@@ -1,14 +1,69 @@
-//! JUnit XML for CI systems (quick-junit): one suite per part, one case per step; with
-//! `--mutations`, one case per mutant too (a survivor fails, an `unchecked:` one is skipped with its
-//! reason) and the mutation score as the suite's properties.
+//! JUnit XML for CI systems (quick-junit), as a reporter of verify's events: one suite per part,
+//! one case per step, written when the run ends; with `--mutations`, one case per mutant too (a
+//! survivor fails, an `unchecked:` one is skipped with its reason) and the mutation scores as the
+//! suite's properties.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
+use super::events::{Event, Reporter};
 use super::mutations::{MutantOutcome, Score, StepMutations};
-use super::report::{Outcome, StepResult};
+use super::report::Output;
+use crate::outcome::{Outcome, StepResult};
+
+/// Collects the steps' results and writes the report at the end.
+pub struct JunitReporter {
+    path: PathBuf,
+    lab: String,
+    results: Vec<StepResult>,
+    mutated: Vec<StepMutations>,
+    /// Where it says that the report was written.
+    out: Output,
+}
+
+impl JunitReporter {
+    pub fn new(path: PathBuf, out: Output) -> JunitReporter {
+        JunitReporter {
+            path,
+            lab: String::new(),
+            results: Vec::new(),
+            mutated: Vec::new(),
+            out,
+        }
+    }
+}
+
+impl Reporter for JunitReporter {
+    fn event(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted { lab, .. } => self.lab = lab.clone(),
+            Event::StepFinished {
+                part,
+                step,
+                title,
+                outcome,
+                duration_ms,
+            } => self.results.push(StepResult {
+                part: part.clone(),
+                step: step.clone(),
+                title: title.clone(),
+                duration: std::time::Duration::from_millis(*duration_ms),
+                outcome: outcome.clone(),
+            }),
+            Event::MutationsJudged { mutations } => self.mutated.push(mutations.clone()),
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        write(&self.path, &self.lab, &self.results, &self.mutated)?;
+        let _ = writeln!(self.out, "JUnit report written to {}", self.path.display());
+        Ok(())
+    }
+}
 
 pub fn write(
     path: &Path,
@@ -22,16 +77,17 @@ pub fn write(
     for part in parts {
         let mut suite = TestSuite::new(format!("{lab_id}.{part}"));
         for r in results.iter().filter(|r| r.part == part) {
-            let status = match &r.outcome {
-                Outcome::Passed => TestCaseStatus::success(),
-                Outcome::Failed { phase, diagnosis } => {
+            let status = match r.diagnosis() {
+                None => TestCaseStatus::success(),
+                Some(diagnosis) => {
                     let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
                     let first = diagnosis.lines().next().unwrap_or("failed").to_string();
                     status.set_message(first);
-                    status.set_description(diagnosis.clone());
-                    match phase {
-                        Some(phase) => status.set_type(phase.to_string()),
-                        None => status.set_type("environment"),
+                    status.set_description(diagnosis);
+                    match (&r.outcome, r.outcome.phase()) {
+                        (Outcome::EnvironmentFailed { .. }, _) => status.set_type("environment"),
+                        (_, Some(phase)) => status.set_type(phase.to_string()),
+                        (_, None) => status.set_type("failure"),
                     };
                     status
                 }

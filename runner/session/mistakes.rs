@@ -10,17 +10,16 @@
 
 use std::time::Instant;
 
-use anyhow::Result;
 use serde::Serialize;
 
 use super::engine::{self, PartSession, Phase};
 use super::fresh::Replay;
-use super::report;
 use crate::actions::Context;
 use crate::lab::{Mistake, Step};
+use crate::outcome::{Done, Failure, Problem};
 
 /// How one mistake fared (serialisable for machine-readable reports).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MistakeResult {
     pub name: String,
     /// The hint the diagnosis had to contain, rendered.
@@ -61,8 +60,8 @@ pub async fn run_all(
     results
 }
 
-/// The diagnosis of a step whose mistakes were not all rejected (None when they were).
-pub fn diagnosis(results: &[MistakeResult]) -> Option<String> {
+/// The failure of a step whose mistakes were not all rejected with their hints (None when they were).
+pub fn failure(results: &[MistakeResult]) -> Option<Failure> {
     let bad: Vec<String> = results
         .iter()
         .filter_map(|r| {
@@ -71,7 +70,18 @@ pub fn diagnosis(results: &[MistakeResult]) -> Option<String> {
                 .map(|p| format!("mistake `{}`: {p}", r.name))
         })
         .collect();
-    (!bad.is_empty()).then(|| bad.join("\n"))
+    (!bad.is_empty()).then(|| {
+        Failure::new(
+            "the check, after each of the step's mistakes",
+            "to reject each, with the mistake's hint",
+            bad.join("\n"),
+        )
+    })
+}
+
+/// A phase's problem as the diagnosis shows it.
+fn diagnose(phase: &str, problem: &Problem) -> String {
+    format!("{phase} failed: {}", problem.text())
 }
 
 async fn in_place(ctx: &Context, step: &Step, mistake: &Mistake) -> MistakeResult {
@@ -86,7 +96,7 @@ async fn in_place(ctx: &Context, step: &Step, mistake: &Mistake) -> MistakeResul
         if let Err(e) = engine::run_phase(ctx, &undo, Phase::Solve).await {
             let problem = format!(
                 "its `undo:` failed, so the step cannot go on from its starting state: {}",
-                report::diagnose(Phase::Solve, &e)
+                diagnose("undo", &e)
             );
             result.problem = Some(match result.problem {
                 Some(p) => format!("{p}; and {problem}"),
@@ -118,10 +128,7 @@ async fn fresh(replay: Replay<'_>, index: usize, step: &Step, mistake: &Mistake)
             hint: mistake.hint.clone(),
             fresh: true,
             diagnosis: None,
-            problem: Some(format!(
-                "not judged: {}",
-                report::diagnose(Phase::Setup, &e)
-            )),
+            problem: Some(format!("not judged: {}", diagnose("setup", &e))),
             seconds: 0.0,
         },
     };
@@ -148,7 +155,7 @@ async fn judge(ctx: &Context, step: &Step, mistake: &Mistake) -> MistakeResult {
         ..step.clone()
     };
     // A participant's wrong commands may fail; they press Check all the same.
-    let done: Result<()> = engine::run_phase(ctx, &wrong, Phase::Solve).await;
+    let done: Done = engine::run_phase(ctx, &wrong, Phase::Solve).await;
     match engine::run_phase(ctx, step, Phase::Check).await {
         Ok(()) => {
             result.problem = Some(format!(
@@ -157,21 +164,22 @@ async fn judge(ctx: &Context, step: &Step, mistake: &Mistake) -> MistakeResult {
                     Ok(()) => String::new(),
                     Err(e) => format!(
                         " (although its own commands failed: {})",
-                        report::diagnose(Phase::Solve, e)
-                            .lines()
-                            .next()
-                            .unwrap_or_default()
+                        diagnose("solve", e).lines().next().unwrap_or_default()
                     ),
                 }
             ));
         }
         Err(e) => {
-            let diagnosis = report::diagnose(Phase::Check, &e);
+            let diagnosis = diagnose("check", &e);
             if !diagnosis.contains(&hint) {
                 result.problem = Some(format!(
                     "the check rejected it, but its diagnosis does not give the mistake's hint \"{hint}\" \
                      (give the check that fails a `hint:` of its own); the diagnosis was:\n{}",
-                    report::indent(&diagnosis, 2)
+                    diagnosis
+                        .lines()
+                        .map(|l| format!("  {l}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
                 ));
             }
             result.diagnosis = Some(diagnosis);

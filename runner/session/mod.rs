@@ -1,15 +1,20 @@
 //! Running a lab: bringing a part's environment up, executing its steps in order (the engine), and
-//! the front ends — `verify` for CI (with JUnit), and the interactive and demo modes.
+//! the front ends — `verify` for CI, and the interactive and demo modes. The front ends emit what
+//! happens as events ([`events`]); reporters print them: the terminal ([`report`] for verify,
+//! [`screen`] for demo and start), JUnit ([`junit`]) and JSON lines ([`json`]).
 
 pub mod control;
 pub mod demo;
 pub mod engine;
+pub mod events;
 pub mod fresh;
 pub mod interactive;
+pub mod json;
 pub mod junit;
 pub mod mistakes;
 pub mod mutations;
 pub mod progress;
 pub mod report;
+pub mod screen;
 pub mod terminal;
 pub mod verify;

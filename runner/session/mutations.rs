@@ -17,12 +17,12 @@ use serde::Serialize;
 
 use super::engine::{self, Phase};
 use super::fresh::Replay;
-use super::report;
 use crate::lab::Step;
 pub use crate::lab::mutants::{Mutant, mutants, without};
+use crate::outcome::{Failure, Problem};
 
 /// How a mutant fared.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum MutantOutcome {
     /// The check failed without it: the check needs it.
@@ -35,7 +35,7 @@ pub enum MutantOutcome {
     Error { message: String },
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MutantResult {
     #[serde(flatten)]
     pub mutant: Mutant,
@@ -45,7 +45,7 @@ pub struct MutantResult {
 }
 
 /// The mutants of one step and how each fared (serialisable for machine-readable reports).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepMutations {
     pub part: String,
     pub step: String,
@@ -125,6 +125,21 @@ impl StepMutations {
         Score::of(&self.mutants)
     }
 
+    /// The failure of a step whose mutants are not all caught or marked (None when they are).
+    pub fn failure(&self) -> Option<Failure> {
+        self.diagnosis().map(|text| {
+            Failure::new(
+                "the check, with one command or action of the solve left out at a time",
+                "to fail each time (or the step to list what it need not see under `unchecked:`)",
+                text,
+            )
+            .hint(Some(
+                "make the check judge what the survivor does, or list it under the step's `unchecked:` \
+                 with the reason the check need not see it",
+            ))
+        })
+    }
+
     /// What a failing step's diagnosis says about its mutants (None when all are accounted for).
     pub fn diagnosis(&self) -> Option<String> {
         let bad: Vec<String> = self
@@ -132,8 +147,7 @@ impl StepMutations {
             .iter()
             .filter_map(|m| match &m.outcome {
                 MutantOutcome::Survived => Some(format!(
-                    "without {} `{}` the check still passes: make the check judge what it does, or list it \
-                     under the step's `unchecked:` with the reason the check need not see it",
+                    "without {} `{}` the check still passes",
                     m.mutant.id, m.mutant.left_out
                 )),
                 MutantOutcome::Error { message } => Some(format!(
@@ -227,8 +241,8 @@ async fn judge(replay: Replay<'_>, index: usize, step: &Step, m: &Mutant) -> Mut
     };
     let ctx = &session.ctx;
     let outcome = match engine::run_phase(ctx, step, Phase::Setup).await {
-        Err(e) => MutantOutcome::Error {
-            message: report::diagnose(Phase::Setup, &e),
+        Err(problem) => MutantOutcome::Error {
+            message: format!("setup failed: {}", problem.text()),
         },
         Ok(()) => {
             let mutated = Step {
@@ -239,8 +253,8 @@ async fn judge(replay: Replay<'_>, index: usize, step: &Step, m: &Mutant) -> Mut
             let _ = engine::run_phase(ctx, &mutated, Phase::Solve).await;
             match engine::run_phase(ctx, step, Phase::Check).await {
                 Ok(()) => MutantOutcome::Survived,
-                Err(e) => MutantOutcome::Caught {
-                    diagnosis: report::diagnose(Phase::Check, &e),
+                Err(problem) => MutantOutcome::Caught {
+                    diagnosis: diagnosis(&problem),
                 },
             }
         }
@@ -248,4 +262,27 @@ async fn judge(replay: Replay<'_>, index: usize, step: &Step, m: &Mutant) -> Mut
     let _ = engine::run_phase(ctx, step, Phase::Cleanup).await;
     let _ = tokio::time::timeout(Duration::from_secs(60), session.teardown()).await;
     outcome
+}
+
+fn diagnosis(problem: &Problem) -> String {
+    format!("check failed: {}", problem.text())
+}
+
+/// Each part's mutation score, and the lab's, as the terminal's summary shows them.
+pub fn summary(mutated: &[StepMutations]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut parts: Vec<&str> = mutated.iter().map(|m| m.part.as_str()).collect();
+    parts.dedup();
+    for part in parts {
+        let of_part: Vec<&StepMutations> = mutated.iter().filter(|m| m.part == part).collect();
+        let score = Score::of(of_part.iter().flat_map(|m| &m.mutants));
+        let seconds: f64 = of_part.iter().map(|m| m.seconds).sum();
+        lines.push(format!(
+            "   MUTATIONS {part} [{seconds:>8.3}s] {}",
+            score.text()
+        ));
+    }
+    let score = Score::of(mutated.iter().flat_map(|m| &m.mutants));
+    lines.push(format!("   MUTATIONS all {}", score.text()));
+    lines
 }

@@ -1,86 +1,225 @@
-//! What `verify` prints: one line per step with its duration, the diagnosis of a failure, and a
-//! summary line whose counts never lie.
+//! What `verify` prints, as a reporter of its events: one line per step with its duration, the
+//! diagnosis of a failure, and a summary line whose counts never lie.
 
-use std::fmt::Write as _;
+use std::io::Write;
 use std::time::Duration;
 
-use crate::actions::failure::as_failure;
-use crate::session::engine::Phase;
+use super::events::{Event, Reporter};
+use crate::outcome::Outcome;
 
-/// How one step went.
-#[derive(Debug, Clone)]
-pub struct StepResult {
-    pub part: String,
-    pub step: String,
-    pub title: String,
-    pub duration: Duration,
-    pub outcome: Outcome,
+/// Where human output goes: stdout, or stderr when stdout carries JSON lines.
+pub type Output = Box<dyn Write + Send>;
+
+/// verify's terminal lines.
+pub struct VerifyReporter {
+    out: Output,
+    /// With `--verbose`: what each action does, the commands and their output.
+    verbose: bool,
+    /// The title of the part running now.
+    title: String,
+    /// Why the environment of the part running now could not be brought up.
+    environment_failed: Option<String>,
+    /// Failed steps, for the summary: (part, step, title).
+    failed: Vec<(String, String, String)>,
+    /// The counts of the run, once it finished.
+    summary: Option<(usize, usize)>,
+    /// Lines about the running step's mistakes and mutants, shown under its line.
+    pending: Vec<String>,
+    /// Every step's mutants (`--mutations`), for the scores in the summary.
+    mutated: Vec<super::mutations::StepMutations>,
 }
 
-#[derive(Debug, Clone)]
-pub enum Outcome {
-    Passed,
-    Failed {
-        phase: Option<Phase>,
-        diagnosis: String,
-    },
-}
-
-impl StepResult {
-    pub fn passed(&self) -> bool {
-        matches!(self.outcome, Outcome::Passed)
-    }
-
-    /// Not run at all: its part's environment could not be brought up (no phase ran).
-    pub fn environment_failed(&self) -> bool {
-        matches!(self.outcome, Outcome::Failed { phase: None, .. })
-    }
-
-    /// `    PASS [   0.412s] part2 2.0  Confirm the baseline`
-    pub fn line(&self) -> String {
-        let status = if self.passed() { "PASS" } else { "FAIL" };
-        format!(
-            "{:>8} [{:>8.3}s] {} {:<4} {}",
-            status,
-            self.duration.as_secs_f64(),
-            self.part,
-            self.step,
-            self.title
-        )
-    }
-
-    /// The diagnosis, indented under the step line.
-    pub fn details(&self) -> Option<String> {
-        match &self.outcome {
-            Outcome::Passed => None,
-            Outcome::Failed { diagnosis, .. } => Some(indent(diagnosis, 6)),
+impl VerifyReporter {
+    pub fn new(out: Output, verbose: bool) -> VerifyReporter {
+        VerifyReporter {
+            out,
+            verbose,
+            title: String::new(),
+            environment_failed: None,
+            failed: Vec::new(),
+            summary: None,
+            pending: Vec::new(),
+            mutated: Vec::new(),
         }
     }
+
+    fn line(&mut self, text: &str) {
+        let _ = writeln!(self.out, "{text}");
+        let _ = self.out.flush();
+    }
 }
 
-/// Turns an error from a phase into a diagnosis: for a judgement, expected / saw / hint; for anything
-/// else, the error chain.
-pub fn diagnose(phase: Phase, err: &anyhow::Error) -> String {
-    let mut out = String::new();
-    match as_failure(err) {
-        Some(failure) => {
-            let _ = write!(out, "{phase} failed: {failure}");
-            // What was being done around the judgement, and what lay under it.
-            let shown = failure.to_string();
-            let chain: Vec<String> = err.chain().map(|e| e.to_string()).collect();
-            let at = chain.iter().position(|e| *e == shown).unwrap_or(0);
-            if at > 0 {
-                let _ = write!(out, "\n  (while: {})", chain[..at].join(": "));
+impl Reporter for VerifyReporter {
+    fn event(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted {
+                lab,
+                title,
+                parts,
+                steps,
+            } => self.line(&format!(
+                "Verifying lab {lab} ({title}): {} part(s), {steps} step(s)",
+                parts.len()
+            )),
+            Event::PartStarted { title, .. } => {
+                self.title = title.clone();
+                self.environment_failed = None;
             }
-            if at + 1 < chain.len() {
-                let _ = write!(out, "\n  (because: {})", chain[at + 1..].join(": "));
+            Event::Note { text, .. } => self.line(&format!("       · {text}")),
+            Event::EnvironmentReady {
+                part,
+                description,
+                duration_ms,
+                ..
+            } => {
+                let title = self.title.clone();
+                self.line(&format!(
+                    "   START [{:>8.3}s] {part} {title} — {description}",
+                    *duration_ms as f64 / 1000.0
+                ))
             }
-        }
-        None => {
-            let _ = write!(out, "{phase} failed: {err:#}");
+            Event::EnvironmentFailed { part, error, .. } => {
+                self.environment_failed = Some(
+                    Outcome::EnvironmentFailed {
+                        error: error.clone(),
+                    }
+                    .diagnosis(part)
+                    .unwrap_or_default(),
+                );
+            }
+            Event::StepFinished {
+                part,
+                step,
+                title,
+                outcome,
+                duration_ms,
+            } => {
+                self.line(&step_line(
+                    part,
+                    step,
+                    title,
+                    outcome,
+                    Duration::from_millis(*duration_ms),
+                ));
+                for line in std::mem::take(&mut self.pending) {
+                    self.line(&line);
+                }
+                if !outcome.passed() {
+                    self.failed
+                        .push((part.clone(), step.clone(), title.clone()));
+                }
+                if !matches!(outcome, Outcome::EnvironmentFailed { .. })
+                    && let Some(diagnosis) = outcome.diagnosis(part)
+                {
+                    self.line(&indent(&diagnosis, 6));
+                }
+            }
+            Event::MistakesJudged { mistakes, .. } => {
+                let rejected: Vec<&str> = mistakes
+                    .iter()
+                    .filter(|m| m.rejected())
+                    .map(|m| m.name.as_str())
+                    .collect();
+                if !rejected.is_empty() {
+                    let seconds: f64 = mistakes.iter().map(|m| m.seconds).sum();
+                    self.pending.push(format!(
+                        "           · rejected with its hint [{seconds:.1}s]: {}",
+                        rejected.join("; ")
+                    ));
+                }
+            }
+            Event::MutationsJudged { mutations } => {
+                self.pending.push(match &mutations.skipped {
+                    Some(why) => format!("           · mutations: none ({why})"),
+                    None => format!(
+                        "           · mutations [{:.1}s]: {}",
+                        mutations.seconds,
+                        mutations.score().text()
+                    ),
+                });
+                self.mutated.push(mutations.clone());
+            }
+            Event::PartFinished { .. } => {
+                if let Some(diagnosis) = self.environment_failed.take() {
+                    self.line(&indent(&diagnosis, 6));
+                }
+            }
+            Event::ActionPerformed { text, .. } if self.verbose => {
+                self.line(&format!("           · {text}"))
+            }
+            Event::CommandRun { command, .. } if self.verbose => {
+                for (i, line) in command.lines().enumerate() {
+                    self.line(&format!(
+                        "           {} {line}",
+                        if i == 0 { "$" } else { " " }
+                    ));
+                }
+            }
+            Event::Output { line, .. } if self.verbose => {
+                self.line(&format!("             {line}"))
+            }
+            Event::EnvironmentKept {
+                part,
+                description,
+                base_url,
+                token,
+                artifacts,
+            } => {
+                self.line(&format!(
+                    "       · keeping the {part} environment: {description} (remove it with `lab-runner cleanup`)"
+                ));
+                if let Some(url) = base_url {
+                    self.line(&format!(
+                        "       · app: {url}  token: {}",
+                        token.as_deref().unwrap_or_default()
+                    ));
+                }
+                self.line(&format!("       · artifacts: {artifacts}"));
+            }
+            Event::RunFinished {
+                passed,
+                failed,
+                duration_ms,
+            } => {
+                self.line(&format!(
+                    "------------\n     Summary [{:>8.3}s] {} step(s) run",
+                    *duration_ms as f64 / 1000.0,
+                    passed + failed
+                ));
+                for (part, step, title) in std::mem::take(&mut self.failed) {
+                    self.line(&format!("        FAIL {part} {step:<4} {title}"));
+                }
+                if !self.mutated.is_empty() {
+                    for line in super::mutations::summary(&self.mutated) {
+                        self.line(&line);
+                    }
+                }
+                self.summary = Some((*passed, *failed));
+            }
+            _ => {}
         }
     }
-    out
+
+    /// The last line: `7 passed, 0 failed` (after the JUnit reporter said where its report is).
+    fn finish(&mut self) -> anyhow::Result<()> {
+        if let Some((passed, failed)) = self.summary.take() {
+            self.line(&format!("{passed} passed, {failed} failed"));
+        }
+        Ok(())
+    }
+}
+
+/// `    PASS [   0.412s] part2 2.0  Confirm the baseline`
+pub fn step_line(part: &str, step: &str, title: &str, outcome: &Outcome, took: Duration) -> String {
+    let status = if outcome.passed() { "PASS" } else { "FAIL" };
+    format!(
+        "{:>8} [{:>8.3}s] {} {:<4} {}",
+        status,
+        took.as_secs_f64(),
+        part,
+        step,
+        title
+    )
 }
 
 pub fn indent(text: &str, by: usize) -> String {
@@ -89,10 +228,4 @@ pub fn indent(text: &str, by: usize) -> String {
         .map(|l| format!("{pad}{l}"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// The last line of a run: `7 passed, 0 failed`.
-pub fn summary(results: &[StepResult]) -> String {
-    let passed = results.iter().filter(|r| r.passed()).count();
-    format!("{passed} passed, {} failed", results.len() - passed)
 }

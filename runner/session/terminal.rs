@@ -2,14 +2,12 @@
 //! not a terminal or NO_COLOR is set), results, diagnoses, and narration of what the runner does.
 
 use std::io::IsTerminal;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use termimad::MadSkin;
 
-use crate::actions::context::{Activity, Narrator};
-use crate::actions::failure::as_failure;
+use crate::outcome::Outcome;
 
 /// How to print: styled for a terminal, plain otherwise.
 pub struct Terminal {
@@ -94,33 +92,6 @@ impl Terminal {
         self.markdown(&format!("## {text}"));
     }
 
-    /// `## Step 2.2 — Reproduce an event loop jam  (3/7)`
-    pub fn step_heading(&self, part: &crate::lab::Part, id: &str, title: &str) {
-        let steps = &part.file.steps;
-        let position = steps.iter().position(|s| s.id == id).map_or(0, |i| i + 1);
-        self.markdown(&format!(
-            "\n## Step {id} — {title}  ({position}/{})\n",
-            steps.len()
-        ));
-    }
-
-    /// The part's "what you can now explain" list, if it has one.
-    pub fn takeaways(&self, part: &crate::lab::Part) {
-        if part.file.takeaways.is_empty() {
-            return;
-        }
-        let items: Vec<String> = part
-            .file
-            .takeaways
-            .iter()
-            .map(|t| format!("- {t}"))
-            .collect();
-        self.markdown(&format!(
-            "### What you can now explain\n\n{}",
-            items.join("\n")
-        ));
-    }
-
     pub fn good(&self, text: &str) {
         if self.styled {
             println!("\x1b[32m✓ {text}\x1b[0m");
@@ -164,17 +135,6 @@ impl Terminal {
         }
     }
 
-    /// A failed phase: expected / saw / hint, or the error chain.
-    pub fn diagnosis(&self, err: &anyhow::Error) {
-        let lines = diagnosis_lines(err);
-        if let Some((what, details)) = lines.split_first() {
-            self.bad(what);
-            for line in details {
-                println!("{line}");
-            }
-        }
-    }
-
     /// A spinner for a wait of unknown length (hidden when not a terminal).
     pub fn spinner(&self, message: &str) -> ProgressBar {
         if !self.styled {
@@ -191,10 +151,27 @@ impl Terminal {
     }
 }
 
-/// A failed phase as [`Terminal::diagnosis`] prints it: what failed (printed as bad), then
-/// expected / saw / hint, indented; or the error chain alone.
-pub fn diagnosis_lines(err: &anyhow::Error) -> Vec<String> {
-    match as_failure(err) {
+/// The part's "what you can now explain" list as markdown, if it has one.
+pub fn takeaways(part: &crate::lab::Part) -> Option<String> {
+    if part.file.takeaways.is_empty() {
+        return None;
+    }
+    let items: Vec<String> = part
+        .file
+        .takeaways
+        .iter()
+        .map(|t| format!("- {t}"))
+        .collect();
+    Some(format!(
+        "### What you can now explain\n\n{}",
+        items.join("\n")
+    ))
+}
+
+/// A failed phase as the screen shows it: what failed (printed as bad), then expected / saw /
+/// hint, indented; or the error alone.
+pub fn diagnosis_lines(outcome: &Outcome) -> Vec<String> {
+    match outcome.failure() {
         Some(f) => {
             let mut lines = vec![
                 f.what.clone(),
@@ -206,7 +183,7 @@ pub fn diagnosis_lines(err: &anyhow::Error) -> Vec<String> {
             }
             lines
         }
-        None => vec![format!("{err:#}")],
+        None => vec![outcome.problem_text().unwrap_or_default()],
     }
 }
 
@@ -216,7 +193,11 @@ pub fn diagnosis_lines(err: &anyhow::Error) -> Vec<String> {
 fn reflow(prose: &str) -> String {
     let starts_block = |line: &str| {
         let t = line.trim_start();
-        t.starts_with(['-', '*', '+', '#', '>', '|'])
+        // A list marker or heading is followed by a space: `*Comparison* against` is emphasis
+        // in a paragraph, not a list item.
+        let marker = |m: char| t.strip_prefix(m).is_some_and(|rest| rest.starts_with(' '));
+        ['-', '*', '+'].into_iter().any(marker)
+            || t.starts_with(['#', '>', '|'])
             || line.starts_with("    ")
             || t.split_once(". ")
                 .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
@@ -274,88 +255,15 @@ fn split_code_blocks(text: &str) -> Vec<Segment> {
     out
 }
 
-/// Narration to the terminal: what each action does, and the command a participant would type.
-/// Lines go through the live-signal bar when one is shown, so they do not tear it.
-pub struct TerminalNarrator {
-    styled: bool,
-    show_commands: bool,
-    bar: Mutex<Option<ProgressBar>>,
-}
-
-impl TerminalNarrator {
-    pub fn new(terminal: &Terminal, show_commands: bool) -> TerminalNarrator {
-        TerminalNarrator {
-            styled: terminal.styled,
-            show_commands,
-            bar: Mutex::new(None),
-        }
-    }
-
-    /// Prints through `bar` while it is shown.
-    pub fn attach_bar(&self, bar: Option<ProgressBar>) {
-        *self.bar.lock().expect("bar lock") = bar;
-    }
-
-    fn print(&self, line: String) {
-        match self.bar.lock().expect("bar lock").as_ref() {
-            Some(bar) => bar.println(line),
-            None => println!("{line}"),
-        }
-    }
-}
-
-impl Narrator for TerminalNarrator {
-    fn say(&self, line: &str) {
-        if self.styled {
-            self.print(format!("  \x1b[2m·\x1b[0m {line}"));
-        } else {
-            self.print(format!("  · {line}"));
-        }
-    }
-
-    fn command(&self, shell: &str) {
-        if !self.show_commands {
-            return;
-        }
-        for (i, line) in shell.lines().enumerate() {
-            let prompt = if i == 0 { "$" } else { " " };
-            if self.styled {
-                self.print(format!("  \x1b[36m{prompt} {line}\x1b[0m"));
-            } else {
-                self.print(format!("  {prompt} {line}"));
-            }
-        }
-    }
-
-    fn output(&self, line: &str) {
-        if self.styled {
-            self.print(format!("    \x1b[2m{line}\x1b[0m"));
-        } else {
-            self.print(format!("    {line}"));
-        }
-    }
-
-    fn activity(&self, label: &str, expected: Duration) -> Box<dyn Activity> {
-        if !self.styled {
-            self.print(format!(
-                "  · {label} (about {:.0} s)",
-                expected.as_secs_f64()
-            ));
-            return Box::new(());
-        }
-        Box::new(Countdown::start(label, expected))
-    }
-}
-
-/// A bar counting down an action's expected duration.
-struct Countdown {
+/// A bar counting down an action's expected duration; dropping it clears it.
+pub struct Countdown {
     bar: ProgressBar,
     ticker: Option<std::thread::JoinHandle<()>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Countdown {
-    fn start(label: &str, expected: Duration) -> Countdown {
+    pub fn start(label: &str, expected: Duration) -> Countdown {
         let total = expected.as_millis().max(1) as u64;
         let bar = ProgressBar::new(total);
         bar.set_style(
@@ -388,8 +296,6 @@ impl Countdown {
     }
 }
 
-impl Activity for Countdown {}
-
 impl Drop for Countdown {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -410,6 +316,11 @@ mod tests {
         assert_eq!(
             reflow(text),
             "A sentence that goes on.\n\n- item one\n- item two\n| a | b |\n|---|---|\n"
+        );
+        // Emphasis at the start of a source line is part of the paragraph.
+        assert_eq!(
+            reflow("switch the view to\n*Comparison* against the first\n* a list item\n"),
+            "switch the view to *Comparison* against the first\n* a list item\n"
         );
     }
 

@@ -2,6 +2,7 @@
 
 pub mod duration;
 pub mod ports;
+pub mod prometheus;
 pub mod random;
 pub mod shell_lines;
 pub mod units;

@@ -1,6 +1,18 @@
 //! Shell commands as a participant sees them: a line too long for a terminal is broken at word
 //! boundaries with ` \\` continuations, which the shell reads as the same command.
 
+/// `word` as one word for a POSIX shell: as it is when nothing in it is special to the shell,
+/// else in single quotes (a `'` inside becomes `'\''`). The runner's only shell quoting: the
+/// `shell_quote` template filter, the commands it prints, the `curl` a step shows.
+pub fn quote(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:=@,%+".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 /// The width every lab's commands must fit without wrapping: the narrowest terminal we support.
 pub const NARROWEST_TERMINAL: usize = 80;
 

@@ -275,3 +275,72 @@ fn errors_name_the_file() {
     let err = run_to(&args, &mut Vec::new()).unwrap_err();
     assert!(message(&err).contains("--flamegraph draws CPU profiles"));
 }
+
+/// A real Node heap with a leak in a module variable: `--retainers` names the variable and what
+/// its value retains, as the Retainers pane of DevTools would lead a person to it.
+#[test]
+fn retainers_name_the_variable_that_keeps_the_largest_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("leak.heapsnapshot");
+    let script = format!(
+        "import v8 from 'node:v8';\n\
+         const keptForever = [];\n\
+         export function keep() {{ keptForever.push(Buffer.alloc(3 * 1048576, 1)); }}\n\
+         keep(); keep();\n\
+         v8.writeHeapSnapshot({:?});\n",
+        snapshot.display().to_string()
+    );
+    let module = dir.path().join("leak.mjs");
+    std::fs::write(&module, script).unwrap();
+    let status = std::process::Command::new("node")
+        .arg(&module)
+        .status()
+        .expect("node (20 or newer) must be on the PATH");
+    assert!(status.success());
+    let file = snapshot.display().to_string();
+    let text = output(&[&file, "--retainers", "2", "--top", "1"]);
+    assert!(
+        text.contains("1. system / JSArrayBufferData @") && text.contains(", 3.0 MiB"),
+        "{text}"
+    );
+    assert!(
+        text.contains("     backing_store in ArrayBuffer @"),
+        "{text}"
+    );
+    assert!(text.contains("     buffer in Buffer @"), "{text}");
+    let held = text
+        .split("Held by `")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        held.starts_with("keptForever` (a variable of a module or function scope)"),
+        "{text}"
+    );
+    let retains: f64 = held
+        .split(" retains ")
+        .nth(1)
+        .and_then(|r| r.split(" MiB").next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        (6.0..6.5).contains(&retains),
+        "the Array retains both Buffers: {text}"
+    );
+    let section = &text[text.find("What keeps the 2 largest").unwrap()..];
+    assert!(
+        section.lines().all(|l| l.chars().count() <= 80),
+        "fits 80 columns: {section}"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&output(&[&file, "--retainers", "1", "--json"])).unwrap();
+    let holder = &json["retainers"][0]["holder"];
+    assert_eq!(holder["name"], "keptForever");
+    assert_eq!(holder["edge_type"], "context");
+    assert_eq!(holder["value"]["class"], "Array");
+    assert!(holder["retained_size"].as_u64().unwrap() >= 6 * 1048576);
+    assert!(
+        json["constructors"].is_array(),
+        "the summary is still there"
+    );
+}

@@ -191,6 +191,8 @@ struct DevTools {
     breakpoints: Vec<String>,
     /// What the Console printed, by expression.
     console: Vec<(String, serde_json::Value)>,
+    /// The heap snapshots taken in the Memory panel, in order (snapshot 1, 2, …).
+    snapshots: Vec<PathBuf>,
 }
 
 impl DevTools {
@@ -206,6 +208,7 @@ impl DevTools {
             paused: None,
             breakpoints: Vec::new(),
             console: Vec::new(),
+            snapshots: Vec::new(),
         }
     }
 
@@ -383,6 +386,7 @@ impl DevTools {
             self.runtime
                 .block_on(client.take_heap_snapshot(&path))
                 .unwrap();
+            self.snapshots.push(path);
         } else if instruction.starts_with("In DevTools: close the DevTools window") {
             if let Some(client) = self.client.take() {
                 let _ = self.runtime.block_on(client.close());
@@ -450,7 +454,28 @@ impl DevTools {
                 .as_ref()
                 .unwrap_or_else(|| panic!("DevTools shows no pause: {question}"))
         };
-        if question.contains("What is the value of ") {
+        let snapshot = |number: &str| -> MemoryPanel {
+            let after = format!("napshot {number}");
+            assert!(
+                question.contains(&after),
+                "not about snapshot {number}: {question}"
+            );
+            let index: usize = number.parse().unwrap();
+            let path = self.snapshots.get(index - 1).unwrap_or_else(|| {
+                panic!(
+                    "DevTools has no snapshot {number} (took {:?})",
+                    self.snapshots
+                )
+            });
+            MemoryPanel::open(path)
+        };
+        if question.contains("largest Size Delta") {
+            // Comparison view of the later snapshot against the earlier, sorted by Size Delta.
+            let (later, earlier) = (snapshot("2"), snapshot("1"));
+            later.largest_size_delta_against(&earlier)
+        } else if question.contains("which variable holds it") {
+            snapshot("2").variable_keeping_the_largest_object()
+        } else if question.contains("What is the value of ") {
             // Scope → Local (or the Watch) of the pause DevTools shows.
             let name = quoted("What is the value of ");
             pause()
@@ -510,12 +535,144 @@ impl DevTools {
 }
 
 /// How the checks' questions begin (or end), as the screen shows them.
-const QUESTIONS: [&str; 4] = [
+const QUESTIONS: [&str; 6] = [
     "What is the value of",
     "which function called",
     "What does the Console print for",
     "report in the Console?",
+    "which constructor has the largest Size Delta?",
+    "which variable holds it?",
 ];
+
+/// A heap snapshot as DevTools' Memory panel shows it to a person, read here on its own (not with
+/// lab-runner's analyser, whose answers the check compares with): classes by name, and each
+/// object's first retainer path (the shortest from the root over edges that retain).
+struct MemoryPanel {
+    snapshot: serde_json::Value,
+    node_fields: usize,
+    edge_fields: usize,
+}
+
+impl MemoryPanel {
+    fn open(path: &Path) -> MemoryPanel {
+        let text = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let snapshot: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        let meta = &snapshot["snapshot"]["meta"];
+        let node_fields = meta["node_fields"].as_array().unwrap().len();
+        let edge_fields = meta["edge_fields"].as_array().unwrap().len();
+        // The positions this reader relies on (V8's order since Node 12).
+        assert_eq!(
+            meta["node_fields"].as_array().unwrap()[..5],
+            serde_json::json!(["type", "name", "id", "self_size", "edge_count"])
+                .as_array()
+                .unwrap()[..]
+        );
+        assert_eq!(
+            meta["edge_fields"],
+            serde_json::json!(["type", "name_or_index", "to_node"])
+        );
+        MemoryPanel {
+            snapshot,
+            node_fields,
+            edge_fields,
+        }
+    }
+
+    fn nodes(&self) -> &[serde_json::Value] {
+        self.snapshot["nodes"].as_array().unwrap()
+    }
+
+    fn edges(&self) -> &[serde_json::Value] {
+        self.snapshot["edges"].as_array().unwrap()
+    }
+
+    fn string(&self, index: &serde_json::Value) -> &str {
+        self.snapshot["strings"][index.as_u64().unwrap() as usize]
+            .as_str()
+            .unwrap()
+    }
+
+    fn type_name(&self, list: &str, code: &serde_json::Value) -> String {
+        self.snapshot["snapshot"]["meta"][list][0][code.as_u64().unwrap() as usize]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Each object's id → (class as the Summary groups it, self size).
+    fn objects(&self) -> std::collections::HashMap<u64, (String, i64)> {
+        self.nodes()
+            .chunks(self.node_fields)
+            .map(|n| {
+                let class = match self.type_name("node_types", &n[0]).as_str() {
+                    "object" | "native" => self.string(&n[1]).to_string(),
+                    other => format!("({other})"),
+                };
+                (n[2].as_u64().unwrap(), (class, n[3].as_i64().unwrap()))
+            })
+            .collect()
+    }
+
+    /// The first row of the Comparison view sorted by Size Delta.
+    fn largest_size_delta_against(&self, earlier: &MemoryPanel) -> String {
+        let (now, before) = (self.objects(), earlier.objects());
+        let mut delta: std::collections::HashMap<String, i64> = Default::default();
+        for (id, (class, size)) in &now {
+            if !before.contains_key(id) {
+                *delta.entry(class.clone()).or_default() += size;
+            }
+        }
+        for (id, (class, size)) in &before {
+            if !now.contains_key(id) {
+                *delta.entry(class.clone()).or_default() -= size;
+            }
+        }
+        delta.into_iter().max_by_key(|(_, d)| *d).unwrap().0
+    }
+
+    /// The largest object's Retainers, read upwards to the first variable or property.
+    fn variable_keeping_the_largest_object(&self) -> String {
+        let nodes: Vec<&[serde_json::Value]> = self.nodes().chunks(self.node_fields).collect();
+        let edges: Vec<&[serde_json::Value]> = self.edges().chunks(self.edge_fields).collect();
+        let mut first_edge = vec![0usize];
+        for n in &nodes {
+            first_edge.push(first_edge.last().unwrap() + n[4].as_u64().unwrap() as usize);
+        }
+        let mut reached_by: Vec<Option<(usize, usize)>> = vec![None; nodes.len()];
+        let mut seen = vec![false; nodes.len()];
+        seen[0] = true;
+        let mut queue = std::collections::VecDeque::from([0usize]);
+        while let Some(from) = queue.pop_front() {
+            let range = first_edge[from]..first_edge[from + 1];
+            for (e, edge) in edges[range.clone()].iter().enumerate() {
+                let e = range.start + e;
+                let kind = self.type_name("edge_types", &edge[0]);
+                if kind == "weak" || kind == "shortcut" {
+                    continue;
+                }
+                let to = edge[2].as_u64().unwrap() as usize / self.node_fields;
+                if !seen[to] {
+                    seen[to] = true;
+                    reached_by[to] = Some((from, e));
+                    queue.push_back(to);
+                }
+            }
+        }
+        let largest = (0..nodes.len())
+            .filter(|&n| seen[n])
+            .max_by_key(|&n| nodes[n][3].as_u64().unwrap())
+            .unwrap();
+        let mut at = largest;
+        while let Some((from, e)) = reached_by[at] {
+            let kind = self.type_name("edge_types", &edges[e][0]);
+            if kind == "context" || kind == "property" {
+                return self.string(&edges[e][1]).to_string();
+            }
+            at = from;
+        }
+        panic!("no variable or property retains the largest object");
+    }
+}
 
 fn between(text: &str, start: &str, end: &str) -> String {
     let from = text.find(start).unwrap() + start.len();
@@ -646,7 +803,11 @@ fn wait_more(before: usize, what: &str, count: impl Fn() -> usize) {
 }
 
 /// The questions a check asks about what the participant's own commands printed.
-const SHELL_QUESTIONS: [&str; 2] = ["grew the most", "has the most self time"];
+const SHELL_QUESTIONS: [&str; 3] = [
+    "grew the most",
+    "has the most self time",
+    "how many MiB does it retain?",
+];
 
 /// What a person answers to `question` from what their own commands printed (None for a question
 /// about DevTools).
@@ -665,6 +826,19 @@ fn answer_from_shell(question: &str, shell: &Shell) -> Option<String> {
             });
         let row = &shell.transcript[header + 1];
         return Some(row.split("  ").next().unwrap().trim().to_string());
+    }
+    if question.contains("how many MiB does it retain") {
+        // `lab-runner analyze --retainers`: "Held by `x` (...); its value, Array @1, retains N MiB."
+        let printed = shell.transcript.join(" ");
+        let at = printed
+            .rfind("Held by `")
+            .unwrap_or_else(|| panic!("no retainer path in the shell:\n{printed}"));
+        let held = &printed[at..];
+        let retains = held
+            .split(" retains ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("the holder's retained size is not printed: {held}"));
+        return Some(retains.split(" MiB").next().unwrap().trim().to_string());
     }
     if question.contains("has the most self time") {
         // The first row of `lab-runner analyze`'s table that is not (idle), (program) or (garbage

@@ -9,8 +9,8 @@ use bollard::Docker;
 use bollard::query_parameters::RemoveContainerOptionsBuilder;
 use lab_runner::env::docker::image::{self, ImageChoice};
 use support::{
-    docker_or_skip, docker_shared, lab_runner, repo_root, shipped_lab, start_exposed_container,
-    text,
+    docker_or_skip, docker_shared, lab_runner, observer, repo_root, shipped_lab,
+    start_exposed_container, text,
 };
 
 /// The first line of doctor's output whose check (after the status) starts with `check`.
@@ -130,9 +130,10 @@ async fn a_container_publishing_an_inspector_beyond_loopback_is_warned_about() {
         return;
     }
     let _docker = docker_shared();
-    let docker = lab_runner::env::docker::connect::connect().await.unwrap();
+    let runner_client = lab_runner::env::docker::connect::connect().await.unwrap();
+    let docker = observer();
     let lab_image = image::ensure(
-        &docker,
+        &runner_client,
         &repo_root().join("lab-app"),
         "src/server.js",
         &["package.json".to_string(), "src".to_string()],

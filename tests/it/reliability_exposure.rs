@@ -111,8 +111,11 @@ async fn no_container_of_any_part_publishes_a_port_beyond_loopback() {
 /// Starts (and removes again) a container of the lab image, labelled like the runner's with a
 /// session of its own, publishing 3001/tcp on 0.0.0.0; returns that session.
 async fn exposed_control(docker: &Docker) -> String {
+    let runner_client = lab_runner::env::docker::connect::connect()
+        .await
+        .expect("the runner's Docker client");
     let lab_image = image::ensure(
-        docker,
+        &runner_client,
         &repo_root().join("lab-app"),
         "src/server.js",
         &["package.json".to_string(), "src".to_string()],

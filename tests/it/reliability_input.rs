@@ -1506,13 +1506,14 @@ fn after_rows(addr: SocketAddr, config: Config) -> Result<()> {
     }
     let metrics = get(addr, "/api/metrics")?;
     let text = String::from_utf8_lossy(&metrics.body);
-    let scrape = lab_runner::probe::metrics::parse(&text).context("the metrics parse")?;
+    let scrape = lab_runner::util::prometheus::parse(&text).context("the metrics parse")?;
     for (name, want) in [
         ("lab_retained_bytes", 0.0),
         ("lab_heap_snapshots_total", 0.0),
         ("lab_cpu_profile_in_progress", 0.0),
     ] {
-        let selector = lab_runner::probe::metrics::Selector::parse(name).map_err(|e| anyhow!(e))?;
+        let selector =
+            lab_runner::util::prometheus::Selector::parse(name).map_err(|e| anyhow!(e))?;
         let value = scrape.value(&selector).map_err(|e| anyhow!(e))?;
         if value != want {
             bail!("after the corpus {name} is {value}, not {want}");

@@ -40,8 +40,9 @@ async fn fixture(part: &str, memory_mb: u64) -> Result<EnvGuard> {
 }
 
 async fn open_tunnel(app: &EnvGuard) -> Result<Tunnel> {
-    let (docker, container) = app.docker();
-    Tunnel::open(docker, container, addr("127.0.0.1:0"), addr(REMOTE)).await
+    app.env()
+        .open_tunnel(addr("127.0.0.1:0"), addr(REMOTE))
+        .await
 }
 
 /// Sends SIGUSR1 and waits until the inspector answers through the tunnel.
@@ -460,13 +461,10 @@ async fn a_client_that_vanishes_mid_transfer_leaves_no_forwarder() -> Result<()>
     let app = fixture("tun7", 512).await?;
     let (docker, container) = app.docker();
     // To the app's own port inside the container: a download far bigger than any buffer.
-    let tunnel = Tunnel::open(
-        docker.clone(),
-        container.clone(),
-        addr("127.0.0.1:0"),
-        addr("127.0.0.1:3001"),
-    )
-    .await?;
+    let tunnel = app
+        .env()
+        .open_tunnel(addr("127.0.0.1:0"), addr("127.0.0.1:3001"))
+        .await?;
     let local = tunnel.local_addr();
     let mut client = TcpStream::connect(local).await?;
     client

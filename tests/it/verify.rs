@@ -229,3 +229,197 @@ fn an_environment_that_cannot_start_is_exit_4_not_a_failed_check() {
     let report = std::fs::read_to_string(&junit).unwrap();
     assert!(report.contains("type=\"environment\""), "{report}");
 }
+
+/// `verify --format json`: the events on stdout, each line parsed (a line that is not JSON fails the
+/// test), and the lines for a person on stderr.
+fn json_events(out: &std::process::Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line:?}\n{}", text(out)))
+        })
+        .collect()
+}
+
+fn named<'a>(events: &'a [serde_json::Value], name: &str) -> Vec<&'a serde_json::Value> {
+    events.iter().filter(|e| e["event"] == name).collect()
+}
+
+/// The events of `step`, by name, in order.
+fn of_step<'a>(events: &'a [serde_json::Value], step: &str) -> Vec<&'a str> {
+    events
+        .iter()
+        .filter(|e| e["step"] == step)
+        .map(|e| e["event"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn json_lines_give_each_step_in_order_with_the_diagnosis_of_what_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let out = lab_runner()
+        .args([
+            "verify",
+            "--backend",
+            "process",
+            "--format",
+            "json",
+            "--lab",
+        ])
+        .arg(fixture("verify/honest-failures"))
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let events = json_events(&out);
+    assert!(events.iter().all(|e| e["v"] == 1), "{all}");
+    assert_eq!(events.first().unwrap()["event"], "run_started", "{all}");
+    assert_eq!(events.last().unwrap()["event"], "run_finished", "{all}");
+    assert_eq!(events.last().unwrap()["failed"], 3, "{all}");
+    // The part names its steps; each has a start and, after it, a finish, in that order.
+    let part = named(&events, "part_started")[0];
+    let steps: Vec<&str> = part["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["1.1", "1.2", "1.3"], "{all}");
+    let started: Vec<&str> = named(&events, "step_started")
+        .iter()
+        .map(|e| e["step"].as_str().unwrap())
+        .collect();
+    let finished: Vec<&str> = named(&events, "step_finished")
+        .iter()
+        .map(|e| e["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(started, steps, "{all}");
+    assert_eq!(finished, steps, "{all}");
+    for step in &steps {
+        let names = of_step(&events, step);
+        assert_eq!(names.first(), Some(&"step_started"), "{step}: {names:?}");
+        assert_eq!(names.last(), Some(&"step_finished"), "{step}: {names:?}");
+    }
+    assert!(
+        events
+            .iter()
+            .position(|e| e["event"] == "environment_ready")
+            .unwrap()
+            < events
+                .iter()
+                .position(|e| e["event"] == "step_started")
+                .unwrap(),
+        "{all}"
+    );
+    let finish = |step: &str| {
+        *named(&events, "step_finished")
+            .iter()
+            .find(|e| e["step"] == step)
+            .unwrap()
+    };
+    // 1.1: the check held before the solve ran (its judgement is an event too).
+    assert_eq!(finish("1.1")["outcome"], "held_before_solve", "{all}");
+    assert!(
+        named(&events, "check_judged")
+            .iter()
+            .any(|e| e["step"] == "1.1" && e["before_solve"] == true && e["outcome"] == "passed"),
+        "{all}"
+    );
+    // 1.2: a check that does not hold carries its diagnosis, in the judgement and in the finish.
+    let failed = finish("1.2");
+    assert_eq!(failed["outcome"], "check_failed", "{all}");
+    assert_eq!(failed["phase"], "check", "{all}");
+    assert_eq!(failed["failure"]["expected"], "418", "{all}");
+    assert!(
+        failed["failure"]["saw"]
+            .as_str()
+            .unwrap()
+            .starts_with("200"),
+        "{all}"
+    );
+    assert_eq!(
+        failed["failure"]["hint"], "A jam never makes the health endpoint answer 418.",
+        "{all}"
+    );
+    let judged = named(&events, "check_judged")
+        .into_iter()
+        .find(|e| e["step"] == "1.2" && e["before_solve"] == false)
+        .expect("the check of 1.2 judged");
+    assert_eq!(judged["failure"], failed["failure"], "{all}");
+    // 1.3: the participant's command failed (not a check): what ran, its exit status, its output.
+    let command = finish("1.3");
+    assert_eq!(command["outcome"], "command_failed", "{all}");
+    assert_eq!(command["phase"], "solve", "{all}");
+    assert!(
+        command["failure"]["saw"]
+            .as_str()
+            .unwrap()
+            .contains("exit status 22"),
+        "{all}"
+    );
+    assert!(
+        named(&events, "command_run").iter().any(
+            |e| e["step"] == "1.3" && e["command"].as_str().unwrap().contains("event-loop-jam")
+        ),
+        "the command as the participant types it: {all}"
+    );
+    assert!(
+        named(&events, "output")
+            .iter()
+            .any(|e| e["step"] == "1.3" && e["line"].as_str().unwrap().contains("not_found")),
+        "what it printed: {all}"
+    );
+    // The lines for a person went to stderr, JUnit still written.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().last(), Some("0 passed, 3 failed"), "{all}");
+    assert!(stderr.contains("expected: 418"), "{all}");
+    assert_eq!(junit_counts(&junit), (3, 3));
+}
+
+#[test]
+fn json_lines_say_an_environment_that_cannot_start_and_exit_4() {
+    let out = lab_runner()
+        .args([
+            "verify",
+            "--backend",
+            "process",
+            "--format",
+            "json",
+            "--lab",
+        ])
+        .arg(fixture("verify/app-that-exits"))
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{all}");
+    let events = json_events(&out);
+    let failed = named(&events, "environment_failed");
+    assert_eq!(failed.len(), 1, "{all}");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot start: the configuration is broken"),
+        "the app's own words: {all}"
+    );
+    // No step ran: none started; each finished as environment_failed.
+    assert!(named(&events, "step_started").is_empty(), "{all}");
+    let finished = named(&events, "step_finished");
+    assert!(!finished.is_empty(), "{all}");
+    assert!(
+        finished
+            .iter()
+            .all(|e| e["outcome"] == "environment_failed" && e["part"] == failed[0]["part"]),
+        "{all}"
+    );
+    assert_eq!(
+        finished.len(),
+        failed[0]["steps"].as_array().unwrap().len(),
+        "{all}"
+    );
+    assert_eq!(events.last().unwrap()["event"], "run_finished", "{all}");
+}

@@ -17,6 +17,7 @@ mod dominators;
 mod graph;
 mod layout;
 mod parse;
+mod retainers;
 mod scan;
 mod summary;
 
@@ -30,6 +31,7 @@ use anyhow::{Context, Result};
 pub use devtools::{Convention, Interface};
 pub use diff::{ConstructorDiff, Diff, diff, three_snapshot};
 pub use graph::Location;
+pub use retainers::{RetainerGraph, RetainerNode, RetainerPath, RetainerStep};
 pub use summary::{
     ARRAY_BUFFER_BACKING_STORE, ConstructorSummary, SIZE_CONVENTION, SIZE_CONVENTION_V8, Summary,
     size_convention,
@@ -199,6 +201,19 @@ impl HeapSnapshot {
     /// Retained size of the whole heap as the dominator tree sees it (the root's retained size).
     pub fn total_retained_size(&self) -> u64 {
         self.dominators().retained.first().copied().unwrap_or(0)
+    }
+
+    /// The retained size of the object with this `@` id (what DevTools' *Retained Size* column
+    /// shows for it), or `None` when no object has that id.
+    pub fn retained_size_of_id(&self, id: u64) -> Option<u64> {
+        let node = self
+            .graph
+            .node_ids
+            .iter()
+            .position(|&node_id| u64::from(node_id) == id)? as u32;
+        let dominators = self.dominators();
+        let preorder = dominators.tree.order.iter().position(|&n| n == node)?;
+        dominators.retained.get(preorder).copied()
     }
 
     fn dominators(&self) -> &Dominators {

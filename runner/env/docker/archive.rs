@@ -9,9 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use bollard::Docker;
-use bollard::query_parameters::DownloadFromContainerOptionsBuilder;
-use futures_util::StreamExt;
+
+use super::client::{DockerClient, DockerError};
 
 /// Longest a copy-out may take (snapshots can be hundreds of MB).
 const COPY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -21,62 +20,48 @@ const BLOCK: usize = 512;
 /// (seconds since the epoch). The engine sends the folder as a tar, contents included: fine for an
 /// artifact folder of profiles and snapshots, which this is for.
 pub async fn list_folder(
-    docker: &Docker,
+    docker: &DockerClient,
     container: &str,
     dir: &str,
 ) -> Result<Vec<(String, u64)>> {
-    let list = async {
-        let mut stream = docker.download_from_container(
-            container,
-            Some(
-                DownloadFromContainerOptionsBuilder::default()
-                    .path(dir)
-                    .build(),
-            ),
-        );
-        let mut tar = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            tar.extend_from_slice(&chunk.map_err(|e| explain(anyhow!(e), dir, container))?);
-        }
-        let mut files = Vec::new();
-        let mut archive = tar::Archive::new(std::io::Cursor::new(tar));
-        for entry in archive
-            .entries()
-            .context("the folder's tar is unreadable")?
-        {
-            let entry = entry.context("the folder's tar is unreadable")?;
-            let header = entry.header();
-            if header.entry_type() != tar::EntryType::Regular {
-                continue;
-            }
-            let path = entry.path().context("a name in the folder's tar")?;
-            // Entries are `<folder name>/<file>`; only the folder's own files count.
-            let mut parts = path.components();
-            parts.next();
-            let rest = parts.as_path();
-            if rest.components().count() == 1 {
-                files.push((
-                    rest.display().to_string(),
-                    header.mtime().unwrap_or_default(),
-                ));
-            }
-        }
-        Ok::<_, anyhow::Error>(files)
-    };
-    tokio::time::timeout(COPY_TIMEOUT, list)
+    let mut tar = Vec::new();
+    docker
+        .download(container, dir, COPY_TIMEOUT, |chunk| {
+            tar.extend_from_slice(&chunk);
+            std::future::ready(true)
+        })
         .await
-        .map_err(|_| {
-            anyhow!(
-                "listing {dir} in {container} took over {} s",
-                COPY_TIMEOUT.as_secs()
-            )
-        })?
-        .with_context(|| format!("Failed to list {dir} in the container {container}"))
+        .map_err(|e| explain(e, dir, container))
+        .with_context(|| format!("Failed to list {dir} in the container {container}"))?;
+    let mut files = Vec::new();
+    let mut archive = tar::Archive::new(std::io::Cursor::new(tar));
+    for entry in archive
+        .entries()
+        .context("the folder's tar is unreadable")?
+    {
+        let entry = entry.context("the folder's tar is unreadable")?;
+        let header = entry.header();
+        if header.entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let path = entry.path().context("a name in the folder's tar")?;
+        // Entries are `<folder name>/<file>`; only the folder's own files count.
+        let mut parts = path.components();
+        parts.next();
+        let rest = parts.as_path();
+        if rest.components().count() == 1 {
+            files.push((
+                rest.display().to_string(),
+                header.mtime().unwrap_or_default(),
+            ));
+        }
+    }
+    Ok(files)
 }
 
 /// Copies the regular file at `path` in `container` to `dest`; returns the bytes written.
 pub async fn copy_file_out(
-    docker: &Docker,
+    docker: &DockerClient,
     container: &str,
     path: &str,
     dest: &Path,
@@ -85,49 +70,41 @@ pub async fn copy_file_out(
         "copy {path} out of the container {container} to {}",
         dest.display()
     );
-    let copy = async {
-        let mut stream = docker.download_from_container(
-            container,
-            Some(
-                DownloadFromContainerOptionsBuilder::default()
-                    .path(path)
-                    .build(),
-            ),
-        );
-        // Receiving and writing overlap: chunks go to a thread that parses and writes them.
-        let (sender, mut receiver) = tokio::sync::mpsc::channel::<bytes::Bytes>(256);
-        let dest_owned = dest.to_path_buf();
-        let writer = tokio::task::spawn_blocking(move || {
-            let mut tar = SingleFileTar::new(&dest_owned);
-            while let Some(chunk) = receiver.blocking_recv() {
-                tar.feed(&chunk)?;
-            }
-            tar.finish()
-        });
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| explain(anyhow!(e), path, container))?;
-            if sender.send(chunk).await.is_err() {
-                break; // the writer stopped on an error, which it returns below
-            }
+    // Receiving and writing overlap: chunks go to a thread that parses and writes them.
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<bytes::Bytes>(256);
+    let dest_owned = dest.to_path_buf();
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut tar = SingleFileTar::new(&dest_owned);
+        while let Some(chunk) = receiver.blocking_recv() {
+            tar.feed(&chunk)?;
         }
-        drop(sender);
-        writer.await.context("the copy's writer failed")?
-    };
-    match tokio::time::timeout(COPY_TIMEOUT, copy).await {
-        Ok(result) => result.with_context(|| format!("Failed to {what}")),
-        Err(_) => bail!(
-            "Failed to {what}: not finished within {} s",
-            COPY_TIMEOUT.as_secs()
-        ),
-    }
+        tar.finish()
+    });
+    let streamed = docker
+        .download(container, path, COPY_TIMEOUT, |chunk| {
+            let sender = sender.clone();
+            // `false` when the writer stopped on an error, which it returns below.
+            async move { sender.send(chunk).await.is_ok() }
+        })
+        .await;
+    drop(sender);
+    let written = writer.await.context("the copy's writer failed");
+    streamed
+        .map_err(|e| explain(e, path, container))
+        .with_context(|| format!("Failed to {what}"))?;
+    written?.with_context(|| format!("Failed to {what}"))
 }
 
-fn explain(e: anyhow::Error, path: &str, container: &str) -> anyhow::Error {
-    let text = format!("{e:#}");
-    if text.contains("404") || text.contains("No such") || text.contains("Could not find") {
-        anyhow!("there is no file {path} in the container {container}")
-    } else {
-        e
+/// A missing path is the usual mistake: say so plainly.
+fn explain(e: DockerError, path: &str, container: &str) -> anyhow::Error {
+    match &e {
+        DockerError::NotFound { message, .. } if message.contains("No such container") => {
+            anyhow!("there is no container {container}")
+        }
+        DockerError::NotFound { .. } => {
+            anyhow!("there is no file {path} in the container {container}")
+        }
+        _ => anyhow::Error::new(e),
     }
 }
 

@@ -1,12 +1,8 @@
 //! Finding and removing everything the runner created, by label — also what a killed runner left.
 
-use anyhow::{Context, Result};
-use bollard::Docker;
-use bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListImagesOptionsBuilder, ListNetworksOptionsBuilder,
-    RemoveImageOptionsBuilder,
-};
+use anyhow::Result;
 
+use super::client::{DockerClient, DockerError};
 use super::labels;
 
 /// What `cleanup` removed.
@@ -28,7 +24,7 @@ pub struct Scope {
 
 /// Labelled containers (running or not), then labelled networks, then labelled images that are
 /// dangling (or all of them with `scope.images`).
-pub async fn remove_labelled(docker: &Docker, scope: &Scope) -> Result<Removed> {
+pub async fn remove_labelled(docker: &DockerClient, scope: &Scope) -> Result<Removed> {
     let mut pairs = vec![(labels::MANAGED, "true")];
     if let Some(session) = &scope.session {
         pairs.push((labels::SESSION, session));
@@ -36,16 +32,7 @@ pub async fn remove_labelled(docker: &Docker, scope: &Scope) -> Result<Removed> 
     let filter = labels::filter(&pairs);
     let mut removed = Removed::default();
 
-    let containers = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::default()
-                .all(true)
-                .filters(&filter)
-                .build(),
-        ))
-        .await
-        .context("Failed to list the runner's containers")?;
-    for c in containers {
+    for c in docker.list_containers(true, &filter).await? {
         let Some(id) = c.id else { continue };
         let name = c
             .names
@@ -53,27 +40,13 @@ pub async fn remove_labelled(docker: &Docker, scope: &Scope) -> Result<Removed> 
             .unwrap_or_else(|| id.clone())
             .trim_start_matches('/')
             .to_string();
-        docker
-            .remove_container(&id, Some(super::force_remove()))
-            .await
-            .with_context(|| format!("Failed to remove the container {name}"))?;
+        docker.remove_container(&id).await?;
         removed.containers.push(name);
     }
 
-    let networks = docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::default()
-                .filters(&filter)
-                .build(),
-        ))
-        .await
-        .context("Failed to list the runner's networks")?;
-    for n in networks {
+    for n in docker.list_networks(&filter).await? {
         let Some(name) = n.name else { continue };
-        docker
-            .remove_network(&name)
-            .await
-            .with_context(|| format!("Failed to remove the network {name}"))?;
+        docker.remove_network(&name).await?;
         removed.networks.push(name);
     }
 
@@ -82,37 +55,17 @@ pub async fn remove_labelled(docker: &Docker, scope: &Scope) -> Result<Removed> 
         if !scope.images {
             image_filter.insert("dangling".into(), vec!["true".into()]);
         }
-        let images = docker
-            .list_images(Some(
-                ListImagesOptionsBuilder::default()
-                    .filters(&image_filter)
-                    .build(),
-            ))
-            .await
-            .context("Failed to list the runner's images")?;
-        for image in images {
+        for image in docker.list_images(&image_filter).await? {
             let name = image
                 .repo_tags
                 .first()
                 .cloned()
                 .unwrap_or_else(|| image.id.clone());
-            match docker
-                .remove_image(
-                    &image.id,
-                    Some(RemoveImageOptionsBuilder::default().force(true).build()),
-                    None,
-                )
-                .await
-            {
-                Ok(_) => removed.images.push(name),
+            match docker.remove_image(&image.id, &name).await {
+                Ok(()) => removed.images.push(name),
                 // Still used by a container of another tool, or already gone: leave it.
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404 | 409,
-                    ..
-                }) => {}
-                Err(e) => {
-                    return Err(e).with_context(|| format!("Failed to remove the image {name}"));
-                }
+                Err(DockerError::NotFound { .. } | DockerError::Conflict { .. }) => {}
+                Err(e) => return Err(e.into()),
             }
         }
     }

@@ -7,10 +7,12 @@ use std::time::Duration;
 use anyhow::{Result, anyhow};
 use bollard::Docker;
 
+use super::client::{DockerClient, DockerError, call, root_cause};
+
 /// How long the runner waits for the daemon to answer its first ping.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Why Docker could not be used; the runner prints it and exits with [`crate::cli::exit::DOCKER_UNAVAILABLE`].
+/// Why Docker could not be used at all (the command line maps it to its own exit code).
 #[derive(Debug)]
 pub struct DockerUnavailable {
     pub host: String,
@@ -37,7 +39,7 @@ pub fn docker_host() -> String {
 }
 
 /// Connects, negotiates the API version and pings, all within [`CONNECT_TIMEOUT`].
-pub async fn connect() -> Result<Docker> {
+pub async fn connect() -> Result<DockerClient> {
     let host = docker_host();
     let unavailable = |reason: String| {
         anyhow!(DockerUnavailable {
@@ -51,33 +53,12 @@ pub async fn connect() -> Result<Docker> {
         docker.ping().await?;
         Ok::<_, bollard::errors::Error>(docker)
     };
-    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
-        Ok(Ok(docker)) => Ok(docker),
-        Ok(Err(e)) => Err(unavailable(root_cause(&e))),
-        Err(_) => Err(unavailable(format!(
+    match call("connect to Docker", CONNECT_TIMEOUT, attempt).await {
+        Ok(docker) => Ok(DockerClient::new(docker)),
+        Err(DockerError::Timeout { .. }) => Err(unavailable(format!(
             "no answer within {:.0} ms",
             CONNECT_TIMEOUT.as_secs_f64() * 1000.0
         ))),
+        Err(e) => Err(unavailable(e.reason())),
     }
-}
-
-/// The innermost cause of `e`, which is what a person can act on: "Connection refused (os error
-/// 111)" rather than the HTTP client's "client error (Connect)".
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string()
-}
-
-/// The engine's version and API version, for `doctor` and messages.
-pub async fn engine_version(docker: &Docker) -> Result<(String, String)> {
-    let v = tokio::time::timeout(Duration::from_secs(5), docker.version())
-        .await
-        .map_err(|_| anyhow!("the Docker daemon did not report its version within 5 s"))??;
-    Ok((
-        v.version.unwrap_or_else(|| "unknown".into()),
-        v.api_version.unwrap_or_else(|| "unknown".into()),
-    ))
 }

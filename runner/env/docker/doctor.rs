@@ -3,41 +3,21 @@
 //! inspector beyond loopback — remote code execution for anyone who can reach the host.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::path::Path;
-use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use bollard::Docker;
+use anyhow::Result;
 use bollard::models::{ContainerInspectResponse, PortBinding};
-use bollard::query_parameters::ListContainersOptionsBuilder;
 
+use super::client::DockerClient;
 use super::image::{self, ImageChoice, PlanSource};
 use super::{INSPECTOR_PORT, connect, rootfs};
-use crate::env::doctor::{self as checks, Finding};
+use crate::env::doctor::{self as checks, Finding, Published};
 use crate::util::units;
-
-/// Longest any one Docker call of the doctor may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Runs a Docker call with [`CALL_TIMEOUT`], naming what was being done.
-async fn call<T>(
-    what: &str,
-    fut: impl std::future::Future<Output = Result<T, bollard::errors::Error>>,
-) -> Result<T> {
-    match tokio::time::timeout(CALL_TIMEOUT, fut).await {
-        Ok(result) => result.with_context(|| format!("Failed to {what}")),
-        Err(_) => bail!(
-            "Failed to {what}: the Docker daemon did not answer within {} s",
-            CALL_TIMEOUT.as_secs()
-        ),
-    }
-}
 
 /// The engine check, and the connection when it answered.
 pub struct Engine {
     pub finding: Finding,
-    pub docker: Option<Docker>,
+    pub docker: Option<DockerClient>,
 }
 
 /// Docker reachable, with its engine and API versions.
@@ -62,7 +42,7 @@ pub async fn engine() -> Engine {
             };
         }
     };
-    let finding = match connect::engine_version(&docker).await {
+    let finding = match docker.version().await {
         Ok((version, api)) => Finding::ok(
             "docker",
             format!("Docker Engine {version}, API {api}, at {host}"),
@@ -82,7 +62,7 @@ pub async fn engine() -> Engine {
 /// The lab image: present under the tag `image::ensure` would use, or buildable offline (the host's
 /// `node` and every shared library it loads found). With `docker` `None`, only buildability is judged.
 pub async fn image(
-    docker: Option<&Docker>,
+    docker: Option<&DockerClient>,
     app_dir: &Path,
     entry: &str,
     files: &[String],
@@ -100,7 +80,7 @@ pub async fn image(
     };
     let tag = &plan.reference;
     let present = match docker {
-        Some(d) => match image::image_exists(d, tag).await {
+        Some(d) => match d.image_exists(tag).await {
             Ok(present) => Some(present),
             Err(e) => {
                 return Finding::warn(
@@ -162,9 +142,9 @@ pub async fn image(
 
 /// Free space where the engine keeps images and containers (its `DockerRootDir`), when the engine
 /// runs on this machine.
-pub async fn disk(docker: &Docker) -> Finding {
+pub async fn disk(docker: &DockerClient) -> Finding {
     const CHECK: &str = "disk docker";
-    let info = match call("read the Docker engine's info", docker.info()).await {
+    let info = match docker.info().await {
         Ok(info) => info,
         Err(e) => {
             return Finding::warn(
@@ -195,48 +175,9 @@ pub async fn disk(docker: &Docker) -> Finding {
     checks::disk(CHECK, Path::new(&root))
 }
 
-/// A host port a running container publishes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Published {
-    pub container: String,
-    /// `9229/tcp`.
-    pub container_port: String,
-    /// As the engine reports it: `0.0.0.0`, `::`, `127.0.0.1`, or empty (all interfaces).
-    pub host_ip: String,
-    pub host_port: u16,
-}
-
-impl Published {
-    /// Whether the binding reaches beyond the host's loopback.
-    pub fn off_loopback(&self) -> bool {
-        match self.host_ip.parse::<IpAddr>() {
-            Ok(ip) => !ip.is_loopback(),
-            // Empty means every interface.
-            Err(_) => true,
-        }
-    }
-
-    fn address(&self) -> String {
-        let ip = if self.host_ip.is_empty() {
-            "0.0.0.0"
-        } else {
-            &self.host_ip
-        };
-        if ip.contains(':') {
-            format!("[{ip}]:{}", self.host_port)
-        } else {
-            format!("{ip}:{}", self.host_port)
-        }
-    }
-}
-
 /// Every host port published by a running container (any container, not only the runner's).
-pub async fn published_ports(docker: &Docker) -> Result<Vec<Published>> {
-    let containers = call(
-        "list the running containers",
-        docker.list_containers(Some(ListContainersOptionsBuilder::default().build())),
-    )
-    .await?;
+pub async fn published_ports(docker: &DockerClient) -> Result<Vec<Published>> {
+    let containers = docker.list_containers(false, &HashMap::new()).await?;
     let mut out = Vec::new();
     for c in containers {
         let name = c
@@ -365,7 +306,7 @@ fn inspect_flag(config: &bollard::models::ContainerConfig) -> Option<String> {
 
 /// One warning per running container whose inspector is reachable beyond loopback; one `ok` line
 /// when there is none.
-pub async fn exposed_inspectors(docker: &Docker) -> Vec<Finding> {
+pub async fn exposed_inspectors(docker: &DockerClient) -> Vec<Finding> {
     const CHECK: &str = "inspectors";
     let published = match published_ports(docker).await {
         Ok(p) => p,
@@ -386,15 +327,10 @@ pub async fn exposed_inspectors(docker: &Docker) -> Vec<Finding> {
     candidates.dedup();
     let mut findings = Vec::new();
     for name in candidates {
-        let inspect = match call(
-            &format!("inspect the container {name}"),
-            docker.inspect_container(name, None),
-        )
-        .await
-        {
+        let inspect = match docker.inspect_container(name).await {
             Ok(inspect) => inspect,
             // Gone since the listing: nothing to warn about.
-            Err(e) if format!("{e:#}").contains("404") => continue,
+            Err(e) if e.is_not_found() => continue,
             Err(e) => {
                 findings.push(Finding::warn(
                     CHECK,

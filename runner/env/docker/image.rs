@@ -6,12 +6,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use anyhow::{Context, Result, anyhow, bail};
-use bollard::Docker;
-use bollard::query_parameters::{BuildImageOptionsBuilder, TagImageOptionsBuilder};
-use futures_util::StreamExt;
+use anyhow::{Context, Result, bail};
+use bollard::query_parameters::BuildImageOptionsBuilder;
 use sha2::{Digest, Sha256};
 
+use super::client::DockerClient;
 use super::labels;
 use super::rootfs::{self, APP_IN_IMAGE, APP_UID, ImageFile, NODE_IN_IMAGE};
 
@@ -44,8 +43,6 @@ pub fn repository(app_dir: &Path) -> String {
 const LAYOUT_VERSION: &str = "lab-image-v2";
 /// Longest the runner waits for an image build.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
-/// Longest the runner waits for the engine to say whether an image exists.
-const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the lab image comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +108,7 @@ pub fn plan(app_dir: &Path, entry: &str, files: &[String], choice: &ImageChoice)
             source: PlanSource::Existing,
         }),
         ImageChoice::HostNode => {
-            let node = rootfs::find_node()?;
+            let node = crate::env::node::find_node()?;
             let app = rootfs::app_files(app_dir, files)?;
             // The entry is part of the image (its command), so part of the hash.
             let hash = content_hash(&format!("host-node {entry}"), &[&node], &app)?;
@@ -164,7 +161,7 @@ pub fn plan(app_dir: &Path, entry: &str, files: &[String], choice: &ImageChoice)
 
 /// Returns the lab image, building it only when no image with the same content hash exists.
 pub async fn ensure(
-    docker: &Docker,
+    docker: &DockerClient,
     app_dir: &Path,
     entry: &str,
     files: &[String],
@@ -178,9 +175,12 @@ pub async fn ensure(
     } = plan(app_dir, entry, files, choice)?;
     match source {
         PlanSource::Existing => {
-            docker.inspect_image(&tag).await.with_context(|| {
-                format!("the image `{tag}` given with --image does not exist on this Docker engine")
-            })?;
+            if !docker.image_exists(&tag).await? {
+                bail!(
+                    "the image `{tag}` given with --image does not exist on this Docker engine; \
+                     build or load it first (`docker images` lists what there is)"
+                );
+            }
             Ok(LabImage {
                 how: format!("using the given image {tag}"),
                 reference: tag,
@@ -194,7 +194,7 @@ pub async fn ensure(
             hash,
             entry,
         } => {
-            if image_exists(docker, &tag).await? {
+            if docker.image_exists(&tag).await? {
                 retag_stable(docker, &tag).await?;
                 return Ok(LabImage {
                     how: format!(
@@ -231,7 +231,7 @@ pub async fn ensure(
             files,
             hash,
         } => {
-            if image_exists(docker, &tag).await? {
+            if docker.image_exists(&tag).await? {
                 retag_stable(docker, &tag).await?;
                 return Ok(LabImage {
                     how: format!(
@@ -261,37 +261,10 @@ pub async fn ensure(
     }
 }
 
-/// Whether the engine has an image called `reference` (a 404 is `false`; any other failure an error).
-pub async fn image_exists(docker: &Docker, reference: &str) -> Result<bool> {
-    match tokio::time::timeout(LOOKUP_TIMEOUT, docker.inspect_image(reference)).await {
-        Ok(Ok(_)) => Ok(true),
-        Ok(Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        })) => Ok(false),
-        Ok(Err(e)) => Err(anyhow!(e).context(format!("Failed to look for the image {reference}"))),
-        Err(_) => bail!(
-            "Failed to look for the image {reference}: the Docker daemon did not answer within {} s",
-            LOOKUP_TIMEOUT.as_secs()
-        ),
-    }
-}
-
 /// Tags `tag` (`repo:hash`) as `repo:local` too.
-async fn retag_stable(docker: &Docker, tag: &str) -> Result<()> {
+async fn retag_stable(docker: &DockerClient, tag: &str) -> Result<()> {
     let repo = tag.rsplit_once(':').map_or(tag, |(repo, _)| repo);
-    let name = STABLE_NAME;
-    docker
-        .tag_image(
-            tag,
-            Some(
-                TagImageOptionsBuilder::default()
-                    .repo(repo)
-                    .tag(name)
-                    .build(),
-            ),
-        )
-        .await
-        .with_context(|| format!("Failed to tag {tag} as {repo}:{name}"))
+    Ok(docker.tag_image(tag, repo, STABLE_NAME).await?)
 }
 
 /// The cache key. Big binaries are identified by path, size, modification time and inode (hashing
@@ -416,7 +389,7 @@ fn image_labels(source: &str, hash: &str) -> Vec<(String, String)> {
 /// Builds `context`. Labels: in the offline image's Dockerfile (one instruction, where the build
 /// option would add one instruction per label); for `lab-app/Dockerfile`, through the build options.
 async fn build(
-    docker: &Docker,
+    docker: &DockerClient,
     context: Vec<u8>,
     tag: &str,
     source: &str,
@@ -432,14 +405,11 @@ async fn build(
         let labels: HashMap<String, String> = image_labels(source, hash).into_iter().collect();
         options = options.labels(&labels);
     }
-    let options = options.build();
     let mut log = Vec::new();
-    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
-    let outcome = tokio::time::timeout(BUILD_TIMEOUT, async {
-        while let Some(item) = stream.next().await {
-            let info = item.context("the Docker build API failed")?;
+    let built = docker
+        .build_image(options.build(), context, BUILD_TIMEOUT, |info| {
             if let Some(detail) = info.error_detail.and_then(|d| d.message) {
-                bail!("the image build failed: {detail}");
+                return Err(format!("the image build failed: {detail}"));
             }
             if let Some(text) = info.stream {
                 let _ = log.write_all(text.as_bytes());
@@ -448,24 +418,16 @@ async fn build(
                     report(line);
                 }
             }
-        }
-        Ok(())
-    })
-    .await;
-    match outcome {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            return Err(e.context(format!(
-                "Failed to build {tag}; build output:\n{}",
-                String::from_utf8_lossy(&log)
-            )));
-        }
-        Err(_) => bail!(
-            "the image build did not finish within {} s",
-            BUILD_TIMEOUT.as_secs()
-        ),
+            Ok(())
+        })
+        .await;
+    if let Err(e) = built {
+        return Err(anyhow::Error::new(e).context(format!(
+            "Failed to build {tag}; build output:\n{}",
+            String::from_utf8_lossy(&log)
+        )));
     }
-    if !image_exists(docker, tag).await? {
+    if !docker.image_exists(tag).await? {
         bail!(
             "the build reported success but {tag} does not exist; build output:\n{}",
             String::from_utf8_lossy(&log)

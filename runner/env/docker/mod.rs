@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod cleanup;
+pub mod client;
 pub mod connect;
 pub mod doctor;
 pub mod image;
@@ -12,35 +13,30 @@ pub mod running;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use async_trait::async_trait;
-use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest, PortBinding};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, KillContainerOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
-};
-use futures_util::StreamExt;
 
 use super::{AppState, Endpoints, EnvSpec, Environment, Facts};
+use crate::env::node::prepend_node_option;
 use crate::lab::InspectorMode;
+use crate::probe::tunnel::Tunnel;
 use crate::util::ports;
+pub use client::{DockerClient, DockerError};
 use image::{ImageChoice, LabImage};
 
 /// The inspector's port inside the container.
 pub const INSPECTOR_PORT: u16 = 9229;
 /// Where the app writes artifacts inside the container.
 pub const ARTIFACT_DIR: &str = "/tmp";
-/// Every Docker API call gets at most this long (the image build and copy-out have their own).
-const API_TIMEOUT: Duration = Duration::from_secs(30);
 /// Seconds the app gets to stop after SIGTERM before it is killed.
 const STOP_GRACE_SECONDS: i32 = 5;
 
 /// The lab app running in a container on its own network.
 pub struct DockerEnv {
-    docker: Docker,
+    docker: DockerClient,
     spec: EnvSpec,
     image: LabImage,
     network: String,
@@ -51,20 +47,6 @@ pub struct DockerEnv {
     log_offset: usize,
     /// The container's hostname (what `os.hostname()` says inside).
     hostname: String,
-}
-
-/// Runs `fut` with the API timeout, naming what was being done when it runs out.
-async fn api<T>(
-    what: &str,
-    fut: impl std::future::Future<Output = Result<T, bollard::errors::Error>>,
-) -> Result<T> {
-    match tokio::time::timeout(API_TIMEOUT, fut).await {
-        Ok(result) => result.with_context(|| format!("Failed to {what}")),
-        Err(_) => bail!(
-            "Failed to {what}: the Docker daemon did not answer within {} s",
-            API_TIMEOUT.as_secs()
-        ),
-    }
 }
 
 impl DockerEnv {
@@ -90,9 +72,8 @@ impl DockerEnv {
         report(&image.how);
         let base = format!("lab-runner-{}-{}", spec.session_id, spec.part_id);
         let network = base.clone();
-        api(
-            &format!("create the network {network}"),
-            docker.create_network(NetworkCreateRequest {
+        docker
+            .create_network(NetworkCreateRequest {
                 name: network.clone(),
                 driver: Some("bridge".into()),
                 labels: Some(labels::for_session(
@@ -101,9 +82,8 @@ impl DockerEnv {
                     &spec.session_id,
                 )),
                 ..Default::default()
-            }),
-        )
-        .await?;
+            })
+            .await?;
         let mut env = DockerEnv {
             docker,
             env: spec.env.clone(),
@@ -147,8 +127,9 @@ impl DockerEnv {
             Err(e) if is_port_conflict(&e) => {
                 self.remove_container().await?;
                 let fixed = self.spec.fixed_app_port;
+                let taken = port_conflict(&e).and_then(DockerError::taken_port);
                 for port in [wanted.app, wanted.inspector].into_iter().flatten() {
-                    if Some(port) != fixed && format!("{e:#}").contains(&format!(":{port}")) {
+                    if Some(port) != fixed && taken == Some(port) {
                         report(&format!(
                             "port {port} on 127.0.0.1 was taken just now by another program; using another free port instead"
                         ));
@@ -217,23 +198,10 @@ impl DockerEnv {
             }),
             ..Default::default()
         };
-        api(
-            &format!("create the container {}", self.container),
-            self.docker.create_container(
-                Some(
-                    CreateContainerOptionsBuilder::default()
-                        .name(&self.container)
-                        .build(),
-                ),
-                config,
-            ),
-        )
-        .await?;
-        api(
-            &format!("start the container {}", self.container),
-            self.docker.start_container(&self.container, None),
-        )
-        .await?;
+        self.docker
+            .create_container(&self.container, config)
+            .await?;
+        self.docker.start_container(&self.container).await?;
         self.log_offset = 0;
         self.read_published_ports().await
     }
@@ -243,11 +211,7 @@ impl DockerEnv {
     async fn read_published_ports(&mut self) -> Result<()> {
         let app_port = format!("{}/tcp", self.spec.app_port);
         let inspector_port = format!("{INSPECTOR_PORT}/tcp");
-        let inspect = api(
-            &format!("inspect the container {}", self.container),
-            self.docker.inspect_container(&self.container, None),
-        )
-        .await?;
+        let inspect = self.docker.inspect_container(&self.container).await?;
         self.hostname = inspect
             .config
             .as_ref()
@@ -291,67 +255,25 @@ impl DockerEnv {
     }
 
     async fn remove_container(&self) -> Result<()> {
-        gone_or_removed(
-            &format!("remove the container {}", self.container),
-            self.docker
-                .remove_container(&self.container, Some(force_remove())),
-        )
-        .await
+        Ok(self.docker.remove_container(&self.container).await?)
     }
 
     async fn all_logs(&self) -> Result<Vec<String>> {
-        let options = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .build();
-        let mut stream = self.docker.logs(&self.container, Some(options));
-        let collect = async {
-            let mut text = String::new();
-            while let Some(chunk) = stream.next().await {
-                text.push_str(&String::from_utf8_lossy(&chunk?.into_bytes()));
-            }
-            Ok::<_, bollard::errors::Error>(text)
-        };
-        let text = api(&format!("read the logs of {}", self.container), collect).await?;
+        let text = self.docker.logs(&self.container).await?;
         Ok(text.lines().map(str::to_string).collect())
     }
 }
 
-/// Options that remove a container whatever its state, with its anonymous volumes.
-pub fn force_remove() -> bollard::query_parameters::RemoveContainerOptions {
-    RemoveContainerOptionsBuilder::default()
-        .force(true)
-        .v(true)
-        .build()
-}
-
-/// Runs a removal with the API timeout; an object that is already gone counts as removed.
-async fn gone_or_removed(
-    what: &str,
-    removal: impl std::future::Future<Output = Result<(), bollard::errors::Error>>,
-) -> Result<()> {
-    match api(what, removal).await {
-        Err(e)
-            if e.downcast_ref::<bollard::errors::Error>().is_some_and(|e| {
-                matches!(
-                    e,
-                    bollard::errors::Error::DockerResponseServerError {
-                        status_code: 404,
-                        ..
-                    }
-                )
-            }) =>
-        {
-            Ok(())
-        }
-        other => other,
-    }
+/// The engine's refusal to publish a port that is taken, when that is why `e` failed.
+fn port_conflict(e: &anyhow::Error) -> Option<&DockerError> {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<DockerError>())
+        .find(|d| d.is_port_allocated())
 }
 
 /// Whether Docker refused to start a container because a host port it should publish is taken.
 fn is_port_conflict(e: &anyhow::Error) -> bool {
-    let text = format!("{e:#}");
-    text.contains("port is already allocated") || text.contains("address already in use")
+    port_conflict(e).is_some()
 }
 
 /// Host ports to ask for.
@@ -359,15 +281,6 @@ fn is_port_conflict(e: &anyhow::Error) -> bool {
 struct Wanted {
     app: Option<u16>,
     inspector: Option<u16>,
-}
-
-/// Puts `option` first in NODE_OPTIONS, keeping what is there.
-pub fn prepend_node_option(env: &mut BTreeMap<String, String>, option: &str) {
-    let value = match env.get("NODE_OPTIONS").map(|s| s.trim()) {
-        Some(existing) if !existing.is_empty() => format!("{option} {existing}"),
-        _ => option.to_string(),
-    };
-    env.insert("NODE_OPTIONS".into(), value);
 }
 
 #[async_trait]
@@ -415,40 +328,16 @@ impl Environment for DockerEnv {
 
     async fn restart(&mut self) -> Result<()> {
         let before = self.all_logs().await?.len();
-        api(
-            &format!("stop the container {}", self.container),
-            self.docker.stop_container(
-                &self.container,
-                Some(
-                    StopContainerOptionsBuilder::default()
-                        .t(STOP_GRACE_SECONDS)
-                        .build(),
-                ),
-            ),
-        )
-        .await?;
-        api(
-            &format!("start the container {}", self.container),
-            self.docker.start_container(&self.container, None),
-        )
-        .await?;
+        self.docker
+            .stop_container(&self.container, STOP_GRACE_SECONDS)
+            .await?;
+        self.docker.start_container(&self.container).await?;
         self.log_offset = before;
         self.read_published_ports().await
     }
 
     async fn signal(&self, signal: &str) -> Result<()> {
-        api(
-            &format!("send {signal} to the container {}", self.container),
-            self.docker.kill_container(
-                &self.container,
-                Some(
-                    KillContainerOptionsBuilder::default()
-                        .signal(signal)
-                        .build(),
-                ),
-            ),
-        )
-        .await
+        Ok(self.docker.kill_container(&self.container, signal).await?)
     }
 
     async fn logs(&self) -> Result<String> {
@@ -461,13 +350,8 @@ impl Environment for DockerEnv {
     }
 
     async fn state(&self) -> Result<AppState> {
-        match tokio::time::timeout(
-            API_TIMEOUT,
-            self.docker.inspect_container(&self.container, None),
-        )
-        .await
-        {
-            Ok(Ok(inspect)) => {
+        match self.docker.inspect_container(&self.container).await {
+            Ok(inspect) => {
                 let state = inspect.state.unwrap_or_default();
                 if state.running == Some(true) {
                     Ok(AppState::Running)
@@ -478,32 +362,24 @@ impl Environment for DockerEnv {
                     })
                 }
             }
-            Ok(Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            })) => Ok(AppState::Gone),
-            Ok(Err(e)) => Err(anyhow!(e).context(format!(
-                "Failed to inspect the container {}",
-                self.container
-            ))),
-            Err(_) => bail!(
-                "Failed to inspect the container {}: no answer within {} s",
-                self.container,
-                API_TIMEOUT.as_secs()
-            ),
+            Err(e) if e.is_not_found() => Ok(AppState::Gone),
+            Err(e) => Err(e.into()),
         }
     }
 
     async fn teardown(&mut self) -> Result<()> {
         let container = self.remove_container().await;
-        let network = gone_or_removed(
-            &format!("remove the network {}", self.network),
-            self.docker.remove_network(&self.network),
-        )
-        .await;
-        container.and(network)
+        let network = self.docker.remove_network(&self.network).await;
+        container.and(network.map_err(Into::into))
     }
 
-    fn docker(&self) -> Option<(&Docker, &str)> {
-        Some((&self.docker, &self.container))
+    async fn open_tunnel(&self, local: SocketAddr, remote: SocketAddr) -> Result<Tunnel> {
+        Tunnel::open(
+            Arc::new(self.docker.clone()),
+            self.container.clone(),
+            local,
+            remote,
+        )
+        .await
     }
 }

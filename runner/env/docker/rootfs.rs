@@ -23,29 +23,6 @@ pub struct ImageFile {
     pub mode: u32,
 }
 
-/// Finds `node` on the PATH (or `$LAB_RUNNER_NODE`), resolving symlinks.
-pub fn find_node() -> Result<PathBuf> {
-    if let Some(explicit) = std::env::var_os("LAB_RUNNER_NODE") {
-        return fs::canonicalize(&explicit).with_context(|| {
-            format!(
-                "LAB_RUNNER_NODE={} does not exist",
-                Path::new(&explicit).display()
-            )
-        });
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        let candidate = dir.join("node");
-        if candidate.is_file() {
-            return fs::canonicalize(&candidate)
-                .with_context(|| format!("Failed to resolve {}", candidate.display()));
-        }
-    }
-    bail!(
-        "`node` is not on the PATH; install Node.js 20 or newer (or set LAB_RUNNER_NODE to its binary)"
-    )
-}
-
 /// `node` and every shared library it loads (recursively), plus the dynamic loader.
 pub fn node_runtime(node: &Path) -> Result<Vec<ImageFile>> {
     let mut files = vec![ImageFile {
@@ -262,7 +239,8 @@ mod tests {
 
     #[test]
     fn finds_node_and_its_libraries() {
-        let node = find_node().expect("the tests need `node` (20 or newer) on the PATH");
+        let node =
+            crate::env::node::find_node().expect("the tests need `node` (20 or newer) on the PATH");
         let files = node_runtime(&node).unwrap();
         assert_eq!(files[0].image, Path::new(NODE_IN_IMAGE));
         // A dynamically linked node needs at least libc.

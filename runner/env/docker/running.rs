@@ -1,16 +1,10 @@
 //! The runner's containers that are running now (labelled [`labels::MANAGED`]), and choosing the one a
-//! command acts on when the user names none.
+//! command acts on when the user names none (`pull`, `tunnel`).
 
-use std::time::Duration;
+use anyhow::{Result, bail};
 
-use anyhow::{Context, Result, bail};
-use bollard::Docker;
-use bollard::query_parameters::ListContainersOptionsBuilder;
-
+use super::client::DockerClient;
 use super::labels;
-
-/// Longest the listing may take.
-const LIST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A running container the runner created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,20 +27,10 @@ impl std::fmt::Display for LabContainer {
 }
 
 /// Every running container labelled `io.lab-runner.managed=true`, sorted by name.
-pub async fn lab_containers(docker: &Docker) -> Result<Vec<LabContainer>> {
+pub async fn lab_containers(docker: &DockerClient) -> Result<Vec<LabContainer>> {
     let filter = labels::filter(&[(labels::MANAGED, "true")]);
-    let listing = docker.list_containers(Some(
-        ListContainersOptionsBuilder::default()
-            .filters(&filter)
-            .build(),
-    ));
-    let containers = match tokio::time::timeout(LIST_TIMEOUT, listing).await {
-        Ok(result) => result.context("Failed to list the running lab containers")?,
-        Err(_) => bail!(
-            "Failed to list the running lab containers: the Docker daemon did not answer within {} s",
-            LIST_TIMEOUT.as_secs()
-        ),
-    };
+    // Without `all`, only running containers are listed.
+    let containers = docker.list_containers(false, &filter).await?;
     let mut out: Vec<LabContainer> = containers
         .into_iter()
         .map(|c| {
@@ -71,27 +55,23 @@ pub async fn lab_containers(docker: &Docker) -> Result<Vec<LabContainer>> {
     Ok(out)
 }
 
+/// Fails, saying why, unless the container `name` exists and is running (any container, not only
+/// the runner's: `--container NAME`).
+pub async fn require_running(docker: &DockerClient, name: &str) -> Result<()> {
+    let inspect = docker.inspect_container(name).await?;
+    if inspect.state.and_then(|s| s.running) != Some(true) {
+        bail!("the container {name} is not running (`docker start {name}`, or name another)");
+    }
+    Ok(())
+}
+
 /// Where the app in `container` writes its captures (`LAB_ARTIFACT_DIR`, else [`super::ARTIFACT_DIR`]).
 /// `Ok(None)` when there is no such container.
-pub async fn artifact_dir(docker: &Docker, container: &str) -> Result<Option<String>> {
-    let inspect = match tokio::time::timeout(
-        LIST_TIMEOUT,
-        docker.inspect_container(container, None),
-    )
-    .await
-    {
-        Ok(Ok(inspect)) => inspect,
-        Ok(Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        })) => return Ok(None),
-        Ok(Err(e)) => {
-            return Err(anyhow::Error::new(e)
-                .context(format!("Failed to inspect the container {container}")));
-        }
-        Err(_) => bail!(
-            "Failed to inspect the container {container}: the Docker daemon did not answer within {} s",
-            LIST_TIMEOUT.as_secs()
-        ),
+pub async fn artifact_dir(docker: &DockerClient, container: &str) -> Result<Option<String>> {
+    let inspect = match docker.inspect_container(container).await {
+        Ok(inspect) => inspect,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e.into()),
     };
     let dir = inspect
         .config
@@ -104,22 +84,59 @@ pub async fn artifact_dir(docker: &Docker, container: &str) -> Result<Option<Str
     Ok(Some(dir))
 }
 
-/// The only candidate, or a message for people saying why there is none and how to pick one.
-pub fn the_only_one(candidates: Vec<LabContainer>) -> Result<LabContainer, String> {
-    match candidates.len() {
-        0 => Err(format!(
-            "no lab container is running (none labelled {}=true). Start one and keep it running \
-             (`lab-runner verify part2 --keep`), or name any container with --container NAME.",
+/// Which candidates a command would rather have (`tunnel`: those whose part opens the inspector
+/// on SIGUSR1), said for people as "that {what}".
+pub struct Preference<'a> {
+    pub what: &'a str,
+    pub holds: &'a dyn Fn(&LabContainer) -> bool,
+}
+
+/// The container the user means when naming none: the only preferred candidate, else the only
+/// candidate; or a message for people saying why there is none and how to pick one.
+pub fn the_one(
+    candidates: Vec<LabContainer>,
+    preference: Option<&Preference<'_>>,
+) -> Result<LabContainer, String> {
+    let list = |cs: &[&LabContainer]| {
+        cs.iter()
+            .map(|c| match preference {
+                Some(p) if (p.holds)(c) => format!("\n  {c} — {}", p.what),
+                _ => format!("\n  {c}"),
+            })
+            .collect::<String>()
+    };
+    if candidates.is_empty() {
+        return Err(format!(
+            "no lab container is running (none labelled {}=true). Start the part you need and keep \
+             it running (`lab-runner start PART`, or `lab-runner verify PART --keep`), or name any \
+             container with --container NAME.",
             labels::MANAGED
-        )),
+        ));
+    }
+    if let Some(p) = preference {
+        let preferred: Vec<&LabContainer> = candidates.iter().filter(|c| (p.holds)(c)).collect();
+        match preferred.as_slice() {
+            [one] => return Ok((*one).clone()),
+            [] => {}
+            many => {
+                return Err(format!(
+                    "{} lab containers are running that {}; say which one with --container NAME:{}",
+                    many.len(),
+                    p.what,
+                    list(many)
+                ));
+            }
+        }
+    }
+    match candidates.len() {
         1 => Ok(candidates.into_iter().next().expect("one candidate")),
         n => Err(format!(
-            "{n} lab containers are running; say which one with --container NAME:\n{}",
-            candidates
-                .iter()
-                .map(|c| format!("  {c}"))
-                .collect::<Vec<_>>()
-                .join("\n")
+            "{n} lab containers are running{}; say which one with --container NAME:{}",
+            match preference {
+                Some(p) => format!(", and none is known to {}", p.what),
+                None => String::new(),
+            },
+            list(&candidates.iter().collect::<Vec<_>>())
         )),
     }
 }
@@ -140,12 +157,12 @@ mod tests {
 
     #[test]
     fn one_candidate_is_chosen() {
-        assert_eq!(the_only_one(vec![c("a")]).unwrap().name, "a");
+        assert_eq!(the_one(vec![c("a")], None).unwrap().name, "a");
     }
 
     #[test]
     fn none_says_how_to_start_one_or_name_one() {
-        let e = the_only_one(vec![]).unwrap_err();
+        let e = the_one(vec![], None).unwrap_err();
         assert!(e.contains("no lab container is running"), "{e}");
         assert!(
             e.contains("--keep") && e.contains("--container NAME"),
@@ -155,7 +172,7 @@ mod tests {
 
     #[test]
     fn several_are_listed_with_how_to_pick() {
-        let e = the_only_one(vec![c("lab-runner-1-part1"), c("lab-runner-2-part2")]).unwrap_err();
+        let e = the_one(vec![c("lab-runner-1-part1"), c("lab-runner-2-part2")], None).unwrap_err();
         assert!(e.starts_with("2 lab containers are running"), "{e}");
         assert!(e.contains("--container NAME"), "{e}");
         assert!(
@@ -163,5 +180,35 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("  lab-runner-2-part2"), "{e}");
+    }
+
+    #[test]
+    fn the_one_preferred_wins_and_several_preferred_are_listed() {
+        let on_signal = |c: &LabContainer| c.name.ends_with("part3");
+        let p = Preference {
+            what: "open their inspector on SIGUSR1",
+            holds: &on_signal,
+        };
+        let cs = vec![c("lab-runner-1-part1"), c("lab-runner-1-part3")];
+        assert_eq!(the_one(cs, Some(&p)).unwrap().name, "lab-runner-1-part3");
+        let two = vec![c("a-part3"), c("b-part3")];
+        let e = the_one(two, Some(&p)).unwrap_err();
+        assert!(
+            e.starts_with("2 lab containers are running that open their inspector on SIGUSR1"),
+            "{e}"
+        );
+        assert!(
+            e.contains("\n  a-part3  (lab node-profiling, part2, session 1a2b3c4d, image lab-runner/lab-app:abc) — open their inspector on SIGUSR1"),
+            "{e}"
+        );
+        let none_preferred = vec![c("a"), c("b")];
+        let e = the_one(none_preferred, Some(&p)).unwrap_err();
+        assert!(
+            e.contains("none is known to open their inspector on SIGUSR1")
+                && e.contains("--container NAME"),
+            "{e}"
+        );
+        let one = vec![c("other")];
+        assert_eq!(the_one(one, Some(&p)).unwrap().name, "other");
     }
 }

@@ -100,8 +100,9 @@ pub fn part_label(id: &str) -> String {
     }
 }
 
-/// The whole lab as one Markdown document.
-pub fn guide(lab: &Lab) -> Result<String> {
+/// The whole lab as one Markdown document. `part_label` is the Docker label the runner puts the
+/// part's id in (`io.lab-runner.part`), for the command that finds a part's container.
+pub fn guide(lab: &Lab, part_label: &str) -> Result<String> {
     let renderer = Renderer::for_app(&lab.app_dir());
     let metrics = lab.manifest.app.metrics.as_deref().unwrap_or("/metrics");
     let facts: Vec<PartFacts> = lab
@@ -143,7 +144,7 @@ pub fn guide(lab: &Lab) -> Result<String> {
          ```sh no-run\n\
          export LAB_CONTAINER=$(docker ps -q --filter label={}=<part>)\n\
          ```\n",
-        crate::env::docker::labels::PART
+        part_label
     );
     out.push_str(&diagram::flow(lab, &facts));
     out.push('\n');

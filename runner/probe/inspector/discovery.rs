@@ -1,6 +1,7 @@
 //! Target discovery over the inspector's HTTP endpoints (`/json/version`, `/json/list`).
 //!
-//! A tiny hand-written HTTP/1.1 GET over a `TcpStream`, so the bytes on the wire are ours:
+//! A tiny hand-written HTTP/1.1 GET ([`get_json_over`], over a `TcpStream` or a tunnel's dialled
+//! stream: the runner's only one), so the bytes on the wire are ours:
 //! Node's inspector answers 400 to any `Host` that is a DNS name other than `localhost`
 //! (DNS-rebinding protection), so we always send the IP literal we connect to. Node answers
 //! with HTTP/1.0, a `Content-Length`, and then keeps the socket open (even when asked to close
@@ -12,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::error::human;
@@ -108,15 +109,28 @@ pub async fn list(addr: SocketAddr, timeout: Duration) -> Result<Vec<Target>> {
 }
 
 async fn get_json(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Value> {
-    let (status, body) = tokio::time::timeout(timeout, http_get(addr, path))
-        .await
-        .map_err(|_| {
-            anyhow!(
-                "GET http://{addr}{path}: timed out after {} (is the process stopped, or is \
-                 something else listening there?)",
-                human(timeout)
-            )
-        })??;
+    let exchange = async {
+        let stream = TcpStream::connect(addr).await.with_context(|| {
+            format!("connecting to the inspector at {addr} (is Node running with --inspect?)")
+        })?;
+        get_json_over(stream, addr, path).await
+    };
+    tokio::time::timeout(timeout, exchange).await.map_err(|_| {
+        anyhow!(
+            "GET http://{addr}{path}: timed out after {} (is the process stopped, or is \
+             something else listening there?)",
+            human(timeout)
+        )
+    })?
+}
+
+/// `GET path` over `stream` to the inspector at `addr` (which names the `Host`): the JSON body of
+/// a 200 answer; any other status is an error quoting the body.
+pub async fn get_json_over<S>(stream: S, addr: SocketAddr, path: &str) -> Result<Value>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (status, body) = http_get(stream, addr, path).await?;
     if status != 200 {
         let text = String::from_utf8_lossy(&body);
         let hint = if text.contains("WebSockets request was expected") {
@@ -137,17 +151,22 @@ async fn get_json(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Val
     })
 }
 
-/// One HTTP/1.1 GET; returns the status and the body.
-async fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, Vec<u8>)> {
-    let mut stream = TcpStream::connect(addr).await.with_context(|| {
-        format!("connecting to the inspector at {addr} (is Node running with --inspect?)")
-    })?;
+/// One HTTP/1.1 GET over `stream`; returns the status and the body. Ends by shutting the write
+/// side (a tunnel's forwarder ends its socket, and exits, once the inspector closes it).
+async fn http_get<S>(mut stream: S, addr: SocketAddr, path: &str) -> Result<(u16, Vec<u8>)>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
         host_header(addr)
     );
     stream
         .write_all(request.as_bytes())
+        .await
+        .with_context(|| format!("sending GET {path} to {addr}"))?;
+    stream
+        .flush()
         .await
         .with_context(|| format!("sending GET {path} to {addr}"))?;
 
@@ -225,6 +244,7 @@ async fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, Vec<u8>)> {
                 .with_context(|| format!("reading the body of GET {path} from {addr}"))?;
         }
     }
+    let _ = stream.shutdown().await;
     Ok((status, body))
 }
 

@@ -50,7 +50,7 @@ use serde_json::Value;
 
 pub use connection::{Event, MAX_MESSAGE_BYTES, Subscription};
 pub use debugger::{Breakpoint, Frame, Location, Paused, Script, Step, file_url};
-pub use discovery::{Target, Version, devtools_url, host_header, rewrite_ws_url};
+pub use discovery::{Target, Version, devtools_url, get_json_over, host_header, rewrite_ws_url};
 pub use error::CdpError;
 pub use profiler::{HeapUsage, save_cpuprofile};
 

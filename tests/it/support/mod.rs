@@ -167,7 +167,8 @@ pub fn in_ci() -> bool {
     }
 }
 
-/// A connected Docker client, or `None` when Docker is unreachable and the test should be skipped.
+/// A Docker client of the test's own (bollard, to look at what the runner did independently of
+/// the runner's client), or `None` when Docker is unreachable and the test should be skipped.
 /// Panics (failing the test) when Docker is unreachable and `CI` is set.
 ///
 /// ```ignore
@@ -175,7 +176,7 @@ pub fn in_ci() -> bool {
 /// ```
 pub async fn docker_client_or_skip(test: &str) -> Option<Docker> {
     match connect::connect().await {
-        Ok(docker) => Some(docker),
+        Ok(_) => Some(observer()),
         Err(e) if in_ci() => panic!(
             "{test}: this test needs Docker, and CI is set, so an unreachable Docker is a failure, \
              not a skip: {e:#}"
@@ -185,6 +186,11 @@ pub async fn docker_client_or_skip(test: &str) -> Option<Docker> {
             None
         }
     }
+}
+
+/// The test's own Docker client (bollard), for looking at what the runner made.
+pub fn observer() -> Docker {
+    Docker::connect_with_defaults().expect("a Docker client from the defaults (DOCKER_HOST)")
 }
 
 /// A folder under tests/fixtures.
@@ -263,10 +269,9 @@ impl EnvGuard {
         &self.session
     }
 
-    /// The Docker client and the container's name.
+    /// The test's own Docker client ([`observer`]) and the container's name.
     pub fn docker(&self) -> (Docker, String) {
-        let (docker, name) = self.env().docker().expect("a Docker environment");
-        (docker.clone(), name.to_string())
+        (observer(), self.env().facts().name)
     }
 
     pub async fn teardown(mut self) -> Result<()> {

@@ -1,4 +1,5 @@
-//! The Prometheus text exposition format (0.0.4): parsing a scrape and selecting series.
+//! The Prometheus text exposition format (0.0.4): parsing a scrape and selecting series. Pure
+//! text: the `metrics` checks read scrapes with it, and lint checks a lab's selectors with it.
 
 use std::fmt;
 
