@@ -2,10 +2,11 @@
 // (the router has already answered 404 for a disabled lab and 405 for a wrong method):
 //   1. the lab is enabled but has no usable token -> 503 (fail closed)
 //   2. missing or wrong x-lab-token               -> 401
-//   3. NODE_ENV=production without LAB_ALLOW_PROD -> 403
+//   3. a production process without LAB_ALLOW_PROD -> 403; production is any NODE_ENV other than
+//      exactly "development" or "test", unset included (config.js: fail closed)
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { HttpError } from './http-errors.js';
-import { MIN_TOKEN_LENGTH } from './config.js';
+import { describeNodeEnv, MIN_TOKEN_LENGTH } from './config.js';
 
 export const TOKEN_HEADER = 'x-lab-token';
 
@@ -34,11 +35,12 @@ export function guardLabRequest(req, config) {
     throw new HttpError(401, 'unauthorized', `The ${TOKEN_HEADER} header does not match LAB_TOKEN.`);
   }
 
-  if (config.nodeEnv === 'production' && !config.labAllowProd) {
+  if (config.production && !config.labAllowProd) {
     throw new HttpError(
       403,
       'lab_disabled_in_production',
-      'NODE_ENV is production: lab routes also need LAB_ALLOW_PROD=true, ' +
+      `This process counts as production (${describeNodeEnv(config.nodeEnv)}; only NODE_ENV exactly ` +
+        '"development" or "test" does not): lab routes also need LAB_ALLOW_PROD=true, ' +
         'a deliberate second switch for running the lab against a production-mode process.',
     );
   }

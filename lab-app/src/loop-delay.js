@@ -13,10 +13,13 @@ const RESOLUTION_MS = 10; // prom-client's default eventLoopMonitoringPrecision
 
 let window = createHistogram();
 let lastTick = process.hrtime.bigint();
+let longestNs = 0n; // the longest delay since the process started: never reset
 
 function tick() {
   const now = process.hrtime.bigint();
-  window.record(now - lastTick); // nanoseconds
+  const delay = now - lastTick; // nanoseconds
+  window.record(delay);
+  if (delay > longestNs) longestNs = delay;
   lastTick = now;
 }
 setInterval(tick, RESOLUTION_MS).unref();
@@ -26,4 +29,11 @@ export function takeLoopDelayWindow() {
   const closed = window;
   window = createHistogram();
   return closed;
+}
+
+// The longest delay recorded since the process started, in seconds. The same ticks as the windows,
+// but no scrape resets it: what a check reads to judge a jam after a person's own scrape has closed
+// the window their lag max came from.
+export function longestLoopDelaySeconds() {
+  return Number(longestNs) / 1e9;
 }

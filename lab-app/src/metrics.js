@@ -4,7 +4,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { Histogram, renderFamily } from './exposition.js';
-import { takeLoopDelayWindow } from './loop-delay.js';
+import { longestLoopDelaySeconds, takeLoopDelayWindow } from './loop-delay.js';
 import { eventLoopJamsTotal, lastEventLoopJamSeconds } from './lab/event-loop-jam.js';
 import { retainedStats } from './lab/memory.js';
 import { heapSnapshotInProgress, heapSnapshotsTotal } from './lab/heap-snapshot.js';
@@ -229,6 +229,11 @@ function labFamilies() {
       'lab_event_loop_jam_last_seconds',
       'How long the most recent POST /api/lab/event-loop-jam held the event loop (not reset by scrapes).',
       lastEventLoopJamSeconds(),
+    ),
+    gauge(
+      'lab_event_loop_delay_max_seconds',
+      'The longest event loop delay since the process started (the ticks of nodejs_eventloop_lag_*, never reset).',
+      longestLoopDelaySeconds(),
     ),
     gauge('lab_cpu_profile_in_progress', '1 while POST /api/lab/cpu-profile is sampling, else 0.', cpuProfileInProgress() ? 1 : 0),
     gauge(

@@ -7,6 +7,7 @@ import { HttpError, notFound, sendError, sendJson } from './http-errors.js';
 import { readJsonBody } from './body.js';
 import { parseParams } from './params.js';
 import { guardLabRequest } from './guard.js';
+import { applyFaultToRoutes } from './fault-switch.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE } from './exposition.js';
 import { observeHttpRequest, renderMetrics } from './metrics.js';
 import * as log from './log.js';
@@ -93,7 +94,7 @@ export function connectRefusal(url, config) {
   return methodNotAllowed(route, 'CONNECT');
 }
 
-async function respond(req, res, route, query, config) {
+async function respond(req, res, route, query, config, guard) {
   try {
     const refusal = protocolRefusal(req);
     if (refusal) throw refusal;
@@ -103,7 +104,7 @@ async function respond(req, res, route, query, config) {
 
     let params = {};
     if (route.lab) {
-      guardLabRequest(req, config);
+      guard(req, config);
       const body = await readJsonBody(req);
       params = parseParams(route.params, query, body);
     }
@@ -126,11 +127,14 @@ async function respond(req, res, route, query, config) {
   }
 }
 
-export function createRequestHandler(config) {
+// `fault` (src/fault-switch.js) is null except in lab-runner's fault tests.
+export function createRequestHandler(config, fault = null) {
+  const routes = applyFaultToRoutes(ROUTES, fault);
+  const guard = fault?.guard ? fault.guard(guardLabRequest) : guardLabRequest;
   return function handleRequest(req, res) {
     const startedAt = performance.now();
     const { pathname, query } = splitUrl(req.url);
-    const route = ROUTES.get(pathname);
+    const route = routes.get(pathname);
     // The metrics' route label names a route only when it is visible, so /api/metrics does not reveal
     // a disabled lab, and random paths cannot grow the number of series.
     const routeLabel = route && (!route.lab || config.labEnabled) ? route.path : 'unmatched';
@@ -147,7 +151,7 @@ export function createRequestHandler(config) {
       });
     });
 
-    respond(req, res, route, query, config).catch((err) => {
+    respond(req, res, route, query, config, guard).catch((err) => {
       log.error('failed to send a response', { stack: String(err?.stack ?? err) });
       res.destroy();
     });

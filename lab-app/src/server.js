@@ -8,6 +8,7 @@ import { ConfigError, configWarnings, loadConfig } from './config.js';
 import { connectRefusal, createRequestHandler } from './router.js';
 import { answerClientError, answerConnect } from './protocol.js';
 import { stopCpuProfileEarly } from './lab/cpu-profile.js';
+import { loadFault } from './fault-switch.js';
 import * as log from './log.js';
 
 const SHUTDOWN_GRACE_MS = 5000;
@@ -16,19 +17,23 @@ function hostForUrl(address) {
   return address.includes(':') ? `[${address}]` : address;
 }
 
-function main() {
+async function main() {
   let config;
+  let fault;
   try {
     config = loadConfig();
+    for (const warning of configWarnings(config)) log.warn(warning);
+    fault = await loadFault(config, log);
+    if (fault?.config) config = Object.freeze(fault.config(config));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     log.error(`invalid configuration: ${err.message}`);
     process.exitCode = 1;
     return;
   }
-  for (const warning of configWarnings(config)) log.warn(warning);
+  fault?.start?.();
 
-  const handleRequest = createRequestHandler(config);
+  const handleRequest = createRequestHandler(config, fault);
   // requireHostHeader: false: the router answers a missing Host itself, with a JSON body.
   const server = http.createServer({ requireHostHeader: false }, handleRequest);
   // Requests Node cannot parse, CONNECT, and an unmeetable Expect: JSON errors too (see protocol.js).
@@ -48,6 +53,8 @@ function main() {
       node: process.version,
       labEnabled: config.labEnabled,
       nodeEnv: config.nodeEnv,
+      production: config.production,
+      ...(fault ? { fault: fault.name } : {}),
     });
   });
 
@@ -77,4 +84,4 @@ function main() {
   process.on('SIGINT', shutdown);
 }
 
-main();
+await main();

@@ -59,12 +59,15 @@ function childEnv(overrides, artifactDir) {
   return { ...env, PORT: '0', HOST: '127.0.0.1', LAB_ARTIFACT_DIR: artifactDir, ...overrides };
 }
 
-export const LAB_ENV = { LAB_ENABLE: 'true', LAB_TOKEN: TOKEN };
+// NODE_ENV=test: without it the guard counts the process as production (it fails closed, see
+// src/config.js), and lab routes would answer 403.
+export const LAB_ENV = { NODE_ENV: 'test', LAB_ENABLE: 'true', LAB_TOKEN: TOKEN };
 
 // Starts `node [execArgv] src/server.js` and resolves once it printed its "listening on" line.
-export async function startServer({ env = LAB_ENV, execArgv = [] } = {}) {
+// `serverJs`: another copy of the app's entry (default: this app's src/server.js).
+export async function startServer({ env = LAB_ENV, execArgv = [], serverJs = SERVER_JS } = {}) {
   const artifactDir = await mkdtemp(path.join(os.tmpdir(), 'lab-app-test-'));
-  const child = spawn(process.execPath, [...execArgv, SERVER_JS], {
+  const child = spawn(process.execPath, [...execArgv, serverJs], {
     env: childEnv(env, artifactDir),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -39,14 +39,6 @@ describe('unknown paths and a disabled lab', () => {
     assert.ok(!routes.some((route) => route.startsWith('/api/lab')), routes.join(' '));
   });
 
-  test('LAB_ENABLE must be exactly "true"', async () => {
-    const other = await startServer({ env: { LAB_ENABLE: 'TRUE', LAB_TOKEN: TOKEN } });
-    try {
-      assert.equal((await other.lab('GET', '/api/lab/status')).status, 404);
-    } finally {
-      await other.stop();
-    }
-  });
 });
 
 describe('an enabled lab', () => {
@@ -154,4 +146,138 @@ describe('NODE_ENV=production', () => {
       await server.stop();
     }
   });
+});
+
+// The guard fails closed: only NODE_ENV exactly "development" or "test" is not production.
+describe('what counts as production: every NODE_ENV but exactly development or test', () => {
+  const PRODUCTION = [
+    undefined, // unset
+    '',
+    'production',
+    'Production',
+    'PRODUCTION',
+    ' production',
+    'production ',
+    'prod',
+    'staging',
+    'Development',
+    'DEVELOPMENT',
+    ' development',
+    'development\t',
+    'dev',
+    'Test',
+    'TEST',
+    ' test',
+    'testing',
+    'local',
+  ];
+  const NOT_PRODUCTION = ['development', 'test'];
+
+  function envWith(nodeEnv, extra = {}) {
+    const env = { ...LAB_ENV, ...extra };
+    delete env.NODE_ENV;
+    if (nodeEnv !== undefined) env.NODE_ENV = nodeEnv;
+    return env;
+  }
+
+  for (const nodeEnv of PRODUCTION) {
+    const label = nodeEnv === undefined ? 'NODE_ENV unset' : `NODE_ENV=${JSON.stringify(nodeEnv)}`;
+    test(`${label}: production — 403 without LAB_ALLOW_PROD, a warning at start; 200 with it`, async () => {
+      const server = await startServer({ env: envWith(nodeEnv) });
+      try {
+        const res = await server.lab('GET', '/api/lab/status');
+        assert.equal(res.status, 403, label);
+        assert.equal(res.json.error, 'lab_disabled_in_production');
+        assert.match(res.json.detail, /LAB_ALLOW_PROD=true/);
+        assert.match(res.json.detail, /counts as production/);
+        assert.match(server.stderr, /treats as production/);
+        assert.match(server.stderr, /LAB_ALLOW_PROD=true/);
+        // The token is still checked first.
+        assert.equal((await server.request('GET', '/api/lab/status')).status, 401);
+      } finally {
+        await server.stop();
+      }
+      const allowed = await startServer({ env: envWith(nodeEnv, { LAB_ALLOW_PROD: 'true' }) });
+      try {
+        assert.equal((await allowed.lab('GET', '/api/lab/status')).status, 200, `${label} with LAB_ALLOW_PROD=true`);
+        assert.doesNotMatch(allowed.stderr, /treats as production/);
+      } finally {
+        await allowed.stop();
+      }
+    });
+  }
+
+  for (const nodeEnv of NOT_PRODUCTION) {
+    test(`NODE_ENV=${nodeEnv}: not production — 200 without LAB_ALLOW_PROD, no warning`, async () => {
+      const server = await startServer({ env: envWith(nodeEnv) });
+      try {
+        const res = await server.lab('GET', '/api/lab/status');
+        assert.equal(res.status, 200);
+        assert.equal(res.json.nodeEnv, nodeEnv);
+        assert.equal(server.stderr, '');
+      } finally {
+        await server.stop();
+      }
+    });
+  }
+});
+
+// A switch is on only when exactly "true"; a value that looks like an attempt to turn it on is
+// reported at start, naming the variable, the value and what to set.
+describe('LAB_ENABLE and LAB_ALLOW_PROD: exactly "true", near misses said at start', () => {
+  const NEAR_MISSES = ['TRUE', 'True', 'tRuE', ' true', 'true ', '"true"', '1', 'yes', 'Yes', 'y', 'on', 'ON', 'enabled', 't'];
+  const CLEARLY_OFF = [undefined, '', 'false', 'FALSE', 'False', '0', 'no', 'NO', 'off', ' off '];
+
+  function warningsOf(server) {
+    return server.stderr
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line))
+      .filter((line) => line.level === 'warn')
+      .map((line) => line.msg);
+  }
+
+  for (const value of NEAR_MISSES) {
+    test(`LAB_ENABLE=${JSON.stringify(value)}: routes off (404), one warning naming it`, async () => {
+      const server = await startServer({ env: { NODE_ENV: 'test', LAB_ENABLE: value, LAB_TOKEN: TOKEN } });
+      try {
+        assert.equal((await server.lab('GET', '/api/lab/status')).status, 404);
+        const warnings = warningsOf(server).filter((w) => w.includes('LAB_ENABLE'));
+        assert.equal(warnings.length, 1, server.stderr);
+        assert.ok(warnings[0].includes(`LAB_ENABLE=${JSON.stringify(value)}`), warnings[0]);
+        assert.match(warnings[0], /set LAB_ENABLE=true/);
+        assert.match(warnings[0], /404/);
+      } finally {
+        await server.stop();
+      }
+    });
+
+    test(`LAB_ALLOW_PROD=${JSON.stringify(value)}: production stays refused (403), one warning naming it`, async () => {
+      const server = await startServer({ env: { ...LAB_ENV, NODE_ENV: 'production', LAB_ALLOW_PROD: value } });
+      try {
+        assert.equal((await server.lab('GET', '/api/lab/status')).status, 403);
+        const warnings = warningsOf(server).filter((w) => w.startsWith('LAB_ALLOW_PROD='));
+        assert.equal(warnings.length, 1, server.stderr);
+        assert.ok(warnings[0].includes(`LAB_ALLOW_PROD=${JSON.stringify(value)}`), warnings[0]);
+        assert.match(warnings[0], /set LAB_ALLOW_PROD=true/);
+      } finally {
+        await server.stop();
+      }
+    });
+  }
+
+  for (const value of CLEARLY_OFF) {
+    const label = value === undefined ? 'unset' : JSON.stringify(value);
+    test(`LAB_ENABLE ${label}: off, and nothing to say`, async () => {
+      const env = { NODE_ENV: 'test', LAB_TOKEN: TOKEN };
+      if (value !== undefined) Object.assign(env, { LAB_ENABLE: value, LAB_ALLOW_PROD: value });
+      const server = await startServer({ env });
+      try {
+        assert.equal((await server.lab('GET', '/api/lab/status')).status, 404);
+        assert.deepEqual(warningsOf(server), []);
+      } finally {
+        await server.stop();
+      }
+    });
+  }
 });

@@ -52,6 +52,7 @@ const LAB_METRICS = {
   lab_retained_buffers: 'gauge',
   lab_event_loop_jams_total: 'counter',
   lab_event_loop_jam_last_seconds: 'gauge',
+  lab_event_loop_delay_max_seconds: 'gauge',
   lab_cpu_profile_in_progress: 'gauge',
   lab_heap_snapshot_in_progress: 'gauge',
   lab_heap_snapshots_total: 'counter',

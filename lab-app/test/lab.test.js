@@ -21,7 +21,7 @@ describe('lab endpoints', () => {
     assert.ok(memory.rss > memory.heapUsed && memory.heapUsed > 0, JSON.stringify(memory));
     assert.deepEqual(rest, {
       labEnabled: true,
-      nodeEnv: null,
+      nodeEnv: 'test',
       retainedBufferCount: 0,
       retainedBytes: 0,
       cpuProfileInProgress: false,
@@ -55,6 +55,9 @@ describe('lab endpoints', () => {
     // The last jam's length survives scrapes (the lag max does not): read it twice.
     assert.ok(sampleValue(after, 'lab_event_loop_jam_last_seconds') >= 0.45);
     assert.ok(sampleValue(await server.metrics(), 'lab_event_loop_jam_last_seconds') >= 0.45);
+    // So does the longest loop delay, measured by the loop-delay ticks rather than by the jam itself.
+    assert.ok(sampleValue(after, 'lab_event_loop_delay_max_seconds') >= 0.45);
+    assert.ok(sampleValue(await server.metrics(), 'lab_event_loop_delay_max_seconds') >= 0.45);
   });
 
   test('memory-leak grows retained and external memory; memory-clear releases it', async () => {

@@ -314,9 +314,12 @@ impl PartSession {
     /// removes it). The session is leaked on purpose, not dropped: dropping it would undo what
     /// is kept — the process backend's app is a child killed on drop, its folder (log,
     /// captures) and a temporary artifacts folder are removed on drop, an open tunnel closes.
-    /// The control socket goes first: nobody serves it once this process ends.
+    /// The control socket goes first: nobody serves it once this process ends. The session
+    /// leaves the registry of active ones, so a Ctrl-C later in the same run (a multi-part
+    /// `verify --keep`) does not remove what was kept.
     pub fn keep(self) {
         self.control.stop();
+        unregister(&self.session_id);
         std::mem::forget(self);
     }
 }

@@ -319,6 +319,7 @@ impl DevTools {
                 .block_on(client.evaluate(expression.trim()))
                 .unwrap();
             eprintln!("DevTools Console: {expression} → {value}");
+            self.console.push((expression.trim().to_string(), value));
         } else if instruction.starts_with("In DevTools → Sources:") {
             // "open F and set a breakpoint in FN on the line L."
             let file = between(instruction, "open ", " and set");
@@ -1333,9 +1334,20 @@ fn real_chrome_devtools_attaches_in_step_1_2() {
     chrome.open(&devtools_url(&joined[step..]), &runtime);
     let before = screen.text().len();
     screen.keys("c");
+    // The check asks what the Console printed for `process.pid`: the app's pid, which a person
+    // reads off DevTools and this test off the app's status route.
+    let question = "What does the Console print for `process.pid`?";
+    let asked = screen.wait_for_any(
+        &[question, "step 1.2 done", "[c] check my work"],
+        before,
+        Duration::from_secs(60),
+    );
+    assert!(asked[before..].contains(question), "{}", &asked[before..]);
+    screen.keys(&app_pid(&screen.joined()));
+    screen.keys("Enter");
     let done = screen.wait_for_any(
         &["step 1.2 done", "[c] check my work"],
-        before,
+        asked.len(),
         Duration::from_secs(60),
     );
     assert!(
@@ -1345,6 +1357,29 @@ fn real_chrome_devtools_attaches_in_step_1_2() {
     );
     screen.keys("q");
     drop(chrome);
+}
+
+/// The app's pid, from `/api/lab/status` at the `BASE` and with the `LAB_TOKEN` the screen exports.
+fn app_pid(screen: &str) -> String {
+    let exported = |name: &str| -> String {
+        let at = screen
+            .rfind(&format!("export {name}="))
+            .unwrap_or_else(|| panic!("the screen exports no {name}"));
+        screen[at + name.len() + 8..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-H"])
+        .arg(format!("x-lab-token: {}", exported("LAB_TOKEN")))
+        .arg(format!("{}/api/lab/status", exported("BASE")))
+        .output()
+        .expect("curl runs");
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("status is not JSON ({e}): {}", support::text(&out)));
+    status["pid"].to_string()
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod analyze_cli;
 mod analyze_cpuprofile;
 mod analyze_devtools;
 mod analyze_heapsnapshot;
+mod app_faults;
 mod by_hand;
 mod completions;
 mod control;

@@ -67,6 +67,7 @@ async fn a_heap_snapshot_is_pulled_out_of_the_lab_container() {
         app_port: 3001,
         health_path: "/api/health".into(),
         env: BTreeMap::from([
+            ("NODE_ENV".to_string(), "development".to_string()),
             ("LAB_ENABLE".to_string(), "true".to_string()),
             ("LAB_TOKEN".to_string(), token.clone()),
         ]),

@@ -58,13 +58,19 @@ impl Config {
 
     fn env(self) -> BTreeMap<String, String> {
         let pairs: &[(&str, &str)] = match self {
+            // NODE_ENV=development: any other (or none) is production for the app's guard.
             Config::Lab => &[
+                ("NODE_ENV", "development"),
                 ("LAB_ENABLE", "true"),
                 ("LAB_TOKEN", TOKEN),
                 ("LAB_MAX_RETAINED_MB", RETAIN_CAP_MB),
             ],
-            Config::Disabled => &[("LAB_TOKEN", TOKEN)],
-            Config::ShortToken => &[("LAB_ENABLE", "true"), ("LAB_TOKEN", SHORT_TOKEN)],
+            Config::Disabled => &[("NODE_ENV", "development"), ("LAB_TOKEN", TOKEN)],
+            Config::ShortToken => &[
+                ("NODE_ENV", "development"),
+                ("LAB_ENABLE", "true"),
+                ("LAB_TOKEN", SHORT_TOKEN),
+            ],
             Config::Production => &[
                 ("NODE_ENV", "production"),
                 ("LAB_ENABLE", "true"),

@@ -74,7 +74,7 @@ fn do_it_for_me_then_quit_then_resume_at_the_next_step() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("part2  2/7 done   next: 2.2 Reproduce an event loop jam"),
+        stdout.contains("part2  2/8 done   next: 2.2 Reproduce an event loop jam"),
         "{}",
         text(&out)
     );
@@ -82,7 +82,7 @@ fn do_it_for_me_then_quit_then_resume_at_the_next_step() {
     let mut second = start_in_pty(state.path());
     expect(
         &mut second,
-        "welcome back: 2 of 7 steps done; resuming at step 2.2",
+        "welcome back: 2 of 8 steps done; resuming at step 2.2",
     );
     expect(&mut second, "Step 2.2 — Reproduce an event loop jam");
     expect(&mut second, "[c] check my work");
@@ -118,11 +118,11 @@ fn reset_forgets_one_step_and_start_resumes_there() {
         assert!(out.status.success(), "{}", text(&out));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    assert!(run(&["status"]).contains("part2  4/7 done   next: 2.4"));
+    assert!(run(&["status"]).contains("part2  4/8 done   next: 2.4"));
     assert!(run(&["reset", "2.2"]).contains("step 2.2 of part2 is not done any more"));
-    assert!(run(&["status"]).contains("part2  3/7 done   next: 2.2"));
+    assert!(run(&["status"]).contains("part2  3/8 done   next: 2.2"));
     run(&["reset", "part2"]);
-    assert!(run(&["status"]).contains("part2  0/7 done   next: 2.0"));
+    assert!(run(&["status"]).contains("part2  0/8 done   next: 2.0"));
     let bad = lab_runner()
         .args(["reset", "9.9"])
         .env("LAB_RUNNER_STATE_DIR", state.path())

@@ -181,6 +181,14 @@ impl std::fmt::Display for DockerError {
                 "Failed to {what}: it does not exist ({message}). It may have been removed \
                  meanwhile (`lab-runner cleanup`, `docker rm`); `docker ps -a` lists what there is"
             ),
+            DockerError::Conflict { what, message } if message.contains("marked for removal") => {
+                write!(
+                    f,
+                    "Failed to {what}: the container is dead or being removed ({message}); \
+                     something removed it from outside the run (`docker rm`, a `lab-runner \
+                     cleanup` of another terminal)"
+                )
+            }
             DockerError::Conflict { what, message } => write!(
                 f,
                 "Failed to {what}: Docker refused, the object being in a state that conflicts \
@@ -686,6 +694,15 @@ mod tests {
         let e = answer(409, "Conflict. The container name \"/x\" is already in use");
         assert!(matches!(e, DockerError::Conflict { .. }), "{e:?}");
         assert!(e.to_string().contains("lab-runner cleanup"), "{e}");
+        let e = answer(
+            409,
+            "can not get logs from container which is dead or marked for removal",
+        );
+        assert!(
+            e.to_string()
+                .contains("something removed it from outside the run"),
+            "{e}"
+        );
         let e = answer(
             500,
             "driver failed programming external connectivity on endpoint x: Bind for \
