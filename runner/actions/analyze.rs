@@ -151,6 +151,7 @@ fn heap_snapshot(ctx: &Context, check: &HeapsnapshotCheck) -> Done {
             format!("at least {min}"),
             nodes.to_string(),
         )
+        .hint(ctx.step_hint())
         .into());
     }
     let summary = snapshot.summary();
@@ -170,6 +171,7 @@ fn heap_snapshot(ctx: &Context, check: &HeapsnapshotCheck) -> Done {
                 expected,
                 show_actual(Some(&actual)),
             )
+            .hint(ctx.step_hint())
             .into());
         }
     }

@@ -87,6 +87,8 @@ pub struct Context {
     /// Set while a check runs that is expected not to hold (verify's check before the solve): checks
     /// that wait for something to become true give up quickly.
     impatient: bool,
+    /// The hint of the check being judged, when it has one of its own (it wins over the step's).
+    own_hint: Option<Arc<str>>,
 }
 
 /// How long a waiting check waits while it is expected not to hold.
@@ -131,6 +133,7 @@ impl Context {
             quiet: false,
             hide_commands: false,
             impatient: false,
+            own_hint: None,
         };
         Ok(ctx)
     }
@@ -261,9 +264,25 @@ impl Context {
         }
     }
 
-    /// The hint of the step being judged (used when a check has none of its own).
+    /// The hint a failed judgement shows: the check's own `hint`, or else the step's first hint.
     pub fn step_hint(&self) -> Option<String> {
-        self.shared.hint.lock().expect("hint lock").clone()
+        self.own_hint
+            .as_deref()
+            .map(str::to_string)
+            .or_else(|| self.shared.hint.lock().expect("hint lock").clone())
+    }
+
+    /// The hint of the check being judged, if it has one of its own.
+    pub fn own_hint(&self) -> Option<String> {
+        self.own_hint.as_deref().map(str::to_string)
+    }
+
+    /// The same context, judging a check whose own hint is `hint`.
+    pub fn with_hint(&self, hint: String) -> Context {
+        Context {
+            own_hint: Some(hint.into()),
+            ..self.clone()
+        }
     }
 
     pub fn set_step_hint(&self, hint: Option<String>) {

@@ -46,7 +46,11 @@ pub async fn perform(ctx: &Context, action: &HttpAction) -> Done {
     ));
     if let Err(failure) = judge_response(action, &response, &label) {
         return Err(failure
-            .hint(action_hint(ctx, action, &response).or_else(|| ctx.step_hint()))
+            .hint(
+                ctx.own_hint()
+                    .or_else(|| action_hint(ctx, action, &response))
+                    .or_else(|| ctx.step_hint()),
+            )
             .into());
     }
     if !action.save.is_empty() {

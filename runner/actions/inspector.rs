@@ -36,10 +36,10 @@ pub async fn perform(ctx: &Context, action: &InspectorAction) -> Done {
             ctx.show_command(&format!("curl -sS http://{addr}/json/list"));
             let version = inspector::version_with_timeout(addr, timeout)
                 .await
-                .map_err(|e| unreachable(addr, e))?;
+                .map_err(|e| unreachable(ctx, addr, e))?;
             let targets = inspector::list_with_timeout(addr, timeout)
                 .await
-                .map_err(|e| unreachable(addr, e))?;
+                .map_err(|e| unreachable(ctx, addr, e))?;
             let target = targets.first().ok_or_else(|| {
                 Failure::new(
                     format!("http://{addr}/json/list"),
@@ -141,15 +141,15 @@ fn inspector_addr(ctx: &Context) -> Result<SocketAddr> {
 
 /// An inspector that does not answer is a judgement of the live system (it is not open, or not
 /// yet), as an HTTP probe that gets no answer.
-fn unreachable(addr: SocketAddr, e: anyhow::Error) -> Problem {
+fn unreachable(ctx: &Context, addr: SocketAddr, e: anyhow::Error) -> Problem {
     Failure::new(
         format!("the inspector at {addr}"),
         "an answer to /json/version and /json/list",
         format!("{e:#}"),
     )
-    .hint(Some(
-        "the inspector listens only when node runs with --inspect, or after SIGUSR1; it is published on 127.0.0.1 only",
-    ))
+    .hint(ctx.own_hint().or(Some(
+        "the inspector listens only when node runs with --inspect, or after SIGUSR1; it is published on 127.0.0.1 only".into(),
+    )))
     .into()
 }
 
@@ -162,7 +162,7 @@ async fn attached(ctx: &Context, timeout: Duration) -> Done<Inspector> {
     let addr = inspector_addr(ctx)?;
     let client = Inspector::attach_with_timeout(addr, timeout)
         .await
-        .map_err(|e| unreachable(addr, e))?;
+        .map_err(|e| unreachable(ctx, addr, e))?;
     *slot = Some(client.clone());
     Ok(client)
 }
@@ -181,7 +181,7 @@ async fn client(ctx: &Context, timeout: Duration) -> Done<Inspector> {
     let addr = inspector_addr(ctx)?;
     Inspector::attach_with_timeout(addr, timeout)
         .await
-        .map_err(|e| unreachable(addr, e))
+        .map_err(|e| unreachable(ctx, addr, e))
 }
 
 async fn evaluate(ctx: &Context, e: &InspectorEvaluate) -> Done {
@@ -338,7 +338,7 @@ async fn evaluate_in_frame(ctx: &Context, e: &InspectorEvaluateInFrame) -> Done 
             Some(
                 Inspector::attach_with_timeout(addr, DEFAULT_TIMEOUT)
                     .await
-                    .map_err(|err| unreachable(addr, err))?,
+                    .map_err(|err| unreachable(ctx, addr, err))?,
             )
         }
     };
@@ -497,7 +497,7 @@ async fn paused(ctx: &Context, p: &InspectorPaused) -> Done {
     // closing it does not resume the app.
     let observer = Inspector::attach_with_timeout(addr, DEFAULT_TIMEOUT)
         .await
-        .map_err(|e| unreachable(addr, e))?;
+        .map_err(|e| unreachable(ctx, addr, e))?;
     let result = async {
         observer.enable_debugger().await?;
         let pause = observer.wait_paused(timeout).await.map_err(|_| {
@@ -517,6 +517,7 @@ async fn paused(ctx: &Context, p: &InspectorPaused) -> Done {
                     pause.function_name, pause.url, pause.line
                 ),
             )
+            .hint(ctx.step_hint())
             .into());
         }
         if let Some(needle) = &p.line_containing {

@@ -40,7 +40,15 @@ pub async fn perform(ctx: &Context, action: &MetricsAction) -> Done {
         body: None,
         timeout,
     };
-    let response = super::http::send(ctx.http(), &format!("GET {path}"), &request).await?;
+    // No answer at all (a paused or jammed app) is a judgement, with the check's hint.
+    let response = super::http::send(ctx.http(), &format!("GET {path}"), &request)
+        .await
+        .map_err(|problem| match problem {
+            crate::outcome::Problem::Check(f) => {
+                crate::outcome::Problem::Check(f.hint(ctx.step_hint()))
+            }
+            other => other,
+        })?;
     if !(200..300).contains(&response.status) {
         return Err(anyhow::anyhow!(
             "GET {url} answered {}: {}",

@@ -28,6 +28,37 @@ use crate::lab::Action;
 /// Performs one action (rendering its templates first) and judges its expectations.
 pub fn perform<'a>(ctx: &'a Context, action: &'a Action) -> BoxFuture<'a, Done> {
     async move {
+        if let Some(hint) = own_hint(action) {
+            let hinted = ctx.with_hint(ctx.render_str(hint)?);
+            return perform_unhinted(&hinted, action).await;
+        }
+        perform_unhinted(ctx, action).await
+    }
+    .boxed()
+}
+
+/// The `hint:` an action carries for when it does not hold.
+pub fn own_hint(action: &Action) -> Option<&String> {
+    use crate::lab::{AnalyzeAction, ContainerAction, InspectorAction};
+    match action {
+        Action::Http(a) => a.hint.as_ref(),
+        Action::Metrics(a) => a.hint.as_ref(),
+        Action::Container(ContainerAction::LogsContain(a)) => a.hint.as_ref(),
+        Action::Analyze(AnalyzeAction::Cpuprofile(a)) => a.hint.as_ref(),
+        Action::Analyze(AnalyzeAction::Heapsnapshot(a)) => a.hint.as_ref(),
+        Action::Analyze(AnalyzeAction::HeapDiff(a)) => a.hint.as_ref(),
+        Action::Inspector(InspectorAction::Discover(a)) => a.hint.as_ref(),
+        Action::Inspector(InspectorAction::Paused(a)) => a.hint.as_ref(),
+        Action::Inspector(InspectorAction::Evaluate(a)) => a.hint.as_ref(),
+        Action::Inspector(InspectorAction::EvaluateInFrame(a)) => a.hint.as_ref(),
+        Action::Ask(a) => a.hint.as_ref(),
+        Action::Eventually(a) => a.hint.as_ref(),
+        _ => None,
+    }
+}
+
+fn perform_unhinted<'a>(ctx: &'a Context, action: &'a Action) -> BoxFuture<'a, Done> {
+    async move {
         match action {
             Action::Http(a) => http::perform(ctx, &*ctx.render(a)?).await,
             Action::Metrics(a) => metrics::perform(ctx, &ctx.render(a)?).await,

@@ -53,7 +53,7 @@ pub enum ImageFrom {
 pub enum Command {
     /// Run every step of the chosen parts non-interactively and prove each one
     #[command(
-        after_help = "Examples:\n  lab-runner verify\n  lab-runner verify part2 --junit target/lab-junit.xml\n  lab-runner verify 2 --backend process --verbose\n  lab-runner verify part2 --format json > events.jsonl\n\nEach step: setup → check (must fail) → solve → check (must pass) → cleanup.\nExit code 0 only if every step passed."
+        after_help = "Examples:\n  lab-runner verify\n  lab-runner verify part2 --junit target/lab-junit.xml\n  lab-runner verify 2 --backend process --verbose\n  lab-runner verify part2 --format json > events.jsonl\n  lab-runner verify part2 --mutations\n\nEach step: setup → check (must fail) → each of its mistakes (the check must reject it with its hint) → solve → check (must pass) → cleanup.\nWith --mutations, each step again per solve command or action left out, in a fresh environment: the check must fail.\nExit code 0 only if every step passed."
     )]
     Verify(VerifyArgs),
     /// List the lab's parts and steps
@@ -112,6 +112,13 @@ pub struct VerifyArgs {
     /// Print what each action does
     #[arg(long, short)]
     pub verbose: bool,
+    /// Also rerun each step once per solve command or action left out: the check must fail
+    /// without it, unless the step lists it under `unchecked:` (each mutant gets a fresh environment)
+    #[arg(long)]
+    pub mutations: bool,
+    /// How many mutants run at once, each in an environment of its own
+    #[arg(long, value_name = "N", default_value_t = 2, requires = "mutations")]
+    pub mutation_jobs: usize,
     /// Keep copied artifacts (profiles, snapshots) under this folder
     #[arg(long, value_name = "DIR")]
     pub artifacts: Option<PathBuf>,

@@ -215,6 +215,8 @@ async fn verify_command(args: VerifyArgs) -> Result<u8> {
         parts: args.parts,
         keep: args.keep,
         fail_fast: args.fail_fast,
+        mutations: args.mutations,
+        mutation_jobs: args.mutation_jobs,
         engine: engine_options(&args.env, args.artifacts, Mode::Verify),
     };
     match interruptible(verify::run(&lab, &options, &events)).await? {

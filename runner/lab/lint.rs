@@ -129,6 +129,7 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
             );
         }
         lint_participant_path(step, part, step_line, &placeholders, renderer, &mut report);
+        lint_mistakes_and_unchecked(step, part, step_line, &mut report);
         for (path, action) in step_actions(step) {
             if let Action::Http(h) = action
                 && h.token
@@ -151,7 +152,7 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
         // saves nothing, so checks and later steps must not rely on it).
         let actions = step_actions(step);
         let mut solve_known = known.clone();
-        for phase in ["setup", "solve", "check", "cleanup"] {
+        for phase in ["setup", "mistakes", "solve", "check", "cleanup"] {
             for (action_path, action) in actions.iter().filter(|(p, _)| p.starts_with(phase)) {
                 let visible = if phase == "solve" {
                     &solve_known
@@ -185,6 +186,9 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
                     &mut report,
                 );
                 let saved = saved_names(action);
+                if phase == "mistakes" {
+                    continue;
+                }
                 solve_known.extend(saved.iter().cloned());
                 if phase != "solve" {
                     known.extend(saved);
@@ -295,9 +299,31 @@ fn lint_participant_path(
             )
         });
     }
+    for (m, mistake) in step.mistakes.iter().enumerate() {
+        for (i, action) in mistake.actions.iter().enumerate() {
+            participant_doable(
+                action,
+                &format!("mistakes[{m}].do[{i}]"),
+                &mut |path, what| {
+                    let (line, col) = yaml::find_line(&part.text, step_line, "mistakes:")
+                        .unwrap_or((step_line, 1));
+                    report(
+                        line,
+                        col,
+                        format!(
+                            "{path}: `{what}` is something only the runner can do; a mistake is what a participant \
+                         does instead of the solve, in the solve's vocabulary (`shell`, `inspector`, `wait`, `ask`); \
+                         put what the runner must do to restore the starting state under `undo:`"
+                        ),
+                    )
+                },
+            );
+        }
+    }
     for (path, action) in step_actions(step) {
         if let Action::Shell(shell) = action
             && !shell.run.is_empty()
+            && !path.contains(".undo[")
         {
             let text = renderer
                 .render(&shell.run, placeholders)
@@ -330,6 +356,124 @@ fn lint_participant_path(
                     format!("{path}: the commands do not parse: {problem}"),
                 );
             }
+        }
+    }
+}
+
+/// A mistake says what it is, what is done and the hint it must get; an `unchecked:` entry names
+/// something of the solve and says why the check need not see it.
+fn lint_mistakes_and_unchecked(
+    step: &Step,
+    part: &Part,
+    step_line: usize,
+    report: &mut dyn FnMut(usize, usize, String),
+) {
+    let at =
+        |needle: &str| yaml::find_line(&part.text, step_line, needle).unwrap_or((step_line, 1));
+    for (i, mistake) in step.mistakes.iter().enumerate() {
+        let (line, col) = at(&mistake.name);
+        if mistake.name.trim().is_empty() {
+            report(
+                line,
+                col,
+                format!(
+                    "mistakes[{i}]: give the mistake a `name` (verify names it when the check accepts it)"
+                ),
+            );
+        }
+        if mistake.actions.is_empty() {
+            report(
+                line,
+                col,
+                format!(
+                    "mistakes[{i}] `{}`: `do:` is empty; list what a participant does instead of the solve",
+                    mistake.name
+                ),
+            );
+        }
+        if mistake.hint.trim().is_empty() {
+            report(
+                line,
+                col,
+                format!(
+                    "mistakes[{i}] `{}`: `hint:` is empty; give the text the check's diagnosis must show for this mistake",
+                    mistake.name
+                ),
+            );
+        }
+        if step.check.is_empty() {
+            report(
+                line,
+                col,
+                format!(
+                    "mistakes[{i}] `{}`: the step has no check to reject it",
+                    mistake.name
+                ),
+            );
+        }
+        if !step.check_fails_before_solve {
+            report(
+                line,
+                col,
+                format!(
+                    "mistakes[{i}] `{}`: this is an observation step (`check_fails_before_solve: false`): its \
+                     check holds before any solve, so it cannot reject wrong work",
+                    mistake.name
+                ),
+            );
+        }
+    }
+    if step.unchecked.is_empty() {
+        return;
+    }
+    let mutants = super::mutants::mutants(step);
+    for (i, entry) in step.unchecked.iter().enumerate() {
+        let needle = entry
+            .command
+            .as_deref()
+            .or(entry.action.as_deref())
+            .unwrap_or("unchecked:");
+        let (line, col) = at(needle);
+        let what = format!("unchecked[{i}]");
+        match (&entry.command, &entry.action) {
+            (Some(_), Some(_)) | (None, None) => report(
+                line,
+                col,
+                format!(
+                    "{what}: name exactly one thing of the solve the check does not judge: `command:` (the start \
+                     of a command in a `shell:` block) or `action:` (a path such as `solve[0].profile.during[0]`)"
+                ),
+            ),
+            _ => {
+                if !mutants
+                    .iter()
+                    .any(|m| super::mutants::matches_unchecked(step, entry, m))
+                {
+                    let known: Vec<String> = mutants
+                        .iter()
+                        .map(|m| format!("{} `{}`", m.id, m.left_out))
+                        .collect();
+                    report(
+                        line,
+                        col,
+                        format!(
+                            "{what}: `{needle}` names nothing in the solve, so it spares nothing from `verify \
+                             --mutations` (which leaves out each command and action in turn); the solve has: {}",
+                            known.join("; ")
+                        ),
+                    );
+                }
+            }
+        }
+        if entry.reason.trim().is_empty() {
+            report(
+                line,
+                col,
+                format!(
+                    "{what}: `reason:` is empty; say why the check need not see this (what it is for: \
+                     showing the participant something, a person's pace, ...)"
+                ),
+            );
         }
     }
 }
@@ -431,6 +575,13 @@ fn step_actions(step: &Step) -> Vec<(String, &Action)> {
     ] {
         for (i, a) in actions.iter().enumerate() {
             flatten(a, format!("{phase}[{i}]"), &mut out);
+        }
+    }
+    for (m, mistake) in step.mistakes.iter().enumerate() {
+        for (list, actions) in [("do", &mistake.actions), ("undo", &mistake.undo)] {
+            for (i, a) in actions.iter().enumerate() {
+                flatten(a, format!("mistakes[{m}].{list}[{i}]"), &mut out);
+            }
         }
     }
     out

@@ -9,6 +9,7 @@ pub mod guide;
 pub mod lint;
 pub mod load;
 pub mod model;
+pub mod mutants;
 pub mod render;
 pub mod yaml;
 

@@ -226,6 +226,14 @@ pub struct Step {
     pub check_fails_before_solve: bool,
     #[serde(default)]
     pub cleanup: Vec<Action>,
+    /// Plausible wrong work: verify performs each instead of the solve and asserts that the check
+    /// rejects it with the mistake's hint (see `session/mistakes.rs`). Never shown to participants.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mistakes: Vec<Mistake>,
+    /// Parts of the solve the check does not judge, each with the reason: `verify --mutations`
+    /// leaves out every other command and action of the solve in turn and expects the check to fail.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchecked: Vec<Unchecked>,
     /// The participant does this by hand and no solve can do it for them (lint accepts a check without
     /// a solve only then).
     #[serde(default)]
@@ -237,6 +245,44 @@ pub struct Step {
 
 fn yes() -> bool {
     true
+}
+
+/// `mistakes:` — one plausible piece of wrong work a participant might do instead of the solve.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mistake {
+    /// What the participant got wrong ("a jam shorter than asked"); named in verify's output.
+    pub name: String,
+    /// What they do instead of the solve: the solve's vocabulary (`shell`, `inspector`, `wait`,
+    /// `ask`), which lint holds to the same rules as a solve.
+    #[serde(rename = "do")]
+    pub actions: Vec<Action>,
+    /// Text the check's diagnosis must contain once it rejects this work (a template): the hint the
+    /// participant who made this mistake needs.
+    pub hint: String,
+    /// Actions (of any kind) that bring the world back to the step's starting state afterwards,
+    /// before the next mistake and the real solve run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undo: Vec<Action>,
+    /// Run in an environment of its own, brought to the step's starting state by replaying the
+    /// part's earlier steps: for a mistake whose effect no `undo` can take back (the app killed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fresh: bool,
+}
+
+/// `unchecked:` — a command or action of the solve that the check does not judge, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unchecked {
+    /// Commands of the solve's `shell:` blocks whose first line starts with this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// A solve action by its path, as lint and `verify --mutations` name it
+    /// (`solve[0].profile.during[0]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Why the check need not (or cannot) see it: shown by `verify --mutations`.
+    pub reason: String,
 }
 
 /// Something the runner does, or judges, against the live system.
@@ -402,6 +448,10 @@ pub struct InspectorDiscover {
     pub save: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -421,6 +471,10 @@ pub struct InspectorEvaluate {
     pub save: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// A place in the lab app's source, resolved from the source itself.
@@ -469,6 +523,10 @@ pub struct InspectorEvaluateInFrame {
     /// How long to wait for the app to be paused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -505,6 +563,10 @@ pub struct InspectorPaused {
     /// How long to wait for the app to be paused (a participant may still be setting it up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -589,6 +651,10 @@ pub struct AskAction {
     /// For numbers: how far off an answer may be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tolerance: Option<f64>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// `http:` — one request.
@@ -621,6 +687,10 @@ pub struct HttpAction {
     /// How long the request is expected to take (a capture): shown as a countdown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lasts: Option<Dur>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 fn default_method() -> String {
@@ -675,6 +745,10 @@ pub struct MetricsAction {
     pub save: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// `container:` — act on the app's container (or local process).
@@ -720,6 +794,10 @@ pub struct LogsContain {
     pub text: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// `artifact:` — copy a file out of the environment (the Docker archive API for containers).
@@ -761,6 +839,10 @@ pub struct HeapDiffCheck {
     /// most, as the comparison names it) → variable name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub save: BTreeMap<String, String>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -777,6 +859,10 @@ pub struct CpuprofileCheck {
     /// counting `(idle)`, `(program)` and `(garbage collector)`) → variable name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub save: BTreeMap<String, String>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -823,6 +909,10 @@ pub struct HeapsnapshotCheck {
     /// prints it) → variable name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub save: BTreeMap<String, String>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// `eventually:` — poll until the inner actions pass.
@@ -834,6 +924,10 @@ pub struct EventuallyAction {
     pub interval: Dur,
     #[serde(rename = "do")]
     pub actions: Vec<Action>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 fn default_interval() -> Dur {

@@ -145,6 +145,17 @@ pub enum Event {
         #[serde(flatten)]
         outcome: Outcome,
     },
+    /// verify: a step's mistakes, each performed from the step's starting state and judged (before
+    /// the step's `step_finished`).
+    MistakesJudged {
+        part: String,
+        step: String,
+        mistakes: Vec<super::mistakes::MistakeResult>,
+    },
+    /// verify --mutations: a step's mutants and how each fared (before the step's `step_finished`).
+    MutationsJudged {
+        mutations: super::mutations::StepMutations,
+    },
     /// A step ended.
     StepFinished {
         part: String,

@@ -1,5 +1,7 @@
 //! JUnit XML for CI systems (quick-junit), as a reporter of verify's events: one suite per part,
-//! one case per step, written when the run ends.
+//! one case per step, written when the run ends; with `--mutations`, one case per mutant too (a
+//! survivor fails, an `unchecked:` one is skipped with its reason) and the mutation scores as the
+//! suite's properties.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,6 +10,7 @@ use anyhow::{Context, Result};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::events::{Event, Reporter};
+use super::mutations::{MutantOutcome, Score, StepMutations};
 use super::report::Output;
 use crate::outcome::{Outcome, StepResult};
 
@@ -16,6 +19,7 @@ pub struct JunitReporter {
     path: PathBuf,
     lab: String,
     results: Vec<StepResult>,
+    mutated: Vec<StepMutations>,
     /// Where it says that the report was written.
     out: Output,
 }
@@ -26,6 +30,7 @@ impl JunitReporter {
             path,
             lab: String::new(),
             results: Vec::new(),
+            mutated: Vec::new(),
             out,
         }
     }
@@ -48,18 +53,24 @@ impl Reporter for JunitReporter {
                 duration: std::time::Duration::from_millis(*duration_ms),
                 outcome: outcome.clone(),
             }),
+            Event::MutationsJudged { mutations } => self.mutated.push(mutations.clone()),
             _ => {}
         }
     }
 
     fn finish(&mut self) -> Result<()> {
-        write(&self.path, &self.lab, &self.results)?;
+        write(&self.path, &self.lab, &self.results, &self.mutated)?;
         let _ = writeln!(self.out, "JUnit report written to {}", self.path.display());
         Ok(())
     }
 }
 
-pub fn write(path: &Path, lab_id: &str, results: &[StepResult]) -> Result<()> {
+pub fn write(
+    path: &Path,
+    lab_id: &str,
+    results: &[StepResult],
+    mutated: &[StepMutations],
+) -> Result<()> {
     let mut report = Report::new(format!("lab-runner verify {lab_id}"));
     let mut parts: Vec<&str> = results.iter().map(|r| r.part.as_str()).collect();
     parts.dedup();
@@ -86,6 +97,7 @@ pub fn write(path: &Path, lab_id: &str, results: &[StepResult]) -> Result<()> {
             case.set_time(r.duration);
             suite.add_test_case(case);
         }
+        add_mutants(&mut suite, lab_id, part, mutated);
         report.add_test_suite(suite);
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -97,4 +109,57 @@ pub fn write(path: &Path, lab_id: &str, results: &[StepResult]) -> Result<()> {
     report
         .serialize(file)
         .with_context(|| format!("Failed to write the JUnit report {}", path.display()))
+}
+
+/// The part's mutants as cases, and its mutation score as properties.
+fn add_mutants(suite: &mut TestSuite, lab_id: &str, part: &str, mutated: &[StepMutations]) {
+    let of_part: Vec<&StepMutations> = mutated.iter().filter(|m| m.part == part).collect();
+    if of_part.is_empty() {
+        return;
+    }
+    for m in &of_part {
+        if m.skipped.is_some() {
+            continue;
+        }
+        let score = m.score();
+        suite.add_property((
+            format!("mutation-score.{}", m.step),
+            format!("{:.3}", score.ratio()),
+        ));
+        for r in &m.mutants {
+            let status = match &r.outcome {
+                MutantOutcome::Caught { .. } => TestCaseStatus::success(),
+                MutantOutcome::Unchecked { reason } => {
+                    let mut status = TestCaseStatus::skipped();
+                    status.set_message(format!("unchecked: {reason}"));
+                    status
+                }
+                MutantOutcome::Survived => {
+                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    status.set_message("the check still passes without it");
+                    status.set_type("mutant survived");
+                    status
+                }
+                MutantOutcome::Error { message } => {
+                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+                    status.set_message(message.lines().next().unwrap_or("not judged").to_string());
+                    status.set_description(message.clone());
+                    status.set_type("mutant not judged");
+                    status
+                }
+            };
+            let mut case = TestCase::new(
+                format!("{} without {} `{}`", m.step, r.mutant.id, r.mutant.left_out),
+                status,
+            );
+            case.set_classname(format!("{lab_id}.{part}.mutants"));
+            case.set_time(std::time::Duration::from_secs_f64(r.seconds));
+            suite.add_test_case(case);
+        }
+    }
+    let score = Score::of(of_part.iter().flat_map(|m| &m.mutants));
+    suite.add_property(("mutation-score", format!("{:.3}", score.ratio()).as_str()));
+    suite.add_property(("mutants-caught", score.caught.to_string().as_str()));
+    suite.add_property(("mutants-unchecked", score.unchecked.to_string().as_str()));
+    suite.add_property(("mutants-survived", score.survived.to_string().as_str()));
 }

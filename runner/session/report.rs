@@ -23,6 +23,10 @@ pub struct VerifyReporter {
     failed: Vec<(String, String, String)>,
     /// The counts of the run, once it finished.
     summary: Option<(usize, usize)>,
+    /// Lines about the running step's mistakes and mutants, shown under its line.
+    pending: Vec<String>,
+    /// Every step's mutants (`--mutations`), for the scores in the summary.
+    mutated: Vec<super::mutations::StepMutations>,
 }
 
 impl VerifyReporter {
@@ -34,6 +38,8 @@ impl VerifyReporter {
             environment_failed: None,
             failed: Vec::new(),
             summary: None,
+            pending: Vec::new(),
+            mutated: Vec::new(),
         }
     }
 
@@ -95,6 +101,9 @@ impl Reporter for VerifyReporter {
                     outcome,
                     Duration::from_millis(*duration_ms),
                 ));
+                for line in std::mem::take(&mut self.pending) {
+                    self.line(&line);
+                }
                 if !outcome.passed() {
                     self.failed
                         .push((part.clone(), step.clone(), title.clone()));
@@ -104,6 +113,31 @@ impl Reporter for VerifyReporter {
                 {
                     self.line(&indent(&diagnosis, 6));
                 }
+            }
+            Event::MistakesJudged { mistakes, .. } => {
+                let rejected: Vec<&str> = mistakes
+                    .iter()
+                    .filter(|m| m.rejected())
+                    .map(|m| m.name.as_str())
+                    .collect();
+                if !rejected.is_empty() {
+                    let seconds: f64 = mistakes.iter().map(|m| m.seconds).sum();
+                    self.pending.push(format!(
+                        "           · rejected with its hint [{seconds:.1}s]: {}",
+                        rejected.join("; ")
+                    ));
+                }
+            }
+            Event::MutationsJudged { mutations } => {
+                self.pending.push(match &mutations.skipped {
+                    Some(why) => format!("           · mutations: none ({why})"),
+                    None => format!(
+                        "           · mutations [{:.1}s]: {}",
+                        mutations.seconds,
+                        mutations.score().text()
+                    ),
+                });
+                self.mutated.push(mutations.clone());
             }
             Event::PartFinished { .. } => {
                 if let Some(diagnosis) = self.environment_failed.take() {
@@ -154,6 +188,11 @@ impl Reporter for VerifyReporter {
                 ));
                 for (part, step, title) in std::mem::take(&mut self.failed) {
                     self.line(&format!("        FAIL {part} {step:<4} {title}"));
+                }
+                if !self.mutated.is_empty() {
+                    for line in super::mutations::summary(&self.mutated) {
+                        self.line(&line);
+                    }
                 }
                 self.summary = Some((*passed, *failed));
             }

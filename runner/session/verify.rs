@@ -1,5 +1,7 @@
 //! `lab-runner verify`: every step of every chosen part, non-interactive, in a fresh environment per
-//! part: setup → check (must fail, unless the step opts out) → solve → check (must pass) → cleanup.
+//! part: setup → check (must fail, unless the step opts out) → the step's mistakes (each rejected
+//! with its hint) → solve → check (must pass) → cleanup; with `--mutations`, then the step again per
+//! solve command or action left out, each in a fresh environment (the check must fail).
 //! What happens is emitted as events ([`super::events`]); the reporters the command line chose print
 //! it (the terminal's lines, JSON lines, JUnit).
 
@@ -9,6 +11,9 @@ use anyhow::Result;
 
 use super::engine::{self, EngineOptions, PartSession, Phase};
 use super::events::{Event, Events, Tone, millis};
+use super::fresh::Replay;
+use super::mistakes::{self, MistakeResult};
+use super::mutations;
 use crate::lab::{Lab, Part, Step};
 use crate::outcome::{Outcome, StepResult};
 
@@ -19,6 +24,10 @@ pub struct VerifyOptions {
     pub keep: bool,
     /// Stop at the first failing step.
     pub fail_fast: bool,
+    /// Also run every step once per solve command or action left out (`--mutations`).
+    pub mutations: bool,
+    /// How many mutants run at once (each in an environment of its own).
+    pub mutation_jobs: usize,
     pub engine: EngineOptions,
 }
 
@@ -100,6 +109,11 @@ async fn run_part(
         duration_ms: millis(started.elapsed()),
     });
     let mut stop = false;
+    let replay = Replay {
+        lab,
+        part,
+        options: &options.engine,
+    };
     for (i, step) in part.file.steps.iter().enumerate() {
         events.emit(Event::StepStarted {
             part: part.id().to_string(),
@@ -108,7 +122,24 @@ async fn run_part(
             index: i + 1,
             of: part.file.steps.len(),
         });
-        let result = verify_step(&session, part, step, events).await;
+        let (mut result, tried) = verify_step(&session, replay, i, step, events).await;
+        if !tried.is_empty() {
+            events.emit(Event::MistakesJudged {
+                part: part.id().to_string(),
+                step: step.id.clone(),
+                mistakes: tried,
+            });
+        }
+        if options.mutations && result.passed() {
+            let m = mutations::run_step(replay, i, step, options.mutation_jobs).await;
+            if let Some(failure) = m.failure() {
+                result.outcome = Outcome::CheckFailed {
+                    phase: Phase::Check,
+                    failure,
+                };
+            }
+            events.emit(Event::MutationsJudged { mutations: m });
+        }
         finished(events, &result);
         let failed = !result.passed();
         results.push(result);
@@ -155,25 +186,43 @@ fn part_finished(events: &Events, part: &Part, results: &[StepResult], started: 
     });
 }
 
-/// One step through all its phases.
+/// One step through all its phases (and its mistakes, from its starting state).
 pub async fn verify_step(
     session: &PartSession,
-    part: &Part,
+    replay: Replay<'_>,
+    index: usize,
     step: &Step,
     events: &Events,
-) -> StepResult {
+) -> (StepResult, Vec<MistakeResult>) {
     let started = Instant::now();
-    let outcome = step_outcome(session, part, step, events).await;
-    StepResult {
-        part: part.id().into(),
+    let mut tried = Vec::new();
+    let outcome = step_outcome(session, replay, index, step, events, &mut tried).await;
+    let outcome = match (outcome, mistakes::failure(&tried)) {
+        (Outcome::Passed, Some(failure)) => Outcome::CheckFailed {
+            phase: Phase::Check,
+            failure,
+        },
+        (outcome, _) => outcome,
+    };
+    let result = StepResult {
+        part: replay.part.id().into(),
         step: step.id.clone(),
         title: step.title.clone(),
         duration: started.elapsed(),
         outcome,
-    }
+    };
+    (result, tried)
 }
 
-async fn step_outcome(session: &PartSession, part: &Part, step: &Step, events: &Events) -> Outcome {
+async fn step_outcome(
+    session: &PartSession,
+    replay: Replay<'_>,
+    index: usize,
+    step: &Step,
+    events: &Events,
+    tried: &mut Vec<MistakeResult>,
+) -> Outcome {
+    let part = replay.part;
     let ctx = &session.ctx;
     let judged = |before_solve: bool, outcome: &Outcome| {
         events.emit(Event::CheckJudged {
@@ -202,6 +251,8 @@ async fn step_outcome(session: &PartSession, part: &Part, step: &Step, events: &
             return Outcome::HeldBeforeSolve;
         }
     }
+    // Wrong work from the starting state: the check must reject each with its hint.
+    *tried = mistakes::run_all(replay, index, session, step).await;
     if let Err(problem) = engine::run_phase(ctx, step, Phase::Solve).await {
         let outcome = Outcome::failed(Phase::Solve, problem);
         let _ = engine::run_phase(ctx, step, Phase::Cleanup).await;

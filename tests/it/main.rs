@@ -21,6 +21,7 @@ mod export;
 mod inspector_live;
 mod lab_app;
 mod lint;
+mod mistakes_and_mutations;
 mod parts;
 mod pull;
 mod reliability_exposure;
