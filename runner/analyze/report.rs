@@ -13,7 +13,7 @@ use super::heapsnapshot::{
 /// Names longer than this are cut in the middle of tables.
 const NAME_WIDTH: usize = 60;
 /// Prose lines are wrapped at this width.
-const TEXT_WIDTH: usize = 100;
+const TEXT_WIDTH: usize = 80;
 
 /// The top-functions table of a CPU profile.
 pub fn cpu_profile(profile: &CpuProfile, source: &str, top: usize) -> String {
@@ -105,11 +105,17 @@ const RETAINER_ROWS: usize = 6;
 /// lists first, and the variable or property that holds it with what that retains.
 pub fn retainers(paths: &[RetainerPath], retained_size_of: impl Fn(u64) -> Option<u64>) -> String {
     let mut out = String::new();
-    out.push_str(&wrap_at(&format!(
-        "What keeps the {} largest objects alive (the shortest retainer path, which the Retainers \
+    let objects = match paths.len() {
+        1 => "the largest object".to_string(),
+        n => format!("the {n} largest objects"),
+    };
+    out.push_str(&wrap_at(
+        &format!(
+            "What keeps {objects} alive (the shortest retainer path, which the Retainers \
          pane of Chrome DevTools lists first; read each path upwards):",
-        paths.len()
-    ), 78));
+        ),
+        78,
+    ));
     for (i, path) in paths.iter().enumerate() {
         let _ = writeln!(
             out,
@@ -214,12 +220,12 @@ fn summary_table(summary: &Summary, top: usize) -> String {
 
 fn backing_store_line(summary: &Summary) -> String {
     let stores = summary.backing_store_count();
-    format!(
-        "Buffer data (ArrayBuffer backing stores, \"{ARRAY_BUFFER_BACKING_STORE}\"): {} in {} {}\n",
+    wrap(&format!(
+        "Buffer data (ArrayBuffer backing stores, \"{ARRAY_BUFFER_BACKING_STORE}\"): {} in {} {}",
         units::bytes(summary.backing_store_bytes() as f64),
         thousands(stores),
         if stores == 1 { "store" } else { "stores" },
-    )
+    ))
 }
 
 /// The per-constructor changes between two snapshots.

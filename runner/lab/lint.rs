@@ -260,6 +260,7 @@ fn lint_participant_path(
     let shown = renderer
         .render(&step.instructions, &vars)
         .unwrap_or_else(|_| step.instructions.clone());
+    let width = crate::util::shell_lines::NARROWEST_TERMINAL;
     for block in crate::lab::fenced::fenced_blocks(&shown) {
         if let Some(problem) = shape_problem(&block) {
             report(
@@ -267,6 +268,31 @@ fn lint_participant_path(
                 1,
                 format!("instructions: a ```{} block {problem}", block.info),
             );
+        }
+        // A terminal breaks a wide line of a block inside a word: an ARN, a JSON string or a
+        // command copied from there is broken. (Shell lines may be cut at a space with `\`.)
+        for (i, line) in block.text.lines().enumerate() {
+            let too_wide = if block.is_shell() {
+                crate::util::shell_lines::fit(line, width)
+                    .iter()
+                    .any(|piece| piece.chars().count() > width)
+            } else {
+                line.chars().count() > width
+            };
+            if too_wide {
+                report(
+                    instructions_line + block.line + 2 + i,
+                    1,
+                    format!(
+                        "instructions: a line of a ```{} block is {} columns wide; a terminal of \
+                         {width} columns breaks it inside a word, and what a person copies from \
+                         there is broken: break the line (`{}`)",
+                        block.info,
+                        line.chars().count(),
+                        line.trim()
+                    ),
+                );
+            }
         }
     }
     for block in crate::lab::fenced::fenced_blocks(&step.instructions) {

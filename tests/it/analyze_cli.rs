@@ -158,9 +158,14 @@ fn heap_snapshot_summary_table() {
             "Weakling                        1          40 B           90 B",
         ]
     );
-    assert!(text.contains(
-        "Buffer data (ArrayBuffer backing stores, \"system / JSArrayBufferData\"): 1000 B in 1 store\n"
+    assert!(text.replace('\n', " ").contains(
+        "Buffer data (ArrayBuffer backing stores, \"system / JSArrayBufferData\"): 1000 B in 1 store"
     ));
+    let prose = text.split("Buffer data").nth(1).unwrap();
+    assert!(
+        prose.lines().all(|l| l.chars().count() <= 80),
+        "the text under the table fits 80 columns: {text}"
+    );
     assert!(
         text.contains("Sizes: Chrome DevTools' convention"),
         "{text}"
@@ -204,7 +209,7 @@ fn diff_and_three_snapshot_tables() {
     assert!(text.contains(
         "Other                           0          1       -1          0 B        30 B       -30 B"
     ), "{text}");
-    assert!(text.contains(
+    assert!(text.replace('\n', " ").contains(
         "Buffer data (ArrayBuffer backing stores, \"system / JSArrayBufferData\"): +4.0 KiB"
     ));
 

@@ -289,3 +289,15 @@ fn a_paused_line_that_does_not_resolve_in_the_app_source() {
         "{all}"
     );
 }
+
+#[test]
+fn a_code_block_line_wider_than_80_columns() {
+    // A JSON line an 80-column terminal would break inside the ARN.
+    assert_problem(
+        "wide-block",
+        "wide-block/part.yaml",
+        10,
+        1,
+        "a line of a ```json block is 100 columns wide",
+    );
+}
