@@ -61,20 +61,11 @@ pub async fn run(
     let session = match session {
         Ok(session) => session,
         Err(e) => {
-            events.emit(Event::EnvironmentFailed {
-                part: part.id().to_string(),
-                error: format!("{e:#}"),
-                steps: part.file.steps.iter().map(|s| s.id.clone()).collect(),
-            });
+            engine::announce_failed(events, part, &e);
             return Err(e);
         }
     };
-    events.emit(Event::EnvironmentReady {
-        part: part.id().to_string(),
-        description: session.description.clone(),
-        backend: session.backend.to_string(),
-        duration_ms: millis(started.elapsed()),
-    });
+    session.announce_ready(events, part, started);
     let ctx = &session.ctx;
     events.emit(Event::Shown {
         part: part.id().to_string(),
@@ -125,19 +116,7 @@ pub async fn run(
         duration_ms: millis(started.elapsed()),
     });
     if options.keep {
-        let base_url = ctx
-            .var("base_url")
-            .and_then(|v| v.as_str().map(str::to_string));
-        events.emit(Event::EnvironmentKept {
-            part: part.id().to_string(),
-            description: session.description.clone(),
-            base_url,
-            token: ctx
-                .var("token")
-                .and_then(|v| v.as_str().map(str::to_string)),
-            artifacts: session.artifacts_dir.display().to_string(),
-        });
-        session.keep();
+        session.keep(events, part);
     } else {
         session.teardown().await?;
     }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde_json::json;
@@ -303,6 +303,16 @@ async fn run_intro(ctx: &Context, part: &Part) -> Result<()> {
 
 impl PartSession {
     /// Removes the environment.
+    /// Says the environment is up (`environment_ready`), `started` being when opening began.
+    pub fn announce_ready(&self, events: &super::events::Events, part: &Part, started: Instant) {
+        events.emit(super::events::Event::EnvironmentReady {
+            part: part.id().to_string(),
+            description: self.description.clone(),
+            backend: self.backend.to_string(),
+            duration_ms: super::events::millis(started.elapsed()),
+        });
+    }
+
     pub async fn teardown(&self) -> Result<()> {
         self.control.stop();
         let result = self.ctx.teardown().await;
@@ -317,11 +327,29 @@ impl PartSession {
     /// The control socket goes first: nobody serves it once this process ends. The session
     /// leaves the registry of active ones, so a Ctrl-C later in the same run (a multi-part
     /// `verify --keep`) does not remove what was kept.
-    pub fn keep(self) {
+    pub fn keep(self, events: &super::events::Events, part: &Part) {
+        let vars = self.ctx.vars();
+        let text = |name: &str| vars.get(name).and_then(|v| v.as_str()).map(str::to_string);
+        events.emit(super::events::Event::EnvironmentKept {
+            part: part.id().to_string(),
+            description: self.description.clone(),
+            base_url: text("base_url"),
+            token: text("token"),
+            artifacts: self.artifacts_dir.display().to_string(),
+        });
         self.control.stop();
         unregister(&self.session_id);
         std::mem::forget(self);
     }
+}
+
+/// Says the part's environment could not be opened (`environment_failed`): none of its steps runs.
+pub fn announce_failed(events: &super::events::Events, part: &Part, error: &anyhow::Error) {
+    events.emit(super::events::Event::EnvironmentFailed {
+        part: part.id().to_string(),
+        error: format!("{error:#}"),
+        steps: part.file.steps.iter().map(|s| s.id.clone()).collect(),
+    });
 }
 
 /// The actions of `step` for `phase`.

@@ -204,20 +204,11 @@ pub async fn run(
     let session = match session {
         Ok(session) => session,
         Err(e) => {
-            events.emit(Event::EnvironmentFailed {
-                part: part.id().to_string(),
-                error: format!("{e:#}"),
-                steps: part.file.steps.iter().map(|s| s.id.clone()).collect(),
-            });
+            engine::announce_failed(events, part, &e);
             return Err(e);
         }
     };
-    events.emit(Event::EnvironmentReady {
-        part: part.id().to_string(),
-        description: session.description.clone(),
-        backend: session.backend.to_string(),
-        duration_ms: millis(started.elapsed()),
-    });
+    session.announce_ready(events, part, started);
 
     let mut input = Input::new(session.take_check_requests());
     let outcome = run_steps(lab, part, &session, events, &store, &mut input).await;
@@ -232,16 +223,7 @@ pub async fn run(
         });
     }
     if options.keep {
-        let vars = session.ctx.vars();
-        let text = |name: &str| vars.get(name).and_then(|v| v.as_str()).map(str::to_string);
-        events.emit(Event::EnvironmentKept {
-            part: part.id().to_string(),
-            description: session.description.clone(),
-            base_url: text("base_url"),
-            token: text("token"),
-            artifacts: session.artifacts_dir.display().to_string(),
-        });
-        session.keep();
+        session.keep(events, part);
     } else {
         busy(Some("removing the environment".into()));
         let removed = session.teardown().await;

@@ -79,12 +79,8 @@ async fn run_part(
         Ok(session) => session,
         Err(e) => {
             // Every step of the part counts as failed: nothing was proven.
+            engine::announce_failed(events, part, &e);
             let error = format!("{e:#}");
-            events.emit(Event::EnvironmentFailed {
-                part: part.id().to_string(),
-                error: error.clone(),
-                steps: part.file.steps.iter().map(|s| s.id.clone()).collect(),
-            });
             for step in &part.file.steps {
                 let result = StepResult {
                     part: part.id().into(),
@@ -102,12 +98,7 @@ async fn run_part(
             return options.fail_fast;
         }
     };
-    events.emit(Event::EnvironmentReady {
-        part: part.id().to_string(),
-        description: session.description.clone(),
-        backend: session.backend.to_string(),
-        duration_ms: millis(started.elapsed()),
-    });
+    session.announce_ready(events, part, started);
     let mut stop = false;
     let replay = Replay {
         lab,
@@ -149,16 +140,7 @@ async fn run_part(
         }
     }
     if options.keep {
-        let vars = session.ctx.vars();
-        let text = |name: &str| vars.get(name).and_then(|v| v.as_str()).map(str::to_string);
-        events.emit(Event::EnvironmentKept {
-            part: part.id().to_string(),
-            description: session.description.clone(),
-            base_url: text("base_url"),
-            token: text("token"),
-            artifacts: session.artifacts_dir.display().to_string(),
-        });
-        session.keep();
+        session.keep(events, part);
     } else if let Err(e) = session.teardown().await {
         events.note(format!("{e:#}"), Tone::Bad);
     }
