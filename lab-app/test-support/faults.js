@@ -165,6 +165,10 @@ export const FAULTS = {
       return undefined;
     },
   },
+  'production-gate-open': {
+    breaks: 'a production process runs the lab routes without LAB_ALLOW_PROD (the second switch is ignored)',
+    guard: (guardLabRequest) => (req, config) => guardLabRequest(req, { ...config, labAllowProd: true }),
+  },
   'profile-misses-jam': {
     breaks: 'the CPU profile waits out its seconds first, then samples one idle second',
     routes: {

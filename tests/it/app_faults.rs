@@ -81,6 +81,12 @@ const FAULTS: &[Fault] = &[
         diagnosis: &["401"],
     },
     Fault {
+        name: "production-gate-open",
+        part: "part2",
+        step: "2.1",
+        diagnosis: &["403"],
+    },
+    Fault {
         name: "jam-yields",
         part: "part2",
         step: "2.2",

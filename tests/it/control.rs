@@ -170,7 +170,7 @@ fn a_participant_enables_the_routes_and_checks_from_another_terminal() {
     for line in [
         "checking…",
         "FAIL ",
-        "expected: 200",
+        "expected: 403",
         "saw:      404",
         "hint:",
     ] {
@@ -185,15 +185,7 @@ fn a_participant_enables_the_routes_and_checks_from_another_terminal() {
     start.expect("[c] check my work");
 
     let enable = format!("LAB_TOKEN={token}");
-    let redeploy = dirs.run(&[
-        "redeploy",
-        "--env",
-        "LAB_ENABLE=true",
-        "--env",
-        &enable,
-        "--env",
-        "LAB_ALLOW_PROD=true",
-    ]);
+    let redeploy = dirs.run(&["redeploy", "--env", "LAB_ENABLE=true", "--env", &enable]);
     assert_eq!(redeploy.code, 0, "{}", redeploy.all);
     assert!(
         redeploy.stdout.contains("redeployed the app (lab-runner-")
@@ -208,7 +200,8 @@ fn a_participant_enables_the_routes_and_checks_from_another_terminal() {
         "the token was printed:\n{}",
         redeploy.all
     );
-    assert_eq!(status(&base, "/api/lab/status", Some(&token)), 200);
+    // Production without LAB_ALLOW_PROD: the guard refuses, which is what 2.1 asks to see.
+    assert_eq!(status(&base, "/api/lab/status", Some(&token)), 403);
     start.expect("recreate the app with");
 
     let unknown = dirs.run(&["check", "9.9"]);
@@ -223,6 +216,15 @@ fn a_participant_enables_the_routes_and_checks_from_another_terminal() {
     assert_eq!(done.code, 0, "{}", done.all);
     assert!(done.stdout.contains("PASS step 2.1 done"), "{}", done.all);
     start.expect("PASS step 2.1 done");
+    start.expect("Step 2.1.1 — Allow the lab in production");
+    start.expect("[c] check my work");
+
+    let allow = dirs.run(&["redeploy", "--env", "LAB_ALLOW_PROD=true"]);
+    assert_eq!(allow.code, 0, "{}", allow.all);
+    assert_eq!(status(&base, "/api/lab/status", Some(&token)), 200);
+    let allowed = dirs.run(&["check"]);
+    assert_eq!(allowed.code, 0, "{}", allowed.all);
+    start.expect("PASS step 2.1.1 done");
     start.expect("Step 2.2 — Reproduce an event loop jam");
     start.expect("[c] check my work");
 
@@ -270,8 +272,6 @@ fn redeploy_keeps_the_port_on_the_process_backend_and_other_sessions_refuse_chec
         "LAB_ENABLE=true",
         "--env",
         &enable,
-        "--env",
-        "LAB_ALLOW_PROD=true",
     ]);
     assert_eq!(redeploy.code, 0, "{}", redeploy.all);
     assert!(

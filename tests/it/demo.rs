@@ -21,7 +21,7 @@ fn demo_runs_a_whole_part_showing_each_command_and_its_output() {
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout.lines().last(), Some("8 passed, 0 failed"), "{all}");
+    assert_eq!(stdout.lines().last(), Some("9 passed, 0 failed"), "{all}");
     // Each command shown as the participant types it (exactly as the step shows it), then what
     // it printed.
     assert!(

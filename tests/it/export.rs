@@ -120,7 +120,7 @@ fn the_guide_has_every_part_and_step_and_is_the_same_every_time() {
     );
     assert!(guide.contains("| `LAB_ALLOW_PROD` | unset |"));
     // Troubleshooting gathers every step's hints.
-    assert!(guide.contains("- A 404 means LAB_ENABLE is not `true`"));
+    assert!(guide.contains("- A 404 means LAB_ENABLE is not exactly `true`"));
 }
 
 #[test]

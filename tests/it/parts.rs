@@ -149,7 +149,7 @@ fn a_wrong_answer_to_the_breakpoint_question_fails_without_revealing_the_answer(
 fn a_wrong_answer_to_the_comparison_question_fails_without_revealing_the_answer() {
     let state = tempfile::tempdir().unwrap();
     let mut pty = start_in_pty("part2", state.path());
-    for step in ["2.0", "2.1", "2.2", "2.3", "2.4"] {
+    for step in ["2.0", "2.1", "2.1.1", "2.2", "2.3", "2.4"] {
         expect(&mut pty, &format!("Step {step}"));
         expect(&mut pty, "[c] check my work");
         pty.send("d").unwrap();

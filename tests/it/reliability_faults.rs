@@ -236,7 +236,7 @@ fn a_runner_killed_mid_verify_leaves_what_cleanup_removes_and_the_next_verify_pa
         .unwrap();
     let all = text(&again);
     assert_eq!(again.status.code(), Some(0), "{all}");
-    assert!(all.contains("8 passed, 0 failed"), "{all}");
+    assert!(all.contains("9 passed, 0 failed"), "{all}");
 }
 
 // ---------------------------------------------------------------------------------------------

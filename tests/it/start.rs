@@ -43,7 +43,7 @@ fn do_it_for_me_then_quit_then_resume_at_the_next_step() {
     expect(&mut first, "[c] check my work");
     // Not done yet: the check fails and says what it expected, what it saw, and a hint.
     first.send("c").unwrap();
-    expect(&mut first, "expected: 200");
+    expect(&mut first, "expected: 403");
     expect(&mut first, "saw:      404");
     expect(&mut first, "hint:");
     expect(&mut first, "[c] check my work");
@@ -53,6 +53,11 @@ fn do_it_for_me_then_quit_then_resume_at_the_next_step() {
     expect(&mut first, "doing it for you:");
     expect(&mut first, "recreate the app with");
     expect(&mut first, "PASS step 2.1 done");
+
+    expect(&mut first, "Step 2.1.1 — Allow the lab in production");
+    expect(&mut first, "[c] check my work");
+    first.send("d").unwrap();
+    expect(&mut first, "PASS step 2.1.1 done");
 
     expect(&mut first, "Step 2.2 — Reproduce an event loop jam");
     expect(&mut first, "[c] check my work");
@@ -74,7 +79,7 @@ fn do_it_for_me_then_quit_then_resume_at_the_next_step() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("part2  2/8 done   next: 2.2 Reproduce an event loop jam"),
+        stdout.contains("part2  3/9 done   next: 2.2 Reproduce an event loop jam"),
         "{}",
         text(&out)
     );
@@ -82,7 +87,7 @@ fn do_it_for_me_then_quit_then_resume_at_the_next_step() {
     let mut second = start_in_pty(state.path());
     expect(
         &mut second,
-        "welcome back: 2 of 8 steps done; resuming at step 2.2",
+        "welcome back: 3 of 9 steps done; resuming at step 2.2",
     );
     expect(&mut second, "Step 2.2 — Reproduce an event loop jam");
     expect(&mut second, "[c] check my work");
@@ -106,8 +111,7 @@ fn start_without_a_terminal_refuses_and_points_to_verify_and_demo() {
 #[test]
 fn reset_forgets_one_step_and_start_resumes_there() {
     let state = tempfile::tempdir().unwrap();
-    let progress =
-        r#"{"version":1,"labs":{"node-profiling":{"part2":{"done":["2.0","2.1","2.2","2.3"]}}}}"#;
+    let progress = r#"{"version":1,"labs":{"node-profiling":{"part2":{"done":["2.0","2.1","2.1.1","2.2","2.3"]}}}}"#;
     std::fs::write(state.path().join("progress.json"), progress).unwrap();
     let run = |args: &[&str]| {
         let out = lab_runner()
@@ -118,11 +122,11 @@ fn reset_forgets_one_step_and_start_resumes_there() {
         assert!(out.status.success(), "{}", text(&out));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    assert!(run(&["status"]).contains("part2  4/8 done   next: 2.4"));
+    assert!(run(&["status"]).contains("part2  5/9 done   next: 2.4"));
     assert!(run(&["reset", "2.2"]).contains("step 2.2 of part2 is not done any more"));
-    assert!(run(&["status"]).contains("part2  3/8 done   next: 2.2"));
+    assert!(run(&["status"]).contains("part2  4/9 done   next: 2.2"));
     run(&["reset", "part2"]);
-    assert!(run(&["status"]).contains("part2  0/8 done   next: 2.0"));
+    assert!(run(&["status"]).contains("part2  0/9 done   next: 2.0"));
     let bad = lab_runner()
         .args(["reset", "9.9"])
         .env("LAB_RUNNER_STATE_DIR", state.path())
