@@ -272,6 +272,8 @@ fn redeploy_keeps_the_port_on_the_process_backend_and_other_sessions_refuse_chec
         "LAB_ENABLE=true",
         "--env",
         &enable,
+        "--env",
+        "LAB_ALLOW_PROD=true",
     ]);
     assert_eq!(redeploy.code, 0, "{}", redeploy.all);
     assert!(
