@@ -244,7 +244,7 @@ fn child(path: &Path) {
         flamegraph: None,
         diff: None,
         three: None,
-        convention: lab_runner::analyze::heapsnapshot::Convention::DevTools,
+        convention: lab_runner::cli::analyze::ConventionArg::Devtools,
         json: false,
         retainers: None,
         timings: true,

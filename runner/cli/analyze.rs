@@ -61,8 +61,8 @@ pub struct AnalyzeArgs {
     pub retainers: Option<usize>,
 
     /// Whose rules heap snapshot sizes and classes follow (see below)
-    #[arg(long, value_enum, value_name = "RULES", default_value_t = Convention::DevTools)]
-    pub convention: Convention,
+    #[arg(long, value_enum, value_name = "RULES", default_value_t = ConventionArg::Devtools)]
+    pub convention: ConventionArg,
 
     /// Print the result as JSON instead of tables
     #[arg(long)]
@@ -164,9 +164,9 @@ pub fn run_to(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
         let [old, new] = paths.as_slice() else {
             bail!("--diff takes two snapshots: OLD NEW");
         };
-        let old_snapshot = load_snapshot(old, "--diff", args.convention)?;
+        let old_snapshot = load_snapshot(old, "--diff", args.convention.into())?;
         timings.mark(&format!("parse {}", old.display()));
-        let new_snapshot = load_snapshot(new, "--diff", args.convention)?;
+        let new_snapshot = load_snapshot(new, "--diff", args.convention.into())?;
         timings.mark(&format!("parse {}", new.display()));
         let diff = heapsnapshot::diff(&old_snapshot, &new_snapshot);
         timings.mark("diff");
@@ -181,7 +181,7 @@ pub fn run_to(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
         };
         let mut snapshots = Vec::with_capacity(3);
         for path in [a, b, c] {
-            snapshots.push(load_snapshot(path, "--three", args.convention)?);
+            snapshots.push(load_snapshot(path, "--three", args.convention.into())?);
             timings.mark(&format!("parse {}", path.display()));
         }
         let summary = heapsnapshot::three_snapshot(&snapshots[0], &snapshots[1], &snapshots[2]);
@@ -224,7 +224,7 @@ pub fn run_to(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<()> {
                         path.display()
                     );
                 }
-                let snapshot = HeapSnapshot::load_as(path, args.convention)?;
+                let snapshot = HeapSnapshot::load_as(path, args.convention.into())?;
                 timings.mark("parse");
                 let summary = snapshot.summary();
                 timings.mark("summary (dominator tree, retained sizes)");
@@ -370,4 +370,23 @@ pub fn peak_rss_bytes() -> Option<u64> {
         .parse()
         .ok()?;
     Some(kib * 1024)
+}
+
+/// `--convention`: the analysers' [`Convention`], as the command line spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConventionArg {
+    /// What Chrome DevTools' Memory panel shows for the same file (its current rules).
+    Devtools,
+    /// The graph as V8 wrote it: shallow sizes as written, weak edges (and shortcuts but the
+    /// root's) ignored, classes grouped by name only, `(closure)`/`(regexp)` as V8 calls them.
+    V8,
+}
+
+impl From<ConventionArg> for Convention {
+    fn from(arg: ConventionArg) -> Self {
+        match arg {
+            ConventionArg::Devtools => Convention::DevTools,
+            ConventionArg::V8 => Convention::V8,
+        }
+    }
 }

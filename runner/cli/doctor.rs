@@ -32,7 +32,7 @@ pub struct DoctorArgs {
 }
 
 pub async fn run(args: DoctorArgs) -> anyhow::Result<u8> {
-    let dir = args.lab.unwrap_or_else(lab::load::default_lab_dir);
+    let dir = args.lab.unwrap_or_else(super::run::default_lab_dir);
     let (lab_finding, loaded) = match lab::load(&dir) {
         Ok(loaded) => {
             let problems = lint::lint(&loaded);

@@ -2,7 +2,7 @@
 //! code (see [`super::exit`]).
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -101,7 +101,24 @@ fn report_error(e: &anyhow::Error) -> ExitCode {
 pub use crate::outcome::UsageError;
 
 fn lab_dir(given: Option<PathBuf>) -> PathBuf {
-    given.unwrap_or_else(lab::load::default_lab_dir)
+    given.unwrap_or_else(default_lab_dir)
+}
+
+/// Where the lab shipped with this program lives: `$LAB_RUNNER_LAB`, else `labs/node-profiling` found
+/// from the current directory upwards, else next to the executable's source tree.
+pub fn default_lab_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LAB_RUNNER_LAB") {
+        return PathBuf::from(dir);
+    }
+    let relative = Path::new("labs").join("node-profiling");
+    if let Ok(cwd) = std::env::current_dir() {
+        for dir in cwd.ancestors() {
+            if dir.join(&relative).join("lab.yaml").is_file() {
+                return dir.join(&relative);
+            }
+        }
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
 /// Loads the lab and lints it; any problem is an error that exits with [`exit::USAGE`].

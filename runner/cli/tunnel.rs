@@ -235,7 +235,7 @@ async fn default_local() -> SocketAddr {
 async fn default_container(docker: &DockerClient) -> Result<String> {
     let candidates = running::lab_containers(docker).await?;
     // The lab says which parts open the inspector on a signal; without it, that is unknown.
-    let lab = crate::lab::load(&crate::lab::load::default_lab_dir()).ok();
+    let lab = crate::lab::load(&super::run::default_lab_dir()).ok();
     let on_signal = |c: &LabContainer| {
         lab.as_ref()
             .filter(|l| l.id() == c.lab)

@@ -3,5 +3,7 @@
 //! [`crate::util::prometheus`], which the lab format's lint uses too.)
 
 pub mod http;
-pub mod inspector;
 pub mod tunnel;
+
+/// The Chrome DevTools Protocol client is the crate `cdp-client` (crates/cdp-client).
+pub use cdp_client as inspector;

@@ -1,9 +1,9 @@
 //! Small shared helpers that belong to no single concern.
 
-pub mod duration;
 pub mod ports;
-pub mod prometheus;
 pub mod random;
 pub mod runner_pid;
-pub mod shell_lines;
-pub mod units;
+
+// The pure ones are the crate `lab-util` (crates/lab-util), which the lab format and the
+// analysers use too.
+pub use lab_util::{duration, prometheus, shell_lines, units};

@@ -108,7 +108,7 @@ fn strip_comments_and_strings(line: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const JS: &str = "// function blockEventLoop(ms) is described here\n\
@@ -138,18 +138,37 @@ export function other() {}\n";
         assert!(locate_in(JS, "missing").is_none());
     }
 
+    /// An app folder with one module, as a lab's `app.source` would be.
+    pub(crate) fn fixture_app() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("src/lab")).unwrap();
+        std::fs::write(
+            dir.path().join("src/lab/event-loop-jam.js"),
+            "// keeps the loop busy\n\
+             export function blockEventLoop(ms) {\n\
+             \x20 const startedAt = Date.now();\n\
+             \x20 const deadline = startedAt + ms;\n\
+             \x20 while (Date.now() < deadline) {}\n\
+             \x20 return deadline;\n\
+             }\n",
+        )
+        .unwrap();
+        dir
+    }
+
     #[test]
-    fn finds_the_shipped_jam_function() {
-        let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("lab-app");
-        let at = locate_function(&app, "src/lab/event-loop-jam.js", "blockEventLoop").unwrap();
+    fn finds_a_function_and_a_line_in_the_app_source() {
+        let dir = fixture_app();
+        let app = dir.path();
+        let at = locate_function(app, "src/lab/event-loop-jam.js", "blockEventLoop").unwrap();
         let line = locate_line(
-            &app,
+            app,
             "src/lab/event-loop-jam.js",
             "blockEventLoop",
             "const deadline",
         )
         .unwrap();
-        assert!(at.declaration < line && line <= at.end, "{at:?} {line}");
+        assert_eq!((at.declaration, line, at.end), (2, 4, 7), "{at:?} {line}");
         let text = std::fs::read_to_string(app.join("src/lab/event-loop-jam.js")).unwrap();
         assert!(
             text.lines()

@@ -2,9 +2,7 @@
 //! container. Generated from the same actions verify runs, so the guide cannot drift from what CI
 //! proves.
 
-use crate::lab::{
-    Action, AnalyzeAction, ContainerAction, HttpAction, InspectorAction, TunnelAction,
-};
+use crate::{Action, AnalyzeAction, ContainerAction, HttpAction, InspectorAction, TunnelAction};
 
 /// How commands refer to the session.
 pub struct CommandStyle<'a> {
@@ -397,7 +395,7 @@ pub fn curl(action: &HttpAction, base_url: &str, token_header: &str, token: &str
     } else if let Some(body) = &action.body {
         parts.push(format!(
             "--data-binary {}",
-            crate::util::shell_lines::quote(body)
+            lab_util::shell_lines::quote(body)
         ));
     }
     parts.push(format!("\"{base_url}{}\"", action.target()));
@@ -410,7 +408,7 @@ mod tests {
 
     #[test]
     fn curl_shows_method_token_and_query() {
-        let a: HttpAction = crate::lab::yaml::parse(
+        let a: HttpAction = crate::yaml::parse(
             "{method: POST, path: /api/lab/event-loop-jam, query: {ms: 1500}, token: true}",
             std::path::Path::new("test.yaml"),
         )
@@ -423,7 +421,7 @@ mod tests {
 
     #[test]
     fn parallel_runs_in_the_background_and_waits() {
-        let actions: Vec<Action> = crate::lab::yaml::parse("- parallel:\n    - http: {path: /a}\n    - sequence:\n        - wait: 200ms\n        - http: {path: /b}\n", std::path::Path::new("test.yaml")).unwrap();
+        let actions: Vec<Action> = crate::yaml::parse("- parallel:\n    - http: {path: /a}\n    - sequence:\n        - wait: 200ms\n        - http: {path: /b}\n", std::path::Path::new("test.yaml")).unwrap();
         let style = CommandStyle {
             base_url: "http://h",
             token: "$LAB_TOKEN",
@@ -443,7 +441,7 @@ mod tests {
 
     #[test]
     fn debugger_buttons_and_the_paused_console_are_told_as_devtools_names_them() {
-        let actions: Vec<Action> = crate::lab::yaml::parse(
+        let actions: Vec<Action> = crate::yaml::parse(
             "- inspector: {watch: {expression: deadline}}\n\
              - inspector: {step_over: {}}\n\
              - inspector: {step_into: {}}\n\

@@ -12,7 +12,7 @@ use super::load::{Lab, Part};
 use super::model::{Action, InspectorAction, InspectorMode, Step};
 use super::render::Renderer;
 use super::yaml;
-use crate::util::prometheus::Selector;
+use lab_util::prometheus::Selector;
 
 /// Variables the runner itself provides to every part.
 pub const SESSION_VARS: &[&str] = &[
@@ -260,8 +260,8 @@ fn lint_participant_path(
     let shown = renderer
         .render(&step.instructions, &vars)
         .unwrap_or_else(|_| step.instructions.clone());
-    let width = crate::util::shell_lines::NARROWEST_TERMINAL;
-    for block in crate::lab::fenced::fenced_blocks(&shown) {
+    let width = lab_util::shell_lines::NARROWEST_TERMINAL;
+    for block in crate::fenced::fenced_blocks(&shown) {
         if let Some(problem) = shape_problem(&block) {
             report(
                 instructions_line + block.line + 1,
@@ -273,7 +273,7 @@ fn lint_participant_path(
         // command copied from there is broken. (Shell lines may be cut at a space with `\`.)
         for (i, line) in block.text.lines().enumerate() {
             let too_wide = if block.is_shell() {
-                crate::util::shell_lines::fit(line, width)
+                lab_util::shell_lines::fit(line, width)
                     .iter()
                     .any(|piece| piece.chars().count() > width)
             } else {
@@ -295,7 +295,7 @@ fn lint_participant_path(
             }
         }
     }
-    for block in crate::lab::fenced::fenced_blocks(&step.instructions) {
+    for block in crate::fenced::fenced_blocks(&step.instructions) {
         if block.is_shell() && !block.no_run() {
             report(
                 instructions_line + block.line + 1,
@@ -354,9 +354,9 @@ fn lint_participant_path(
             let text = renderer
                 .render(&shell.run, placeholders)
                 .unwrap_or_else(|_| shell.run.clone());
-            let width = crate::util::shell_lines::NARROWEST_TERMINAL;
+            let width = lab_util::shell_lines::NARROWEST_TERMINAL;
             for line in text.lines() {
-                if let Some(long) = crate::util::shell_lines::fit(line, width)
+                if let Some(long) = lab_util::shell_lines::fit(line, width)
                     .into_iter()
                     .find(|piece| piece.chars().count() > width)
                 {
@@ -507,7 +507,7 @@ fn lint_mistakes_and_unchecked(
 /// What is wrong with the shape of a block a reader copies (None when nothing): shell that does not
 /// parse (commands for AWS included, though they are not run here), the JSON handed to `--parameters`
 /// or `--cli-input-json`, a JSON or Terraform (HCL) snippet that does not parse.
-fn shape_problem(block: &crate::lab::fenced::Fenced) -> Option<String> {
+fn shape_problem(block: &crate::fenced::Fenced) -> Option<String> {
     match block.language() {
         "json" => serde_json::from_str::<Value>(&block.text)
             .err()
@@ -652,16 +652,12 @@ pub fn saved_names(action: &Action) -> Vec<String> {
             InspectorAction::HeapUsage(h) => h.save.keys().cloned().collect(),
             _ => Vec::new(),
         },
-        Action::Analyze(crate::lab::AnalyzeAction::Cpuprofile(c)) => {
-            c.save.values().cloned().collect()
-        }
-        Action::Analyze(crate::lab::AnalyzeAction::Heapsnapshot(h)) => {
+        Action::Analyze(crate::AnalyzeAction::Cpuprofile(c)) => c.save.values().cloned().collect(),
+        Action::Analyze(crate::AnalyzeAction::Heapsnapshot(h)) => {
             h.save.values().cloned().collect()
         }
-        Action::Analyze(crate::lab::AnalyzeAction::HeapDiff(d)) => {
-            d.save.values().cloned().collect()
-        }
-        Action::Tunnel(crate::lab::TunnelAction::Open(_)) => {
+        Action::Analyze(crate::AnalyzeAction::HeapDiff(d)) => d.save.values().cloned().collect(),
+        Action::Tunnel(crate::TunnelAction::Open(_)) => {
             vec!["tunnel_addr".into(), "inspector_addr".into()]
         }
         _ => Vec::new(),
@@ -762,7 +758,7 @@ fn lint_action(
                     format!("{path}: the path `{}` must start with /", h.path),
                 );
             }
-            if reqwest::Method::from_bytes(h.method.to_ascii_uppercase().as_bytes()).is_err() {
+            if http::Method::from_bytes(h.method.to_ascii_uppercase().as_bytes()).is_err() {
                 let (l, c) = at(&h.method);
                 report(
                     l,
@@ -917,7 +913,7 @@ fn similar(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::fenced::fenced_blocks;
+    use crate::fenced::fenced_blocks;
 
     #[test]
     fn snippets_a_reader_copies_are_checked_for_shape() {

@@ -260,20 +260,3 @@ fn duplicate_step_ids(file: &PartFile, text: &str, path: &Path) -> Vec<Diagnosti
     }
     errors
 }
-
-/// Where the lab shipped with this program lives: `$LAB_RUNNER_LAB`, else `labs/node-profiling` found
-/// from the current directory upwards, else next to the executable's source tree.
-pub fn default_lab_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("LAB_RUNNER_LAB") {
-        return PathBuf::from(dir);
-    }
-    let relative = Path::new("labs").join("node-profiling");
-    if let Ok(cwd) = std::env::current_dir() {
-        for dir in cwd.ancestors() {
-            if dir.join(&relative).join("lab.yaml").is_file() {
-                return dir.join(&relative);
-            }
-        }
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
-}

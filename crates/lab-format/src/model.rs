@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::util::duration::Dur;
+use lab_util::duration::Dur;
 
 /// `lab.yaml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

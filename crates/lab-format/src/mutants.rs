@@ -285,7 +285,7 @@ mod tests {
     use super::*;
 
     fn step(yaml: &str) -> Step {
-        crate::lab::yaml::parse(yaml, std::path::Path::new("step.yaml")).expect("a step")
+        crate::yaml::parse(yaml, std::path::Path::new("step.yaml")).expect("a step")
     }
 
     #[test]

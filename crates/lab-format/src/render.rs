@@ -188,7 +188,7 @@ fn single_expression(s: &str) -> Option<&str> {
 
 /// `{{ path | shell_quote }}` — quote for a POSIX shell when needed.
 fn shell_quote(value: String) -> String {
-    crate::util::shell_lines::quote(&value)
+    lab_util::shell_lines::quote(&value)
 }
 
 #[cfg(test)]
@@ -239,12 +239,12 @@ mod tests {
 
     #[test]
     fn source_line_reads_the_app_source() {
-        let app = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lab-app");
-        let r = Renderer::for_app(&app);
+        let app = crate::app_source::tests::fixture_app();
+        let r = Renderer::for_app(app.path());
         let line = r
             .render_value_str(r#"{{ source_line("src/lab/event-loop-jam.js", "blockEventLoop", "const deadline") }}"#, &vars())
             .unwrap();
-        assert!(line.as_u64().unwrap() > 1, "{line}");
+        assert_eq!(line.as_u64(), Some(4), "{line}");
         let err = r
             .render(
                 r#"{{ source_line("src/lab/event-loop-jam.js", "noSuchFunction") }}"#,

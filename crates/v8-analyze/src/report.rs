@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::util::{duration, units};
+use lab_util::{duration, units};
 
 use super::cpuprofile::{CpuProfile, FunctionTime};
 use super::heapsnapshot::{

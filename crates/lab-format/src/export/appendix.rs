@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 
 use super::markdown::{self, Table, cell_text};
 use super::{PartFacts, part_label};
-use crate::lab::guide::placeholder_vars;
-use crate::lab::{InspectorMode, Lab, Renderer};
+use crate::guide::placeholder_vars;
+use crate::{InspectorMode, Lab, Renderer};
 
 /// The appendix's sections, in order (the table of contents links to them).
 pub const HEADINGS: [&str; 5] = [

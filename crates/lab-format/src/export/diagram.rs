@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::{PartFacts, part_label};
-use crate::lab::{InspectorMode, Lab};
+use crate::{InspectorMode, Lab};
 
 /// A Mermaid flowchart of the whole lab.
 pub fn flow(lab: &Lab, facts: &[PartFacts]) -> String {

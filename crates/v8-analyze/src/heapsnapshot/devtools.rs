@@ -27,12 +27,11 @@ use serde::Serialize;
 use super::graph::{Edges, Graph, Location, RetainingEdges, Sizes, edge_kind};
 
 /// Whose rules the retained sizes, counts and class rows follow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Convention {
     /// What Chrome DevTools' Memory panel shows for the same file (its current rules).
     #[default]
-    #[value(name = "devtools")]
     DevTools,
     /// The graph as V8 wrote it: shallow sizes as written, weak edges (and shortcuts but the
     /// root's) ignored, classes grouped by name only, `(closure)`/`(regexp)` as V8 calls them.
