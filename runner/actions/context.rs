@@ -5,15 +5,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, Result};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
 use tokio::task::JoinHandle;
 
 use crate::env::Environment;
-use crate::lab::{Renderer, Vars};
+use crate::lab::{Builtin, Renderer, Templated, Vars};
 use crate::probe::http::HttpClient;
 use crate::probe::inspector::Inspector;
 
@@ -214,6 +212,18 @@ impl Context {
             .cloned()
     }
 
+    /// A variable the runner provides, as text; an error (never an empty string) when the session
+    /// has not set it.
+    pub fn builtin(&self, builtin: Builtin) -> Result<String> {
+        let vars = self.shared.vars.lock().expect("vars lock");
+        builtin.text(&vars).map(str::to_string).with_context(|| {
+            format!(
+                "this session has no `{}` yet (the environment has not said it)",
+                builtin.name()
+            )
+        })
+    }
+
     pub fn set_var(&self, name: &str, value: Value) {
         self.shared
             .vars
@@ -223,8 +233,9 @@ impl Context {
     }
 
     /// Renders every template inside `item` with the current variables.
-    pub fn render<T: Serialize + DeserializeOwned>(&self, item: &T) -> Result<T> {
-        self.shared.renderer.render_item(item, &self.vars())
+    /// `item` with every template in it rendered with the session's variables.
+    pub fn render<T: Templated>(&self, item: &T) -> Result<T> {
+        item.render(&self.shared.renderer, &self.vars())
     }
 
     pub fn render_str(&self, template: &str) -> Result<String> {
@@ -296,28 +307,26 @@ impl Context {
         let endpoints = env.endpoints();
         let facts = env.facts();
         let mut vars = self.shared.vars.lock().expect("vars lock");
-        vars.insert(
-            "base_url".into(),
-            json!(format!("http://{}", endpoints.app)),
-        );
-        vars.insert("app_port".into(), json!(endpoints.app.port()));
-        vars.insert("backend".into(), json!(facts.backend.to_string()));
-        vars.insert("container".into(), json!(facts.name));
-        vars.insert("app_root".into(), json!(facts.app_root));
-        vars.insert("app_hostname".into(), json!(facts.hostname));
-        vars.insert("artifact_dir".into(), json!(facts.artifact_dir));
+        let vars = &mut *vars;
+        Builtin::BaseUrl.set(vars, json!(format!("http://{}", endpoints.app)));
+        Builtin::AppPort.set(vars, json!(endpoints.app.port()));
+        Builtin::Backend.set(vars, json!(facts.backend.to_string()));
+        Builtin::Container.set(vars, json!(facts.name));
+        Builtin::AppRoot.set(vars, json!(facts.app_root));
+        Builtin::AppHostname.set(vars, json!(facts.hostname));
+        Builtin::ArtifactDir.set(vars, json!(facts.artifact_dir));
         if let Some(inspector) = endpoints.inspector {
-            vars.insert("inspector_addr".into(), json!(inspector.to_string()));
-            vars.insert("inspector_port".into(), json!(inspector.port()));
+            Builtin::InspectorAddr.set(vars, json!(inspector.to_string()));
+            Builtin::InspectorPort.set(vars, json!(inspector.port()));
         }
         if let Some(inside) = facts.inspector_inside {
-            vars.insert("inspector_inside".into(), json!(inside));
+            Builtin::InspectorInside.set(vars, json!(inside));
         }
     }
 
     /// The environment's memory limit (MiB), for diagnoses.
     pub fn memory_limit_mb(&self) -> u64 {
-        self.var("memory_limit_mb")
+        self.var(Builtin::MemoryLimitMb.name())
             .and_then(|v| v.as_u64())
             .unwrap_or(0)
     }

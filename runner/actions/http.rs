@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::Context;
 use super::matcher::{judge, show_actual};
-use crate::lab::HttpAction;
+use crate::lab::{Builtin, HttpAction};
 use crate::outcome::{Done, Failure, Problem};
 use crate::probe::http::{HttpClient, HttpError, Request, Response};
 use crate::util::duration::Dur;
@@ -16,13 +16,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sends the request, judges the response, saves variables.
 pub async fn perform(ctx: &Context, action: &HttpAction) -> Done {
-    let base_url = ctx
-        .var("base_url")
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    let token = ctx
-        .var("token")
-        .and_then(|v| v.as_str().map(str::to_string));
+    let base_url = ctx.builtin(Builtin::BaseUrl)?;
+    let token = Some(ctx.builtin(Builtin::Token)?);
     let header = ctx.app().token_header.as_deref();
     let request = build_request(action, &base_url, header.zip(token.as_deref()))?;
     ctx.show_command(&crate::lab::commands::curl(

@@ -11,7 +11,7 @@ use super::matcher::{judge, show_actual};
 use super::{Context, perform_all};
 use crate::lab::app_source;
 use crate::lab::{
-    InspectorAction, InspectorEvaluate, InspectorEvaluateInFrame, InspectorHeapUsage,
+    Builtin, InspectorAction, InspectorEvaluate, InspectorEvaluateInFrame, InspectorHeapUsage,
     InspectorPauseAt, InspectorPaused, InspectorProfile, InspectorStep, InspectorWatch,
     SourcePlace,
 };
@@ -127,14 +127,9 @@ pub async fn perform(ctx: &Context, action: &InspectorAction) -> Done {
 /// The inspector's address on the host: `{{ inspector_addr }}` (the published port in Part 1, the
 /// tunnel in Part 3).
 fn inspector_addr(ctx: &Context) -> Result<SocketAddr> {
-    let text = ctx
-        .var("inspector_addr")
-        .and_then(|v| v.as_str().map(str::to_string))
-        .ok_or_else(|| {
-            anyhow!(
-                "this environment has no inspector reachable from the host (no `inspector_addr`)"
-            )
-        })?;
+    let text = ctx.builtin(Builtin::InspectorAddr).map_err(|_| {
+        anyhow!("this environment has no inspector reachable from the host (no `inspector_addr`)")
+    })?;
     text.parse()
         .map_err(|_| anyhow!("inspector_addr `{text}` is not host:port"))
 }
@@ -248,7 +243,7 @@ fn place(ctx: &Context, pause_url: &str, line: u32) -> String {
 
 /// The path inside the app's folder of a script URL of the app (`file://{app_root}/src/x.js`).
 fn app_relative(ctx: &Context, url: &str) -> Option<String> {
-    let root = ctx.var("app_root")?.as_str()?.to_string();
+    let root = ctx.builtin(Builtin::AppRoot).ok()?;
     let prefix = file_url(&format!("{}/", root.trim_end_matches('/'))).ok()?;
     url.strip_prefix(&prefix).map(str::to_string)
 }
@@ -410,12 +405,7 @@ pub fn resolve(ctx: &Context, place: &SourcePlace) -> Result<(String, u32)> {
                 .first_statement
         }
     };
-    let root = ctx
-        .var("app_root")
-        .and_then(|v| v.as_str().map(str::to_string))
-        .ok_or_else(|| {
-            anyhow!("the environment did not say where the app's source is (`app_root`)")
-        })?;
+    let root = ctx.builtin(Builtin::AppRoot)?;
     let url = file_url(&format!("{}/{}", root.trim_end_matches('/'), place.file))?;
     Ok((url, line as u32))
 }

@@ -6,17 +6,14 @@ use serde_json::{Value, json};
 
 use super::Context;
 use super::matcher::{judge, show};
-use crate::lab::MetricsAction;
+use crate::lab::{Builtin, MetricsAction};
 use crate::outcome::{Done, Failure};
 use crate::util::prometheus::{self as metrics, Selector};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn perform(ctx: &Context, action: &MetricsAction) -> Done {
-    let base_url = ctx
-        .var("base_url")
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
+    let base_url = ctx.builtin(Builtin::BaseUrl)?;
     let path = action
         .path
         .as_deref()

@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result, anyhow};
 use serde_json::json;
 
 use super::Context;
-use crate::lab::TunnelAction;
+use crate::lab::{Builtin, TunnelAction};
 use crate::outcome::{Done, Failure};
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,8 +34,8 @@ pub async fn perform(ctx: &Context, action: &TunnelAction) -> Done {
             if let Some(old) = ctx.tunnel().lock().await.replace(tunnel) {
                 old.close().await.ok();
             }
-            ctx.set_var("tunnel_addr", json!(at.to_string()));
-            ctx.set_var("inspector_addr", json!(at.to_string()));
+            ctx.set_var(Builtin::TunnelAddr.name(), json!(at.to_string()));
+            ctx.set_var(Builtin::InspectorAddr.name(), json!(at.to_string()));
             ctx.narrate(&format!(
                 "tunnel: {at} → {remote} inside {container} (one docker exec per connection)"
             ));
@@ -65,10 +65,7 @@ pub async fn perform(ctx: &Context, action: &TunnelAction) -> Done {
                 .hint(ctx.step_hint())
                 .into());
             }
-            if let Some(at) = ctx
-                .var("tunnel_addr")
-                .and_then(|v| v.as_str().map(str::to_string))
-            {
+            if let Ok(at) = ctx.builtin(Builtin::TunnelAddr) {
                 let at = addr(&at, "tunnel_addr")?;
                 if tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(at))
                     .await
@@ -87,10 +84,7 @@ pub async fn perform(ctx: &Context, action: &TunnelAction) -> Done {
             Ok(())
         }
         TunnelAction::InspectorReachable(expected) => {
-            let remote = ctx
-                .var("inspector_inside")
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_else(|| "127.0.0.1:9229".into());
+            let remote = ctx.builtin(Builtin::InspectorInside)?;
             let remote = addr(&remote, "inspector_inside")?;
             let (probe, container) = {
                 let env = ctx.env().read().await;

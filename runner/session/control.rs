@@ -28,7 +28,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::engine::{DEFAULT_PHASE_BUDGET, PartSession};
 use crate::actions::Context;
 use crate::actions::container::{self, Recreated, shown};
-use crate::lab::RecreateSpec;
+use crate::lab::{Builtin, RecreateSpec};
 use crate::outcome::UsageError;
 
 /// Names the socket of the session a client talks to (wins over discovery).
@@ -314,9 +314,7 @@ fn text_var(ctx: &Context, name: &str) -> String {
 }
 
 fn base_url(ctx: &Context) -> String {
-    ctx.var("base_url")
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+    ctx.builtin(Builtin::BaseUrl).unwrap_or_default()
 }
 
 fn write_info(path: &Path, info: &SessionInfo) -> Result<()> {
@@ -453,9 +451,7 @@ async fn redeploy(
         Ok(done) => {
             let name = ctx.env().read().await.facts().name;
             let after_url = base_url(ctx);
-            let token = ctx
-                .var("token")
-                .and_then(|v| v.as_str().map(str::to_string));
+            let token = ctx.builtin(Builtin::Token).ok();
             for line in redeploy_report(
                 &name,
                 &done,

@@ -11,7 +11,7 @@ use super::engine::{self, EngineOptions, Phase};
 use super::events::{Event, Events, Tone, millis};
 use crate::actions::Context;
 use crate::lab::guide;
-use crate::lab::{Lab, Part};
+use crate::lab::{Builtin, Lab, Part};
 use crate::outcome::{Outcome, StepResult, UsageError};
 use crate::probe::http::HttpClient;
 use crate::util::units;
@@ -255,13 +255,8 @@ impl LiveSignals {
 
 async fn signals(ctx: &Context, http: &HttpClient) -> String {
     let vars = ctx.vars();
-    let text = |name: &str| {
-        vars.get(name)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
-    let base = text("base_url");
+    let text = |b: Builtin| b.text(&vars).unwrap_or_default().to_string();
+    let base = text(Builtin::BaseUrl);
     let app = ctx.app();
     let health = http
         .get(
@@ -278,7 +273,7 @@ async fn signals(ctx: &Context, http: &HttpClient) -> String {
         return parts.join(" · ");
     };
     let headers = match (&app.token_header, live.token) {
-        (Some(header), true) => vec![(header.clone(), text("token"))],
+        (Some(header), true) => vec![(header.clone(), text(Builtin::Token))],
         _ => vec![],
     };
     if let Ok(r) = http

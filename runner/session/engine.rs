@@ -12,7 +12,7 @@ use crate::actions::{self, Context};
 use crate::env::docker::connect::{self, DockerUnavailable};
 use crate::env::docker::image::ImageChoice;
 use crate::env::{self, Backend, EnvSpec};
-use crate::lab::{Lab, Part, Requirement, Step, Vars};
+use crate::lab::{Builtin, Lab, Part, Requirement, Step, Vars};
 use crate::outcome::{Done, Failure, Problem};
 use crate::util::random;
 
@@ -123,10 +123,10 @@ pub async fn choose_backend(
 /// the session's facts.
 pub fn initial_vars(lab: &Lab, part: &Part, session_id: &str, token: &str) -> Vars {
     let mut vars: Vars = lab.manifest.variables.clone().into_iter().collect();
-    vars.insert("token".into(), json!(token));
-    vars.insert("session".into(), json!(session_id));
-    vars.insert("lab_id".into(), json!(lab.id()));
-    vars.insert("part_id".into(), json!(part.id()));
+    Builtin::Token.set(&mut vars, json!(token));
+    Builtin::Session.set(&mut vars, json!(session_id));
+    Builtin::LabId.set(&mut vars, json!(lab.id()));
+    Builtin::PartId.set(&mut vars, json!(part.id()));
     vars
 }
 
@@ -213,18 +213,15 @@ pub async fn open_part(
     )
     .await;
     let mut vars = vars;
-    vars.insert(
-        "host_artifacts".into(),
-        json!(artifacts_dir.to_string_lossy()),
-    );
-    vars.insert("memory_limit_mb".into(), json!(spec_env.memory_mb));
+    Builtin::HostArtifacts.set(&mut vars, json!(artifacts_dir.to_string_lossy()));
+    Builtin::MemoryLimitMb.set(&mut vars, json!(spec_env.memory_mb));
     if spec_env.inspector == crate::lab::InspectorMode::OnSignal {
         // Nothing publishes the inspector: the participant (or the solve) forwards this port to it.
         let port =
             crate::util::ports::free_port().context("Failed to find a free port for the tunnel")?;
-        vars.insert("tunnel_port".into(), json!(port));
-        vars.insert("inspector_addr".into(), json!(format!("127.0.0.1:{port}")));
-        vars.insert("tunnel_addr".into(), json!(format!("127.0.0.1:{port}")));
+        Builtin::TunnelPort.set(&mut vars, json!(port));
+        Builtin::InspectorAddr.set(&mut vars, json!(format!("127.0.0.1:{port}")));
+        Builtin::TunnelAddr.set(&mut vars, json!(format!("127.0.0.1:{port}")));
     }
     let ctx = Context::new(
         environment,
@@ -329,12 +326,12 @@ impl PartSession {
     /// `verify --keep`) does not remove what was kept.
     pub fn keep(self, events: &super::events::Events, part: &Part) {
         let vars = self.ctx.vars();
-        let text = |name: &str| vars.get(name).and_then(|v| v.as_str()).map(str::to_string);
+        let text = |b: Builtin| b.text(&vars).map(str::to_string);
         events.emit(super::events::Event::EnvironmentKept {
             part: part.id().to_string(),
             description: self.description.clone(),
-            base_url: text("base_url"),
-            token: text("token"),
+            base_url: text(Builtin::BaseUrl),
+            token: text(Builtin::Token),
             artifacts: self.artifacts_dir.display().to_string(),
         });
         self.control.stop();

@@ -301,3 +301,24 @@ fn a_code_block_line_wider_than_80_columns() {
         "a line of a ```json block is 100 columns wide",
     );
 }
+
+#[test]
+fn a_template_problem_is_reported_where_it_is_not_where_its_key_first_appears() {
+    // LAB_TOKEN is set in two environments; only the second one's template is wrong, and the
+    // position comes from the YAML parser, not from a search for the first `LAB_TOKEN:`.
+    assert_problem(
+        "env-variable",
+        "env-variable/lab.yaml",
+        15,
+        7,
+        "environment `production`, LAB_TOKEN: uses {{ tokn }}, which is not defined; did you mean `token`?",
+    );
+    // The second of two checks with the same keys: its own line.
+    assert_problem(
+        "env-variable",
+        "env-variable/part.yaml",
+        16,
+        39,
+        "check[1].http.expect.json./pid.gt: uses {{ pidd }}, which is not defined",
+    );
+}

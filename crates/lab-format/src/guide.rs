@@ -4,9 +4,11 @@
 use anyhow::{Context, Result};
 use serde_json::json;
 
+use super::builtins::Builtin;
 use super::commands::{self, CommandStyle};
 use super::model::Step;
 use super::render::{Renderer, Vars};
+use super::templated::Templated;
 
 #[derive(Debug, Clone)]
 pub struct RenderedStep {
@@ -31,16 +33,11 @@ pub fn render_step(
     step: &Step,
     vars: &Vars,
 ) -> Result<RenderedStep> {
-    let text = |v: &Vars, key: &str| {
-        v.get(key)
-            .and_then(|x| x.as_str())
-            .unwrap_or("")
-            .to_string()
-    };
-    let base_url = text(vars, "base_url");
-    let token = text(vars, "token");
-    let container = text(vars, "container");
-    let inspector = text(vars, "inspector_addr");
+    let text = |b: Builtin| b.text(vars).unwrap_or_default().to_string();
+    let base_url = text(Builtin::BaseUrl);
+    let token = text(Builtin::Token);
+    let container = text(Builtin::Container);
+    let inspector = text(Builtin::InspectorAddr);
     let style = CommandStyle {
         base_url: &base_url,
         token: if token.is_empty() {
@@ -65,11 +62,11 @@ pub fn render_step(
     let solve: Vec<_> = step
         .solve
         .iter()
-        .map(|a| renderer.render_item(a, vars).unwrap_or_else(|_| a.clone()))
+        .map(|a| a.render(renderer, vars).unwrap_or_else(|_| a.clone()))
         .collect();
     let command_markdown = commands::markdown(&solve, &style);
     let mut vars = vars.clone();
-    vars.insert("commands".into(), json!(command_markdown));
+    Builtin::Commands.set(&mut vars, json!(command_markdown));
     let instructions = renderer
         .render(&step.instructions, &vars)
         .with_context(|| format!("Failed to render the instructions of step {}", step.id))?;
@@ -120,34 +117,14 @@ pub fn saved_names(part: &super::Part) -> Vec<String> {
 /// `<name>` for what steps save at run time.
 pub fn placeholder_vars(lab: &super::Lab, part: &super::Part, saved: &[String]) -> Vars {
     let mut vars: Vars = lab.manifest.variables.clone().into_iter().collect();
-    let port = lab.manifest.app.port;
     for name in saved {
         vars.insert(name.clone(), json!(format!("<{name}>")));
     }
-    let facts = [
-        ("token", json!("$LAB_TOKEN")),
-        ("session", json!("<session>")),
-        ("lab_id", json!(lab.id())),
-        ("part_id", json!(part.id())),
-        ("base_url", json!(format!("http://127.0.0.1:{port}"))),
-        ("app_port", json!(port)),
-        ("backend", json!("docker")),
-        ("container", json!("\"$LAB_CONTAINER\"")),
-        ("app_root", json!("/app")),
-        ("artifact_dir", json!("/tmp")),
-        (
-            "host_artifacts",
-            json!(format!("./lab-artifacts/{}", part.id())),
-        ),
-        ("inspector_addr", json!("127.0.0.1:9229")),
-        ("inspector_port", json!(9229)),
-        ("inspector_inside", json!("127.0.0.1:9229")),
-        ("tunnel_port", json!(9229)),
-        ("tunnel_addr", json!("127.0.0.1:9229")),
-        ("app_hostname", json!("<container id>")),
-    ];
-    for (k, v) in facts {
-        vars.insert(k.to_string(), v);
+    for builtin in Builtin::ALL {
+        // `commands` is the step's own, set when the step is rendered.
+        if *builtin != Builtin::Commands {
+            builtin.set(&mut vars, builtin.placeholder(lab, part));
+        }
     }
     vars
 }

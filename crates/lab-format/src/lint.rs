@@ -7,43 +7,26 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::app_source;
+use super::builtins::Builtin;
 use super::diagnostic::Diagnostic;
 use super::load::{Lab, Part};
 use super::model::{Action, InspectorAction, InspectorMode, Step};
 use super::render::Renderer;
+use super::templated::Templated;
 use super::yaml;
 use lab_util::prometheus::Selector;
-
-/// Variables the runner itself provides to every part.
-pub const SESSION_VARS: &[&str] = &[
-    "token",
-    "session",
-    "lab_id",
-    "part_id",
-    "base_url",
-    "app_port",
-    "backend",
-    "container",
-    "app_root",
-    "artifact_dir",
-    "host_artifacts",
-    "app_hostname",
-    "memory_limit_mb",
-    // The step's solve as shell commands (only in instructions and hints).
-    "commands",
-    // A function: the line of a function (or of a line in it) in the lab app's source.
-    "source_line",
-];
 
 /// Every problem in `lab` (empty when it is fine).
 pub fn lint(lab: &Lab) -> Vec<Diagnostic> {
     let mut problems = Vec::new();
     let renderer = Renderer::for_app(&lab.app_dir());
+    let positions = yaml::Positions::of(&lab.manifest_text);
     for (name, env) in &lab.manifest.environments {
         for (key, value) in &env.env {
             let known: BTreeSet<String> = base_vars(lab, env.inspector);
-            let (line, col) =
-                yaml::find_line(&lab.manifest_text, 1, &format!("{key}:")).unwrap_or((1, 1));
+            let (line, col) = positions
+                .get(&format!("environments.{name}.env.{key}"))
+                .unwrap_or((1, 1));
             check_template(&renderer, value, &known, &BTreeMap::new(), &mut |message| {
                 problems.push(Diagnostic::new(
                     &lab.manifest_path,
@@ -62,17 +45,13 @@ pub fn lint(lab: &Lab) -> Vec<Diagnostic> {
 
 fn base_vars(lab: &Lab, inspector: InspectorMode) -> BTreeSet<String> {
     let mut known: BTreeSet<String> = lab.manifest.variables.keys().cloned().collect();
-    known.extend(SESSION_VARS.iter().map(|s| s.to_string()));
-    match inspector {
-        InspectorMode::Open { .. } => {
-            known
-                .extend(["inspector_addr", "inspector_port", "inspector_inside"].map(String::from));
-        }
-        InspectorMode::OnSignal => {
-            known.extend(["inspector_inside", "tunnel_port", "inspector_addr"].map(String::from));
-        }
-        InspectorMode::None => {}
-    }
+    known.extend(
+        Builtin::ALL
+            .iter()
+            .filter(|b| b.exists_with(inspector))
+            .map(|b| b.name().to_string()),
+    );
+    known.extend(Renderer::FUNCTIONS.iter().map(|f| f.to_string()));
     known
 }
 
@@ -92,7 +71,8 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
     }
     let all_saved: Vec<String> = saved_in.keys().cloned().collect();
     let placeholders = super::guide::placeholder_vars(lab, part, &all_saved);
-    let intro_line = yaml::find_line(&part.text, 1, "intro:").map_or(1, |(l, _)| l + 1);
+    let positions = part.positions();
+    let intro_line = positions.get("intro").map_or(1, |(l, _)| l + 1);
     check_template(
         renderer,
         &part.file.intro,
@@ -107,8 +87,15 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
             ))
         },
     );
-    for step in &part.file.steps {
-        let step_line = part.step_line(&step.id);
+    for (index, step) in part.file.steps.iter().enumerate() {
+        let step_path = format!("steps[{index}]");
+        let step_line = positions.get(&step_path).map_or(1, |(l, _)| l);
+        // Where a field of this step is, by its path in the step (`check[1].http.path`).
+        let at = |path: &str| {
+            positions
+                .get(&format!("{step_path}.{path}"))
+                .unwrap_or((step_line, 1))
+        };
         let mut report = |line: usize, column: usize, message: String| {
             problems.push(
                 Diagnostic::new(&part.path, line, column, message).in_step(Some(step.id.clone())),
@@ -117,9 +104,19 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
         if step.id.trim().is_empty() {
             report(step_line, 1, "a step id must not be empty".into());
         }
+        if let Some(template) = step.timeout.as_ref().and_then(|t| t.template()) {
+            let (line, col) = at("timeout");
+            report(
+                line,
+                col,
+                format!(
+                    "timeout: `{template}` is a template, but a step's budget is known before anything \
+                     runs: write a duration such as 90s"
+                ),
+            );
+        }
         if !step.check.is_empty() && step.solve.is_empty() && !step.manual {
-            let (line, col) =
-                yaml::find_line(&part.text, step_line, "check:").unwrap_or((step_line, 1));
+            let (line, col) = at("check");
             report(
                 line,
                 col,
@@ -135,8 +132,7 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
                 && h.token
                 && lab.manifest.app.token_header.is_none()
             {
-                let (line, col) =
-                    yaml::find_line(&part.text, step_line, "token:").unwrap_or((step_line, 1));
+                let (line, col) = at(&format!("{path}.http.token"));
                 report(
                     line,
                     col,
@@ -159,12 +155,10 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
                 } else {
                     &known
                 };
-                let mut strings = Vec::new();
-                collect_strings(
-                    &serde_json::to_value(action).unwrap_or(Value::Null),
-                    action_path.clone(),
-                    &mut strings,
-                );
+                let mut strings: Vec<(String, String)> = Vec::new();
+                action.templates(action_path, &mut |path, text| {
+                    strings.push((path.to_string(), text.to_string()))
+                });
                 for (path, text) in strings {
                     check_template_located(
                         renderer,
@@ -172,7 +166,7 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
                         visible,
                         &saved_in,
                         &part.text,
-                        step_line,
+                        at(&path).0,
                         &mut report,
                         &path,
                     );
@@ -198,8 +192,7 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
                 solve_known = known.clone();
                 // Texts people read are rendered once the setup has run; render them too, so a
                 // call such as source_line(...) that does not resolve is found here.
-                let instructions_line = yaml::find_line(&part.text, step_line, "instructions:")
-                    .map_or(step_line, |(l, _)| l);
+                let instructions_line = at("instructions").0;
                 check_template_located(
                     renderer,
                     &step.instructions,
@@ -661,23 +654,6 @@ pub fn saved_names(action: &Action) -> Vec<String> {
             vec!["tunnel_addr".into(), "inspector_addr".into()]
         }
         _ => Vec::new(),
-    }
-}
-
-fn collect_strings(value: &Value, path: String, out: &mut Vec<(String, String)>) {
-    match value {
-        Value::String(s) => out.push((path, s.clone())),
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                collect_strings(v, format!("{path}[{i}]"), out);
-            }
-        }
-        Value::Object(map) => {
-            for (k, v) in map {
-                collect_strings(v, format!("{path}.{k}"), out);
-            }
-        }
-        _ => {}
     }
 }
 

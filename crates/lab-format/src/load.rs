@@ -37,11 +37,17 @@ impl Part {
 
     /// Line (1-based) where the step with `id` starts in the part file.
     pub fn step_line(&self, id: &str) -> usize {
-        yaml::step_id_lines(&self.text)
-            .into_iter()
-            .find(|(_, s)| s == id)
-            .map(|(line, _)| line)
-            .unwrap_or(1)
+        self.file
+            .steps
+            .iter()
+            .position(|s| s.id == id)
+            .and_then(|i| self.positions().get(&format!("steps[{i}]")))
+            .map_or(1, |(line, _)| line)
+    }
+
+    /// Where each field of the part file is (from the YAML parser's spans).
+    pub fn positions(&self) -> yaml::Positions {
+        yaml::Positions::of(&self.text)
     }
 }
 

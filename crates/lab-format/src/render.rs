@@ -6,8 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result, anyhow};
 use minijinja::{Environment, UndefinedBehavior};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// The variables a template sees: lab variables, session facts (`base_url`, `token`, ...) and values
@@ -26,6 +24,9 @@ impl Default for Renderer {
 }
 
 impl Renderer {
+    /// The functions templates can call besides the variables (see [`Renderer::for_app`]).
+    pub const FUNCTIONS: &[&str] = &["source_line"];
+
     /// A renderer whose templates can also ask where things are in the lab app's source:
     /// `{{ source_line("src/lab/event-loop-jam.js", "blockEventLoop", "const deadline") }}` is the
     /// line of the first line containing `const deadline` inside that function (without the third
@@ -102,42 +103,6 @@ impl Renderer {
             return serde_json::to_value(&value).context("a template value could not become JSON");
         }
         self.render(template, vars).map(Value::String)
-    }
-
-    /// Renders every string inside `item` (an action, with all its nested fields) and reads it back
-    /// into its type. A string that is one `{{ expr }}` keeps the expression's type where the field
-    /// takes one (a number for a matcher), and is text where the field wants text.
-    pub fn render_item<T: Serialize + DeserializeOwned>(&self, item: &T, vars: &Vars) -> Result<T> {
-        let value = serde_json::to_value(item).context("an action could not be serialised")?;
-        let typed = self.render_json(value.clone(), vars, true)?;
-        match serde_json::from_value(typed) {
-            Ok(item) => Ok(item),
-            Err(first) => {
-                let texts = self.render_json(value, vars, false)?;
-                serde_json::from_value(texts).map_err(|_| {
-                    anyhow!("after its templates were rendered, the action no longer fits its schema: {first}")
-                })
-            }
-        }
-    }
-
-    fn render_json(&self, value: Value, vars: &Vars, typed: bool) -> Result<Value> {
-        Ok(match value {
-            Value::String(s) if typed => self.render_value_str(&s, vars)?,
-            Value::String(s) => Value::String(self.render(&s, vars)?),
-            Value::Array(items) => Value::Array(
-                items
-                    .into_iter()
-                    .map(|v| self.render_json(v, vars, typed))
-                    .collect::<Result<_>>()?,
-            ),
-            Value::Object(map) => Value::Object(
-                map.into_iter()
-                    .map(|(k, v)| Ok((k, self.render_json(v, vars, typed)?)))
-                    .collect::<Result<_>>()?,
-            ),
-            other => other,
-        })
     }
 
     /// The variables a template reads (top-level names only), or a syntax error.

@@ -127,3 +127,113 @@ mod tests {
         );
     }
 }
+
+/// Where each node of a YAML file is: its path (`steps[2].check[0].http.path`, as lint and the
+/// templates name it) → the 1-based line and column of its key (of the item, in a list), read from
+/// the event parser's spans rather than by searching the text, so two fields of the same name in two
+/// places are told apart.
+#[derive(Debug, Default, Clone)]
+pub struct Positions(std::collections::BTreeMap<String, (usize, usize)>);
+
+impl Positions {
+    /// The positions of `text`; empty when it is not YAML (its parse error is reported elsewhere).
+    pub fn of(text: &str) -> Positions {
+        use saphyr_parser::{Event, Parser};
+        enum Frame {
+            Map { path: String, key: Option<String> },
+            Seq { path: String, next: usize },
+        }
+        let mut found = std::collections::BTreeMap::new();
+        let mut stack: Vec<Frame> = Vec::new();
+        for item in Parser::new_from_str(text) {
+            let Ok((event, span)) = item else {
+                break;
+            };
+            let at = (span.start.line(), span.start.col() + 1);
+            let is_node = matches!(
+                event,
+                Event::Scalar(..)
+                    | Event::Alias(_)
+                    | Event::MappingStart(..)
+                    | Event::SequenceStart(..)
+            );
+            let mut path = None;
+            if is_node {
+                match stack.last_mut() {
+                    Some(Frame::Map {
+                        key: key @ None,
+                        path: map,
+                    }) => {
+                        if let Event::Scalar(name, ..) = &event {
+                            let p = join(map, name);
+                            found.insert(p.clone(), at);
+                            *key = Some(p);
+                        }
+                        continue;
+                    }
+                    Some(Frame::Map { key, .. }) => path = key.take(),
+                    Some(Frame::Seq { path: seq, next }) => {
+                        let p = format!("{seq}[{next}]");
+                        *next += 1;
+                        found.insert(p.clone(), at);
+                        path = Some(p);
+                    }
+                    None => path = Some(String::new()),
+                }
+            }
+            match event {
+                Event::MappingStart(..) => stack.push(Frame::Map {
+                    path: path.unwrap_or_default(),
+                    key: None,
+                }),
+                Event::SequenceStart(..) => stack.push(Frame::Seq {
+                    path: path.unwrap_or_default(),
+                    next: 0,
+                }),
+                Event::MappingEnd | Event::SequenceEnd => {
+                    stack.pop();
+                }
+                _ => {}
+            }
+        }
+        Positions(found)
+    }
+
+    /// The position of `path`, or of the nearest enclosing node the file has (a `shell:` written as
+    /// one string has no `run` key: its position is the `shell:` key's).
+    pub fn get(&self, path: &str) -> Option<(usize, usize)> {
+        let mut path = path;
+        loop {
+            if let Some(at) = self.0.get(path) {
+                return Some(*at);
+            }
+            let cut = path.rfind(['.', '['])?;
+            path = &path[..cut];
+        }
+    }
+}
+
+fn join(at: &str, name: &str) -> String {
+    if at.is_empty() {
+        name.to_string()
+    } else {
+        format!("{at}.{name}")
+    }
+}
+
+#[cfg(test)]
+mod positions_tests {
+    use super::Positions;
+
+    #[test]
+    fn each_field_is_found_at_its_own_key_not_at_the_first_of_its_name() {
+        let text = "environments:\n  a:\n    env:\n      X: one\n  b:\n    env:\n      X: \"{{ nope }}\"\nsteps:\n  - id: \"1\"\n    check:\n      - http: {path: /a}\n      - shell: |\n          echo hi\n";
+        let p = Positions::of(text);
+        assert_eq!(p.get("environments.a.env.X"), Some((4, 7)));
+        assert_eq!(p.get("environments.b.env.X"), Some((7, 7)));
+        assert_eq!(p.get("steps[0]"), Some((9, 5)));
+        assert_eq!(p.get("steps[0].check[0].http.path"), Some((11, 16)));
+        assert_eq!(p.get("steps[0].check[1].shell.run"), Some((12, 9)));
+        assert_eq!(Positions::of("a: [").get("a"), Some((1, 1)));
+    }
+}

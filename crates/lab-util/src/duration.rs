@@ -20,9 +20,13 @@ impl Dur {
     pub const fn from_secs(s: u64) -> Self {
         Dur(Duration::from_secs(s), None)
     }
-    /// The duration. Actions are rendered before they run, so a template never reaches here; if one
-    /// did, it would count as zero.
+    /// The duration. A duration written as a template is read only once rendered (the lab format's
+    /// `Templated`); using one before is a bug of the runner, which stops here rather than count it
+    /// as zero.
     pub fn get(&self) -> Duration {
+        if let Some(template) = &self.1 {
+            panic!("the duration `{template}` is a template that was used before it was rendered");
+        }
         self.0
     }
     /// The template text, when this duration is still one.
@@ -33,7 +37,7 @@ impl Dur {
 
 impl From<Dur> for Duration {
     fn from(d: Dur) -> Duration {
-        d.0
+        d.get()
     }
 }
 
