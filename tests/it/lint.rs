@@ -181,7 +181,7 @@ fn malformed_metric_selector() {
         "bad-selector",
         "bad-selector/part.yaml",
         25,
-        14,
+        13,
         "metric selector `lab_event_loop_jams_total{kind=}`",
     );
 }

@@ -125,8 +125,8 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
                     .into(),
             );
         }
-        lint_participant_path(step, part, step_line, &placeholders, renderer, &mut report);
-        lint_mistakes_and_unchecked(step, part, step_line, &mut report);
+        lint_participant_path(step, &at, &placeholders, renderer, &mut report);
+        lint_mistakes_and_unchecked(step, &at, &mut report);
         for (path, action) in step_actions(step) {
             if let Action::Http(h) = action
                 && h.token
@@ -171,14 +171,7 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
                         &path,
                     );
                 }
-                lint_action(
-                    action,
-                    action_path,
-                    &part.text,
-                    step_line,
-                    &lab.app_dir(),
-                    &mut report,
-                );
+                lint_action(action, action_path, &at, &lab.app_dir(), &mut report);
                 let saved = saved_names(action);
                 if phase == "mistakes" {
                     continue;
@@ -240,16 +233,14 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
 /// what a person can do (type commands, work in DevTools, take their time); its commands parse.
 fn lint_participant_path(
     step: &Step,
-    part: &Part,
-    step_line: usize,
+    at: &dyn Fn(&str) -> (usize, usize),
     placeholders: &super::Vars,
     renderer: &Renderer,
     report: &mut dyn FnMut(usize, usize, String),
 ) {
-    let instructions_line =
-        yaml::find_line(&part.text, step_line, "instructions:").map_or(step_line, |(l, _)| l);
+    let instructions_line = at("instructions").0;
     let mut vars = placeholders.clone();
-    vars.insert("commands".into(), serde_json::json!(""));
+    Builtin::Commands.set(&mut vars, serde_json::json!(""));
     let shown = renderer
         .render(&step.instructions, &vars)
         .unwrap_or_else(|_| step.instructions.clone());
@@ -305,8 +296,7 @@ fn lint_participant_path(
     }
     for (i, action) in step.solve.iter().enumerate() {
         participant_doable(action, &format!("solve[{i}]"), &mut |path, what| {
-            let (line, col) =
-                yaml::find_line(&part.text, step_line, "solve:").unwrap_or((step_line, 1));
+            let (line, col) = at(path);
             report(
                 line,
                 col,
@@ -324,8 +314,7 @@ fn lint_participant_path(
                 action,
                 &format!("mistakes[{m}].do[{i}]"),
                 &mut |path, what| {
-                    let (line, col) = yaml::find_line(&part.text, step_line, "mistakes:")
-                        .unwrap_or((step_line, 1));
+                    let (line, col) = at(path);
                     report(
                         line,
                         col,
@@ -353,8 +342,7 @@ fn lint_participant_path(
                     .into_iter()
                     .find(|piece| piece.chars().count() > width)
                 {
-                    let (l, c) =
-                        yaml::find_line(&part.text, step_line, "shell:").unwrap_or((step_line, 1));
+                    let (l, c) = at(&format!("{path}.shell"));
                     report(
                         l,
                         c,
@@ -367,8 +355,7 @@ fn lint_participant_path(
                 }
             }
             if let Some(problem) = bash_syntax_problem(&text) {
-                let (line, col) =
-                    yaml::find_line(&part.text, step_line, "shell:").unwrap_or((step_line, 1));
+                let (line, col) = at(&format!("{path}.shell"));
                 report(
                     line,
                     col,
@@ -383,14 +370,11 @@ fn lint_participant_path(
 /// something of the solve and says why the check need not see it.
 fn lint_mistakes_and_unchecked(
     step: &Step,
-    part: &Part,
-    step_line: usize,
+    at: &dyn Fn(&str) -> (usize, usize),
     report: &mut dyn FnMut(usize, usize, String),
 ) {
-    let at =
-        |needle: &str| yaml::find_line(&part.text, step_line, needle).unwrap_or((step_line, 1));
     for (i, mistake) in step.mistakes.iter().enumerate() {
-        let (line, col) = at(&mistake.name);
+        let (line, col) = at(&format!("mistakes[{i}]"));
         if mistake.name.trim().is_empty() {
             report(
                 line,
@@ -447,12 +431,12 @@ fn lint_mistakes_and_unchecked(
     }
     let mutants = super::mutants::mutants(step);
     for (i, entry) in step.unchecked.iter().enumerate() {
+        let (line, col) = at(&format!("unchecked[{i}]"));
         let needle = entry
             .command
             .as_deref()
             .or(entry.action.as_deref())
-            .unwrap_or("unchecked:");
-        let (line, col) = at(needle);
+            .unwrap_or_default();
         let what = format!("unchecked[{i}]");
         match (&entry.command, &entry.action) {
             (Some(_), Some(_)) | (None, None) => report(
@@ -657,15 +641,15 @@ pub fn saved_names(action: &Action) -> Vec<String> {
     }
 }
 
+/// `at` gives where a field of the step is, by its path in the step (`check[0].http.path`).
 fn lint_action(
     action: &Action,
     path: &str,
-    text: &str,
-    step_line: usize,
+    at: &dyn Fn(&str) -> (usize, usize),
     app_dir: &std::path::Path,
     report: &mut dyn FnMut(usize, usize, String),
 ) {
-    let at = |needle: &str| yaml::find_line(text, step_line, needle).unwrap_or((step_line, 1));
+    let at = |field: &str| at(&format!("{path}.{field}"));
     match action {
         Action::Inspector(InspectorAction::PauseAt(p)) => {
             let place = &p.at;
@@ -679,7 +663,7 @@ fn lint_action(
                 }
             };
             if let Err(e) = found {
-                let (l, c) = at(&format!("function: {}", place.function));
+                let (l, c) = at("inspector.pause_at.at.function");
                 report(
                     l,
                     c,
@@ -691,7 +675,7 @@ fn lint_action(
             match (&p.file, &p.line_containing) {
                 (Some(file), Some(needle)) => {
                     if let Err(e) = app_source::locate_line(app_dir, file, &p.function, needle) {
-                        let (l, c) = at(&format!("line_containing: {needle}"));
+                        let (l, c) = at("inspector.paused.line_containing");
                         report(
                             l,
                             c,
@@ -702,7 +686,7 @@ fn lint_action(
                     }
                 }
                 (None, Some(_)) => {
-                    let (l, c) = at("line_containing:");
+                    let (l, c) = at("inspector.paused.line_containing");
                     report(
                         l,
                         c,
@@ -714,7 +698,7 @@ fn lint_action(
             if let Some(first) = p.call_stack.first()
                 && *first != p.function
             {
-                let (l, c) = at("call_stack:");
+                let (l, c) = at("inspector.paused.call_stack");
                 report(
                     l,
                     c,
@@ -727,7 +711,7 @@ fn lint_action(
         }
         Action::Http(h) => {
             if !h.path.starts_with('/') && !h.path.starts_with("{{") {
-                let (l, c) = at(&h.path);
+                let (l, c) = at("http.path");
                 report(
                     l,
                     c,
@@ -735,16 +719,26 @@ fn lint_action(
                 );
             }
             if http::Method::from_bytes(h.method.to_ascii_uppercase().as_bytes()).is_err() {
-                let (l, c) = at(&h.method);
+                let (l, c) = at("http.method");
                 report(
                     l,
                     c,
                     format!("{path}: `{}` is not an HTTP method", h.method),
                 );
             }
-            for pointer in h.expect.json.keys().chain(h.save.values()) {
+            let pointers = (h
+                .expect
+                .json
+                .keys()
+                .map(|k| (format!("http.expect.json.{k}"), k)))
+            .chain(
+                h.save
+                    .iter()
+                    .map(|(name, p)| (format!("http.save.{name}"), p)),
+            );
+            for (field, pointer) in pointers {
                 if !pointer.is_empty() && !pointer.starts_with('/') {
-                    let (l, c) = at(pointer);
+                    let (l, c) = at(&field);
                     report(
                         l,
                         c,
@@ -754,9 +748,14 @@ fn lint_action(
             }
         }
         Action::Metrics(m) => {
-            for selector in m.expect.keys().chain(m.save.values()) {
+            let selectors = (m.expect.keys().map(|k| (format!("metrics.expect.{k}"), k))).chain(
+                m.save
+                    .iter()
+                    .map(|(name, sel)| (format!("metrics.save.{name}"), sel)),
+            );
+            for (field, selector) in selectors {
                 if let Err(e) = Selector::parse(selector) {
-                    let (l, c) = at(selector);
+                    let (l, c) = at(&field);
                     report(l, c, format!("{path}: metric selector `{selector}`: {e}"));
                 }
             }

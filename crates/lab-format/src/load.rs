@@ -111,7 +111,7 @@ fn check_format(text: &str, path: &Path) -> Result<(), Diagnostic> {
         format: Option<serde_json::Value>,
     }
     let read = yaml::parse::<FormatOnly>(text, path).map_err(|d| *d)?;
-    let at = yaml::find_line(text, 1, "format:").unwrap_or((1, 1));
+    let at = yaml::Positions::of(text).get("format").unwrap_or((1, 1));
     let problem = |message: String| Err(Diagnostic::new(path, at.0, at.1, message));
     match read.format {
         None => problem(format!(
@@ -146,19 +146,13 @@ pub fn load(dir: &Path) -> Result<Lab, LoadErrors> {
 
     let mut errors = Vec::new();
     let mut parts = Vec::new();
+    let positions = yaml::Positions::of(&manifest_text);
     for (index, reference) in manifest.parts.iter().enumerate() {
-        let ref_line = || {
-            yaml::find_line(&manifest_text, 1, &format!("id: {}", reference.id))
-                .or_else(|| yaml::find_line(&manifest_text, 1, &reference.file))
-                .unwrap_or((1, 1))
-        };
+        let ref_line = || positions.get(&format!("parts[{index}]")).unwrap_or((1, 1));
         if !manifest.environments.contains_key(&reference.environment) {
-            let (line, col) = yaml::find_line(
-                &manifest_text,
-                1,
-                &format!("environment: {}", reference.environment),
-            )
-            .unwrap_or_else(ref_line);
+            let (line, col) = positions
+                .get(&format!("parts[{index}].environment"))
+                .unwrap_or_else(ref_line);
             let known: Vec<&String> = manifest.environments.keys().collect();
             errors.push(Diagnostic::new(
                 &manifest_path,
@@ -212,7 +206,7 @@ pub fn load(dir: &Path) -> Result<Lab, LoadErrors> {
     }
     let app_dir = dir.join(&manifest.app.source);
     if !app_dir.join(&manifest.app.entry).is_file() {
-        let (line, col) = yaml::find_line(&manifest_text, 1, "entry:").unwrap_or((1, 1));
+        let (line, col) = positions.get("app.entry").unwrap_or((1, 1));
         errors.push(Diagnostic::new(
             &manifest_path,
             line,
@@ -238,21 +232,11 @@ pub fn load(dir: &Path) -> Result<Lab, LoadErrors> {
 }
 
 fn duplicate_step_ids(file: &PartFile, text: &str, path: &Path) -> Vec<Diagnostic> {
-    let lines = yaml::step_id_lines(text);
+    let positions = yaml::Positions::of(text);
     let mut errors = Vec::new();
     for (i, step) in file.steps.iter().enumerate() {
         if file.steps[..i].iter().any(|s| s.id == step.id) {
-            let line = lines
-                .iter()
-                .filter(|(_, id)| *id == step.id)
-                .nth(1)
-                .map(|(l, _)| *l)
-                .unwrap_or(1);
-            let column = text
-                .lines()
-                .nth(line - 1)
-                .and_then(|l| l.find("id:"))
-                .map_or(1, |c| c + 1);
+            let (line, column) = positions.get(&format!("steps[{i}].id")).unwrap_or((1, 1));
             errors.push(
                 Diagnostic::new(
                     path,
