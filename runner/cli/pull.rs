@@ -12,9 +12,8 @@ use crate::env::docker::{archive, connect, running};
 use crate::util::units;
 
 const AFTER_HELP: &str = "\
-PATH is the file's path inside the container, as the lab app reports it (`path` in the answer of \
-POST /api/lab/heap-snapshot or /api/lab/cpu-profile, or lastHeapSnapshot / lastCpuProfile in \
-/api/lab/status). A relative PATH is taken in the container's artifact folder ($LAB_ARTIFACT_DIR, \
+PATH is the file's path inside the container, as the lab app reports it (the shipped lab's \
+capture routes answer with the `path` they wrote). A relative PATH is taken in the container's artifact folder ($LAB_ARTIFACT_DIR, \
 else /tmp). DEST is a file or an existing folder; an existing file is never overwritten without --force.
 
 Examples:
