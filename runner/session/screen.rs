@@ -50,11 +50,24 @@ impl ScreenReporter {
         }
     }
 
+    /// One line of what the runner did, as `  · text`, its continuation lines under the text so a
+    /// line never wraps at the terminal's edge.
     fn narrate(&self, line: &str) {
-        if self.term.styled() {
-            self.print(format!("  \x1b[2m·\x1b[0m {line}"));
+        let bullet = if self.term.styled() {
+            "  \x1b[2m·\x1b[0m "
         } else {
-            self.print(format!("  · {line}"));
+            "  · "
+        };
+        let width = self
+            .term
+            .width()
+            .map_or(usize::MAX, |w| w.saturating_sub(4).max(20));
+        if line.chars().count() <= width {
+            return self.print(format!("{bullet}{line}"));
+        }
+        for (i, piece) in lab_util::text::wrap(line, width).into_iter().enumerate() {
+            let lead = if i == 0 { bullet } else { "    " };
+            self.print(format!("{lead}{piece}"));
         }
     }
 

@@ -82,7 +82,7 @@ impl Terminal {
     }
 
     /// The terminal's width, when stdout is one.
-    fn width(&self) -> Option<usize> {
+    pub fn width(&self) -> Option<usize> {
         std::io::stdout()
             .is_terminal()
             .then(|| usize::from(termimad::terminal_size().0).max(40))

@@ -5,4 +5,5 @@
 pub mod duration;
 pub mod prometheus;
 pub mod shell_lines;
+pub mod text;
 pub mod units;

@@ -396,20 +396,7 @@ fn wrap(text: &str) -> String {
 }
 
 fn wrap_at(text: &str, width: usize) -> String {
-    let mut out = String::new();
-    let mut line_len = 0;
-    for word in text.split_whitespace() {
-        let len = word.chars().count();
-        if line_len > 0 && line_len + 1 + len > width {
-            out.push('\n');
-            line_len = 0;
-        } else if line_len > 0 {
-            out.push(' ');
-            line_len += 1;
-        }
-        out.push_str(word);
-        line_len += len;
-    }
+    let mut out = lab_util::text::wrap(text, width).join("\n");
     out.push('\n');
     out
 }
