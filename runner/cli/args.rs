@@ -119,6 +119,10 @@ pub struct VerifyArgs {
     /// How many mutants run at once, each in an environment of its own
     #[arg(long, value_name = "N", default_value_t = 2, requires = "mutations")]
     pub mutation_jobs: usize,
+    /// How many parts run at once, each in an environment of its own (ports of their own; a
+    /// preferred host port already taken moves to a free one, and the part says so)
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
     /// Keep copied artifacts (profiles, snapshots) under this folder
     #[arg(long, value_name = "DIR")]
     pub artifacts: Option<PathBuf>,

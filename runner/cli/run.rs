@@ -234,6 +234,7 @@ async fn verify_command(args: VerifyArgs) -> Result<u8> {
         fail_fast: args.fail_fast,
         mutations: args.mutations,
         mutation_jobs: args.mutation_jobs,
+        jobs: usize::from(args.jobs),
         engine: engine_options(&args.env, args.artifacts, Mode::Verify),
     };
     match interruptible(verify::run(&lab, &options, &events)).await? {

@@ -235,7 +235,11 @@ struct Inner {
     /// Each with the id [`Events::attach`] gave it.
     reporters: Vec<(usize, Box<dyn Reporter>)>,
     next_id: usize,
-    /// The part and step that narration belongs to now.
+}
+
+/// The part and step that narration belongs to now.
+#[derive(Default)]
+struct Place {
     part: String,
     step: Option<String>,
 }
@@ -244,6 +248,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct Events {
     inner: Arc<Mutex<Inner>>,
+    place: Arc<Mutex<Place>>,
 }
 
 impl Events {
@@ -252,24 +257,35 @@ impl Events {
             inner: Arc::new(Mutex::new(Inner {
                 next_id: reporters.len(),
                 reporters: reporters.into_iter().enumerate().collect(),
-                part: String::new(),
-                step: None,
             })),
+            place: Arc::default(),
+        }
+    }
+
+    /// A handle to the same reporters that keeps its own place: for a part run at the same time as
+    /// others (`verify --jobs`), so its narration is said under its own part and step.
+    pub fn scoped(&self) -> Events {
+        Events {
+            inner: self.inner.clone(),
+            place: Arc::default(),
         }
     }
 
     /// Hands `event` to every reporter, in order.
     pub fn emit(&self, event: Event) {
-        let mut inner = self.inner.lock().expect("events lock");
-        match &event {
-            Event::PartStarted { part, .. } => {
-                inner.part = part.clone();
-                inner.step = None;
+        {
+            let mut place = self.place.lock().expect("events place lock");
+            match &event {
+                Event::PartStarted { part, .. } => {
+                    place.part = part.clone();
+                    place.step = None;
+                }
+                Event::StepStarted { step, .. } => place.step = Some(step.clone()),
+                Event::StepFinished { .. } => place.step = None,
+                _ => {}
             }
-            Event::StepStarted { step, .. } => inner.step = Some(step.clone()),
-            Event::StepFinished { .. } => inner.step = None,
-            _ => {}
         }
+        let mut inner = self.inner.lock().expect("events lock");
         for (_, reporter) in inner.reporters.iter_mut() {
             reporter.event(&event);
         }
@@ -316,12 +332,12 @@ impl Events {
     }
 
     fn part(&self) -> String {
-        self.inner.lock().expect("events lock").part.clone()
+        self.place.lock().expect("events place lock").part.clone()
     }
 
     fn place(&self) -> (String, Option<String>) {
-        let inner = self.inner.lock().expect("events lock");
-        (inner.part.clone(), inner.step.clone())
+        let place = self.place.lock().expect("events place lock");
+        (place.part.clone(), place.step.clone())
     }
 
     /// What the actions of a session narrate, as events.

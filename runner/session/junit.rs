@@ -72,8 +72,13 @@ pub fn write(
     mutated: &[StepMutations],
 ) -> Result<()> {
     let mut report = Report::new(format!("lab-runner verify {lab_id}"));
-    let mut parts: Vec<&str> = results.iter().map(|r| r.part.as_str()).collect();
-    parts.dedup();
+    // Each part once, in the order it first finished a step (parts run at once interleave).
+    let mut parts: Vec<&str> = Vec::new();
+    for r in results {
+        if !parts.contains(&r.part.as_str()) {
+            parts.push(&r.part);
+        }
+    }
     for part in parts {
         let mut suite = TestSuite::new(format!("{lab_id}.{part}"));
         for r in results.iter().filter(|r| r.part == part) {

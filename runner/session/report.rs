@@ -1,6 +1,7 @@
 //! What `verify` prints, as a reporter of its events: one line per step with its duration, the
 //! diagnosis of a failure, and a summary line whose counts never lie.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
@@ -15,16 +16,16 @@ pub struct VerifyReporter {
     out: Output,
     /// With `--verbose`: what each action does, the commands and their output.
     verbose: bool,
-    /// The title of the part running now.
-    title: String,
-    /// Why the environment of the part running now could not be brought up.
-    environment_failed: Option<String>,
+    /// The title of each part (parts may run at once: `verify --jobs`).
+    titles: BTreeMap<String, String>,
+    /// Why a part's environment could not be brought up, until its part finishes.
+    environment_failed: BTreeMap<String, String>,
     /// Failed steps, for the summary: (part, step, title).
     failed: Vec<(String, String, String)>,
     /// The counts of the run, once it finished.
     summary: Option<(usize, usize)>,
-    /// Lines about the running step's mistakes and mutants, shown under its line.
-    pending: Vec<String>,
+    /// Lines about a part's running step's mistakes and mutants, shown under its line.
+    pending: BTreeMap<String, Vec<String>>,
     /// Every step's mutants (`--mutations`), for the scores in the summary.
     mutated: Vec<super::mutations::StepMutations>,
 }
@@ -34,11 +35,11 @@ impl VerifyReporter {
         VerifyReporter {
             out,
             verbose,
-            title: String::new(),
-            environment_failed: None,
+            titles: BTreeMap::new(),
+            environment_failed: BTreeMap::new(),
             failed: Vec::new(),
             summary: None,
-            pending: Vec::new(),
+            pending: BTreeMap::new(),
             mutated: Vec::new(),
         }
     }
@@ -61,9 +62,9 @@ impl Reporter for VerifyReporter {
                 "Verifying lab {lab} ({title}): {} part(s), {steps} step(s)",
                 parts.len()
             )),
-            Event::PartStarted { title, .. } => {
-                self.title = title.clone();
-                self.environment_failed = None;
+            Event::PartStarted { part, title, .. } => {
+                self.titles.insert(part.clone(), title.clone());
+                self.environment_failed.remove(part);
             }
             Event::Note { text, .. } => self.line(&format!("       · {text}")),
             Event::EnvironmentReady {
@@ -72,14 +73,15 @@ impl Reporter for VerifyReporter {
                 duration_ms,
                 ..
             } => {
-                let title = self.title.clone();
+                let title = self.titles.get(part).cloned().unwrap_or_default();
                 self.line(&format!(
                     "   START [{:>8.3}s] {part} {title} — {description}",
                     *duration_ms as f64 / 1000.0
                 ))
             }
             Event::EnvironmentFailed { part, error, .. } => {
-                self.environment_failed = Some(
+                self.environment_failed.insert(
+                    part.clone(),
                     Outcome::EnvironmentFailed {
                         error: error.clone(),
                     }
@@ -101,7 +103,7 @@ impl Reporter for VerifyReporter {
                     outcome,
                     Duration::from_millis(*duration_ms),
                 ));
-                for line in std::mem::take(&mut self.pending) {
+                for line in self.pending.remove(part).unwrap_or_default() {
                     self.line(&line);
                 }
                 if !outcome.passed() {
@@ -114,7 +116,7 @@ impl Reporter for VerifyReporter {
                     self.line(&indent(&diagnosis, 6));
                 }
             }
-            Event::MistakesJudged { mistakes, .. } => {
+            Event::MistakesJudged { part, mistakes, .. } => {
                 let rejected: Vec<&str> = mistakes
                     .iter()
                     .filter(|m| m.rejected())
@@ -122,14 +124,15 @@ impl Reporter for VerifyReporter {
                     .collect();
                 if !rejected.is_empty() {
                     let seconds: f64 = mistakes.iter().map(|m| m.seconds).sum();
-                    self.pending.push(format!(
+                    self.pending.entry(part.clone()).or_default().push(format!(
                         "           · rejected with its hint [{seconds:.1}s]: {}",
                         rejected.join("; ")
                     ));
                 }
             }
             Event::MutationsJudged { mutations } => {
-                self.pending.push(match &mutations.skipped {
+                let pending = self.pending.entry(mutations.part.clone()).or_default();
+                pending.push(match &mutations.skipped {
                     Some(why) => format!("           · mutations: none ({why})"),
                     None => format!(
                         "           · mutations [{:.1}s]: {}",
@@ -139,8 +142,8 @@ impl Reporter for VerifyReporter {
                 });
                 self.mutated.push(mutations.clone());
             }
-            Event::PartFinished { .. } => {
-                if let Some(diagnosis) = self.environment_failed.take() {
+            Event::PartFinished { part, .. } => {
+                if let Some(diagnosis) = self.environment_failed.remove(part) {
                     self.line(&indent(&diagnosis, 6));
                 }
             }

@@ -8,6 +8,7 @@
 use std::time::Instant;
 
 use anyhow::Result;
+use futures_util::StreamExt;
 
 use super::engine::{self, EngineOptions, PartSession, Phase};
 use super::events::{Event, Events, Tone, millis};
@@ -28,6 +29,8 @@ pub struct VerifyOptions {
     pub mutations: bool,
     /// How many mutants run at once (each in an environment of its own).
     pub mutation_jobs: usize,
+    /// How many parts run at once (each in an environment of its own).
+    pub jobs: usize,
     pub engine: EngineOptions,
 }
 
@@ -41,13 +44,33 @@ pub async fn run(lab: &Lab, options: &VerifyOptions, events: &Events) -> Result<
         steps: parts.iter().map(|p| p.file.steps.len()).sum(),
     });
     let started = Instant::now();
-    let mut results = Vec::new();
-    for part in parts {
-        let stop = run_part(lab, part, options, events, &mut results).await;
-        if stop {
-            break;
-        }
-    }
+    // Parts run `jobs` at a time, each with its own place in the stream; with --fail-fast no
+    // part starts after one stopped. Results are put back in the parts' order.
+    let stopped = std::sync::atomic::AtomicBool::new(false);
+    let mut by_part: Vec<(usize, Vec<StepResult>)> =
+        futures_util::stream::iter(parts.iter().enumerate())
+            .map(|(index, part)| {
+                let stopped = &stopped;
+                let events = if options.jobs > 1 {
+                    events.scoped()
+                } else {
+                    events.clone()
+                };
+                async move {
+                    let mut results = Vec::new();
+                    if !stopped.load(std::sync::atomic::Ordering::SeqCst)
+                        && run_part(lab, part, options, &events, &mut results).await
+                    {
+                        stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    (index, results)
+                }
+            })
+            .buffer_unordered(options.jobs.max(1))
+            .collect()
+            .await;
+    by_part.sort_by_key(|(index, _)| *index);
+    let results: Vec<StepResult> = by_part.into_iter().flat_map(|(_, r)| r).collect();
     let passed = results.iter().filter(|r| r.passed()).count();
     events.emit(Event::RunFinished {
         passed,

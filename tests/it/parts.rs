@@ -21,10 +21,80 @@ const PART1: &[&str] = &[
 ];
 
 #[test]
-fn part1_passes_on_the_process_backend() {
-    let r = verify(&["part1", "--backend", "process"]);
+fn part1_passes_on_the_process_backend_alongside_part2_with_jobs_2() {
+    // Two parts at once, each in an environment of its own; the JSON lines on stdout say each
+    // event under its own part and step, the person's lines (stderr) name each part's own title.
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let r = run_command(
+        lab_runner()
+            .args([
+                "verify",
+                "part1",
+                "part2",
+                "--jobs",
+                "2",
+                "--backend",
+                "process",
+            ])
+            .args(["--format", "json", "--junit"])
+            .arg(&junit),
+    );
     assert_eq!(r.code, 0, "{}", r.all);
-    assert_all_passed(&r, "part1", PART1);
+    let events: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let passed: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e["event"] == "step_finished" && e["outcome"] == "passed")
+        .map(|e| {
+            (
+                e["part"].as_str().unwrap().into(),
+                e["step"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    for step in PART1 {
+        assert!(
+            passed.contains(&("part1".into(), step.to_string())),
+            "{step}: {}",
+            r.all
+        );
+    }
+    assert_eq!(
+        passed.iter().filter(|(p, _)| p == "part2").count(),
+        9,
+        "{}",
+        r.all
+    );
+    // Narration is said under the part and step it belongs to, although the parts interleave.
+    for e in events.iter().filter(|e| e["step"].is_string()) {
+        let (part, step) = (e["part"].as_str().unwrap(), e["step"].as_str().unwrap());
+        assert!(
+            step.starts_with(&part["part".len()..]),
+            "{step} said under {part}: {e}"
+        );
+    }
+    let interleaved = events
+        .iter()
+        .filter(|e| e["event"] == "step_finished")
+        .map(|e| e["part"].as_str().unwrap())
+        .collect::<Vec<_>>()
+        .windows(2)
+        .any(|w| w[0] != w[1]);
+    assert!(interleaved, "the parts ran one after the other:\n{}", r.all);
+    assert!(
+        r.all
+            .contains("part1 Local debugging with the inspector (Chrome DevTools) — "),
+        "part1's START line names its own title:\n{}",
+        r.all
+    );
+    assert!(r.all.contains("18 passed, 0 failed"), "{}", r.all);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testsuite ").count(), 2, "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 18, "{xml}");
 }
 
 #[test]
