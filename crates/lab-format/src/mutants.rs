@@ -8,7 +8,7 @@ use std::ops::Range;
 use anyhow::{Result, bail};
 use serde::Serialize;
 
-use super::{Action, InspectorAction, Step, Unchecked};
+use super::{Action, InspectorAction, Step, TunnelAction, Unchecked};
 
 /// One way to leave something out of a solve.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -56,25 +56,20 @@ fn children_mut(action: &mut Action) -> Option<&mut Vec<Action>> {
 
 /// A short name for what an action does (`inspector attach`, `wait 4s`).
 fn kind(action: &Action) -> String {
-    let value = serde_json::to_value(action).unwrap_or_default();
-    match value {
-        serde_json::Value::Object(map) => {
-            let Some((key, inner)) = map.into_iter().next() else {
-                return "action".into();
-            };
-            match inner {
-                serde_json::Value::Object(inner) => match inner.into_iter().next() {
-                    Some((sub, _)) if key == "inspector" || key == "container" => {
-                        format!("{key} {sub}")
-                    }
-                    _ => key,
-                },
-                serde_json::Value::String(s) => format!("{key} {s}"),
-                _ => key,
-            }
+    let kind = action.kind_name();
+    match action {
+        Action::Inspector(i) => format!("{kind} {}", i.kind_name()),
+        Action::Container(c) => format!("{kind} {}", c.kind_name()),
+        Action::Tunnel(t @ (TunnelAction::Close | TunnelAction::Closed)) => {
+            format!("{kind} {}", t.kind_name())
         }
-        serde_json::Value::String(s) => s,
-        _ => "action".into(),
+        Action::Wait(d) => format!("{kind} {d}"),
+        Action::Shell(s)
+            if s.terminal.is_none() && s.ready.is_none() && s.timeout.is_none() && !s.interrupt =>
+        {
+            format!("{kind} {}", s.run)
+        }
+        _ => kind.to_string(),
     }
 }
 

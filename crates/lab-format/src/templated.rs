@@ -384,6 +384,16 @@ macro_rules! templated_enum {
                 }
             }
         }
+
+        impl $ty {
+            /// The name the file gives this kind (`pause_at`, `recreate`).
+            #[allow(unused_variables)]
+            pub fn kind_name(&self) -> &'static str {
+                match self {
+                    $($ty::$variant $(($inner))? => $name,)*
+                }
+            }
+        }
     };
     (@render $r:ident $vars:ident $ty:ident $variant:ident $name:literal $inner:ident) => {
         $ty::$variant($inner.render($r, $vars).context($name)?)
