@@ -308,6 +308,45 @@ fn for_action(action: &Action, style: &CommandStyle) -> Option<String> {
             }
             TunnelAction::Closed | TunnelAction::InspectorReachable(_) => return None,
         },
+        Action::Command(c) => {
+            let text = match &c.run {
+                Some(run) => run.trim_end().to_string(),
+                None => c
+                    .argv
+                    .iter()
+                    .map(|w| crate::util::shell_lines::quote(w))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            };
+            match (c.side, &c.run) {
+                (crate::lab::Side::Participant, _) => text,
+                (crate::lab::Side::App, Some(_)) => format!(
+                    "docker exec {} sh -c {}",
+                    style.container,
+                    crate::util::shell_lines::quote(&text)
+                ),
+                (crate::lab::Side::App, None) => {
+                    format!("docker exec {} {text}", style.container)
+                }
+            }
+        }
+        Action::File(f) => match (&f.contains, &f.regex) {
+            (Some(text), _) => format!(
+                "grep -F {} {}",
+                crate::util::shell_lines::quote(text),
+                crate::util::shell_lines::quote(&f.path)
+            ),
+            (None, Some(re)) => format!(
+                "grep -E {} {}",
+                crate::util::shell_lines::quote(re),
+                crate::util::shell_lines::quote(&f.path)
+            ),
+            (None, None) => format!("ls -l {}", crate::util::shell_lines::quote(&f.path)),
+        },
+        Action::Port(p) => {
+            let (host, port) = p.address.rsplit_once(':').unwrap_or((&p.address, ""));
+            format!("nc -z {host} {port}")
+        }
     })
 }
 

@@ -575,6 +575,9 @@ fn participant_doable(action: &Action, path: &str, bad: &mut dyn FnMut(&str, &st
         Action::Analyze(_) => bad(path, "analyze"),
         Action::Eventually(_) => bad(path, "eventually"),
         Action::Tunnel(_) => bad(path, "tunnel"),
+        Action::Command(_) => bad(path, "command"),
+        Action::File(_) => bad(path, "file"),
+        Action::Port(_) => bad(path, "port"),
     }
 }
 
@@ -664,6 +667,7 @@ pub fn saved_names(action: &Action) -> Vec<String> {
         Action::Tunnel(crate::lab::TunnelAction::Open(_)) => {
             vec!["tunnel_addr".into(), "inspector_addr".into()]
         }
+        Action::Command(c) => c.save.keys().cloned().collect(),
         _ => Vec::new(),
     }
 }
@@ -789,7 +793,161 @@ fn lint_action(
                 }
             }
         }
+        Action::Command(c) => lint_command(c, path, text, step_line, report),
+        Action::File(f) => {
+            let (l, c) = at_first(text, step_line, &[&format!("path: {}", f.path), "file:"]);
+            if f.path.trim().is_empty() {
+                report(
+                    l,
+                    c,
+                    format!(
+                        "{path}: `path:` is empty; name the file, relative to the participant's workspace"
+                    ),
+                );
+            }
+            let judges_text = f.contains.is_some() || f.not_contains.is_some() || f.regex.is_some();
+            if !f.exists && judges_text {
+                report(
+                    l,
+                    c,
+                    format!(
+                        "{path}: `exists: false` with `contains`, `not_contains` or `regex`: a file that must not \
+                         exist has no text to judge"
+                    ),
+                );
+            }
+            if let Some(pattern) = &f.regex {
+                lint_regex(pattern, path, text, step_line, report);
+            }
+        }
+        Action::Port(p) => {
+            let ok = p.address.contains("{{")
+                || p.address
+                    .rsplit_once(':')
+                    .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !ok {
+                let (l, c) = at_first(text, step_line, &[&p.address, "port:"]);
+                report(
+                    l,
+                    c,
+                    format!(
+                        "{path}: `{}` is not a host:port address (write `127.0.0.1:{{{{ app_port }}}}`)",
+                        p.address
+                    ),
+                );
+            }
+        }
         _ => {}
+    }
+}
+
+/// The first of `needles` found at or after `from_line` (the step's line when none is).
+fn at_first(text: &str, from_line: usize, needles: &[&str]) -> (usize, usize) {
+    needles
+        .iter()
+        .find_map(|n| yaml::find_line(text, from_line, n))
+        .unwrap_or((from_line, 1))
+}
+
+/// A `command:` says what to run exactly once, runs on a side that can run it, and its regular
+/// expressions, JSON pointers and `save:` sources are well formed.
+fn lint_command(
+    command: &crate::lab::CommandAction,
+    path: &str,
+    text: &str,
+    step_line: usize,
+    report: &mut dyn FnMut(usize, usize, String),
+) {
+    let first_line = command
+        .run
+        .as_deref()
+        .and_then(|r| r.lines().map(str::trim).find(|l| !l.is_empty()))
+        .unwrap_or("command:");
+    let (l, c) = at_first(text, step_line, &[first_line, "command:"]);
+    match (&command.run, command.argv.is_empty()) {
+        (Some(_), false) | (None, true) => report(
+            l,
+            c,
+            format!(
+                "{path}: a `command:` needs exactly one of `run:` (shell commands) and `argv:` (a program \
+                 and its arguments, run without a shell)"
+            ),
+        ),
+        (Some(run), true) => {
+            if command.side == crate::lab::Side::App {
+                report(
+                    l,
+                    c,
+                    format!(
+                        "{path}: `run:` inside the app (`in: app`) needs a shell in the app's image, and the \
+                         lab's offline image holds only the app's runtime: write the program and its \
+                         arguments as `argv:`"
+                    ),
+                );
+            } else if !run.contains("{{")
+                && let Some(problem) = bash_syntax_problem(run)
+            {
+                report(
+                    l,
+                    c,
+                    format!("{path}: the commands do not parse: {problem}"),
+                );
+            }
+        }
+        (None, false) => {}
+    }
+    for stream in [&command.expect.stdout, &command.expect.stderr]
+        .into_iter()
+        .flatten()
+    {
+        if let Some(pattern) = &stream.regex {
+            lint_regex(pattern, path, text, step_line, report);
+        }
+    }
+    for pointer in command.expect.json.keys() {
+        if !pointer.is_empty() && !pointer.starts_with('/') {
+            let (l, c) = at_first(text, step_line, &[pointer]);
+            report(
+                l,
+                c,
+                format!("{path}: `{pointer}` is not a JSON pointer (write /field/sub)"),
+            );
+        }
+    }
+    for (name, source) in &command.save {
+        if !matches!(source.as_str(), "stdout" | "stderr" | "exit") && !source.starts_with('/') {
+            let (l, c) = at_first(text, step_line, &[&format!("{name}: {source}"), "save:"]);
+            report(
+                l,
+                c,
+                format!(
+                    "{path}: save `{name}: {source}`: a command's `save:` takes `stdout`, `stderr`, `exit` \
+                     or a JSON pointer into stdout (/field/sub)"
+                ),
+            );
+        }
+    }
+}
+
+fn lint_regex(
+    pattern: &str,
+    path: &str,
+    text: &str,
+    step_line: usize,
+    report: &mut dyn FnMut(usize, usize, String),
+) {
+    if pattern.contains("{{") {
+        return;
+    }
+    if let Err(e) = regex::Regex::new(pattern) {
+        let (l, c) = at_first(text, step_line, &[pattern, "regex:"]);
+        let why = e.to_string();
+        let why = why.lines().last().unwrap_or_default().trim();
+        report(
+            l,
+            c,
+            format!("{path}: `{pattern}` is not a regular expression: {why}"),
+        );
     }
 }
 

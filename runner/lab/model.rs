@@ -318,6 +318,132 @@ pub enum Action {
     /// Shell commands a participant types: shown in the step exactly as written (after rendering) and
     /// run exactly so, in `bash`, by verify, demo and "do it for me".
     Shell(ShellAction),
+    /// A check (or setup): runs a command on the participant's side or inside the app's environment
+    /// and judges how it ended (exit status, output, duration). Never part of a solve.
+    Command(CommandAction),
+    /// A check: a file in the participant's workspace exists (or not) and holds some text.
+    File(FileCheck),
+    /// A check: waits until a TCP port accepts connections (or, with `open: false`, refuses them).
+    Port(PortWait),
+}
+
+/// `command:` — run a command and judge how it ended. A check, not something a participant does:
+/// lint keeps it out of a solve.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandAction {
+    /// Shell commands: `bash` on the participant's side (with the participant's exported variables,
+    /// in their terminal's folder), `sh -c` inside the app's environment (the image needs a shell).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    /// The program and its arguments, run without a shell (for an image that has none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub argv: Vec<String>,
+    /// Where it runs: `participant` (the default: the participant's machine) or `app` (inside the
+    /// app's environment: `docker exec` in its container; for the process backend, a local process in
+    /// the app's folder with the app's environment variables).
+    #[serde(default, rename = "in")]
+    pub side: Side,
+    /// What must be true of how it ended; with nothing said, exit status 0.
+    #[serde(default)]
+    pub expect: CommandExpect,
+    /// Variables saved from what it printed: `name: stdout`, `stderr`, `exit`, or a JSON pointer
+    /// into stdout read as JSON (`/items/0/id`). Text is saved without its trailing newline.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub save: BTreeMap<String, String>,
+    /// How long it may run (default 30 s); still running then, it is stopped and judged as failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// Where a `command:` runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The participant's machine, as their terminal is.
+    #[default]
+    Participant,
+    /// Inside the app's environment.
+    App,
+}
+
+/// What a command's ending must look like.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandExpect {
+    /// The exit status (`0`, `{ne: 0}`, `{one_of: [0, 1]}`); 0 when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<Matcher>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<TextExpect>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<TextExpect>,
+    /// Stdout read as JSON: JSON pointer → matcher.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub json: BTreeMap<String, Matcher>,
+    /// It took at least this long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_duration: Option<Dur>,
+    /// It took at most this long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<Dur>,
+}
+
+/// What a text (a command's output, a file) must hold. Every condition given must hold.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextExpect {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_contains: Option<String>,
+    /// A regular expression (Rust `regex` syntax) that must match somewhere; `(?m)^...$` for a line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+}
+
+/// `file:` — a file in the participant's workspace (the folder their terminal starts in, which
+/// `{{ workspace }}` names; a relative `path` is relative to it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCheck {
+    pub path: String,
+    /// `false`: the file must not exist.
+    #[serde(default = "yes")]
+    pub exists: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_contains: Option<String>,
+    /// A regular expression its text must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// `port:` — wait for a TCP port, as seen from the participant's side.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortWait {
+    /// `host:port` (`127.0.0.1:{{ app_port }}`).
+    pub address: String,
+    /// `false`: wait until nothing accepts connections there any more.
+    #[serde(default = "yes")]
+    pub open: bool,
+    /// How long to wait (default 10 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// `shell:` — what a participant types into a terminal. A plain string is commands for the
