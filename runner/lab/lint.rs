@@ -312,8 +312,12 @@ fn lint_participant_path(
     }
     for (i, action) in step.solve.iter().enumerate() {
         participant_doable(action, &format!("solve[{i}]"), &mut |path, what| {
-            let (line, col) =
-                yaml::find_line(&part.text, step_line, "solve:").unwrap_or((step_line, 1));
+            // The action's own item when the solve is a block list, else the `solve:` key.
+            let (line, col) = yaml::item_line(&part.text, step_line, path)
+                .and_then(|l| yaml::find_line(&part.text, l, "- "))
+                .map(|(l, c)| (l, c + 2))
+                .or_else(|| yaml::find_line(&part.text, step_line, "solve:"))
+                .unwrap_or((step_line, 1));
             report(
                 line,
                 col,
@@ -793,8 +797,9 @@ fn lint_action(
                 }
             }
         }
-        Action::Command(c) => lint_command(c, path, text, step_line, report),
+        Action::Command(c) => lint_command(c, path, text, item_from(text, step_line, path), report),
         Action::File(f) => {
+            let step_line = item_from(text, step_line, path);
             let (l, c) = at_first(text, step_line, &[&format!("path: {}", f.path), "file:"]);
             if f.path.trim().is_empty() {
                 report(
@@ -821,6 +826,7 @@ fn lint_action(
             }
         }
         Action::Port(p) => {
+            let step_line = item_from(text, step_line, path);
             let ok = p.address.contains("{{")
                 || p.address
                     .rsplit_once(':')
@@ -839,6 +845,12 @@ fn lint_action(
         }
         _ => {}
     }
+}
+
+/// Where to look for what lint says about the action `path`: its own item's line when it is one
+/// of a block list, else the step's line.
+fn item_from(text: &str, step_line: usize, path: &str) -> usize {
+    yaml::item_line(text, step_line, path).unwrap_or(step_line)
 }
 
 /// The first of `needles` found at or after `from_line` (the step's line when none is).
@@ -906,7 +918,11 @@ fn lint_command(
     }
     for pointer in command.expect.json.keys() {
         if !pointer.is_empty() && !pointer.starts_with('/') {
-            let (l, c) = at_first(text, step_line, &[pointer]);
+            let (l, c) = at_first(
+                text,
+                step_line,
+                &[&format!("{{{pointer}:"), &format!(" {pointer}:"), pointer],
+            );
             report(
                 l,
                 c,

@@ -106,8 +106,57 @@ pub fn find_line(text: &str, from_line: usize, needle: &str) -> Option<(usize, u
         .find_map(|(i, l)| l.find(needle).map(|col| (i + 1, col + 1)))
 }
 
+/// The line where the item `path` (`check[1]`, `mistakes[0].do[2]`, or the outer item of a nested
+/// path such as `solve[0].parallel[1]`) of the step at `step_line` starts, when it is written as a
+/// block list (`- ` items under `check:`); None otherwise (a flow list `[...]`).
+pub fn item_line(text: &str, step_line: usize, path: &str) -> Option<usize> {
+    let (phase, rest) = path.split_once('[')?;
+    let index: usize = rest.split(']').next()?.parse().ok()?;
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let step_indent = indent(lines.get(step_line.checked_sub(1)?)?);
+    let key = format!("{phase}:");
+    let (phase_at, phase_indent) = lines
+        .iter()
+        .enumerate()
+        .skip(step_line)
+        // The step ends where the next item at its own indentation (the next step) starts.
+        .take_while(|(_, l)| !(l.trim_start().starts_with("- ") && indent(l) <= step_indent))
+        .find(|(_, l)| l.trim_start().starts_with(&key))
+        .map(|(i, l)| (i, indent(l)))?;
+    let mut seen = 0;
+    let mut item_indent = None;
+    for (i, l) in lines.iter().enumerate().skip(phase_at + 1) {
+        if l.trim().is_empty() || l.trim_start().starts_with('#') {
+            continue;
+        }
+        let at = indent(l);
+        if at <= phase_indent && !(at == phase_indent && l.trim_start().starts_with("- ")) {
+            return None;
+        }
+        if l.trim_start().starts_with("- ") && *item_indent.get_or_insert(at) == at {
+            if seen == index {
+                return Some(i + 1);
+            }
+            seen += 1;
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn finds_the_line_of_an_action_by_its_path() {
+        let part = "steps:\n  - id: a\n    check:\n      - command: {run: x}\n      - command:\n          run: y\n    solve:\n    - shell: z\n  - id: b\n    check:\n      - file: {path: q}\n";
+        assert_eq!(item_line(part, 2, "check[0]"), Some(4));
+        assert_eq!(item_line(part, 2, "check[1].eventually.do[0]"), Some(5));
+        assert_eq!(item_line(part, 2, "solve[0]"), Some(8));
+        assert_eq!(item_line(part, 2, "check[2]"), None);
+        assert_eq!(item_line(part, 2, "setup[0]"), None);
+        assert_eq!(item_line(part, 9, "check[0]"), Some(11));
+    }
+
     use super::*;
 
     const PART: &str = "title: t\nsteps:\n  - id: \"2.0\"\n    title: a\n  - id: '2.1'\n    title: b\n    check:\n      - http: {path: /x}\n";

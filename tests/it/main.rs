@@ -18,6 +18,7 @@ mod control;
 mod demo;
 mod doctor;
 mod export;
+mod generic_checks;
 mod inspector_live;
 mod lab_app;
 mod lint;
