@@ -91,6 +91,7 @@ pub enum Command {
     Export(super::export::ExportArgs),
     Pull(super::pull::PullArgs),
     Completions(super::completions::CompletionsArgs),
+    Schema(super::schema::SchemaArgs),
     Tunnel(super::tunnel::TunnelArgs),
     Redeploy(super::control::RedeployArgs),
     Check(super::control::CheckArgs),

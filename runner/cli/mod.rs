@@ -10,6 +10,7 @@ pub mod exit;
 pub mod export;
 pub mod pull;
 pub mod run;
+pub mod schema;
 pub mod tunnel;
 
 use std::process::ExitCode;

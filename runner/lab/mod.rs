@@ -11,6 +11,7 @@ pub mod load;
 pub mod model;
 pub mod mutants;
 pub mod render;
+pub mod schema;
 pub mod yaml;
 
 pub use diagnostic::Diagnostic;

@@ -29,6 +29,7 @@ mod reliability_exposure;
 mod reliability_faults;
 mod reliability_fuzz_seeds;
 mod reliability_input;
+mod schema;
 mod start;
 mod tunnel_live;
 mod verify;
