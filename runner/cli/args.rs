@@ -92,6 +92,7 @@ pub enum Command {
     Pull(super::pull::PullArgs),
     Completions(super::completions::CompletionsArgs),
     Schema(super::schema::SchemaArgs),
+    New(super::new::NewArgs),
     Tunnel(super::tunnel::TunnelArgs),
     Redeploy(super::control::RedeployArgs),
     Check(super::control::CheckArgs),

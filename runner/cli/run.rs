@@ -65,6 +65,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Pull(args) => super::pull::run(args).await,
         Command::Completions(args) => super::completions::run(args).await,
         Command::Schema(args) => super::schema::run(args).await,
+        Command::New(args) => super::new::run(args).await,
         Command::Redeploy(args) => super::control::redeploy(args).await,
         Command::Check(args) => super::control::check(args).await,
     }

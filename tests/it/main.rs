@@ -23,6 +23,7 @@ mod inspector_live;
 mod lab_app;
 mod lint;
 mod mistakes_and_mutations;
+mod new_lab;
 mod parts;
 mod pull;
 mod reliability_exposure;

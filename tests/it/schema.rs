@@ -91,6 +91,24 @@ fn the_fixture_labs_of_the_generic_checks_validate_too() {
 }
 
 #[test]
+fn the_lab_that_new_writes_validates_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = lab_runner()
+        .current_dir(dir.path())
+        .args(["new", "fresh"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let validator = validator();
+    let files = yaml_files(&dir.path().join("fresh"));
+    assert_eq!(files.len(), 2, "{files:?}");
+    for file in files {
+        let found = problems(&validator, &file);
+        assert!(found.is_empty(), "{}", found.join("\n"));
+    }
+}
+
+#[test]
 fn the_schema_rejects_a_misspelt_field_and_a_bad_duration() {
     let validator = validator();
     let dir = tempfile::tempdir().unwrap();
