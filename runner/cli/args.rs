@@ -111,6 +111,9 @@ pub struct VerifyArgs {
     /// Stop at the first failing step
     #[arg(long)]
     pub fail_fast: bool,
+    /// Verify only this step (`2.3`), after solving the steps before it in its part
+    #[arg(long, value_name = "ID")]
+    pub step: Option<String>,
     /// Print what each action does
     #[arg(long, short)]
     pub verbose: bool,

@@ -188,8 +188,24 @@ async fn remove_active_environments(why: &str) {
 
 async fn verify_command(args: VerifyArgs) -> Result<u8> {
     let lab = load_lab(args.env.lab.clone())?;
-    lab.select_parts(&args.parts)
+    let parts = lab
+        .select_parts(&args.parts)
         .map_err(|e| UsageError(e.to_string()))?;
+    if let Some(id) = &args.step
+        && !parts
+            .iter()
+            .any(|p| p.file.steps.iter().any(|s| &s.id == id))
+    {
+        return Err(UsageError(format!(
+            "there is no step `{id}` in {}: `lab-runner list` shows the steps",
+            if args.parts.is_empty() {
+                "the lab".to_string()
+            } else {
+                args.parts.join(", ")
+            }
+        ))
+        .into());
+    }
     if args.env.backend == BackendChoice::Docker {
         // Asked for Docker: say at once if it is not there, rather than failing every step.
         connect::connect().await?;
@@ -219,6 +235,7 @@ async fn verify_command(args: VerifyArgs) -> Result<u8> {
         fail_fast: args.fail_fast,
         mutations: args.mutations,
         mutation_jobs: args.mutation_jobs,
+        step: args.step,
         engine: engine_options(&args.env, args.artifacts, Mode::Verify),
     };
     match interruptible(verify::run(&lab, &options, &events)).await? {

@@ -54,7 +54,7 @@ fn the_in_app_command_runs_inside_the_container_on_docker() {
 }
 
 /// The fixture lab in a folder of its own, its part file changed by `edit`.
-fn edited_fixture(edit: impl Fn(String) -> String) -> tempfile::TempDir {
+pub fn edited_fixture(edit: impl Fn(String) -> String) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     let from = fixture("verify/generic-checks");
     let manifest = std::fs::read_to_string(from.join("lab.yaml")).unwrap();

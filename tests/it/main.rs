@@ -34,3 +34,4 @@ mod schema;
 mod start;
 mod tunnel_live;
 mod verify;
+mod verify_step;
