@@ -21,6 +21,7 @@ mod export;
 mod generic_checks;
 mod inspector_live;
 mod lab_app;
+mod lab_format_doc;
 mod lint;
 mod mistakes_and_mutations;
 mod new_lab;
