@@ -114,6 +114,9 @@ pub struct VerifyArgs {
     /// Verify only this step (`2.3`), after solving the steps before it in its part
     #[arg(long, value_name = "ID")]
     pub step: Option<String>,
+    /// With --step: verify it again each time a file of the lab or its app changes, until Ctrl-C
+    #[arg(long, requires = "step")]
+    pub watch: bool,
     /// Print what each action does
     #[arg(long, short)]
     pub verbose: bool,

@@ -13,6 +13,7 @@ pub mod pull;
 pub mod run;
 pub mod schema;
 pub mod tunnel;
+pub mod watch;
 
 use std::process::ExitCode;
 

@@ -66,3 +66,96 @@ fn an_unknown_step_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{all}");
     assert!(all.contains("there is no step `9.9` in the lab"), "{all}");
 }
+
+/// Lines of a child's stream, read in a thread, as they come.
+fn lines_of(stream: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits (at most 60 s) for a line containing `needle`; returns every line seen meanwhile.
+fn wait_for(rx: &std::sync::mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            let hit = line.contains(needle);
+            seen.push(line);
+            if hit {
+                return;
+            }
+        }
+    }
+    panic!("no `{needle}` within 60 s:\n{}", seen.join("\n"));
+}
+
+#[test]
+fn watch_verifies_the_step_again_when_a_file_of_the_lab_changes() {
+    let lab =
+        edited_fixture(|part| part.replace("title: Save the app's version", "title: Save it"));
+    let mut child = lab_runner()
+        .args([
+            "verify",
+            "--backend",
+            "process",
+            "--step",
+            "1.1",
+            "--watch",
+            "--lab",
+        ])
+        .arg(lab.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = lines_of(child.stdout.take().unwrap());
+    let err = lines_of(child.stderr.take().unwrap());
+    let (mut seen, mut seen_err) = (Vec::new(), Vec::new());
+    wait_for(&out, "1 passed, 0 failed", &mut seen);
+    wait_for(&err, "watching", &mut seen_err);
+    // The author breaks the check: the step runs again, and fails with its diagnosis.
+    let part = lab.path().join("part.yaml");
+    let text = std::fs::read_to_string(&part).unwrap();
+    std::fs::write(
+        &part,
+        text.replace(
+            "json: {/name: generic-checks}",
+            "json: {/name: another-app}",
+        ),
+    )
+    .unwrap();
+    wait_for(&out, "0 passed, 1 failed", &mut seen);
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("expected: = \"another-app\"")),
+        "{}",
+        seen.join("\n")
+    );
+    wait_for(&err, "verifying step 1.1 again", &mut seen_err);
+    // Ctrl-C ends the watch.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("verify --watch did not end on Ctrl-C");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(130), "{}", seen_err.join("\n"));
+}
