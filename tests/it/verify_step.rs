@@ -99,6 +99,7 @@ fn wait_for(rx: &std::sync::mpsc::Receiver<String>, needle: &str, seen: &mut Vec
 
 #[test]
 fn watch_verifies_the_step_again_when_a_file_of_the_lab_changes() {
+    // A copy of the fixture that the test may edit (its title changed only to tell it apart).
     let lab =
         edited_fixture(|part| part.replace("title: Save the app's version", "title: Save it"));
     let mut child = lab_runner()
