@@ -270,6 +270,10 @@ async fn verify_once(lab: &Lab, args: &VerifyArgs) -> Result<std::result::Result
 /// `verify --step ID --watch`: the step now, then again after each change to the lab's files (or
 /// its app's), until Ctrl-C. A lab that no longer loads or lints says why and waits for the fix.
 async fn verify_watching(lab: Lab, args: &VerifyArgs) -> Result<u8> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("Failed to listen for Ctrl-C")?;
+    let mut term = signal(SignalKind::terminate()).context("Failed to listen for SIGTERM")?;
+    let mut hangup = signal(SignalKind::hangup()).context("Failed to listen for SIGHUP")?;
     let dir = lab_dir(args.env.lab.clone());
     let mut lab = Some(lab);
     loop {
@@ -293,13 +297,13 @@ async fn verify_watching(lab: Lab, args: &VerifyArgs) -> Result<u8> {
                 .collect::<Vec<_>>()
                 .join(" and ")
         );
-        let changed = match interruptible(async {
-            Ok(super::watch::changed(&roots, &before).await)
-        })
-        .await?
-        {
-            Ok(changed) => changed,
-            Err(_) => return Ok(exit::INTERRUPTED),
+        // Listeners made once, before the first run: a Ctrl-C between a run and this wait is
+        // still heard (a listener made afterwards would miss it, and the signal would be lost).
+        let changed = tokio::select! {
+            changed = super::watch::changed(&roots, &before) => changed,
+            _ = interrupt.recv() => return Ok(exit::INTERRUPTED),
+            _ = term.recv() => return Ok(exit::INTERRUPTED),
+            _ = hangup.recv() => return Ok(exit::INTERRUPTED),
         };
         eprintln!(
             "changed: {}; verifying step {} again",

@@ -279,10 +279,17 @@ fn for_action(action: &Action, style: &CommandStyle) -> Option<String> {
             ContainerAction::WaitHealthy(_) => {
                 format!("curl -sS \"{}{}\"", style.base_url, style.health)
             }
-            ContainerAction::LogsContain(l) => format!(
-                "docker logs {} 2>&1 | grep -F '{}'",
-                style.container, l.text
-            ),
+            ContainerAction::LogsContain(l) => match &l.regex {
+                Some(re) => format!(
+                    "docker logs {} 2>&1 | grep -E {}",
+                    style.container,
+                    crate::util::shell_lines::quote(re)
+                ),
+                None => format!(
+                    "docker logs {} 2>&1 | grep -F '{}'",
+                    style.container, l.text
+                ),
+            },
         },
         Action::Artifact(a) => format!("lab-runner pull {} {}", a.copy, a.to),
         Action::Analyze(AnalyzeAction::Cpuprofile(c)) => format!("lab-runner analyze {}", c.file),

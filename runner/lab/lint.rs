@@ -797,6 +797,23 @@ fn lint_action(
                 }
             }
         }
+        Action::Container(crate::lab::ContainerAction::LogsContain(logs)) => {
+            let from = item_from(text, step_line, path);
+            if logs.text.is_empty() == logs.regex.is_none() {
+                let (l, c) = at_first(text, from, &["logs_contain:"]);
+                report(
+                    l,
+                    c,
+                    format!(
+                        "{path}: `logs_contain` needs exactly one of `text:` (a line contains it) and \
+                         `regex:` (a line matches it)"
+                    ),
+                );
+            }
+            if let Some(pattern) = &logs.regex {
+                lint_regex(pattern, path, text, from, report);
+            }
+        }
         Action::Command(c) => lint_command(c, path, text, item_from(text, step_line, path), report),
         Action::File(f) => {
             let step_line = item_from(text, step_line, path);

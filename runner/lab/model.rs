@@ -918,7 +918,12 @@ pub struct WaitHealthy {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogsContain {
+    /// Text a line of the log contains.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub text: String,
+    /// Or: a regular expression a line of the log matches (`listening on \d+`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
     /// What a participant whose work this check rejects should do (shown in the diagnosis instead

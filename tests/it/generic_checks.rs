@@ -185,6 +185,7 @@ fn lint_locates_each_misuse_of_the_generic_checks() {
         ("36:38", "`[unclosed` is not a regular expression"),
         ("37:26", "`localhost` is not a host:port address"),
         ("38:25", "the commands do not parse"),
+        ("39:21", "`logs_contain` needs exactly one of `text:`"),
     ];
     for (at, needle) in expected {
         let location = format!("generic-misuse/part.yaml:{at}: ");
@@ -203,7 +204,7 @@ fn lint_locates_each_misuse_of_the_generic_checks() {
             .unwrap_or_default()
             .split(' ')
             .next(),
-        Some("11"),
+        Some("12"),
         "{}",
         lines.join("\n")
     );

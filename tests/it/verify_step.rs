@@ -141,6 +141,7 @@ fn watch_verifies_the_step_again_when_a_file_of_the_lab_changes() {
         seen.join("\n")
     );
     wait_for(&err, "verifying step 1.1 again", &mut seen_err);
+    wait_for(&err, "watching", &mut seen_err);
     // Ctrl-C ends the watch.
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
