@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use super::Context;
 use crate::env::health::{log_tail, wait_healthy};
@@ -36,9 +36,16 @@ pub async fn perform(ctx: &Context, action: &ContainerAction) -> Done {
         .await
         .map(|_| ())?),
         ContainerAction::LogsContain(l) => {
+            let wanted = match &l.regex {
+                Some(pattern) => LogLine::Matching(
+                    regex::Regex::new(pattern)
+                        .with_context(|| format!("`{pattern}` is not a regular expression"))?,
+                ),
+                None => LogLine::Containing(l.text.clone()),
+            };
             logs_contain(
                 ctx,
-                &l.text,
+                &wanted,
                 ctx.patience(l.timeout.as_ref().map(|d| d.get()).unwrap_or(LOGS_TIMEOUT)),
             )
             .await
@@ -136,24 +143,45 @@ async fn healthy(ctx: &Context, timeout: Duration) -> Result<Duration> {
     Ok(took)
 }
 
-/// Polls the app's log until it contains `text`.
-async fn logs_contain(ctx: &Context, text: &str, timeout: Duration) -> Done {
+/// A line the app's log must show.
+enum LogLine {
+    Containing(String),
+    Matching(regex::Regex),
+}
+
+impl std::fmt::Display for LogLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogLine::Containing(text) => write!(f, "containing {text:?}"),
+            LogLine::Matching(re) => write!(f, "matching /{re}/"),
+        }
+    }
+}
+
+impl LogLine {
+    fn found_in(&self, logs: &str) -> bool {
+        match self {
+            LogLine::Containing(text) => logs.contains(text.as_str()),
+            LogLine::Matching(re) => logs.lines().any(|line| re.is_match(line)),
+        }
+    }
+}
+
+/// Polls the app's log until a line of it is as `wanted` says.
+async fn logs_contain(ctx: &Context, wanted: &LogLine, timeout: Duration) -> Done {
     let started = Instant::now();
     let env = ctx.env().read().await;
     loop {
         let logs = env.logs().await?;
-        if logs.contains(text) {
-            ctx.narrate(&format!("the app's log shows {text:?}"));
+        if wanted.found_in(&logs) {
+            ctx.narrate(&format!("the app's log shows a line {wanted}"));
             return Ok(());
         }
         if started.elapsed() >= timeout {
             let tail = log_tail(env.as_ref()).await;
             return Err(Failure::new(
                 "the app's log",
-                format!(
-                    "a line containing {text:?} (waited {:.1}s)",
-                    timeout.as_secs_f64()
-                ),
+                format!("a line {wanted} (waited {:.1}s)", timeout.as_secs_f64()),
                 tail,
             )
             .hint(ctx.step_hint())

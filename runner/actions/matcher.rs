@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::lab::{MatchOps, Matcher};
+use crate::lab::{MatchOps, Matcher, TextExpect};
 
 /// `Ok(())` when `actual` satisfies `matcher`; otherwise the expectation in words.
 pub fn judge(matcher: &Matcher, actual: Option<&Value>) -> Result<(), String> {
@@ -115,8 +115,95 @@ pub fn show_actual(v: Option<&Value>) -> String {
     v.map(show).unwrap_or_else(|| "absent".to_string())
 }
 
+/// `Ok(())` when `text` holds every condition of `expect`; otherwise the conditions in words. A
+/// regular expression that does not compile is an error of its own (`Err` with `bad_regex` set).
+pub fn judge_text(expect: &TextExpect, text: &str) -> Result<(), TextMismatch> {
+    let mut expectations = Vec::new();
+    let mut ok = true;
+    if let Some(needle) = &expect.contains {
+        expectations.push(format!("containing {needle:?}"));
+        ok &= text.contains(needle.as_str());
+    }
+    if let Some(needle) = &expect.not_contains {
+        expectations.push(format!("not containing {needle:?}"));
+        ok &= !text.contains(needle.as_str());
+    }
+    if let Some(pattern) = &expect.regex {
+        let re = regex::Regex::new(pattern).map_err(|e| TextMismatch {
+            expected: format!("matching /{pattern}/"),
+            bad_regex: Some(e.to_string()),
+        })?;
+        expectations.push(format!("matching /{pattern}/"));
+        ok &= re.is_match(text);
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(TextMismatch {
+            expected: expectations.join(" and "),
+            bad_regex: None,
+        })
+    }
+}
+
+/// Why a text did not hold its expectations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextMismatch {
+    /// The conditions in words (`containing "ok" and matching /^v\d+/`).
+    pub expected: String,
+    /// The regular expression did not compile: why.
+    pub bad_regex: Option<String>,
+}
+
+/// The end of a long text for a diagnosis (its last `lines` lines, at most `chars` characters), or
+/// `(empty)`.
+pub fn show_text(text: &str, lines: usize) -> String {
+    let trimmed = text.trim_end();
+    if trimmed.is_empty() {
+        return "(empty)".to_string();
+    }
+    let all: Vec<&str> = trimmed.lines().collect();
+    let tail = &all[all.len().saturating_sub(lines)..];
+    let mut shown = tail
+        .iter()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if all.len() > lines {
+        shown = format!("    … ({} lines before)\n{shown}", all.len() - lines);
+    }
+    format!("\n{shown}")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn text_conditions_combine_and_explain() {
+        let expect = TextExpect {
+            contains: Some("ok".into()),
+            not_contains: Some("error".into()),
+            regex: Some(r"(?m)^v\d+$".into()),
+        };
+        assert!(judge_text(&expect, "all ok\nv12\n").is_ok());
+        let miss = judge_text(&expect, "ok but error\nv12").unwrap_err();
+        assert_eq!(
+            miss.expected,
+            r#"containing "ok" and not containing "error" and matching /(?m)^v\d+$/"#
+        );
+        let bad = TextExpect {
+            regex: Some("(".into()),
+            ..TextExpect::default()
+        };
+        assert!(judge_text(&bad, "x").unwrap_err().bad_regex.is_some());
+    }
+
+    #[test]
+    fn a_long_text_is_shown_by_its_end() {
+        assert_eq!(show_text("  \n", 3), "(empty)");
+        let text = "1\n2\n3\n4\n";
+        assert_eq!(show_text(text, 2), "\n    … (2 lines before)\n    3\n    4");
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -7,12 +7,15 @@
 pub mod analyze;
 pub mod artifact;
 pub mod ask;
+pub mod command;
 pub mod container;
 pub mod context;
+pub mod file;
 pub mod http;
 pub mod inspector;
 pub mod matcher;
 pub mod metrics;
+pub mod port;
 pub mod shell;
 pub mod tunnel;
 
@@ -53,6 +56,9 @@ pub fn own_hint(action: &Action) -> Option<&String> {
         Action::Inspector(InspectorAction::EvaluateInFrame(a)) => a.hint.as_ref(),
         Action::Ask(a) => a.hint.as_ref(),
         Action::Eventually(a) => a.hint.as_ref(),
+        Action::Command(a) => a.hint.as_ref(),
+        Action::File(a) => a.hint.as_ref(),
+        Action::Port(a) => a.hint.as_ref(),
         _ => None,
     }
 }
@@ -80,6 +86,9 @@ fn perform_unhinted<'a>(ctx: &'a Context, action: &'a Action) -> BoxFuture<'a, D
             Action::Ask(a) => ask::perform(ctx, &ctx.render(a)?).await,
             Action::Tunnel(a) => tunnel::perform(ctx, &ctx.render(a)?).await,
             Action::Shell(a) => shell::perform(ctx, &ctx.render(a)?).await,
+            Action::Command(a) => command::perform(ctx, &ctx.render(a)?).await,
+            Action::File(a) => file::perform(ctx, &ctx.render(a)?).await,
+            Action::Port(a) => port::perform(ctx, &ctx.render(a)?).await,
             Action::Eventually(e) => {
                 let (timeout, interval) = (ctx.render(&e.timeout)?, ctx.render(&e.interval)?);
                 eventually(ctx, &e.actions, ctx.patience(timeout.get()), interval.get()).await

@@ -77,6 +77,12 @@ impl Terminals {
         self.env.get(name).map(String::as_str)
     }
 
+    /// The main terminal's exported variables and its current folder (what a command run "on the
+    /// participant's side" sees).
+    pub fn main_env(&self) -> (BTreeMap<String, String>, PathBuf) {
+        (self.env.clone(), self.cwd.clone())
+    }
+
     /// Exports `name=value` in the main terminal (what the runner itself provides, such as the
     /// session's control socket).
     pub fn export(&mut self, name: &str, value: &str) {

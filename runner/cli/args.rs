@@ -91,6 +91,8 @@ pub enum Command {
     Export(super::export::ExportArgs),
     Pull(super::pull::PullArgs),
     Completions(super::completions::CompletionsArgs),
+    Schema(super::schema::SchemaArgs),
+    New(super::new::NewArgs),
     Tunnel(super::tunnel::TunnelArgs),
     Redeploy(super::control::RedeployArgs),
     Check(super::control::CheckArgs),
@@ -109,6 +111,12 @@ pub struct VerifyArgs {
     /// Stop at the first failing step
     #[arg(long)]
     pub fail_fast: bool,
+    /// Verify only this step (`2.3`), after solving the steps before it in its part
+    #[arg(long, value_name = "ID")]
+    pub step: Option<String>,
+    /// With --step: verify it again each time a file of the lab or its app changes, until Ctrl-C
+    #[arg(long, requires = "step")]
+    pub watch: bool,
     /// Print what each action does
     #[arg(long, short)]
     pub verbose: bool,

@@ -8,9 +8,12 @@ pub mod control;
 pub mod doctor;
 pub mod exit;
 pub mod export;
+pub mod new;
 pub mod pull;
 pub mod run;
+pub mod schema;
 pub mod tunnel;
+pub mod watch;
 
 use std::process::ExitCode;
 

@@ -64,6 +64,8 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Export(args) => super::export::run(args).await,
         Command::Pull(args) => super::pull::run(args).await,
         Command::Completions(args) => super::completions::run(args).await,
+        Command::Schema(args) => super::schema::run(args).await,
+        Command::New(args) => super::new::run(args).await,
         Command::Redeploy(args) => super::control::redeploy(args).await,
         Command::Check(args) => super::control::check(args).await,
     }
@@ -203,12 +205,45 @@ async fn remove_active_environments(why: &str) {
 
 async fn verify_command(args: VerifyArgs) -> Result<u8> {
     let lab = load_lab(args.env.lab.clone())?;
-    lab.select_parts(&args.parts)
-        .map_err(|e| UsageError(e.to_string()))?;
+    check_verify_args(&lab, &args)?;
     if args.env.backend == BackendChoice::Docker {
         // Asked for Docker: say at once if it is not there, rather than failing every step.
         connect::connect().await?;
     }
+    if args.watch {
+        return verify_watching(lab, &args).await;
+    }
+    match verify_once(&lab, &args).await? {
+        Ok(code) => Ok(code),
+        Err(()) => Ok(exit::INTERRUPTED),
+    }
+}
+
+/// The parts and the step asked for exist (else a usage error).
+fn check_verify_args(lab: &Lab, args: &VerifyArgs) -> Result<()> {
+    let parts = lab
+        .select_parts(&args.parts)
+        .map_err(|e| UsageError(e.to_string()))?;
+    if let Some(id) = &args.step
+        && !parts
+            .iter()
+            .any(|p| p.file.steps.iter().any(|s| &s.id == id))
+    {
+        return Err(UsageError(format!(
+            "there is no step `{id}` in {}: `lab-runner list` shows the steps",
+            if args.parts.is_empty() {
+                "the lab".to_string()
+            } else {
+                args.parts.join(", ")
+            }
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// One verify run with the reporters `args` asks for: its exit code, or `Err(())` when interrupted.
+async fn verify_once(lab: &Lab, args: &VerifyArgs) -> Result<std::result::Result<u8, ()>> {
     // With JSON lines on stdout, what a person reads goes to stderr.
     let json = args.format == Format::Json;
     let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
@@ -217,9 +252,9 @@ async fn verify_command(args: VerifyArgs) -> Result<u8> {
             std::io::stdout(),
         ))));
     }
-    if let Some(path) = args.junit {
+    if let Some(path) = &args.junit {
         reporters.push(Box::new(crate::session::junit::JunitReporter::new(
-            path,
+            path.clone(),
             human_output(json),
         )));
     }
@@ -229,23 +264,81 @@ async fn verify_command(args: VerifyArgs) -> Result<u8> {
     )));
     let events = Events::new(reporters);
     let options = VerifyOptions {
-        parts: args.parts,
+        parts: args.parts.clone(),
         keep: args.keep,
         fail_fast: args.fail_fast,
         mutations: args.mutations,
         mutation_jobs: args.mutation_jobs,
         jobs: usize::from(args.jobs),
-        engine: engine_options(&args.env, args.artifacts, Mode::Verify),
+        step: args.step.clone(),
+        engine: engine_options(&args.env, args.artifacts.clone(), Mode::Verify),
     };
-    match interruptible(verify::run(&lab, &options, &events)).await? {
+    match interruptible(verify::run(lab, &options, &events)).await? {
         Ok(results) => {
             events.finish()?;
-            Ok(verify_exit(&results))
+            Ok(Ok(verify_exit(&results)))
         }
         Err(why) => {
             events.emit(Event::Interrupted { why: why.into() });
-            Ok(exit::INTERRUPTED)
+            Ok(Err(()))
         }
+    }
+}
+
+/// `verify --step ID --watch`: the step now, then again after each change to the lab's files (or
+/// its app's), until Ctrl-C. A lab that no longer loads or lints says why and waits for the fix.
+async fn verify_watching(lab: Lab, args: &VerifyArgs) -> Result<u8> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("Failed to listen for Ctrl-C")?;
+    let mut term = signal(SignalKind::terminate()).context("Failed to listen for SIGTERM")?;
+    let mut hangup = signal(SignalKind::hangup()).context("Failed to listen for SIGHUP")?;
+    let dir = lab_dir(args.env.lab.clone());
+    let mut lab = Some(lab);
+    loop {
+        let roots = super::watch::roots(&dir, lab.as_ref().map(Lab::app_dir));
+        let before = super::watch::snapshot(&roots);
+        if let Some(lab) = &lab {
+            match check_verify_args(lab, args) {
+                Ok(()) => {
+                    if verify_once(lab, args).await?.is_err() {
+                        return Ok(exit::INTERRUPTED);
+                    }
+                }
+                Err(e) => eprintln!("{e:#}"),
+            }
+        }
+        eprintln!(
+            "watching {} for changes; Ctrl-C to stop",
+            roots
+                .iter()
+                .map(|r| r.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        );
+        // Listeners made once, before the first run: a Ctrl-C between a run and this wait is
+        // still heard (a listener made afterwards would miss it, and the signal would be lost).
+        let changed = tokio::select! {
+            changed = super::watch::changed(&roots, &before) => changed,
+            _ = interrupt.recv() => return Ok(exit::INTERRUPTED),
+            _ = term.recv() => return Ok(exit::INTERRUPTED),
+            _ = hangup.recv() => return Ok(exit::INTERRUPTED),
+        };
+        eprintln!(
+            "changed: {}; verifying step {} again",
+            changed
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            args.step.as_deref().unwrap_or_default()
+        );
+        lab = match load_lab(Some(dir.clone())) {
+            Ok(lab) => Some(lab),
+            Err(e) => {
+                eprintln!("{e:#}");
+                None
+            }
+        };
     }
 }
 

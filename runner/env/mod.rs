@@ -4,6 +4,7 @@
 
 pub mod docker;
 pub mod doctor;
+pub mod exec;
 pub mod health;
 pub mod node;
 pub mod process;
@@ -18,6 +19,7 @@ use async_trait::async_trait;
 use crate::lab::InspectorMode;
 use crate::probe::tunnel::Tunnel;
 
+pub use exec::ExecOutput;
 pub use health::wait_healthy;
 
 /// Which backend runs the app.
@@ -138,6 +140,10 @@ pub trait Environment: Send + Sync {
     /// Copies the file at `path` (as the app sees it) to `dest` on the host; returns its size.
     async fn copy_out(&self, path: &str, dest: &Path) -> Result<u64>;
     async fn state(&self) -> Result<AppState>;
+    /// Runs `argv` inside the app's environment (no shell unless `argv` starts one) and waits for it
+    /// to end, at most `timeout`: a `docker exec` in the container; for a process, a local child in
+    /// the app's folder with the app's environment variables.
+    async fn exec(&self, argv: &[String], timeout: std::time::Duration) -> Result<ExecOutput>;
     /// Stops and removes everything this environment created.
     async fn teardown(&mut self) -> Result<()>;
     /// Forwards `local` (a loopback address; port 0 picks a free one) to `remote` as seen from

@@ -329,6 +329,27 @@ impl Environment for ProcessEnv {
     async fn teardown(&mut self) -> Result<()> {
         self.stop().await
     }
+
+    async fn exec(&self, argv: &[String], timeout: Duration) -> Result<super::ExecOutput> {
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| anyhow!("nothing to run: the command is empty"))?;
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .current_dir(&self.spec.app_dir)
+            .env_clear()
+            .envs(inherited_env())
+            .envs(&self.env)
+            .env("PORT", self.endpoints.app.port().to_string())
+            .env("HOST", "127.0.0.1");
+        super::exec::run_local(
+            command,
+            &format!("`{program}` in the app's folder"),
+            timeout,
+        )
+        .await
+    }
 }
 
 /// The exit code of a zombie from the fields of its `/proc/<pid>/stat` after the command name

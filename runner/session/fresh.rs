@@ -38,22 +38,28 @@ impl Replay<'_> {
         )
         .await
         .with_context(|| format!("a fresh environment of {}", self.part.id()))?;
-        for step in self.part.file.steps.iter().take(index) {
-            for phase in [Phase::Setup, Phase::Solve, Phase::Check, Phase::Cleanup] {
-                if let Err(problem) = engine::run_phase(&session.ctx, step, phase).await {
-                    let _ = session.teardown().await;
-                    return Err(anyhow::anyhow!("{}", problem.text()).context(format!(
-                        "replaying step {} ({phase}) to reach the start of step {}",
-                        step.id,
-                        self.part
-                            .file
-                            .steps
-                            .get(index)
-                            .map_or("?", |s| s.id.as_str())
-                    )));
-                }
-            }
+        if let Err(e) = solve_steps_before(&session, self.part, index).await {
+            let _ = session.teardown().await;
+            return Err(e);
         }
         Ok(session)
     }
+}
+
+/// Brings `session` from its part's start to the start of step `index`: each step before it is run
+/// as verify runs it once solved (setup → solve → check → cleanup). Used by a fresh environment and
+/// by `verify --step`.
+pub async fn solve_steps_before(session: &PartSession, part: &Part, index: usize) -> Result<()> {
+    for step in part.file.steps.iter().take(index) {
+        for phase in [Phase::Setup, Phase::Solve, Phase::Check, Phase::Cleanup] {
+            if let Err(problem) = engine::run_phase(&session.ctx, step, phase).await {
+                return Err(anyhow::anyhow!("{}", problem.text()).context(format!(
+                    "replaying step {} ({phase}) to reach the start of step {}",
+                    step.id,
+                    part.file.steps.get(index).map_or("?", |s| s.id.as_str())
+                )));
+            }
+        }
+    }
+    Ok(())
 }

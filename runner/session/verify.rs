@@ -31,17 +31,31 @@ pub struct VerifyOptions {
     pub mutation_jobs: usize,
     /// How many parts run at once (each in an environment of its own).
     pub jobs: usize,
+    /// Verify only this step (`--step 2.3`), after solving the steps before it in its part.
+    pub step: Option<String>,
     pub engine: EngineOptions,
 }
 
 /// Runs the chosen parts; returns every step's result (in order).
 pub async fn run(lab: &Lab, options: &VerifyOptions, events: &Events) -> Result<Vec<StepResult>> {
     let parts = lab.select_parts(&options.parts)?;
+    // With `--step`: the one part that has the step, and the step's index in it.
+    let only = match &options.step {
+        None => None,
+        Some(id) => Some(find_step(&parts, id)?),
+    };
+    let parts: Vec<&Part> = match only {
+        Some((part, _)) => vec![part],
+        None => parts,
+    };
     events.emit(Event::RunStarted {
         lab: lab.id().to_string(),
         title: lab.manifest.title.clone(),
         parts: parts.iter().map(|p| p.id().to_string()).collect(),
-        steps: parts.iter().map(|p| p.file.steps.len()).sum(),
+        steps: match only {
+            Some(_) => 1,
+            None => parts.iter().map(|p| p.file.steps.len()).sum(),
+        },
     });
     let started = Instant::now();
     // Parts run `jobs` at a time, each with its own place in the stream; with --fail-fast no
@@ -59,7 +73,15 @@ pub async fn run(lab: &Lab, options: &VerifyOptions, events: &Events) -> Result<
                 async move {
                     let mut results = Vec::new();
                     if !stopped.load(std::sync::atomic::Ordering::SeqCst)
-                        && run_part(lab, part, options, &events, &mut results).await
+                        && run_part(
+                            lab,
+                            part,
+                            only.map(|(_, i)| i),
+                            options,
+                            &events,
+                            &mut results,
+                        )
+                        .await
                     {
                         stopped.store(true, std::sync::atomic::Ordering::SeqCst);
                     }
@@ -80,10 +102,35 @@ pub async fn run(lab: &Lab, options: &VerifyOptions, events: &Events) -> Result<
     Ok(results)
 }
 
-/// Runs one part; returns true when verification should stop (fail-fast).
+/// The part among `parts` that has the step `id`, and the step's index in it.
+fn find_step<'a>(parts: &[&'a Part], id: &str) -> Result<(&'a Part, usize)> {
+    parts
+        .iter()
+        .find_map(|part| {
+            part.file
+                .steps
+                .iter()
+                .position(|s| s.id == id)
+                .map(|i| (*part, i))
+        })
+        .ok_or_else(|| {
+            let known: Vec<&str> = parts
+                .iter()
+                .flat_map(|p| p.file.steps.iter().map(|s| s.id.as_str()))
+                .collect();
+            anyhow::anyhow!(
+                "there is no step `{id}` in the parts chosen; the steps are: {}",
+                known.join(", ")
+            )
+        })
+}
+
+/// Runs one part (or only its step `only`, the steps before it solved first); returns true when
+/// verification should stop (fail-fast).
 async fn run_part(
     lab: &Lab,
     part: &Part,
+    only: Option<usize>,
     options: &VerifyOptions,
     events: &Events,
     results: &mut Vec<StepResult>,
@@ -94,7 +141,14 @@ async fn run_part(
         part: part.id().to_string(),
         title: part.file.title.clone(),
         lab_title: lab.manifest.title.clone(),
-        steps: part.file.steps.iter().map(|s| s.id.clone()).collect(),
+        steps: part
+            .file
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| only.is_none_or(|o| o == *i))
+            .map(|(_, s)| s.id.clone())
+            .collect(),
     });
     let say = |line: &str| events.note(line, Tone::Plain);
     let opened = engine::open_part(lab, part, &options.engine, events.narrator(), None, &say).await;
@@ -128,14 +182,57 @@ async fn run_part(
         part,
         options: &options.engine,
     };
-    for (i, step) in part.file.steps.iter().enumerate() {
+    let mut reached = Ok(());
+    if let Some(index) = only
+        && index > 0
+    {
+        let before: Vec<&str> = part.file.steps[..index]
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect();
+        events.note(
+            format!(
+                "solving {} first (setup, solve, check, cleanup), to reach the start of step {}",
+                before.join(", "),
+                part.file.steps[index].id
+            ),
+            Tone::Plain,
+        );
+        reached = super::fresh::solve_steps_before(&session, part, index).await;
+    }
+    let chosen: Vec<(usize, &Step)> = part
+        .file
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| only.is_none_or(|o| o == *i))
+        .collect();
+    let of = chosen.len();
+    for (n, (i, step)) in chosen.into_iter().enumerate() {
         events.emit(Event::StepStarted {
             part: part.id().to_string(),
             step: step.id.clone(),
             title: step.title.clone(),
-            index: i + 1,
-            of: part.file.steps.len(),
+            index: n + 1,
+            of,
         });
+        if let Err(e) = &reached {
+            // The steps before it did not pass as solved: the step's start was never reached.
+            let result = StepResult {
+                part: part.id().into(),
+                step: step.id.clone(),
+                title: step.title.clone(),
+                duration: std::time::Duration::ZERO,
+                outcome: Outcome::ActionFailed {
+                    phase: Phase::Setup,
+                    error: format!("{e:#}"),
+                },
+            };
+            finished(events, &result);
+            results.push(result);
+            stop = options.fail_fast;
+            break;
+        }
         let (mut result, tried) = verify_step(&session, replay, i, step, events).await;
         if !tried.is_empty() {
             events.emit(Event::MistakesJudged {

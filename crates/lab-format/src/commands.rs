@@ -277,10 +277,17 @@ fn for_action(action: &Action, style: &CommandStyle) -> Option<String> {
             ContainerAction::WaitHealthy(_) => {
                 format!("curl -sS \"{}{}\"", style.base_url, style.health)
             }
-            ContainerAction::LogsContain(l) => format!(
-                "docker logs {} 2>&1 | grep -F '{}'",
-                style.container, l.text
-            ),
+            ContainerAction::LogsContain(l) => match &l.regex {
+                Some(re) => format!(
+                    "docker logs {} 2>&1 | grep -E {}",
+                    style.container,
+                    lab_util::shell_lines::quote(re)
+                ),
+                None => format!(
+                    "docker logs {} 2>&1 | grep -F '{}'",
+                    style.container, l.text
+                ),
+            },
         },
         Action::Artifact(a) => format!("lab-runner pull {} {}", a.copy, a.to),
         Action::Analyze(AnalyzeAction::Cpuprofile(c)) => format!("lab-runner analyze {}", c.file),
@@ -306,6 +313,45 @@ fn for_action(action: &Action, style: &CommandStyle) -> Option<String> {
             }
             TunnelAction::Closed | TunnelAction::InspectorReachable(_) => return None,
         },
+        Action::Command(c) => {
+            let text = match &c.run {
+                Some(run) => run.trim_end().to_string(),
+                None => c
+                    .argv
+                    .iter()
+                    .map(|w| lab_util::shell_lines::quote(w))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            };
+            match (c.side, &c.run) {
+                (crate::Side::Participant, _) => text,
+                (crate::Side::App, Some(_)) => format!(
+                    "docker exec {} sh -c {}",
+                    style.container,
+                    lab_util::shell_lines::quote(&text)
+                ),
+                (crate::Side::App, None) => {
+                    format!("docker exec {} {text}", style.container)
+                }
+            }
+        }
+        Action::File(f) => match (&f.contains, &f.regex) {
+            (Some(text), _) => format!(
+                "grep -F {} {}",
+                lab_util::shell_lines::quote(text),
+                lab_util::shell_lines::quote(&f.path)
+            ),
+            (None, Some(re)) => format!(
+                "grep -E {} {}",
+                lab_util::shell_lines::quote(re),
+                lab_util::shell_lines::quote(&f.path)
+            ),
+            (None, None) => format!("ls -l {}", lab_util::shell_lines::quote(&f.path)),
+        },
+        Action::Port(p) => {
+            let (host, port) = p.address.rsplit_once(':').unwrap_or((&p.address, ""));
+            format!("nc -z {host} {port}")
+        }
     })
 }
 

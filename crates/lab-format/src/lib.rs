@@ -12,6 +12,7 @@ pub mod load;
 pub mod model;
 pub mod mutants;
 pub mod render;
+pub mod schema;
 pub mod templated;
 pub mod yaml;
 

@@ -552,6 +552,9 @@ fn participant_doable(action: &Action, path: &str, bad: &mut dyn FnMut(&str, &st
         Action::Analyze(_) => bad(path, "analyze"),
         Action::Eventually(_) => bad(path, "eventually"),
         Action::Tunnel(_) => bad(path, "tunnel"),
+        Action::Command(_) => bad(path, "command"),
+        Action::File(_) => bad(path, "file"),
+        Action::Port(_) => bad(path, "port"),
     }
 }
 
@@ -637,6 +640,7 @@ pub fn saved_names(action: &Action) -> Vec<String> {
         Action::Tunnel(crate::TunnelAction::Open(_)) => {
             vec!["tunnel_addr".into(), "inspector_addr".into()]
         }
+        Action::Command(c) => c.save.keys().cloned().collect(),
         _ => Vec::new(),
     }
 }
@@ -760,7 +764,173 @@ fn lint_action(
                 }
             }
         }
+        Action::Container(crate::ContainerAction::LogsContain(logs)) => {
+            if logs.text.is_empty() == logs.regex.is_none() {
+                let (l, c) = at("container.logs_contain");
+                report(
+                    l,
+                    c,
+                    format!(
+                        "{path}: `logs_contain` needs exactly one of `text:` (a line contains it) and \
+                         `regex:` (a line matches it)"
+                    ),
+                );
+            }
+            if let Some(pattern) = &logs.regex {
+                lint_regex(pattern, path, at("container.logs_contain.regex"), report);
+            }
+        }
+        Action::Command(c) => lint_command(c, path, &at, report),
+        Action::File(f) => {
+            let (l, c) = at("file.path");
+            if f.path.trim().is_empty() {
+                report(
+                    l,
+                    c,
+                    format!(
+                        "{path}: `path:` is empty; name the file, relative to the participant's workspace"
+                    ),
+                );
+            }
+            let judges_text = f.contains.is_some() || f.not_contains.is_some() || f.regex.is_some();
+            if !f.exists && judges_text {
+                let (l, c) = at("file.exists");
+                report(
+                    l,
+                    c,
+                    format!(
+                        "{path}: `exists: false` with `contains`, `not_contains` or `regex`: a file that must not \
+                         exist has no text to judge"
+                    ),
+                );
+            }
+            if let Some(pattern) = &f.regex {
+                lint_regex(pattern, path, at("file.regex"), report);
+            }
+        }
+        Action::Port(p) => {
+            let ok = p.address.contains("{{")
+                || p.address
+                    .rsplit_once(':')
+                    .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !ok {
+                let (l, c) = at("port.address");
+                report(
+                    l,
+                    c,
+                    format!(
+                        "{path}: `{}` is not a host:port address (write `127.0.0.1:{{{{ app_port }}}}`)",
+                        p.address
+                    ),
+                );
+            }
+        }
         _ => {}
+    }
+}
+
+/// A `command:` says what to run exactly once, runs on a side that can run it, and its regular
+/// expressions, JSON pointers and `save:` sources are well formed. `at` locates a field of the
+/// action by its path under the action (`command.run`).
+fn lint_command(
+    command: &crate::CommandAction,
+    path: &str,
+    at: &dyn Fn(&str) -> (usize, usize),
+    report: &mut dyn FnMut(usize, usize, String),
+) {
+    let (l, c) = at(if command.run.is_some() {
+        "command.run"
+    } else {
+        "command.argv"
+    });
+    match (&command.run, command.argv.is_empty()) {
+        (Some(_), false) | (None, true) => report(
+            l,
+            c,
+            format!(
+                "{path}: a `command:` needs exactly one of `run:` (shell commands) and `argv:` (a program \
+                 and its arguments, run without a shell)"
+            ),
+        ),
+        (Some(run), true) => {
+            if command.side == crate::Side::App {
+                report(
+                    l,
+                    c,
+                    format!(
+                        "{path}: `run:` inside the app (`in: app`) needs a shell in the app's image, and the \
+                         lab's offline image holds only the app's runtime: write the program and its \
+                         arguments as `argv:`"
+                    ),
+                );
+            } else if !run.contains("{{")
+                && let Some(problem) = bash_syntax_problem(run)
+            {
+                report(
+                    l,
+                    c,
+                    format!("{path}: the commands do not parse: {problem}"),
+                );
+            }
+        }
+        (None, false) => {}
+    }
+    for (stream, expect) in [
+        ("stdout", &command.expect.stdout),
+        ("stderr", &command.expect.stderr),
+    ] {
+        if let Some(pattern) = expect.as_ref().and_then(|e| e.regex.as_ref()) {
+            lint_regex(
+                pattern,
+                path,
+                at(&format!("command.expect.{stream}.regex")),
+                report,
+            );
+        }
+    }
+    for pointer in command.expect.json.keys() {
+        if !pointer.is_empty() && !pointer.starts_with('/') {
+            let (l, c) = at(&format!("command.expect.json.{pointer}"));
+            report(
+                l,
+                c,
+                format!("{path}: `{pointer}` is not a JSON pointer (write /field/sub)"),
+            );
+        }
+    }
+    for (name, source) in &command.save {
+        if !matches!(source.as_str(), "stdout" | "stderr" | "exit") && !source.starts_with('/') {
+            let (l, c) = at(&format!("command.save.{name}"));
+            report(
+                l,
+                c,
+                format!(
+                    "{path}: save `{name}: {source}`: a command's `save:` takes `stdout`, `stderr`, `exit` \
+                     or a JSON pointer into stdout (/field/sub)"
+                ),
+            );
+        }
+    }
+}
+
+/// `at`: where the pattern is in the file.
+fn lint_regex(
+    pattern: &str,
+    path: &str,
+    at: (usize, usize),
+    report: &mut dyn FnMut(usize, usize, String),
+) {
+    if pattern.contains("{{") {
+        return;
+    }
+    if let Err(e) = regex::Regex::new(pattern) {
+        let why = e.to_string();
+        let why = why.lines().last().unwrap_or_default().trim();
+        report(
+            at.0,
+            at.1,
+            format!("{path}: `{pattern}` is not a regular expression: {why}"),
+        );
     }
 }
 

@@ -6,13 +6,14 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use lab_util::duration::Dur;
 
 /// `lab.yaml`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabManifest {
     /// The lab format the file is written in (checked before the rest is read).
@@ -41,7 +42,7 @@ pub struct LabManifest {
 }
 
 /// A link with a title (`further_reading`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Link {
     pub title: String,
@@ -49,7 +50,7 @@ pub struct Link {
 }
 
 /// The lab app: its source folder and how to run and probe it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppSpec {
     /// Source folder, relative to the lab folder.
@@ -87,7 +88,7 @@ pub struct AppSpec {
 }
 
 /// `status_hints:` — a hint for a status, on paths that start with `path_prefix` (any path if none).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusHint {
     pub status: u16,
@@ -97,7 +98,7 @@ pub struct StatusHint {
 }
 
 /// `live:` — what the demo's live line shows besides the health request's time.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LiveLine {
     /// A JSON endpoint of the app (not a metrics scrape: that would reset what the steps read).
@@ -108,7 +109,7 @@ pub struct LiveLine {
     pub fields: Vec<LiveField>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LiveField {
     pub label: String,
@@ -127,7 +128,7 @@ fn default_health_path() -> String {
 }
 
 /// One environment a part runs in.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentSpec {
     #[serde(default)]
@@ -150,7 +151,7 @@ fn default_memory_mb() -> u64 {
     1024
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InspectorMode {
     /// No inspector.
@@ -170,14 +171,14 @@ fn default_inspector_port() -> u16 {
     9229
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Requirement {
     Docker,
 }
 
 /// A part as `lab.yaml` lists it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PartRef {
     pub id: String,
@@ -188,7 +189,7 @@ pub struct PartRef {
 }
 
 /// A part's YAML file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PartFile {
     pub title: String,
@@ -202,7 +203,7 @@ pub struct PartFile {
 }
 
 /// One step of a part.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// Stable id ("2.2"); progress is keyed by it.
@@ -248,7 +249,7 @@ fn yes() -> bool {
 }
 
 /// `mistakes:` — one plausible piece of wrong work a participant might do instead of the solve.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Mistake {
     /// What the participant got wrong ("a jam shorter than asked"); named in verify's output.
@@ -271,7 +272,7 @@ pub struct Mistake {
 }
 
 /// `unchecked:` — a command or action of the solve that the check does not judge, and why.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Unchecked {
     /// Commands of the solve's `shell:` blocks whose first line starts with this text.
@@ -286,7 +287,7 @@ pub struct Unchecked {
 }
 
 /// Something the runner does, or judges, against the live system.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
     /// An HTTP request to the app.
@@ -318,6 +319,132 @@ pub enum Action {
     /// Shell commands a participant types: shown in the step exactly as written (after rendering) and
     /// run exactly so, in `bash`, by verify, demo and "do it for me".
     Shell(ShellAction),
+    /// A check (or setup): runs a command on the participant's side or inside the app's environment
+    /// and judges how it ended (exit status, output, duration). Never part of a solve.
+    Command(CommandAction),
+    /// A check: a file in the participant's workspace exists (or not) and holds some text.
+    File(FileCheck),
+    /// A check: waits until a TCP port accepts connections (or, with `open: false`, refuses them).
+    Port(PortWait),
+}
+
+/// `command:` — run a command and judge how it ended. A check, not something a participant does:
+/// lint keeps it out of a solve.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandAction {
+    /// Shell commands: `bash` on the participant's side (with the participant's exported variables,
+    /// in their terminal's folder), `sh -c` inside the app's environment (the image needs a shell).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    /// The program and its arguments, run without a shell (for an image that has none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub argv: Vec<String>,
+    /// Where it runs: `participant` (the default: the participant's machine) or `app` (inside the
+    /// app's environment: `docker exec` in its container; for the process backend, a local process in
+    /// the app's folder with the app's environment variables).
+    #[serde(default, rename = "in")]
+    pub side: Side,
+    /// What must be true of how it ended; with nothing said, exit status 0.
+    #[serde(default)]
+    pub expect: CommandExpect,
+    /// Variables saved from what it printed: `name: stdout`, `stderr`, `exit`, or a JSON pointer
+    /// into stdout read as JSON (`/items/0/id`). Text is saved without its trailing newline.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub save: BTreeMap<String, String>,
+    /// How long it may run (default 30 s); still running then, it is stopped and judged as failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// Where a `command:` runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The participant's machine, as their terminal is.
+    #[default]
+    Participant,
+    /// Inside the app's environment.
+    App,
+}
+
+/// What a command's ending must look like.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandExpect {
+    /// The exit status (`0`, `{ne: 0}`, `{one_of: [0, 1]}`); 0 when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<Matcher>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<TextExpect>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<TextExpect>,
+    /// Stdout read as JSON: JSON pointer → matcher.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub json: BTreeMap<String, Matcher>,
+    /// It took at least this long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_duration: Option<Dur>,
+    /// It took at most this long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<Dur>,
+}
+
+/// What a text (a command's output, a file) must hold. Every condition given must hold.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TextExpect {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_contains: Option<String>,
+    /// A regular expression (Rust `regex` syntax) that must match somewhere; `(?m)^...$` for a line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+}
+
+/// `file:` — a file in the participant's workspace (the folder their terminal starts in, which
+/// `{{ workspace }}` names; a relative `path` is relative to it).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileCheck {
+    pub path: String,
+    /// `false`: the file must not exist.
+    #[serde(default = "yes")]
+    pub exists: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_contains: Option<String>,
+    /// A regular expression its text must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// `port:` — wait for a TCP port, as seen from the participant's side.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortWait {
+    /// `host:port` (`127.0.0.1:{{ app_port }}`).
+    pub address: String,
+    /// `false`: wait until nothing accepts connections there any more.
+    #[serde(default = "yes")]
+    pub open: bool,
+    /// How long to wait (default 10 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+    /// What a participant whose work this check rejects should do (shown in the diagnosis instead
+    /// of the step's first hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// `shell:` — what a participant types into a terminal. A plain string is commands for the
@@ -338,14 +465,14 @@ pub struct ShellAction {
     pub timeout: Option<Dur>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 enum ShellForm {
     Text(String),
     Spec(ShellSpec),
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ShellSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -402,7 +529,7 @@ impl From<ShellAction> for ShellForm {
 }
 
 /// `inspector:` — what the runner does through the Chrome DevTools Protocol, as DevTools would.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InspectorAction {
     /// `/json/version` and `/json/list` answer; saves the target's WebSocket and DevTools URLs.
@@ -440,7 +567,7 @@ pub enum InspectorAction {
     HeapUsage(InspectorHeapUsage),
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorDiscover {
     /// Variables saved: `ws_url`, `devtools_url`, `target_id` → variable name.
@@ -454,14 +581,14 @@ pub struct InspectorDiscover {
     pub hint: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorAttach {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorEvaluate {
     pub expression: String,
@@ -478,7 +605,7 @@ pub struct InspectorEvaluate {
 }
 
 /// A place in the lab app's source, resolved from the source itself.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourcePlace {
     /// Relative to the app's folder (`src/lab/event-loop-jam.js`).
@@ -490,7 +617,7 @@ pub struct SourcePlace {
     pub line_containing: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorPauseAt {
     pub at: SourcePlace,
@@ -500,7 +627,7 @@ pub struct InspectorPauseAt {
     pub timeout: Option<Dur>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorStep {
     /// How long the app may run before it pauses again (a step out runs the rest of the function).
@@ -508,7 +635,7 @@ pub struct InspectorStep {
     pub timeout: Option<Dur>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorEvaluateInFrame {
     pub expression: String,
@@ -529,13 +656,13 @@ pub struct InspectorEvaluateInFrame {
     pub hint: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorWatch {
     pub expression: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorPaused {
     /// The paused frame's function.
@@ -569,14 +696,14 @@ pub struct InspectorPaused {
     pub hint: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorResume {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorProfile {
     pub during: Vec<Action>,
@@ -588,7 +715,7 @@ pub struct InspectorProfile {
     pub timeout: Option<Dur>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorHeapSnapshot {
     /// File name under the session's artifact folder.
@@ -599,7 +726,7 @@ pub struct InspectorHeapSnapshot {
     pub timeout: Option<Dur>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InspectorHeapUsage {
     /// `used` / `total` → matcher.
@@ -613,7 +740,7 @@ pub struct InspectorHeapUsage {
 }
 
 /// `tunnel:` — open or close the session's port-forward, or look through one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TunnelAction {
     /// Listens on `local` and forwards each connection to `remote` inside the container; from then
@@ -627,7 +754,7 @@ pub enum TunnelAction {
     InspectorReachable(bool),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TunnelOpen {
     /// Where to listen on the host (loopback only).
@@ -642,7 +769,7 @@ fn default_tunnel_remote() -> String {
 }
 
 /// `ask:` — a question with an answer derived from live state.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AskAction {
     pub question: String,
@@ -658,7 +785,7 @@ pub struct AskAction {
 }
 
 /// `http:` — one request.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpAction {
     #[serde(default = "default_method")]
@@ -710,7 +837,7 @@ impl HttpAction {
 }
 
 /// What an HTTP response must look like. With nothing said, any 2xx status passes.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpExpect {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -731,7 +858,7 @@ pub struct HttpExpect {
 }
 
 /// `metrics:` — scrape the app's Prometheus endpoint.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsAction {
     /// The app's `metrics` path (lab.yaml) unless given.
@@ -752,7 +879,7 @@ pub struct MetricsAction {
 }
 
 /// `container:` — act on the app's container (or local process).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ContainerAction {
     /// Replace the app with one whose environment is changed; the change holds for later steps.
@@ -767,7 +894,7 @@ pub enum ContainerAction {
     Signal(String),
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecreateSpec {
     /// Variables to set (templates).
@@ -781,17 +908,22 @@ pub struct RecreateSpec {
     pub reset: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaitHealthy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogsContain {
+    /// Text a line of the log contains.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub text: String,
+    /// Or: a regular expression a line of the log matches (`listening on \d+`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
     /// What a participant whose work this check rejects should do (shown in the diagnosis instead
@@ -801,7 +933,7 @@ pub struct LogsContain {
 }
 
 /// `artifact:` — copy a file out of the environment (the Docker archive API for containers).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArtifactAction {
     /// Path inside the environment.
@@ -816,7 +948,7 @@ pub struct ArtifactAction {
 }
 
 /// `analyze:` — read a captured file and judge it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum AnalyzeAction {
     Cpuprofile(CpuprofileCheck),
@@ -825,7 +957,7 @@ pub enum AnalyzeAction {
     HeapDiff(HeapDiffCheck),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeapDiffCheck {
     /// Host path of the earlier snapshot.
@@ -845,7 +977,7 @@ pub struct HeapDiffCheck {
     pub hint: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CpuprofileCheck {
     /// Host path of the `.cpuprofile`.
@@ -865,7 +997,7 @@ pub struct CpuprofileCheck {
     pub hint: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionShare {
     /// Shown in messages; also matched when the line range is not given.
@@ -884,7 +1016,7 @@ pub struct FunctionShare {
     pub of: ShareOf,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ShareOf {
     #[default]
@@ -892,7 +1024,7 @@ pub enum ShareOf {
     Busy,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeapsnapshotCheck {
     /// Host path of the `.heapsnapshot`.
@@ -916,7 +1048,7 @@ pub struct HeapsnapshotCheck {
 }
 
 /// `eventually:` — poll until the inner actions pass.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventuallyAction {
     pub timeout: Dur,
@@ -935,7 +1067,7 @@ fn default_interval() -> Dur {
 }
 
 /// A YAML scalar used where a string is sent (query values): `ms: 1500` and `ms: "1500"` alike.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Scalar {
     Text(String),
@@ -964,7 +1096,7 @@ pub enum Matcher {
     Equals(Value),
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MatchOps {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1001,6 +1133,28 @@ pub const MATCH_OPERATORS: &[&str] = &[
     "exists",
     "one_of",
 ];
+
+impl JsonSchema for Matcher {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Matcher".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let ops = generator.subschema_for::<MatchOps>();
+        schemars::json_schema!({
+            "description": "What a value must be: a plain value means equal to it; a map gives operators ({gte: 1.0}, {exists: true}, {contains: \"ws://\"}, {one_of: [200, 204]}). Compare with a map by {eq: {...}}.",
+            "anyOf": [ops, {"not": {"type": "object"}}]
+        })
+    }
+}
+
+impl JsonSchema for ShellAction {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ShellAction".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        ShellForm::json_schema(generator)
+    }
+}
 
 impl<'de> Deserialize<'de> for Matcher {
     /// A map is always read as operators (so a misspelt operator is an error, not a silent literal);

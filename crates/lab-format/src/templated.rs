@@ -161,7 +161,7 @@ macro_rules! plain {
     )*};
 }
 
-plain!(bool, u16, u32, u64, f64, [u32; 2], ShareOf);
+plain!(bool, u16, u32, u64, f64, [u32; 2], ShareOf, Side);
 
 /// [`Templated`] for a struct, field by field. Every field is listed (the struct literal does not
 /// compile otherwise); `field as "name"` gives the name the file uses when it differs.
@@ -287,6 +287,35 @@ templated_struct!(RecreateSpec { env, unset, reset });
 templated_struct!(WaitHealthy { timeout });
 templated_struct!(LogsContain {
     text,
+    regex,
+    timeout,
+    hint
+});
+templated_struct!(CommandAction { run, argv, side as "in", expect, save, timeout, hint });
+templated_struct!(CommandExpect {
+    exit,
+    stdout,
+    stderr,
+    json,
+    min_duration,
+    max_duration
+});
+templated_struct!(TextExpect {
+    contains,
+    not_contains,
+    regex
+});
+templated_struct!(FileCheck {
+    path,
+    exists,
+    contains,
+    not_contains,
+    regex,
+    hint
+});
+templated_struct!(PortWait {
+    address,
+    open,
     timeout,
     hint
 });
@@ -417,6 +446,9 @@ templated_enum!(Action {
     Tunnel(a) as "tunnel",
     Ask(a) as "ask",
     Shell(a) as "shell",
+    Command(a) as "command",
+    File(a) as "file",
+    Port(a) as "port",
 });
 
 templated_enum!(InspectorAction {

@@ -120,6 +120,19 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
+impl schemars::JsonSchema for Dur {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A duration with a unit (500ms, 2s, 1.5s, 2m), or a template giving one.",
+            "pattern": "^\\s*([0-9]+(\\.[0-9]*)?|\\.[0-9]+)\\s*(ms|s|m|min)\\s*$|\\{\\{"
+        })
+    }
+}
+
 /// Formats an elapsed time the way the runner prints it everywhere: `0.412s`.
 pub fn seconds(d: Duration) -> String {
     format!("{:.3}s", d.as_secs_f64())

@@ -607,7 +607,7 @@ impl Exec for DockerClient {
             ..Default::default()
         };
         let exec = call(
-            &format!("create the forwarder exec in {container}"),
+            &format!("create an exec in {container}"),
             limit,
             self.docker.create_exec(container, config),
         )
@@ -618,7 +618,7 @@ impl Exec for DockerClient {
             output_capacity: Some(64 * 1024),
         };
         let started = call(
-            &format!("start the forwarder exec in {container}"),
+            &format!("start an exec in {container}"),
             limit,
             self.docker.start_exec(&exec.id, Some(options)),
         )
@@ -636,16 +636,16 @@ impl Exec for DockerClient {
                         })
                         .map_err(|e| {
                             anyhow::Error::new(DockerError::from_bollard(
-                                "read the forwarder's output",
+                                "read an exec's output",
                                 e,
                             ))
                         })
                 })),
                 input,
             }),
-            StartExecResults::Detached => anyhow::bail!(
-                "Docker started the forwarder exec in {container} detached, without its streams"
-            ),
+            StartExecResults::Detached => {
+                anyhow::bail!("Docker started an exec in {container} detached, without its streams")
+            }
         }
     }
 

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use async_trait::async_trait;
@@ -277,6 +278,69 @@ fn is_port_conflict(e: &anyhow::Error) -> bool {
 }
 
 /// Host ports to ask for.
+/// How long Docker gets to create and start an exec, and to say how it ended.
+const EXEC_CALL_LIMIT: Duration = Duration::from_secs(10);
+
+/// Runs `argv` in `container` with `docker exec` (stdin closed) and collects what it prints until it
+/// ends or `timeout` passes. Docker cannot stop an exec: one still running at `timeout` is left to
+/// end with the container, and said to have timed out.
+async fn exec_in(
+    docker: &DockerClient,
+    container: &str,
+    argv: &[String],
+    timeout: Duration,
+) -> Result<super::ExecOutput> {
+    use crate::probe::tunnel::{Exec, ExecState, Frame};
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    if argv.is_empty() {
+        bail!("nothing to run: the command is empty");
+    }
+    let started = std::time::Instant::now();
+    let attached = docker
+        .start_attached(container, Vec::new(), argv.to_vec(), EXEC_CALL_LIMIT)
+        .await
+        .with_context(|| format!("Failed to run `{}` in {container}", argv.join(" ")))?;
+    let (id, mut output, mut input) = (attached.id, attached.output, attached.input);
+    // Nothing to read on stdin: a command that reads it sees its end.
+    let _ = tokio::time::timeout(Duration::from_secs(2), input.shutdown()).await;
+    let mut out = super::ExecOutput::default();
+    let read = async {
+        while let Some(frame) = output.next().await {
+            match frame? {
+                Frame::StdOut(b) | Frame::Unframed(b) => super::exec::keep(&mut out.stdout, &b),
+                Frame::StdErr(b) => super::exec::keep(&mut out.stderr, &b),
+            }
+        }
+        anyhow::Ok(())
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(done) => done.with_context(|| format!("Failed to read `{}`'s output", argv[0]))?,
+        Err(_) => out.timed_out = true,
+    }
+    out.took = started.elapsed();
+    if !out.timed_out {
+        // The stream ends a moment before Docker records the exit code.
+        let asked = std::time::Instant::now();
+        loop {
+            match docker.state(&id, EXEC_CALL_LIMIT).await? {
+                ExecState::Exited(code) => {
+                    out.status = code;
+                    break;
+                }
+                ExecState::Running if asked.elapsed() < Duration::from_secs(5) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                ExecState::Running => bail!(
+                    "`{}` in {container} closed its output but Docker still says it runs",
+                    argv.join(" ")
+                ),
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[derive(Debug, Default)]
 struct Wanted {
     app: Option<u16>,
@@ -371,6 +435,10 @@ impl Environment for DockerEnv {
         let container = self.remove_container().await;
         let network = self.docker.remove_network(&self.network).await;
         container.and(network.map_err(Into::into))
+    }
+
+    async fn exec(&self, argv: &[String], timeout: Duration) -> Result<super::ExecOutput> {
+        exec_in(&self.docker, &self.container, argv, timeout).await
     }
 
     async fn open_tunnel(&self, local: SocketAddr, remote: SocketAddr) -> Result<Tunnel> {
