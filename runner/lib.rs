@@ -20,3 +20,4 @@ pub mod outcome;
 pub mod probe;
 pub mod session;
 pub mod util;
+pub mod web;

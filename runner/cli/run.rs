@@ -365,15 +365,27 @@ async fn start_command(args: StartArgs) -> Result<u8> {
     // What the participant saves (profiles, snapshots) stays where they can find it again.
     let mut engine = engine_options(&args.env, Some(PathBuf::from("lab-artifacts")), Mode::Start);
     engine.artifacts_per_session = false;
+    let mut reporters: Vec<Box<dyn crate::session::events::Reporter>> = vec![Box::new(
+        ScreenReporter::new(Terminal::detect(), Screen::Start),
+    )];
+    let mut remote = None;
+    let _face = if args.web.web {
+        let (face, choices) =
+            crate::web::serve_start(page_setup(&lab, part)?, args.web.port).await?;
+        announce_page(&face.url, &args.web);
+        reporters.push(face.reporter());
+        remote = Some(choices);
+        Some(face)
+    } else {
+        None
+    };
     let options = crate::session::interactive::StartOptions {
         keep: args.keep,
         engine,
+        remote,
     };
-    let events = Events::new(vec![Box::new(ScreenReporter::new(
-        Terminal::detect(),
-        Screen::Start,
-    ))]);
-    let run = crate::session::interactive::run(&lab, part, &options, &events);
+    let events = Events::new(reporters);
+    let run = crate::session::interactive::run(&lab, part, options, &events);
     match interruptible(run).await? {
         // Quitting is fine: the participant's progress is saved.
         Ok(_) => Ok(exit::SUCCESS),
@@ -381,6 +393,44 @@ async fn start_command(args: StartArgs) -> Result<u8> {
             events.emit(Event::Interrupted { why: why.into() });
             Ok(exit::INTERRUPTED)
         }
+    }
+}
+
+/// What the page shows before the session says anything: the lab, the part, its steps, and each
+/// part's progress for the sidebar.
+fn page_setup(lab: &Lab, part: &crate::lab::Part) -> Result<crate::web::state::PageSetup> {
+    let store = crate::session::progress::Store::open_default()?;
+    let mut parts = Vec::new();
+    for p in &lab.parts {
+        parts.push(crate::web::PartSummary {
+            id: p.id().to_string(),
+            title: p.file.title.clone(),
+            done: store.part(lab, p)?.done_count(p),
+            steps: p.file.steps.len(),
+        });
+    }
+    Ok(crate::web::state::PageSetup {
+        lab_title: lab.manifest.title.clone(),
+        part: part.id().to_string(),
+        part_title: part.file.title.clone(),
+        steps: part
+            .file
+            .steps
+            .iter()
+            .map(|s| (s.id.clone(), s.title.clone()))
+            .collect(),
+        parts,
+    })
+}
+
+/// Prints the page's URL on a line of its own, and opens it unless told not to.
+fn announce_page(url: &str, args: &crate::cli::args::WebArgs) {
+    println!("the session in your browser (keep this address to yourself: it holds the token):");
+    println!("{url}");
+    if !args.no_browser
+        && let Some(opened) = crate::web::open_in_browser(url)
+    {
+        println!("{opened}");
     }
 }
 

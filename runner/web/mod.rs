@@ -1,0 +1,125 @@
+//! The browser face of a session: `start --web` (the participant's guide) and `demo --web` (the
+//! presenter view). The same session as the terminal's: its events reach the page through one more
+//! reporter ([`state::GuideReporter`]), and the page's buttons send the terminal menu's choices into
+//! the same place the terminal's keys enter (`session::interactive`'s input). The page is rendered
+//! from the same Markdown the terminal shows ([`markdown`]), every asset is embedded, and the server
+//! is safe by construction ([`security`]).
+
+pub mod markdown;
+pub mod security;
+pub mod server;
+pub mod state;
+
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use tokio::sync::mpsc;
+
+use crate::session::events::Reporter;
+use crate::session::interactive::Choice;
+use server::{OnAction, Refusal, Server};
+use state::{GuideReporter, PageSetup, Shared};
+
+pub use state::PartSummary;
+
+/// A served page: its URL (with the token) and the state its reporter keeps.
+pub struct Face {
+    pub url: String,
+    pub shared: Arc<Mutex<Shared>>,
+    _server: Server,
+}
+
+impl Face {
+    /// The reporter that feeds this page from the session's events.
+    pub fn reporter(&self) -> Box<dyn Reporter> {
+        Box::new(GuideReporter::new(self.shared.clone()))
+    }
+}
+
+async fn serve(
+    view: &'static str,
+    setup: PageSetup,
+    port: u16,
+    on_action: OnAction,
+) -> Result<Face> {
+    let token = crate::util::random::hex(16);
+    let shared = Arc::new(Mutex::new(Shared::new(view, setup)));
+    let server = server::serve(port, token.clone(), shared.clone(), on_action).await?;
+    Ok(Face {
+        url: format!("http://127.0.0.1:{}/?token={token}", server.addr.port()),
+        shared,
+        _server: server,
+    })
+}
+
+/// The participant's guide for `start --web`: the page, and the choices its buttons send (the
+/// terminal menu's, taken only while the session offers its menu).
+pub async fn serve_start(setup: PageSetup, port: u16) -> Result<(Face, mpsc::Receiver<Choice>)> {
+    let (send, receive) = mpsc::channel(1);
+    let on_action: OnAction = Arc::new(move |name, shared| {
+        let choice = Choice::named(name).ok_or(Refusal::Unknown)?;
+        if !shared.page.status.waiting {
+            return Err(Refusal::Busy);
+        }
+        send.try_send(choice).map_err(|_| Refusal::Busy)?;
+        shared.chosen();
+        Ok(())
+    });
+    Ok((serve("start", setup, port, on_action).await?, receive))
+}
+
+/// What the presenter's page asks of a demo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// Go on now (as Enter in the terminal).
+    Next,
+    /// Stop (or resume) the timed pace between steps.
+    TogglePause,
+}
+
+/// The presenter view for `demo --web`: the page, and the pace control its buttons send.
+pub async fn serve_demo(
+    setup: PageSetup,
+    port: u16,
+) -> Result<(Face, mpsc::UnboundedReceiver<Pace>)> {
+    let (send, receive) = mpsc::unbounded_channel();
+    let on_action: OnAction = Arc::new(move |name, shared| {
+        let pace = match name {
+            "next" => Pace::Next,
+            "pause" => Pace::TogglePause,
+            _ => return Err(Refusal::Unknown),
+        };
+        send.send(pace).map_err(|_| Refusal::Busy)?;
+        if pace == Pace::TogglePause {
+            let paused = !shared.page.status.paused;
+            shared.set_paused(paused);
+        }
+        Ok(())
+    });
+    Ok((serve("demo", setup, port, on_action).await?, receive))
+}
+
+/// Opens `url` in the default browser when there is a display to show it on; says what it did.
+pub fn open_in_browser(url: &str) -> Option<String> {
+    let display = ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else if display {
+        "xdg-open"
+    } else {
+        return None;
+    };
+    let mut child = Command::new(opener)
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    // Reaped when it exits, without holding the session up.
+    std::thread::spawn(move || child.wait());
+    Some(format!("opened it in your browser ({opener})"))
+}
