@@ -31,3 +31,4 @@ mod reliability_input;
 mod start;
 mod tunnel_live;
 mod verify;
+mod web;
