@@ -369,7 +369,7 @@ async fn start_command(args: StartArgs) -> Result<u8> {
         ScreenReporter::new(Terminal::detect(), Screen::Start),
     )];
     let mut remote = None;
-    let _face = if args.web.web {
+    let face = if args.web.web {
         let (face, choices) =
             crate::web::serve_start(page_setup(&lab, part)?, args.web.port).await?;
         announce_page(&face.url, &args.web);
@@ -386,14 +386,18 @@ async fn start_command(args: StartArgs) -> Result<u8> {
     };
     let events = Events::new(reporters);
     let run = crate::session::interactive::run(&lab, part, options, &events);
-    match interruptible(run).await? {
+    let code = match interruptible(run).await? {
         // Quitting is fine: the participant's progress is saved.
-        Ok(_) => Ok(exit::SUCCESS),
+        Ok(_) => exit::SUCCESS,
         Err(why) => {
             events.emit(Event::Interrupted { why: why.into() });
-            Ok(exit::INTERRUPTED)
+            exit::INTERRUPTED
         }
+    };
+    if let Some(face) = face {
+        face.finish().await;
     }
+    Ok(code)
 }
 
 /// What the page shows before the session says anything: the lab, the part, its steps, and each

@@ -31,6 +31,12 @@ pub struct Face {
 }
 
 impl Face {
+    /// The session is over: the pages get the last change, their streams end, the server stops.
+    pub async fn finish(mut self) {
+        self.shared.lock().expect("page state lock").end();
+        self._server.finish().await;
+    }
+
     /// The reporter that feeds this page from the session's events.
     pub fn reporter(&self) -> Box<dyn Reporter> {
         Box::new(GuideReporter::new(self.shared.clone()))

@@ -5,6 +5,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use axum::Router;
@@ -16,6 +17,7 @@ use axum::routing::{get, post};
 use futures_util::stream::{self, Stream, StreamExt as _};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::security::{self, Guard};
@@ -45,15 +47,37 @@ const SCRIPT: &str = include_str!("assets/page.js");
 const STYLE: &str = include_str!("assets/page.css");
 const ICON: &str = include_str!("assets/icon.svg");
 
+/// How long the server waits for pages to take the last change when the session ends.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A running server.
 pub struct Server {
     pub addr: SocketAddr,
-    task: JoinHandle<()>,
+    task: Option<JoinHandle<()>>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Server {
+    /// Stops accepting, lets the pages' streams end (after [`Change::End`]) and waits for them,
+    /// within [`FINISH_TIMEOUT`].
+    pub async fn finish(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(FINISH_TIMEOUT, task).await.is_err() {
+                abort.abort();
+            }
+        }
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
@@ -87,11 +111,21 @@ pub async fn serve(
         .route("/action", post(action))
         .with_state(app)
         .layer(axum::middleware::from_fn_with_state(guard, security::guard));
+    let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        // The server ends with the session (the task is aborted); an accept error ends it early.
-        let _ = axum::serve(listener, router).await;
+        // The server ends with the session ([`Server::finish`], or aborted when dropped); an
+        // accept error ends it early.
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
     });
-    Ok(Server { addr, task })
+    Ok(Server {
+        addr,
+        task: Some(task),
+        stop: Some(stop),
+    })
 }
 
 async fn page(State(app): State<App>) -> Response {
@@ -142,8 +176,14 @@ async fn events(State(app): State<App>) -> Sse<impl Stream<Item = Result<SseEven
                 )),
                 Err(RecvError::Closed) => return None,
             };
-            Some((Ok(sse(&change)), receiver))
+            Some((change, receiver))
         }
+    })
+    // The stream ends after the session's last change.
+    .scan(false, |ended, change| {
+        let go_on = !*ended;
+        *ended = matches!(change, Change::End);
+        std::future::ready(go_on.then(|| Ok(sse(&change))))
     });
     Sse::new(first.chain(rest)).keep_alive(KeepAlive::default())
 }

@@ -99,6 +99,8 @@ pub enum Change {
     Status(Status),
     /// demo: the app's metrics, one sample.
     Metrics(serde_json::Value),
+    /// The session is over: the last change; each page's stream ends after it.
+    End,
 }
 
 impl Change {
@@ -108,6 +110,7 @@ impl Change {
             Change::Log(_) => "log",
             Change::Status(_) => "status",
             Change::Metrics(_) => "metrics",
+            Change::End => "end",
         }
     }
     pub fn data(&self) -> String {
@@ -116,6 +119,7 @@ impl Change {
             Change::Log(l) => serde_json::to_string(l),
             Change::Status(s) => serde_json::to_string(s),
             Change::Metrics(m) => serde_json::to_string(m),
+            Change::End => Ok("{}".to_string()),
         };
         json.unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
@@ -219,6 +223,11 @@ impl Shared {
     pub fn set_paused(&mut self, paused: bool) {
         self.page.status.paused = paused;
         self.status_changed();
+    }
+
+    /// Ends every page's stream (the session is over).
+    pub fn end(&self) {
+        self.send(Change::End);
     }
 
     pub fn metrics(&self, sample: serde_json::Value) {

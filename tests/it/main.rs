@@ -32,3 +32,4 @@ mod start;
 mod tunnel_live;
 mod verify;
 mod web;
+mod web_browser;

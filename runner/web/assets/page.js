@@ -32,7 +32,18 @@
       li.textContent = p.id + ' ' + p.title + ' (' + p.done + '/' + p.steps + ')';
       return li;
     }));
-    $('intro').replaceChildren(...(s.step ? [] : s.intro.map((h) => el('div', 'shown', h))));
+    // The intro stays reachable (its exports are needed later): open before and at the first step.
+    const intro = $('intro');
+    if (s.intro.length) {
+      const details = intro.querySelector('details') || el('details', 'intro');
+      details.open = !s.step || s.step.index === 1;
+      const summary = el('summary');
+      summary.textContent = 'Introduction';
+      details.replaceChildren(summary, ...s.intro.map((h) => el('div', 'shown', h)));
+      intro.replaceChildren(details);
+    } else {
+      intro.replaceChildren();
+    }
     const article = $('step');
     if (s.step) {
       article.hidden = false;
@@ -177,6 +188,12 @@
   stream.addEventListener('log', (e) => appendLog(JSON.parse(e.data)));
   stream.addEventListener('status', (e) => renderStatus(JSON.parse(e.data)));
   stream.addEventListener('metrics', (e) => metrics(JSON.parse(e.data)));
+  // The session is over: no reconnecting to a runner that has gone.
+  stream.addEventListener('end', () => {
+    stream.close();
+    document.body.dataset.stream = 'closed';
+    if (!status.ended) renderStatus(Object.assign({}, status, { ended: 'the session has ended' }));
+  });
   stream.addEventListener('error', () => {
     if (!status.ended) $('status').textContent = 'lab-runner is not answering (reconnecting…)';
   });

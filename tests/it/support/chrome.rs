@@ -228,14 +228,11 @@ impl Page {
         }
     }
 
-    /// Saves a screenshot of the whole page as `<name>.png`; returns its path.
+    /// Saves a screenshot of what the window shows as `<name>.png`; returns its path.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let shot = self
             .tab
-            .call(
-                "Page.captureScreenshot",
-                json!({ "format": "png", "captureBeyondViewport": true }),
-            )
+            .call("Page.captureScreenshot", json!({ "format": "png" }))
             .await
             .unwrap();
         let png = base64::engine::general_purpose::STANDARD
@@ -263,4 +260,30 @@ impl Page {
         }
         self.errors.clone()
     }
+}
+
+/// Whether `chromium` is installed. Without it: in CI the test fails (`.ci/run` installs it); on a
+/// developer's machine it is skipped, saying why.
+pub fn chromium_or_skip(test: &str) -> bool {
+    let ok = Command::new("chromium")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if ok {
+        return true;
+    }
+    if super::in_ci() {
+        panic!("{test} needs chromium, and CI is set: apt-get install chromium (.ci/run does)");
+    }
+    eprintln!("skipping {test}: chromium is not installed (apt-get install chromium)");
+    false
+}
+
+/// Where a test's screenshots go: `target/test-output/<test>/`.
+pub fn screenshot_dir(test: &str) -> PathBuf {
+    super::repo_root()
+        .join("target")
+        .join("test-output")
+        .join(test)
 }
