@@ -69,7 +69,7 @@ pub enum Command {
     Start(StartArgs),
     /// Show a part to an audience: each step performed, narrated and checked
     #[command(
-        after_help = "Examples:\n  lab-runner demo part2              # Enter between steps\n  lab-runner demo part2 --pace 5     # 5 s between steps\n  lab-runner demo part1 --pace 0 --yes   # no waiting (CI)"
+        after_help = "Examples:\n  lab-runner demo part2              # Enter between steps\n  lab-runner demo part2 --pace 5     # 5 s between steps\n  lab-runner demo part1 --pace 0 --yes   # no waiting (CI)\n  lab-runner demo part2 --web        # the presenter view in your browser: big type, live charts, Next / Pause"
     )]
     Demo(DemoArgs),
     /// Show your progress through each part
@@ -178,6 +178,8 @@ pub struct DemoArgs {
     /// Leave the environment running afterwards
     #[arg(long)]
     pub keep: bool,
+    #[command(flatten)]
+    pub web: WebArgs,
     #[command(flatten)]
     pub env: EnvArgs,
 }

@@ -442,23 +442,42 @@ async fn demo_command(args: DemoArgs) -> Result<u8> {
     let lab = load_lab(args.env.lab.clone())?;
     let part = one_part(&lab, &args.part)?;
     let term = Terminal::detect();
+    // The live line polls the app: only where someone watches it (a terminal, the presenter view).
+    let live = term.styled() || args.web.web;
+    let mut reporters: Vec<Box<dyn crate::session::events::Reporter>> =
+        vec![Box::new(ScreenReporter::new(term, Screen::Demo))];
+    let mut remote = None;
+    let face = if args.web.web {
+        let (face, pace) = crate::web::serve_demo(page_setup(&lab, part)?, args.web.port).await?;
+        announce_page(&face.url, &args.web);
+        reporters.push(face.reporter());
+        remote = Some(pace);
+        Some(face)
+    } else {
+        None
+    };
     let options = crate::session::demo::DemoOptions {
         pace: args.pace,
         yes: args.yes,
         keep: args.keep,
-        // The live line polls the app: only where someone watches it.
-        live: term.styled(),
+        live,
         engine: engine_options(&args.env, None, Mode::Demo),
+        remote,
+        charts: args.web.web,
     };
-    let events = Events::new(vec![Box::new(ScreenReporter::new(term, Screen::Demo))]);
-    match interruptible(crate::session::demo::run(&lab, part, &options, &events)).await? {
-        Ok(results) if results.iter().all(|r| r.passed()) => Ok(exit::SUCCESS),
-        Ok(_) => Ok(exit::FAILED),
+    let events = Events::new(reporters);
+    let code = match interruptible(crate::session::demo::run(&lab, part, options, &events)).await? {
+        Ok(results) if results.iter().all(|r| r.passed()) => exit::SUCCESS,
+        Ok(_) => exit::FAILED,
         Err(why) => {
             events.emit(Event::Interrupted { why: why.into() });
-            Ok(exit::INTERRUPTED)
+            exit::INTERRUPTED
         }
+    };
+    if let Some(face) = face {
+        face.finish().await;
     }
+    Ok(code)
 }
 
 fn status_command(args: StatusArgs) -> Result<u8> {

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Result;
 use tokio::sync::mpsc;
 
+use crate::session::demo::PaceControl;
 use crate::session::events::Reporter;
 use crate::session::interactive::Choice;
 use server::{OnAction, Refusal, Server};
@@ -75,29 +76,20 @@ pub async fn serve_start(setup: PageSetup, port: u16) -> Result<(Face, mpsc::Rec
     Ok((serve("start", setup, port, on_action).await?, receive))
 }
 
-/// What the presenter's page asks of a demo.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pace {
-    /// Go on now (as Enter in the terminal).
-    Next,
-    /// Stop (or resume) the timed pace between steps.
-    TogglePause,
-}
-
 /// The presenter view for `demo --web`: the page, and the pace control its buttons send.
 pub async fn serve_demo(
     setup: PageSetup,
     port: u16,
-) -> Result<(Face, mpsc::UnboundedReceiver<Pace>)> {
+) -> Result<(Face, mpsc::UnboundedReceiver<PaceControl>)> {
     let (send, receive) = mpsc::unbounded_channel();
     let on_action: OnAction = Arc::new(move |name, shared| {
         let pace = match name {
-            "next" => Pace::Next,
-            "pause" => Pace::TogglePause,
+            "next" => PaceControl::Next,
+            "pause" => PaceControl::TogglePause,
             _ => return Err(Refusal::Unknown),
         };
         send.send(pace).map_err(|_| Refusal::Busy)?;
-        if pace == Pace::TogglePause {
+        if pace == PaceControl::TogglePause {
             let paused = !shared.page.status.paused;
             shared.set_paused(paused);
         }

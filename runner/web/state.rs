@@ -336,7 +336,27 @@ impl Shared {
                     *expected_ms as f64 / 1000.0
                 ),
             ),
-            Event::ActivityFinished { .. } | Event::Live { .. } => {}
+            Event::ActivityFinished { .. } => {}
+            Event::Live { values, .. } => {
+                if !values.is_empty() {
+                    let t = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as u64)
+                        .unwrap_or_default();
+                    let metrics: Vec<serde_json::Value> = values
+                        .iter()
+                        .map(|v| {
+                            serde_json::json!({
+                                "name": v.label,
+                                "title": chart_title(&v.label),
+                                "unit": v.unit,
+                                "value": v.value,
+                            })
+                        })
+                        .collect();
+                    self.metrics(serde_json::json!({ "t": t, "metrics": metrics }));
+                }
+            }
             Event::PhaseFailed { step, outcome, .. } => {
                 let what = match outcome.phase() {
                     Some(phase) => format!("the {phase} of step {step} failed"),
@@ -366,20 +386,18 @@ impl Shared {
             } => {
                 self.in_step = false;
                 if self.page.view == "demo" {
-                    match outcome.diagnosis(part) {
-                        None if outcome.passed() => self.log(
-                            "pass",
-                            format!("<strong>PASS</strong> step {} checked", escape(step)),
-                        ),
-                        None => {}
-                        Some(d) => self.log(
+                    // A check's verdict is already shown (check_judged); a solve or setup that
+                    // failed before any check is said here.
+                    let judged = matches!(outcome.phase(), Some(crate::outcome::Phase::Check));
+                    if let (Some(d), false) = (outcome.diagnosis(part), judged) {
+                        self.log(
                             "fail",
                             format!(
                                 "step {} did not check out<pre>{}</pre>",
                                 escape(step),
                                 escape(&d)
                             ),
-                        ),
+                        );
                     }
                     if let Some(item) = self.page.steps.iter_mut().find(|s| s.id == *step) {
                         item.state = if outcome.passed() { "done" } else { "failed" };
@@ -409,11 +427,11 @@ impl Shared {
                 }
                 self.state_changed();
             }
-            Event::Waiting { choices, .. } => {
+            Event::Waiting { text, choices, .. } => {
                 self.page.status.waiting = true;
                 self.page.status.busy = None;
                 if self.page.view == "demo" && choices.is_empty() {
-                    self.log("note", "waiting: Next (or Enter in the terminal) goes on".into());
+                    self.log("note", escape(text));
                 }
                 self.status_changed();
             }
@@ -449,6 +467,17 @@ fn label(action: &str) -> &'static str {
         "skip" => "Skip",
         "back" => "Back",
         _ => "?",
+    }
+}
+
+/// A chart's title for a live signal (the health request's time is the event loop's lag as a
+/// request feels it).
+fn chart_title(label: &str) -> String {
+    match label {
+        "health" => "event-loop lag (health request)".into(),
+        "heap" => "heap used".into(),
+        "external" => "external memory".into(),
+        other => other.to_string(),
     }
 }
 

@@ -164,3 +164,115 @@ async fn web_browser_participant_goes_through_part2() {
         "the page's console has errors: {errors:#?}"
     );
 }
+
+/// The presenter view: `lab-runner demo part2 --web` with a long pace, paused and resumed from the
+/// page, and sent on with Next (both by key); each step's commands with their output, the live
+/// charts of the app's signals (the jam and the leak), and the demo's end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_browser_presenter_view_of_part2() {
+    const TEST: &str = "web_browser_presenter";
+    if !chromium_or_skip(TEST) {
+        return;
+    }
+    // 300 s between steps: only Next moves the demo on.
+    let session = WebSession::start(&["demo", "part2", "--backend", "process", "--pace", "300"]);
+    let chrome = Chrome::start_sized(1600, 1000);
+    let mut page = Page::new(chrome.tab().await, &screenshot_dir(TEST)).await;
+    page.navigate(&session.url).await;
+    page.wait_for(
+        "document.body.classList.contains('view-demo') && document.querySelector('#menu button[data-action=pause]')",
+        "the presenter's menu",
+    )
+    .await;
+    page.wait_for(&sidebar("2.0", "done"), "2.0 performed and checked")
+        .await;
+    page.wait_for(&log_has("pass", "PASS step 2.0 done"), "2.0's verdict")
+        .await;
+    // Pause, then resume, the pace.
+    page.press("p").await;
+    page.wait_for(
+        "document.querySelector('#status').innerText.includes('paused')",
+        "the pace paused",
+    )
+    .await;
+    page.wait_for(&log_has("note", "paused: Next goes on"), "the demo paused")
+        .await;
+    page.screenshot("1-paused-after-2.0").await;
+    page.press("p").await;
+    page.wait_for(
+        "!document.querySelector('#status').innerText.includes('paused')",
+        "the pace resumed",
+    )
+    .await;
+    assert_eq!(
+        page.eval("document.querySelector('#step-title').innerText.startsWith('Step 2.0 ')")
+            .await,
+        true,
+        "the demo went on by itself"
+    );
+
+    // Next, step by step; 2.2 jams the event loop, 2.4 leaks.
+    for (id, next) in [
+        ("2.1", "2.0"),
+        ("2.2", "2.1"),
+        ("2.3", "2.2"),
+        ("2.4", "2.3"),
+        ("2.5", "2.4"),
+        ("2.6", "2.5"),
+        ("2.7", "2.6"),
+    ] {
+        page.wait_for(&sidebar(next, "done"), next).await;
+        if next == "2.2" {
+            page.wait_for(&log_has("command", "event-loop-jam"), "the jam's command")
+                .await;
+            page.wait_for(
+                "[...document.querySelectorAll('.chart h3')].some(h => h.innerText.includes('event-loop lag'))",
+                "the event-loop lag chart",
+            )
+            .await;
+            page.screenshot("2-jam").await;
+        }
+        if next == "2.4" {
+            page.wait_for(
+                &log_has("output", "lab_retained_bytes"),
+                "the leak's output",
+            )
+            .await;
+            page.wait_for(
+                "['heap used', 'external memory', 'RSS'].every(t => [...document.querySelectorAll('.chart h3')].some(h => h.innerText.includes(t)))",
+                "the heap, external and RSS charts",
+            )
+            .await;
+            // The leak (2 × 64 MB of Buffers) shows in the external memory chart.
+            page.wait_for(
+                "Number(document.querySelector('.chart[data-name=external]').dataset.value) > 100 * 1048576",
+                "the leak in the external memory chart",
+            )
+            .await;
+            page.screenshot("3-leak").await;
+        }
+        page.press("n").await;
+        page.wait_for(
+            &format!("document.querySelector('#step-title').innerText.startsWith('Step {id} ')"),
+            id,
+        )
+        .await;
+    }
+    page.wait_for(&sidebar("2.7", "done"), "2.7").await;
+    page.wait_for(
+        "document.querySelector('#status').innerText.includes('the demo is over: 8 passed, 0 failed')",
+        "the demo's end",
+    )
+    .await;
+    page.screenshot("4-over").await;
+    page.wait_for(
+        "document.body.dataset.stream === 'closed'",
+        "the event stream closed by the runner",
+    )
+    .await;
+    let errors = page.console_errors();
+    assert!(
+        errors.is_empty(),
+        "the page's console has errors: {errors:#?}"
+    );
+}

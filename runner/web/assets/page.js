@@ -152,6 +152,7 @@
   function chart(name, title, unit) {
     if (series[name]) return series[name];
     const box = el('div', 'chart');
+    box.dataset.name = name;
     const h = el('h3');
     h.append(title);
     const value = el('span');
@@ -176,10 +177,13 @@
       const s = chart(m.name, m.title, m.unit);
       s.points.push([sample.t, m.value]);
       while (s.points.length && s.points[0][0] < sample.t - WINDOW_MS) s.points.shift();
+      // The x axis spans what there is (at least a minute, at most the window).
+      const span = Math.max(60 * 1000, sample.t - s.points[0][0]);
       const max = Math.max(1, ...s.points.map((p) => p[1])) * 1.1;
       s.line.setAttribute('points', s.points.map((p) =>
-        (300 - (sample.t - p[0]) / WINDOW_MS * 300).toFixed(1) + ',' + (100 - p[1] / max * 100).toFixed(1)).join(' '));
+        (300 - (sample.t - p[0]) / span * 300).toFixed(1) + ',' + (100 - p[1] / max * 100).toFixed(1)).join(' '));
       s.value.textContent = format(m.value, m.unit);
+      s.value.parentElement.parentElement.dataset.value = m.value;
     }
   }
 
