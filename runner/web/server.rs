@@ -14,6 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
 use futures_util::stream::{self, Stream, StreamExt as _};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
@@ -115,6 +116,10 @@ pub async fn serve(
     let task = tokio::spawn(async move {
         // The server ends with the session ([`Server::finish`], or aborted when dropped); an
         // accept error ends it early.
+        // No Nagle: an event's few bytes go out at once, not after the page's delayed ACK.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let _ = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 let _ = stopped.await;
@@ -129,10 +134,16 @@ pub async fn serve(
 }
 
 async fn page(State(app): State<App>) -> Response {
-    let view = app.shared.lock().expect("page state lock").page.view;
+    let snapshot = app.shared.lock().expect("page state lock").page.clone();
+    // The state as of this request, in the page itself (a data block, never run), so the page is
+    // usable before its event stream connects; `<` escaped so no text can close the element.
+    let initial = serde_json::to_string(&snapshot)
+        .unwrap_or_else(|_| "null".into())
+        .replace('<', "\\u003c");
     let html = PAGE
         .replace("{{token}}", &app.token)
-        .replace("{{view}}", view);
+        .replace("{{view}}", snapshot.view)
+        .replace("{{initial}}", &initial);
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }
 

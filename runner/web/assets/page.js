@@ -62,6 +62,8 @@
     buttons = s.buttons;
     renderMenu();
     renderStatus(s.status);
+    // For benches/web.rs: when the page first became usable (rendered, with its menu).
+    if (!performance.getEntriesByName('lab-usable').length) performance.mark('lab-usable');
   }
 
   function appendLog(item) {
@@ -184,6 +186,17 @@
         (300 - (sample.t - p[0]) / span * 300).toFixed(1) + ',' + (100 - p[1] / max * 100).toFixed(1)).join(' '));
       s.value.textContent = format(m.value, m.unit);
       s.value.parentElement.parentElement.dataset.value = m.value;
+    }
+  }
+
+  // The state the page was served with: shown at once; the stream then brings it up to date.
+  const initial = $('initial-state');
+  if (initial) {
+    try {
+      const s = JSON.parse(initial.textContent);
+      if (s) renderState(s);
+    } catch (e) {
+      $('status').textContent = 'the page could not read its state: ' + e;
     }
   }
 
