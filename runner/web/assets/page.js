@@ -2,6 +2,7 @@
 // menu's choices. Everything it shows was rendered and escaped by the runner; nothing else runs here.
 'use strict';
 (function () {
+  performance.mark('lab-script');
   const token = new URLSearchParams(location.search).get('token') || '';
   const $ = (id) => document.getElementById(id);
   let buttons = [];
