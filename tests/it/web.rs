@@ -178,3 +178,68 @@ fn web_every_answer_carries_the_csp_and_the_server_is_on_loopback_only() {
         "the page answers on 127.0.0.2: it is not bound to 127.0.0.1 alone"
     );
 }
+
+/// A `PATH` whose `xdg-open` writes the address it was given to `opened`.
+fn fake_xdg_open(dir: &std::path::Path, opened: &std::path::Path) -> String {
+    let script = dir.join("xdg-open");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n", opened.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn web_the_page_opens_in_the_browser_only_with_a_display_and_without_no_browser() {
+    let bin = tempfile::tempdir().unwrap();
+    let opened = bin.path().join("opened");
+    let path = fake_xdg_open(bin.path(), &opened);
+
+    // A display, and --port: the printed address is the one opened, on that port.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut cmd = crate::support::lab_runner();
+    cmd.args(["start", "part2", "--backend", "process", "--web"])
+        .args(["--port", &port.to_string()])
+        .env("DISPLAY", ":99")
+        .env("PATH", &path);
+    let session = WebSession::spawn(cmd, tempfile::tempdir().unwrap());
+    assert_eq!(session.port, port, "{}", session.url);
+    waiting_at(&session, "2.0");
+    let started = std::time::Instant::now();
+    while !opened.exists() && started.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&opened).unwrap_or_default(),
+        session.url
+    );
+    drop(session);
+    std::fs::remove_file(&opened).unwrap();
+
+    // --no-browser, or no display: never opened.
+    for (extra, display) in [(Some("--no-browser"), true), (None, false)] {
+        let mut cmd = crate::support::lab_runner();
+        cmd.args(["start", "part2", "--backend", "process", "--web"])
+            .args(extra)
+            .env("PATH", &path)
+            .env_remove("WAYLAND_DISPLAY");
+        if display {
+            cmd.env("DISPLAY", ":99");
+        } else {
+            cmd.env_remove("DISPLAY");
+        }
+        let session = WebSession::spawn(cmd, tempfile::tempdir().unwrap());
+        waiting_at(&session, "2.0");
+        assert!(!opened.exists(), "opened with {extra:?}, display {display}");
+    }
+}

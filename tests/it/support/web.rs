@@ -32,9 +32,14 @@ impl WebSession {
         let mut cmd: Command = super::lab_runner();
         cmd.args(args)
             .args(["--web", "--no-browser"])
-            .env("LAB_RUNNER_STATE_DIR", state.path())
             .env_remove("DISPLAY")
-            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("WAYLAND_DISPLAY");
+        WebSession::spawn(cmd, state)
+    }
+
+    /// `cmd` (a `lab-runner … --web` of the caller's making) with a progress store of its own.
+    pub fn spawn(mut cmd: Command, state: tempfile::TempDir) -> WebSession {
+        cmd.env("LAB_RUNNER_STATE_DIR", state.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
