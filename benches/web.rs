@@ -221,7 +221,7 @@ async fn wait_true(tab: &Inspector, expression: &str) -> Result<()> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let (face, _choices) = lab_runner::web::serve_start(setup(), 0).await?;
+    let (face, _choices, _asker) = lab_runner::web::serve_start(setup(), 0).await?;
     let events = Events::new(vec![face.reporter()]);
     show_step(&events);
     let port: u16 = face

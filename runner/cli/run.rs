@@ -369,12 +369,14 @@ async fn start_command(args: StartArgs) -> Result<u8> {
         ScreenReporter::new(Terminal::detect(), Screen::Start),
     )];
     let mut remote = None;
+    let mut asker: Option<Box<dyn crate::actions::context::Asker>> = None;
     let face = if args.web.web {
-        let (face, choices) =
+        let (face, choices, page_asker) =
             crate::web::serve_start(page_setup(&lab, part)?, args.web.port).await?;
         announce_page(&face.url, &args.web);
         reporters.push(face.reporter());
         remote = Some(choices);
+        asker = Some(Box::new(page_asker));
         Some(face)
     } else {
         None
@@ -383,6 +385,7 @@ async fn start_command(args: StartArgs) -> Result<u8> {
         keep: args.keep,
         engine,
         remote,
+        asker,
     };
     let events = Events::new(reporters);
     let run = crate::session::interactive::run(&lab, part, options, &events);

@@ -44,6 +44,9 @@ pub struct StartOptions {
     /// Choices from another face of the session (the browser guide, `start --web`): they enter
     /// the step's menu exactly where the terminal's keys do. With them, no terminal is needed.
     pub remote: Option<mpsc::Receiver<Choice>>,
+    /// Who answers a check's questions when there is no terminal (the browser guide); with a
+    /// terminal, it does.
+    pub asker: Option<Box<dyn Asker>>,
 }
 
 /// What the participant chose at a step.
@@ -264,7 +267,10 @@ pub async fn run(
         part,
         &options.engine,
         events.narrator(),
-        Some(Box::new(TerminalAsker { terminal })),
+        Some(match options.asker {
+            Some(asker) if !terminal => asker,
+            _ => Box::new(TerminalAsker { terminal }),
+        }),
         &report,
     )
     .await;

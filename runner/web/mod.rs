@@ -13,9 +13,12 @@ pub mod state;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
+use std::time::Duration;
+
 use anyhow::Result;
 use tokio::sync::mpsc;
 
+use crate::actions::context::Asker;
 use crate::session::demo::PaceControl;
 use crate::session::events::Reporter;
 use crate::session::interactive::Choice;
@@ -60,11 +63,60 @@ async fn serve(
     })
 }
 
-/// The participant's guide for `start --web`: the page, and the choices its buttons send (the
-/// terminal menu's, taken only while the session offers its menu).
-pub async fn serve_start(setup: PageSetup, port: u16) -> Result<(Face, mpsc::Receiver<Choice>)> {
+/// How long the page has to answer a check's question.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// The longest answer the page may send.
+const MAX_ANSWER: usize = 1000;
+
+/// Asks a check's questions on the page (`start --web` without a terminal): the question is shown
+/// with a field, and the check waits for the answer the page posts.
+pub struct PageAsker {
+    shared: Arc<Mutex<Shared>>,
+    answers: Mutex<std::sync::mpsc::Receiver<String>>,
+}
+
+impl Asker for PageAsker {
+    fn ask(&self, question: &str) -> Result<String> {
+        let answers = self.answers.lock().expect("answers lock");
+        // An answer left from an earlier question is not this one's.
+        while answers.try_recv().is_ok() {}
+        self.shared
+            .lock()
+            .expect("page state lock")
+            .set_question(Some(question.to_string()));
+        let answer = answers.recv_timeout(ANSWER_TIMEOUT);
+        self.shared
+            .lock()
+            .expect("page state lock")
+            .set_question(None);
+        answer.map_err(|_| {
+            anyhow::anyhow!(
+                "no answer came from the page within {} minutes",
+                ANSWER_TIMEOUT.as_secs() / 60
+            )
+        })
+    }
+}
+
+/// The participant's guide for `start --web`: the page, the choices its buttons send (the
+/// terminal menu's, taken only while the session offers its menu), and the asker that puts a
+/// check's questions on the page.
+pub async fn serve_start(
+    setup: PageSetup,
+    port: u16,
+) -> Result<(Face, mpsc::Receiver<Choice>, PageAsker)> {
     let (send, receive) = mpsc::channel(1);
+    let (answer, answers) = std::sync::mpsc::channel::<String>();
     let on_action: OnAction = Arc::new(move |name, shared| {
+        // An answer to the question on the page: `answer:TEXT`, only while one is asked.
+        if let Some(text) = name.strip_prefix("answer:") {
+            if shared.page.status.question.is_none() || text.len() > MAX_ANSWER {
+                return Err(Refusal::Busy);
+            }
+            answer.send(text.to_string()).map_err(|_| Refusal::Busy)?;
+            return Ok(());
+        }
         let choice = Choice::named(name).ok_or(Refusal::Unknown)?;
         if !shared.page.status.waiting {
             return Err(Refusal::Busy);
@@ -73,7 +125,12 @@ pub async fn serve_start(setup: PageSetup, port: u16) -> Result<(Face, mpsc::Rec
         shared.chosen();
         Ok(())
     });
-    Ok((serve("start", setup, port, on_action).await?, receive))
+    let face = serve("start", setup, port, on_action).await?;
+    let asker = PageAsker {
+        shared: face.shared.clone(),
+        answers: Mutex::new(answers),
+    };
+    Ok((face, receive, asker))
 }
 
 /// The presenter view for `demo --web`: the page, and the pace control its buttons send.

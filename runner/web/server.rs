@@ -202,11 +202,21 @@ async fn events(State(app): State<App>) -> Sse<impl Stream<Item = Result<SseEven
 #[derive(Deserialize)]
 struct ActionBody {
     action: String,
+    /// With `"action": "answer"`: the answer to the question on the page.
+    #[serde(default)]
+    answer: Option<String>,
 }
 
 async fn action(State(app): State<App>, body: axum::body::Bytes) -> Response {
-    let Ok(ActionBody { action }) = serde_json::from_slice::<ActionBody>(&body) else {
+    let Ok(ActionBody { action, answer }) = serde_json::from_slice::<ActionBody>(&body) else {
         return (StatusCode::BAD_REQUEST, "send {\"action\": NAME} as JSON\n").into_response();
+    };
+    // An answer travels as one name to the view's handler, which alone knows whether it asks.
+    let action = match (action.as_str(), answer) {
+        ("answer", Some(text)) => format!("answer:{text}"),
+        ("answer", None) => String::new(),
+        _ if action.starts_with("answer:") => String::new(),
+        _ => action,
     };
     let taken = {
         let mut shared = app.shared.lock().expect("page state lock");

@@ -68,6 +68,8 @@ pub struct Status {
     pub ended: Option<String>,
     /// demo: the presenter's pace is paused.
     pub paused: bool,
+    /// A check's question the page is asked to answer (start --web without a terminal).
+    pub question: Option<String>,
 }
 
 /// Everything a page shows, sent when it connects.
@@ -217,6 +219,12 @@ impl Shared {
     /// The page's waiting flag, set off by a choice the page sent (until the menu is offered again).
     pub fn chosen(&mut self) {
         self.page.status.waiting = false;
+        self.status_changed();
+    }
+
+    /// A question for the page to answer (`None`: answered).
+    pub fn set_question(&mut self, question: Option<String>) {
+        self.page.status.question = question;
         self.status_changed();
     }
 

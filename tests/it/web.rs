@@ -125,6 +125,16 @@ fn web_only_the_menus_actions_are_taken() {
         r#"{"command":"curl evil"}"#,
     );
     assert_eq!(reply.status, 400, "{}", reply.body);
+    // An answer is taken only while a check asks a question (none does now).
+    assert_eq!(session.act("answer").status, 400);
+    assert_eq!(session.act("answer:x").status, 400);
+    let reply = session.request(
+        "POST",
+        "/action",
+        &[("Origin", &origin), ("X-Lab-Token", &session.token)],
+        r#"{"action":"answer","answer":"blockEventLoop"}"#,
+    );
+    assert_eq!(reply.status, 409, "{}", reply.body);
     // Hint is a menu action: taken, and shown.
     assert_eq!(session.act("hint").status, 202);
     session.wait_state("the hint", |s| {

@@ -140,8 +140,30 @@ async fn web_browser_participant_goes_through_part2() {
         .await
         .unwrap();
 
+    // 2.2 done for me; 2.3's check asks a question: it is asked on the page, and a wrong answer
+    // fails the check with the step's hint.
+    page.click("#menu button[data-action=do]").await;
+    page.wait_for(&on_step("2.3"), "step 2.3").await;
+    page.click("#menu button[data-action=do]").await;
+    page.wait_for(
+        "!document.querySelector('#question').hidden && document.querySelector('#question-text').innerText.includes('self time')",
+        "2.3's question on the page",
+    )
+    .await;
+    page.screenshot("6b-question").await;
+    page.eval("document.querySelector('#answer').value = 'notTheHottest'; true")
+        .await;
+    page.click("#question button").await;
+    page.wait_for(&log_has("fail", "notTheHottest"), "the wrong answer judged")
+        .await;
+    page.wait_for(
+        "document.querySelector('#question').hidden",
+        "the question gone",
+    )
+    .await;
+
     // The rest of the part, skipped: the part is complete, its takeaways shown.
-    for id in ["2.2", "2.3", "2.4", "2.5", "2.6", "2.7"] {
+    for id in ["2.3", "2.4", "2.5", "2.6", "2.7"] {
         page.wait_for(&on_step(id), id).await;
         page.press("n").await;
     }

@@ -100,20 +100,34 @@
   }
 
   function renderStatus(st) {
+    const asked = st.question && st.question !== status.question;
     status = st;
+    const form = $('question');
+    form.hidden = !st.question;
+    if (st.question) {
+      $('question-text').textContent = st.question;
+      if (asked) { $('answer').value = ''; $('answer').focus(); }
+    }
     let text = st.ended || st.busy || (st.waiting ? (view === 'demo' ? 'waiting for Next' : 'your turn') : 'working…');
     if (st.paused) text += ' · paused';
     $('status').textContent = text;
     enableMenu();
   }
 
-  async function act(action) {
-    if (view === 'start') { status.waiting = false; enableMenu(); }
+  $('question').addEventListener('submit', (e) => {
+    e.preventDefault();
+    act('answer', $('answer').value);
+  });
+
+  async function act(action, answer) {
+    if (view === 'start' && action !== 'answer') { status.waiting = false; enableMenu(); }
     try {
+      const body = { action: action };
+      if (answer !== undefined) body.answer = answer;
       const r = await fetch('/action', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', 'X-Lab-Token': token },
-        body: JSON.stringify({ action: action }),
+        body: JSON.stringify(body),
       });
       if (!r.ok) $('status').textContent = (await r.text()).trim();
     } catch (e) {
