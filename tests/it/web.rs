@@ -182,6 +182,16 @@ fn web_every_answer_carries_the_csp_and_the_server_is_on_loopback_only() {
     assert!(!page.body.contains("<script>"), "{}", page.body);
     assert!(!page.body.contains("style="), "{}", page.body);
     assert!(!page.body.contains("https://"), "{}", page.body);
+    // The state the page carries (with the step's HTML in it) cannot close its data block: the
+    // only `</script>`s are the page's own two.
+    let state = session.wait_state("a step", |s| s["step"].is_object());
+    assert!(state["step"]["html"].as_str().unwrap().contains("</"));
+    let page = session.request("GET", &format!("/?token={}", session.token), &[], "");
+    assert_eq!(page.body.matches("</script>").count(), 2, "{}", page.body);
+    assert!(
+        page.body
+            .contains(r#"<script type="application/json" id="initial-state">{"#)
+    );
     // Bound to 127.0.0.1 itself: another loopback address of this machine does not reach it.
     assert!(
         std::net::TcpStream::connect(("127.0.0.2", session.port)).is_err(),
