@@ -313,7 +313,7 @@ async fn main() -> Result<()> {
         "(() => { const n = performance.getEntriesByType('navigation')[0]; const r = {}; \
          for (const k of ['requestStart', 'responseEnd', 'domInteractive', 'domContentLoadedEventEnd', 'loadEventEnd']) r[k] = Math.round(n[k] * 10) / 10; \
          for (const e of performance.getEntriesByType('resource')) r[e.name.split('?')[0].split('/').pop()] = [Math.round(e.startTime), Math.round(e.responseEnd)]; \
-         r.script = performance.getEntriesByName('lab-script')[0].startTime; r.usable = performance.getEntriesByName('lab-usable')[0].startTime; return JSON.stringify(r); })()",
+         for (const m of performance.getEntriesByType('mark')) r[m.name] = Math.round(m.startTime); r.usable = performance.getEntriesByName('lab-usable')[0].startTime; return JSON.stringify(r); })()",
     )
     .await?;
     println!(

@@ -14,7 +14,6 @@ use axum::http::{StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt as _;
 use futures_util::stream::{self, Stream, StreamExt as _};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
@@ -113,24 +112,51 @@ pub async fn serve(
         .with_state(app)
         .layer(axum::middleware::from_fn_with_state(guard, security::guard));
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        // The server ends with the session ([`Server::finish`], or aborted when dropped); an
-        // accept error ends it early.
-        // No Nagle: an event's few bytes go out at once, not after the page's delayed ACK.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await;
-    });
+    let task = tokio::spawn(accept(listener, router, stopped));
     Ok(Server {
         addr,
         task: Some(task),
         stop: Some(stop),
     })
+}
+
+/// How long a connection may take to send a request's head (a client that connects and says
+/// nothing is dropped).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves connections until `stopped`, then lets the open ones finish (a page's stream ends after
+/// [`Change::End`]). hyper directly, not `axum::serve`, for its header-read timeout.
+async fn accept(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: try again shortly.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stopped => break,
+        };
+        // No Nagle: an event's few bytes go out at once, not after the page's delayed ACK.
+        let _ = tcp.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+    let _ = graceful.shutdown().await;
 }
 
 async fn page(State(app): State<App>) -> Response {

@@ -263,3 +263,25 @@ fn web_the_page_opens_in_the_browser_only_with_a_display_and_without_no_browser(
         assert!(!opened.exists(), "opened with {extra:?}, display {display}");
     }
 }
+
+#[test]
+fn web_a_connection_that_never_finishes_its_request_is_dropped() {
+    use std::io::{Read, Write};
+    let session = start_part2();
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", session.port)).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .unwrap();
+    // The head never ends: the server gives up on it (after 10 s) and closes the connection.
+    let mut buf = Vec::new();
+    match tcp.read_to_end(&mut buf) {
+        Ok(_) => {}
+        Err(e) => assert!(
+            e.kind() != std::io::ErrorKind::WouldBlock && e.kind() != std::io::ErrorKind::TimedOut,
+            "the server kept a half-sent request open for a minute"
+        ),
+    }
+    // And the page still answers.
+    assert_eq!(session.state()["view"], "start");
+}
