@@ -64,12 +64,12 @@ pub enum Command {
     Lint(LintArgs),
     /// Do a part interactively: each step shown, your work checked against the live system
     #[command(
-        after_help = "Examples:\n  lab-runner start part1\n  lab-runner start 2 --backend process\n\nKeys at each step: c check my work · d do it for me · h hint · s show the commands · n skip · b back · q quit.\nProgress is saved after every step; run the same command to resume. Needs a terminal (see `verify`, `demo --yes`)."
+        after_help = "Examples:\n  lab-runner start part1\n  lab-runner start 2 --backend process\n  lab-runner start part1 --web         # the same session in your browser too\n\nKeys at each step: c check my work · d do it for me · h hint · s show the commands · n skip · b back · q quit.\nProgress is saved after every step; run the same command to resume. Needs a terminal (see `verify`, `demo --yes`),\nunless --web serves the same session as a page in your browser (the same keys, as buttons)."
     )]
     Start(StartArgs),
     /// Show a part to an audience: each step performed, narrated and checked
     #[command(
-        after_help = "Examples:\n  lab-runner demo part2              # Enter between steps\n  lab-runner demo part2 --pace 5     # 5 s between steps\n  lab-runner demo part1 --pace 0 --yes   # no waiting (CI)"
+        after_help = "Examples:\n  lab-runner demo part2              # Enter between steps\n  lab-runner demo part2 --pace 5     # 5 s between steps\n  lab-runner demo part1 --pace 0 --yes   # no waiting (CI)\n  lab-runner demo part2 --web        # the presenter view in your browser: big type, live charts, Next / Pause"
     )]
     Demo(DemoArgs),
     /// Show your progress through each part
@@ -158,7 +158,23 @@ pub struct StartArgs {
     #[arg(long)]
     pub keep: bool,
     #[command(flatten)]
+    pub web: WebArgs,
+    #[command(flatten)]
     pub env: EnvArgs,
+}
+
+/// The browser face of a session (`start --web`, `demo --web`).
+#[derive(Debug, Args, Clone)]
+pub struct WebArgs {
+    /// Also serve the session as a web page on 127.0.0.1 (its URL, with a token, is printed)
+    #[arg(long)]
+    pub web: bool,
+    /// The page's port on 127.0.0.1 (default: a free one)
+    #[arg(long, value_name = "PORT", requires = "web", default_value_t = 0)]
+    pub port: u16,
+    /// Do not open the page in the default browser (it is opened only when a display exists)
+    #[arg(long, requires = "web")]
+    pub no_browser: bool,
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +190,8 @@ pub struct DemoArgs {
     /// Leave the environment running afterwards
     #[arg(long)]
     pub keep: bool,
+    #[command(flatten)]
+    pub web: WebArgs,
     #[command(flatten)]
     pub env: EnvArgs,
 }

@@ -476,22 +476,79 @@ async fn start_command(args: StartArgs) -> Result<u8> {
     // What the participant saves (profiles, snapshots) stays where they can find it again.
     let mut engine = engine_options(&args.env, Some(PathBuf::from("lab-artifacts")), Mode::Start);
     engine.artifacts_per_session = false;
+    let mut reporters: Vec<Box<dyn crate::session::events::Reporter>> = vec![Box::new(
+        ScreenReporter::new(Terminal::detect(), Screen::Start),
+    )];
+    let mut remote = None;
+    let mut asker: Option<Box<dyn crate::actions::context::Asker>> = None;
+    let face = if args.web.web {
+        let (face, choices, page_asker) =
+            crate::web::serve_start(page_setup(&lab, part)?, args.web.port).await?;
+        announce_page(&face.url, &args.web);
+        reporters.push(face.reporter());
+        remote = Some(choices);
+        asker = Some(Box::new(page_asker));
+        Some(face)
+    } else {
+        None
+    };
     let options = crate::session::interactive::StartOptions {
         keep: args.keep,
         engine,
+        remote,
+        asker,
     };
-    let events = Events::new(vec![Box::new(ScreenReporter::new(
-        Terminal::detect(),
-        Screen::Start,
-    ))]);
-    let run = crate::session::interactive::run(&lab, part, &options, &events);
-    match interruptible(run).await? {
+    let events = Events::new(reporters);
+    let run = crate::session::interactive::run(&lab, part, options, &events);
+    let code = match interruptible(run).await? {
         // Quitting is fine: the participant's progress is saved.
-        Ok(_) => Ok(exit::SUCCESS),
+        Ok(_) => exit::SUCCESS,
         Err(why) => {
             events.emit(Event::Interrupted { why: why.into() });
-            Ok(exit::INTERRUPTED)
+            exit::INTERRUPTED
         }
+    };
+    if let Some(face) = face {
+        face.finish().await;
+    }
+    Ok(code)
+}
+
+/// What the page shows before the session says anything: the lab, the part, its steps, and each
+/// part's progress for the sidebar.
+fn page_setup(lab: &Lab, part: &crate::lab::Part) -> Result<crate::web::state::PageSetup> {
+    let store = crate::session::progress::Store::open_default()?;
+    let mut parts = Vec::new();
+    for p in &lab.parts {
+        parts.push(crate::web::PartSummary {
+            id: p.id().to_string(),
+            title: p.file.title.clone(),
+            done: store.part(lab, p)?.done_count(p),
+            steps: p.file.steps.len(),
+        });
+    }
+    Ok(crate::web::state::PageSetup {
+        lab_title: lab.manifest.title.clone(),
+        part: part.id().to_string(),
+        part_title: part.file.title.clone(),
+        steps: part
+            .file
+            .steps
+            .iter()
+            .map(|s| (s.id.clone(), s.title.clone()))
+            .collect(),
+        parts,
+    })
+}
+
+/// Prints the page's URL on a line of its own, and opens it unless told not to.
+fn announce_page(url: &str, args: &crate::cli::args::WebArgs) {
+    println!("the session in your browser (keep this address to yourself: it holds the token):");
+    println!("{url}");
+    if !args.no_browser
+        && let Some(opened) = crate::web::open_in_browser(url)
+    {
+        println!("{opened}");
     }
 }
 
@@ -499,23 +556,42 @@ async fn demo_command(args: DemoArgs) -> Result<u8> {
     let lab = load_lab(args.env.lab.clone())?;
     let part = one_part(&lab, &args.part)?;
     let term = Terminal::detect();
+    // The live line polls the app: only where someone watches it (a terminal, the presenter view).
+    let live = term.styled() || args.web.web;
+    let mut reporters: Vec<Box<dyn crate::session::events::Reporter>> =
+        vec![Box::new(ScreenReporter::new(term, Screen::Demo))];
+    let mut remote = None;
+    let face = if args.web.web {
+        let (face, pace) = crate::web::serve_demo(page_setup(&lab, part)?, args.web.port).await?;
+        announce_page(&face.url, &args.web);
+        reporters.push(face.reporter());
+        remote = Some(pace);
+        Some(face)
+    } else {
+        None
+    };
     let options = crate::session::demo::DemoOptions {
         pace: args.pace,
         yes: args.yes,
         keep: args.keep,
-        // The live line polls the app: only where someone watches it.
-        live: term.styled(),
+        live,
         engine: engine_options(&args.env, None, Mode::Demo),
+        remote,
+        charts: args.web.web,
     };
-    let events = Events::new(vec![Box::new(ScreenReporter::new(term, Screen::Demo))]);
-    match interruptible(crate::session::demo::run(&lab, part, &options, &events)).await? {
-        Ok(results) if results.iter().all(|r| r.passed()) => Ok(exit::SUCCESS),
-        Ok(_) => Ok(exit::FAILED),
+    let events = Events::new(reporters);
+    let code = match interruptible(crate::session::demo::run(&lab, part, options, &events)).await? {
+        Ok(results) if results.iter().all(|r| r.passed()) => exit::SUCCESS,
+        Ok(_) => exit::FAILED,
         Err(why) => {
             events.emit(Event::Interrupted { why: why.into() });
-            Ok(exit::INTERRUPTED)
+            exit::INTERRUPTED
         }
+    };
+    if let Some(face) = face {
+        face.finish().await;
     }
+    Ok(code)
 }
 
 fn status_command(args: StatusArgs) -> Result<u8> {

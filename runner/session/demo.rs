@@ -6,15 +6,26 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::engine::{self, EngineOptions, Phase};
-use super::events::{Event, Events, Tone, millis};
+use super::events::{Event, Events, LiveValue, Tone, millis};
 use crate::actions::Context;
 use crate::lab::guide;
 use crate::lab::{Builtin, Lab, Part};
 use crate::outcome::{Outcome, StepResult, UsageError};
 use crate::probe::http::HttpClient;
 use crate::util::units;
+
+/// What the presenter's page (`demo --web`) asks of the demo's pace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaceControl {
+    /// Go on now (as Enter in the terminal).
+    Next,
+    /// Stop the timed pace between steps, or let it go on.
+    TogglePause,
+}
 
 pub struct DemoOptions {
     /// Seconds to wait between steps instead of waiting for Enter.
@@ -25,17 +36,126 @@ pub struct DemoOptions {
     /// Show the live line of the app's signals (on a terminal: it polls the app twice a second).
     pub live: bool,
     pub engine: EngineOptions,
+    /// Pace control from the presenter's page (`demo --web`): Next wherever Enter is awaited,
+    /// and pause / resume of the timed pace.
+    pub remote: Option<mpsc::UnboundedReceiver<PaceControl>>,
+    /// Sample the app's signals for the whole part, not only while a step runs (the presenter
+    /// view's charts: the leak stays visible between steps).
+    pub charts: bool,
+}
+
+/// Waits between steps as the options say: for Enter (at the terminal) or Next (on the page), or
+/// for the pace's seconds unless the page paused it.
+struct Pacer {
+    remote: Option<mpsc::UnboundedReceiver<PaceControl>>,
+    /// Whether Enter is read from this terminal.
+    terminal: bool,
+    /// A read of a line that outlived the last wait (Next came from the page first).
+    pending_enter: Option<JoinHandle<std::io::Result<usize>>>,
+    paused: bool,
+    /// Neither a pace nor --yes: Enter (or Next) before each step and between steps.
+    waits_for_enter: bool,
+}
+
+impl Pacer {
+    /// The next control from the page (never, without one).
+    async fn control(
+        remote: &mut Option<mpsc::UnboundedReceiver<PaceControl>>,
+    ) -> Option<PaceControl> {
+        match remote {
+            Some(r) => r.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Waits for Enter or Next.
+    async fn next(&mut self, events: &Events, text: &str) -> Result<()> {
+        events.emit(Event::Waiting {
+            part: None,
+            text: text.to_string(),
+            choices: Vec::new(),
+        });
+        loop {
+            if self.terminal {
+                self.pending_enter.get_or_insert_with(|| {
+                    tokio::task::spawn_blocking(|| {
+                        let mut line = String::new();
+                        std::io::stdin().read_line(&mut line)
+                    })
+                });
+            }
+            let enter = async {
+                match &mut self.pending_enter {
+                    Some(read) => read.await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                read = enter => {
+                    self.pending_enter = None;
+                    read??;
+                    return Ok(());
+                }
+                control = Self::control(&mut self.remote) => match control {
+                    Some(PaceControl::Next) => return Ok(()),
+                    Some(PaceControl::TogglePause) => self.paused = !self.paused,
+                    None => {
+                        self.remote = None;
+                        if !self.terminal {
+                            bail!("the presenter's page stopped and there is no terminal to press Enter in");
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// Waits `seconds`, or until Next; while paused, until Next or resume (then the rest).
+    async fn pace(&mut self, events: &Events, seconds: f64) -> Result<()> {
+        let mut left = Duration::from_secs_f64(seconds.max(0.0));
+        loop {
+            if self.paused {
+                events.emit(Event::Waiting {
+                    part: None,
+                    text: "paused: Next goes on, Resume keeps the pace".into(),
+                    choices: Vec::new(),
+                });
+                match Self::control(&mut self.remote).await {
+                    Some(PaceControl::Next) => return Ok(()),
+                    Some(PaceControl::TogglePause) => self.paused = false,
+                    None => {
+                        self.remote = None;
+                        self.paused = false;
+                    }
+                }
+                continue;
+            }
+            let started = Instant::now();
+            tokio::select! {
+                _ = tokio::time::sleep(left) => return Ok(()),
+                control = Self::control(&mut self.remote) => {
+                    left = left.saturating_sub(started.elapsed());
+                    match control {
+                        Some(PaceControl::Next) => return Ok(()),
+                        Some(PaceControl::TogglePause) => self.paused = true,
+                        None => self.remote = None,
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Shows `part`; returns each step's result. An environment that cannot start is an error.
 pub async fn run(
     lab: &Lab,
     part: &Part,
-    options: &DemoOptions,
+    mut options: DemoOptions,
     events: &Events,
 ) -> Result<Vec<StepResult>> {
     let waits_for_enter = !options.yes && options.pace.is_none();
-    if waits_for_enter && !std::io::stdin().is_terminal() {
+    let terminal = std::io::stdin().is_terminal();
+    if waits_for_enter && !terminal && options.remote.is_none() {
         bail!(UsageError(
             "demo waits for Enter between steps and needs a terminal for it; without one, pass --yes (and --pace SECONDS to pause between steps)".into()
         ));
@@ -72,6 +192,17 @@ pub async fn run(
         markdown: ctx.renderer().render(&part.file.intro, &ctx.vars())?,
     });
 
+    let mut pacer = Pacer {
+        remote: options.remote.take(),
+        terminal: terminal && waits_for_enter,
+        pending_enter: None,
+        paused: false,
+        waits_for_enter,
+    };
+    let options = &options;
+    let charts = options
+        .charts
+        .then(|| ChartSamples::start(ctx, events, part.id()));
     let mut results = Vec::new();
     for (i, step) in part.file.steps.iter().enumerate() {
         let step_started = Instant::now();
@@ -82,7 +213,7 @@ pub async fn run(
             index: i + 1,
             of: part.file.steps.len(),
         });
-        let outcome = demo_step(ctx, part, step, i, options, events, waits_for_enter).await;
+        let outcome = demo_step(ctx, part, step, i, options, events, &mut pacer).await;
         let result = StepResult {
             part: part.id().into(),
             step: step.id.clone(),
@@ -99,7 +230,7 @@ pub async fn run(
         });
         results.push(result);
         if i + 1 < part.file.steps.len() {
-            pause_between_steps(options, events, waits_for_enter).await?;
+            pause_between_steps(options, events, &mut pacer).await?;
         }
     }
     if let Some(takeaways) = super::terminal::takeaways(part) {
@@ -107,6 +238,9 @@ pub async fn run(
             part: part.id().to_string(),
             markdown: takeaways,
         });
+    }
+    if let Some(charts) = charts {
+        charts.stop().await;
     }
     let passed = results.iter().filter(|r| r.passed()).count();
     events.emit(Event::PartFinished {
@@ -126,27 +260,16 @@ pub async fn run(
 async fn pause_between_steps(
     options: &DemoOptions,
     events: &Events,
-    waits_for_enter: bool,
+    pacer: &mut Pacer,
 ) -> Result<()> {
     if let Some(pace) = options.pace {
-        tokio::time::sleep(Duration::from_secs_f64(pace.max(0.0))).await;
-    } else if waits_for_enter {
-        wait_for_enter(events, "press Enter for the next step").await?;
+        pacer.pace(events, pace).await?;
+    } else if pacer.waits_for_enter {
+        pacer.next(events, "press Enter for the next step").await?;
+    } else if pacer.remote.is_some() {
+        // --yes: no waiting, unless the presenter's page paused.
+        pacer.pace(events, 0.0).await?;
     }
-    Ok(())
-}
-
-async fn wait_for_enter(events: &Events, text: &str) -> Result<()> {
-    events.emit(Event::Waiting {
-        part: None,
-        text: text.to_string(),
-        choices: Vec::new(),
-    });
-    tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line)
-    })
-    .await??;
     Ok(())
 }
 
@@ -157,7 +280,7 @@ async fn demo_step(
     index: usize,
     options: &DemoOptions,
     events: &Events,
-    waits_for_enter: bool,
+    pacer: &mut Pacer,
 ) -> Outcome {
     if let Err(problem) = engine::run_phase(ctx, step, Phase::Setup).await {
         return Outcome::failed(Phase::Setup, problem);
@@ -175,8 +298,8 @@ async fn demo_step(
         instructions: rendered.instructions.clone(),
         commands: None,
     });
-    if waits_for_enter {
-        let _ = wait_for_enter(events, "press Enter to run it").await;
+    if pacer.waits_for_enter {
+        let _ = pacer.next(events, "press Enter to run it").await;
     }
     let live = options
         .live
@@ -224,10 +347,12 @@ impl LiveSignals {
         let task = tokio::spawn(async move {
             let Ok(http) = HttpClient::new() else { return };
             loop {
+                let (text, values) = signals(&ctx, &http).await;
                 live.emit(Event::Live {
                     part: p.clone(),
                     step: s.clone(),
-                    text: Some(signals(&ctx, &http).await),
+                    text: Some(text),
+                    values,
                 });
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
@@ -249,11 +374,44 @@ impl LiveSignals {
             part: self.part,
             step: self.step,
             text: None,
+            values: Vec::new(),
         });
     }
 }
 
-async fn signals(ctx: &Context, http: &HttpClient) -> String {
+/// The app's signals as numbers, once a second for the whole part, for the presenter's charts
+/// (`live` events with no text: the terminal's live line is the steps' own).
+struct ChartSamples {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ChartSamples {
+    fn start(ctx: &Context, events: &Events, part: &str) -> ChartSamples {
+        let (ctx, live, part) = (ctx.clone(), events.clone(), part.to_string());
+        let task = tokio::spawn(async move {
+            let Ok(http) = HttpClient::new() else { return };
+            loop {
+                let (_, values) = signals(&ctx, &http).await;
+                live.emit(Event::Live {
+                    part: part.clone(),
+                    step: String::new(),
+                    text: None,
+                    values,
+                });
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        ChartSamples { task }
+    }
+
+    async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// The live line's text, and its signals as numbers.
+async fn signals(ctx: &Context, http: &HttpClient) -> (String, Vec<LiveValue>) {
     let vars = ctx.vars();
     let text = |b: Builtin| b.text(&vars).unwrap_or_default().to_string();
     let base = text(Builtin::BaseUrl);
@@ -265,12 +423,20 @@ async fn signals(ctx: &Context, http: &HttpClient) -> String {
             Duration::from_secs(5),
         )
         .await;
+    let mut values = Vec::new();
     let mut parts = vec![match health {
-        Ok(r) => format!("health {} ms", r.elapsed.as_millis()),
+        Ok(r) => {
+            values.push(LiveValue {
+                label: "health".into(),
+                value: r.elapsed.as_secs_f64() * 1000.0,
+                unit: "ms".into(),
+            });
+            format!("health {} ms", r.elapsed.as_millis())
+        }
         Err(_) => "health: no answer".into(),
     }];
     let Some(live) = &app.live else {
-        return parts.join(" · ");
+        return (parts.join(" · "), values);
     };
     let headers = match (&app.token_header, live.token) {
         (Some(header), true) => vec![(header.clone(), text(Builtin::Token))],
@@ -293,8 +459,15 @@ async fn signals(ctx: &Context, http: &HttpClient) -> String {
                 (Some("bytes"), Some(n)) => units::bytes(n),
                 _ => value.to_string(),
             };
+            if let Some(n) = value.as_f64() {
+                values.push(LiveValue {
+                    label: field.label.clone(),
+                    value: n,
+                    unit: field.unit.clone().unwrap_or_default(),
+                });
+            }
             parts.push(format!("{} {shown}", field.label));
         }
     }
-    parts.join(" · ")
+    (parts.join(" · "), values)
 }

@@ -122,11 +122,14 @@ pub enum Event {
         step: Option<String>,
         label: String,
     },
-    /// The app's key signals while a demo step runs; `None` when the line goes away.
+    /// The app's key signals while a demo step runs; `None` when the line goes away. `values`:
+    /// the same signals as numbers (the presenter view charts them).
     Live {
         part: String,
         step: String,
         text: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        values: Vec<LiveValue>,
     },
     /// A phase other than the check failed without ending the step (start: the setup, a "do it
     /// for me", the cleanup).
@@ -204,6 +207,16 @@ pub enum Event {
     /// The run was stopped (Ctrl-C, SIGTERM, the terminal closed) and its environments removed:
     /// the last event; a step that had started has no `step_finished`.
     Interrupted { why: String },
+}
+
+/// One of the app's signals, as a number: `health` (how long the health request took, in ms: a
+/// jammed event loop holds it) and each of `app.live`'s fields.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiveValue {
+    pub label: String,
+    pub value: f64,
+    /// `ms`, `bytes`, or empty.
+    pub unit: String,
 }
 
 /// How a note is meant.

@@ -41,10 +41,17 @@ const MENU: &[&str] = &[
 pub struct StartOptions {
     pub keep: bool,
     pub engine: EngineOptions,
+    /// Choices from another face of the session (the browser guide, `start --web`): they enter
+    /// the step's menu exactly where the terminal's keys do. With them, no terminal is needed.
+    pub remote: Option<mpsc::Receiver<Choice>>,
+    /// Who answers a check's questions when there is no terminal (the browser guide); with a
+    /// terminal, it does.
+    pub asker: Option<Box<dyn Asker>>,
 }
 
 /// What the participant chose at a step.
-enum Choice {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
     Check,
     DoIt,
     Hint,
@@ -53,6 +60,27 @@ enum Choice {
     Back,
     Quit,
     Unknown,
+}
+
+impl Choice {
+    /// The menu's choices another face may send, by name (the browser's buttons), with their
+    /// keys: the terminal menu's, without quit (a page does not end the session).
+    pub const REMOTE: &[(&'static str, char, Choice)] = &[
+        ("check", 'c', Choice::Check),
+        ("do", 'd', Choice::DoIt),
+        ("hint", 'h', Choice::Hint),
+        ("commands", 's', Choice::ShowCommands),
+        ("skip", 'n', Choice::Skip),
+        ("back", 'b', Choice::Back),
+    ];
+
+    /// A remote choice by its name; `None` for anything the menu does not offer.
+    pub fn named(name: &str) -> Option<Choice> {
+        Choice::REMOTE
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, _, c)| *c)
+    }
 }
 
 /// Reads one key: the menu works with single letters (Enter checks).
@@ -72,7 +100,7 @@ fn read_choice() -> Result<Choice> {
 
 /// What the loop waits for at a step's menu.
 enum InputEvent {
-    /// A key at this terminal.
+    /// A key at this terminal, or the same choice from another face (the browser).
     Key(Choice),
     /// `lab-runner check` from another terminal.
     Check(CheckRequest),
@@ -82,34 +110,48 @@ enum InputEvent {
 /// there is never a second one), and the session's check requests.
 struct Input {
     pending: Option<JoinHandle<Result<Choice>>>,
+    /// Whether keys are read from this terminal (not when there is none: `start --web`).
+    keyboard: bool,
     checks: Option<mpsc::Receiver<CheckRequest>>,
+    /// Choices from another face of the session (the browser guide).
+    remote: Option<mpsc::Receiver<Choice>>,
     /// The terminal's settings before any key was read: the reader puts it in raw mode while it
     /// waits, so one still waiting when the loop ends leaves it raw unless they are put back.
     saved: Option<nix::sys::termios::Termios>,
 }
 
 impl Input {
-    fn new(checks: Option<mpsc::Receiver<CheckRequest>>) -> Input {
+    fn new(
+        keyboard: bool,
+        checks: Option<mpsc::Receiver<CheckRequest>>,
+        remote: Option<mpsc::Receiver<Choice>>,
+    ) -> Input {
         Input {
             pending: None,
+            keyboard,
             checks,
+            remote,
             saved: nix::sys::termios::tcgetattr(std::io::stdin()).ok(),
         }
     }
 
-    /// The next key, or the next check request, whichever comes first.
+    /// The next key (from this terminal or another face), or the next check request, whichever
+    /// comes first. This is the one place the participant's choices enter the session.
     async fn next(&mut self) -> Result<InputEvent> {
         enum Woke {
             Key(std::result::Result<Result<Choice>, tokio::task::JoinError>),
             Check(Option<CheckRequest>),
+            Remote(Option<Choice>),
         }
         loop {
-            let key = self
-                .pending
-                .get_or_insert_with(|| tokio::task::spawn_blocking(read_choice));
+            if self.keyboard {
+                self.pending
+                    .get_or_insert_with(|| tokio::task::spawn_blocking(read_choice));
+            }
             let woke = tokio::select! {
-                read = key => Woke::Key(read),
-                request = next_check(&mut self.checks) => Woke::Check(request),
+                read = next_key(&mut self.pending) => Woke::Key(read),
+                request = next_from(&mut self.checks) => Woke::Check(request),
+                choice = next_from(&mut self.remote) => Woke::Remote(choice),
             };
             match woke {
                 Woke::Key(read) => {
@@ -119,6 +161,15 @@ impl Input {
                 Woke::Check(Some(request)) => return Ok(InputEvent::Check(request)),
                 // The control socket is gone: keys only.
                 Woke::Check(None) => self.checks = None,
+                Woke::Remote(Some(choice)) => return Ok(InputEvent::Key(choice)),
+                Woke::Remote(None) => {
+                    self.remote = None;
+                    if !self.keyboard && self.checks.is_none() {
+                        bail!(
+                            "the browser guide stopped and there is no terminal to read keys from"
+                        );
+                    }
+                }
             }
         }
     }
@@ -138,17 +189,36 @@ impl Drop for Input {
     }
 }
 
-async fn next_check(checks: &mut Option<mpsc::Receiver<CheckRequest>>) -> Option<CheckRequest> {
-    match checks {
-        Some(requests) => requests.recv().await,
+async fn next_from<T>(source: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match source {
+        Some(receiver) => receiver.recv().await,
         None => std::future::pending().await,
     }
 }
 
-/// Asks `ask:` questions at the terminal.
-struct TerminalAsker;
+async fn next_key(
+    pending: &mut Option<JoinHandle<Result<Choice>>>,
+) -> std::result::Result<Result<Choice>, tokio::task::JoinError> {
+    match pending {
+        Some(reader) => reader.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Said when a check asks a question and there is no terminal to answer it at.
+const NO_TERMINAL_TO_ASK: &str = "this check asks a question, and `start --web` runs without a \
+terminal to answer it in: run `lab-runner start PART --web` from a terminal";
+
+/// Asks `ask:` questions at the terminal (when there is none, says so: the step's check fails
+/// with that as its diagnosis).
+struct TerminalAsker {
+    terminal: bool,
+}
 impl Asker for TerminalAsker {
     fn ask(&self, question: &str) -> Result<String> {
+        if !self.terminal {
+            bail!(NO_TERMINAL_TO_ASK);
+        }
         Ok(dialoguer::Input::<String>::new()
             .with_prompt(question)
             .allow_empty(true)
@@ -169,10 +239,11 @@ pub enum StartEnd {
 pub async fn run(
     lab: &Lab,
     part: &Part,
-    options: &StartOptions,
+    options: StartOptions,
     events: &Events,
 ) -> Result<StartEnd> {
-    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if !terminal && options.remote.is_none() {
         bail!(UsageError(NO_TERMINAL.into()));
     }
     let store = Store::open_default()?;
@@ -196,7 +267,10 @@ pub async fn run(
         part,
         &options.engine,
         events.narrator(),
-        Some(Box::new(TerminalAsker)),
+        Some(match options.asker {
+            Some(asker) if !terminal => asker,
+            _ => Box::new(TerminalAsker { terminal }),
+        }),
         &report,
     )
     .await;
@@ -210,7 +284,7 @@ pub async fn run(
     };
     session.announce_ready(events, part, started);
 
-    let mut input = Input::new(session.take_check_requests());
+    let mut input = Input::new(terminal, session.take_check_requests(), options.remote);
     let outcome = run_steps(lab, part, &session, events, &store, &mut input).await;
     drop(input);
     if let Ok(StartEnd::Completed) = outcome {

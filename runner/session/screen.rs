@@ -180,7 +180,10 @@ impl Reporter for ScreenReporter {
                 });
                 bar.set_message(text.clone());
             }
-            Event::Live { text: None, .. } => {
+            // No text but values: a sample for the presenter's charts only.
+            Event::Live {
+                text: None, values, ..
+            } if values.is_empty() => {
                 if let Some(bar) = self.live.take() {
                     bar.finish_and_clear();
                 }

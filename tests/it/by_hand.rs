@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use lab_runner::probe::inspector::save_cpuprofile;
 use lab_runner::probe::inspector::{Inspector, Paused, Step};
+use support::chrome::Chrome;
 use support::docker_or_skip;
 
 /// A terminal of a given size running one command, read as a person reads the screen.
@@ -679,91 +680,6 @@ fn between(text: &str, start: &str, end: &str) -> String {
     let from = text.find(start).unwrap() + start.len();
     let to = from + text[from..].find(end).unwrap();
     text[from..to].to_string()
-}
-
-/// Real Chrome DevTools: headless Chromium, whose bundled DevTools frontend opens a `devtools://`
-/// URL as a person's Chrome does (navigated over Chromium's own remote-debugging port; a URL given
-/// on the command line is not navigated).
-struct Chrome {
-    child: Child,
-    port: u16,
-    _profile: tempfile::TempDir,
-}
-
-impl Chrome {
-    fn start() -> Chrome {
-        let profile = tempfile::tempdir().unwrap();
-        let child = Command::new("chromium")
-            .args([
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--remote-debugging-address=127.0.0.1",
-                "--remote-debugging-port=0",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("about:blank")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromium runs (apt-get install chromium)");
-        let file = profile.path().join("DevToolsActivePort");
-        let started = Instant::now();
-        let port = loop {
-            if let Some(port) = std::fs::read_to_string(&file)
-                .ok()
-                .and_then(|t| t.lines().next().and_then(|l| l.trim().parse().ok()))
-            {
-                break port;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "chromium did not open its remote-debugging port"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        Chrome {
-            child,
-            port,
-            _profile: profile,
-        }
-    }
-
-    /// Opens `url` in a new tab, as a person pastes it into the address bar.
-    fn open(&self, url: &str, runtime: &tokio::runtime::Runtime) {
-        let out = Command::new("curl")
-            .args(["-sS", "-X", "PUT"])
-            .arg(format!(
-                "http://127.0.0.1:{}/json/new?about:blank",
-                self.port
-            ))
-            .output()
-            .unwrap();
-        let tab: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-            panic!(
-                "chromium made no tab: {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        });
-        let ws = tab["webSocketDebuggerUrl"].as_str().unwrap().to_string();
-        let addr: std::net::SocketAddr = format!("127.0.0.1:{}", self.port).parse().unwrap();
-        runtime.block_on(async {
-            let page = Inspector::connect(addr, &ws, Duration::from_secs(30))
-                .await
-                .unwrap();
-            page.call("Page.navigate", serde_json::json!({ "url": url }))
-                .await
-                .unwrap();
-        });
-    }
-}
-
-impl Drop for Chrome {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The first `devtools://` URL in `screen` (the joined capture: a URL is longer than a row).

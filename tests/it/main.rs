@@ -36,3 +36,5 @@ mod start;
 mod tunnel_live;
 mod verify;
 mod verify_step;
+mod web;
+mod web_browser;

@@ -18,6 +18,9 @@ use lab_runner::env::{EnvSpec, Environment, wait_healthy};
 use lab_runner::lab::InspectorMode;
 use lab_runner::util::random;
 
+pub mod chrome;
+pub mod web;
+
 /// The `lab-runner` binary cargo built for these tests. Its sessions are found in a folder of this
 /// test's own (nextest runs each test in a process of its own): a client such as `pull` or `check`
 /// never picks up a session another test runs at the same moment.

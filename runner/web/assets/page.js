@@ -1,0 +1,232 @@
+// lab-runner's page: renders the session's state and changes (Server-Sent Events), and sends the
+// menu's choices. Everything it shows was rendered and escaped by the runner; nothing else runs here.
+'use strict';
+(function () {
+  performance.mark('lab-script');
+  const token = new URLSearchParams(location.search).get('token') || '';
+  const $ = (id) => document.getElementById(id);
+  let buttons = [];
+  let status = {};
+  let view = document.body.classList.contains('view-demo') ? 'demo' : 'start';
+
+  function el(tag, cls, html) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (html !== undefined) e.innerHTML = html;
+    return e;
+  }
+
+  function renderState(s) {
+    view = s.view;
+    document.title = (s.step ? s.step.id + ' ' + s.step.title + ' — ' : '') + s.part_title;
+    $('lab').textContent = s.lab_title;
+    $('part').textContent = s.part + ': ' + s.part_title;
+    const steps = $('steps');
+    steps.replaceChildren(...s.steps.map((st) => {
+      const li = el('li', st.state);
+      li.textContent = st.id + ' ' + st.title;
+      li.dataset.step = st.id;
+      return li;
+    }));
+    $('parts').replaceChildren(...s.parts.map((p) => {
+      const li = el('li', (p.done === p.steps ? 'done' : '') + (p.id === s.part ? ' this-part' : ''));
+      li.textContent = p.id + ' ' + p.title + ' (' + p.done + '/' + p.steps + ')';
+      return li;
+    }));
+    // The intro stays reachable (its exports are needed later): open before and at the first step.
+    const intro = $('intro');
+    if (s.intro.length) {
+      const details = intro.querySelector('details') || el('details', 'intro');
+      details.open = !s.step || s.step.index === 1;
+      const summary = el('summary');
+      summary.textContent = 'Introduction';
+      details.replaceChildren(summary, ...s.intro.map((h) => el('div', 'shown', h)));
+      intro.replaceChildren(details);
+    } else {
+      intro.replaceChildren();
+    }
+    const article = $('step');
+    if (s.step) {
+      article.hidden = false;
+      $('step-title').innerHTML = '';
+      $('step-title').append('Step ' + s.step.id + ' — ' + s.step.title + ' ');
+      const small = el('small');
+      small.textContent = '(' + s.step.index + '/' + s.step.of + ')';
+      $('step-title').append(small);
+      $('instructions').innerHTML = s.step.html;
+    } else {
+      article.hidden = true;
+    }
+    $('closing').replaceChildren(...s.closing.map((h) => el('div', 'shown', h)));
+    $('log').replaceChildren();
+    s.log.forEach(appendLog);
+    buttons = s.buttons;
+    renderMenu();
+    renderStatus(s.status);
+    // For benches/web.rs: when the page first became usable (rendered, with its menu).
+    if (!performance.getEntriesByName('lab-usable').length) performance.mark('lab-usable');
+  }
+
+  function appendLog(item) {
+    const log = $('log');
+    log.append(el('div', 'log ' + item.class, item.html));
+    while (log.childElementCount > 400) log.firstElementChild.remove();
+    if (item.class === 'pass' || item.class === 'fail') {
+      log.lastElementChild.scrollIntoView({ block: 'nearest' });
+    }
+  }
+
+  function renderMenu() {
+    $('menu').replaceChildren(...buttons.map((b) => {
+      const button = el('button');
+      button.type = 'button';
+      button.dataset.action = b.action;
+      button.append(b.label);
+      const kbd = el('kbd');
+      kbd.textContent = b.key;
+      button.append(kbd);
+      button.addEventListener('click', () => act(b.action));
+      return button;
+    }));
+    enableMenu();
+  }
+
+  function enableMenu() {
+    for (const button of $('menu').querySelectorAll('button')) {
+      const always = view === 'demo';
+      button.disabled = !!status.ended || !(always || status.waiting);
+      if (button.dataset.action === 'pause') button.firstChild.textContent = status.paused ? 'Resume' : 'Pause';
+    }
+  }
+
+  function renderStatus(st) {
+    const asked = st.question && st.question !== status.question;
+    status = st;
+    const form = $('question');
+    form.hidden = !st.question;
+    if (st.question) {
+      $('question-text').textContent = st.question;
+      if (asked) { $('answer').value = ''; $('answer').focus(); }
+    }
+    let text = st.ended || st.busy || (st.waiting ? (view === 'demo' ? 'waiting for Next' : 'your turn') : 'working…');
+    if (st.paused) text += ' · paused';
+    $('status').textContent = text;
+    enableMenu();
+  }
+
+  $('question').addEventListener('submit', (e) => {
+    e.preventDefault();
+    act('answer', $('answer').value);
+  });
+
+  async function act(action, answer) {
+    if (view === 'start' && action !== 'answer') { status.waiting = false; enableMenu(); }
+    try {
+      const body = { action: action };
+      if (answer !== undefined) body.answer = answer;
+      const r = await fetch('/action', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-Lab-Token': token },
+        body: JSON.stringify(body),
+      });
+      if (!r.ok) $('status').textContent = (await r.text()).trim();
+    } catch (e) {
+      $('status').textContent = 'lab-runner is not answering: ' + e;
+    }
+  }
+
+  // Copy buttons: the code block's text, or the address a button carries.
+  document.addEventListener('click', async (e) => {
+    const button = e.target.closest('button.copy');
+    if (!button) return;
+    const text = button.dataset.copy || button.parentElement.querySelector('pre').innerText;
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch (_) {
+      const range = document.createRange();
+      range.selectNodeContents(button.parentElement.querySelector('pre, code'));
+      getSelection().removeAllRanges();
+      getSelection().addRange(range);
+      document.execCommand('copy');
+    }
+    button.classList.add('copied');
+    button.textContent = 'Copied';
+    setTimeout(() => { button.classList.remove('copied'); button.textContent = 'Copy'; }, 1500);
+  });
+
+  // The terminal's keys.
+  document.addEventListener('keydown', (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || e.target.closest('input, textarea')) return;
+    const b = buttons.find((x) => x.key === e.key.toLowerCase());
+    if (!b) return;
+    const button = $('menu').querySelector('button[data-action="' + b.action + '"]');
+    if (button && !button.disabled) { e.preventDefault(); act(b.action); }
+  });
+
+  // The presenter's charts: the last minutes of the app's metrics.
+  const series = {};
+  const WINDOW_MS = 5 * 60 * 1000;
+  function chart(name, title, unit) {
+    if (series[name]) return series[name];
+    const box = el('div', 'chart');
+    box.dataset.name = name;
+    const h = el('h3');
+    h.append(title);
+    const value = el('span');
+    h.append(value);
+    const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+    svg.setAttribute('viewBox', '0 0 300 100');
+    svg.setAttribute('preserveAspectRatio', 'none');
+    const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
+    svg.append(line);
+    box.append(h, svg);
+    $('charts').append(box);
+    $('charts').hidden = false;
+    return (series[name] = { points: [], line: line, value: value, unit: unit });
+  }
+  function format(v, unit) {
+    if (unit === 'bytes') return (v / 1048576).toFixed(1) + ' MB';
+    if (unit === 'ms') return v.toFixed(0) + ' ms';
+    return String(v);
+  }
+  function metrics(sample) {
+    for (const m of sample.metrics) {
+      const s = chart(m.name, m.title, m.unit);
+      s.points.push([sample.t, m.value]);
+      while (s.points.length && s.points[0][0] < sample.t - WINDOW_MS) s.points.shift();
+      // The x axis spans what there is (at least a minute, at most the window).
+      const span = Math.max(60 * 1000, sample.t - s.points[0][0]);
+      const max = Math.max(1, ...s.points.map((p) => p[1])) * 1.1;
+      s.line.setAttribute('points', s.points.map((p) =>
+        (300 - (sample.t - p[0]) / span * 300).toFixed(1) + ',' + (100 - p[1] / max * 100).toFixed(1)).join(' '));
+      s.value.textContent = format(m.value, m.unit);
+      s.value.parentElement.parentElement.dataset.value = m.value;
+    }
+  }
+
+  // The state the page was served with: shown at once; the stream then brings it up to date.
+  const initial = $('initial-state');
+  if (initial) {
+    try {
+      const s = JSON.parse(initial.textContent);
+      if (s) renderState(s);
+    } catch (e) {
+      $('status').textContent = 'the page could not read its state: ' + e;
+    }
+  }
+
+  const stream = new EventSource('/events?token=' + encodeURIComponent(token));
+  stream.addEventListener('state', (e) => renderState(JSON.parse(e.data)));
+  stream.addEventListener('log', (e) => appendLog(JSON.parse(e.data)));
+  stream.addEventListener('status', (e) => renderStatus(JSON.parse(e.data)));
+  stream.addEventListener('metrics', (e) => metrics(JSON.parse(e.data)));
+  // The session is over: no reconnecting to a runner that has gone.
+  stream.addEventListener('end', () => {
+    stream.close();
+    document.body.dataset.stream = 'closed';
+    if (!status.ended) renderStatus(Object.assign({}, status, { ended: 'the session has ended' }));
+  });
+  stream.addEventListener('error', () => {
+    if (!status.ended) $('status').textContent = 'lab-runner is not answering (reconnecting…)';
+  });
+})();

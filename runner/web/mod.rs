@@ -1,0 +1,180 @@
+//! The browser face of a session: `start --web` (the participant's guide) and `demo --web` (the
+//! presenter view). The same session as the terminal's: its events reach the page through one more
+//! reporter ([`state::GuideReporter`]), and the page's buttons send the terminal menu's choices into
+//! the same place the terminal's keys enter (`session::interactive`'s input). The page is rendered
+//! from the same Markdown the terminal shows ([`markdown`]), every asset is embedded, and the server
+//! is safe by construction ([`security`]).
+
+pub mod markdown;
+pub mod security;
+pub mod server;
+pub mod state;
+
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use std::time::Duration;
+
+use anyhow::Result;
+use tokio::sync::mpsc;
+
+use crate::actions::context::Asker;
+use crate::session::demo::PaceControl;
+use crate::session::events::Reporter;
+use crate::session::interactive::Choice;
+use server::{OnAction, Refusal, Server};
+use state::{GuideReporter, PageSetup, Shared};
+
+pub use state::PartSummary;
+
+/// A served page: its URL (with the token) and the state its reporter keeps.
+pub struct Face {
+    pub url: String,
+    pub shared: Arc<Mutex<Shared>>,
+    _server: Server,
+}
+
+impl Face {
+    /// The session is over: the pages get the last change, their streams end, the server stops.
+    pub async fn finish(mut self) {
+        self.shared.lock().expect("page state lock").end();
+        self._server.finish().await;
+    }
+
+    /// The reporter that feeds this page from the session's events.
+    pub fn reporter(&self) -> Box<dyn Reporter> {
+        Box::new(GuideReporter::new(self.shared.clone()))
+    }
+}
+
+async fn serve(
+    view: &'static str,
+    setup: PageSetup,
+    port: u16,
+    on_action: OnAction,
+) -> Result<Face> {
+    let token = crate::util::random::hex(16);
+    let shared = Arc::new(Mutex::new(Shared::new(view, setup)));
+    let server = server::serve(port, token.clone(), shared.clone(), on_action).await?;
+    Ok(Face {
+        url: format!("http://127.0.0.1:{}/?token={token}", server.addr.port()),
+        shared,
+        _server: server,
+    })
+}
+
+/// How long the page has to answer a check's question.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// The longest answer the page may send.
+const MAX_ANSWER: usize = 1000;
+
+/// Asks a check's questions on the page (`start --web` without a terminal): the question is shown
+/// with a field, and the check waits for the answer the page posts.
+pub struct PageAsker {
+    shared: Arc<Mutex<Shared>>,
+    answers: Mutex<std::sync::mpsc::Receiver<String>>,
+}
+
+impl Asker for PageAsker {
+    fn ask(&self, question: &str) -> Result<String> {
+        let answers = self.answers.lock().expect("answers lock");
+        // An answer left from an earlier question is not this one's.
+        while answers.try_recv().is_ok() {}
+        self.shared
+            .lock()
+            .expect("page state lock")
+            .set_question(Some(question.to_string()));
+        let answer = answers.recv_timeout(ANSWER_TIMEOUT);
+        self.shared
+            .lock()
+            .expect("page state lock")
+            .set_question(None);
+        answer.map_err(|_| {
+            anyhow::anyhow!(
+                "no answer came from the page within {} minutes",
+                ANSWER_TIMEOUT.as_secs() / 60
+            )
+        })
+    }
+}
+
+/// The participant's guide for `start --web`: the page, the choices its buttons send (the
+/// terminal menu's, taken only while the session offers its menu), and the asker that puts a
+/// check's questions on the page.
+pub async fn serve_start(
+    setup: PageSetup,
+    port: u16,
+) -> Result<(Face, mpsc::Receiver<Choice>, PageAsker)> {
+    let (send, receive) = mpsc::channel(1);
+    let (answer, answers) = std::sync::mpsc::channel::<String>();
+    let on_action: OnAction = Arc::new(move |name, shared| {
+        // An answer to the question on the page: `answer:TEXT`, only while one is asked.
+        if let Some(text) = name.strip_prefix("answer:") {
+            if shared.page.status.question.is_none() || text.len() > MAX_ANSWER {
+                return Err(Refusal::Busy);
+            }
+            answer.send(text.to_string()).map_err(|_| Refusal::Busy)?;
+            return Ok(());
+        }
+        let choice = Choice::named(name).ok_or(Refusal::Unknown)?;
+        if !shared.page.status.waiting {
+            return Err(Refusal::Busy);
+        }
+        send.try_send(choice).map_err(|_| Refusal::Busy)?;
+        shared.chosen();
+        Ok(())
+    });
+    let face = serve("start", setup, port, on_action).await?;
+    let asker = PageAsker {
+        shared: face.shared.clone(),
+        answers: Mutex::new(answers),
+    };
+    Ok((face, receive, asker))
+}
+
+/// The presenter view for `demo --web`: the page, and the pace control its buttons send.
+pub async fn serve_demo(
+    setup: PageSetup,
+    port: u16,
+) -> Result<(Face, mpsc::UnboundedReceiver<PaceControl>)> {
+    let (send, receive) = mpsc::unbounded_channel();
+    let on_action: OnAction = Arc::new(move |name, shared| {
+        let pace = match name {
+            "next" => PaceControl::Next,
+            "pause" => PaceControl::TogglePause,
+            _ => return Err(Refusal::Unknown),
+        };
+        send.send(pace).map_err(|_| Refusal::Busy)?;
+        if pace == PaceControl::TogglePause {
+            let paused = !shared.page.status.paused;
+            shared.set_paused(paused);
+        }
+        Ok(())
+    });
+    Ok((serve("demo", setup, port, on_action).await?, receive))
+}
+
+/// Opens `url` in the default browser when there is a display to show it on; says what it did.
+pub fn open_in_browser(url: &str) -> Option<String> {
+    let display = ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else if display {
+        "xdg-open"
+    } else {
+        return None;
+    };
+    let mut child = Command::new(opener)
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    // Reaped when it exits, without holding the session up.
+    std::thread::spawn(move || child.wait());
+    Some(format!("opened it in your browser ({opener})"))
+}

@@ -1,0 +1,149 @@
+//! The web face's guard, in front of every route: safe by construction.
+//!
+//! - Bound to 127.0.0.1 only (the server never binds anything else).
+//! - An unguessable token (128 bits) in every request: `?token=` in the URL (the page, its assets,
+//!   its event stream) or the `X-Lab-Token` header (its actions); compared in constant time.
+//! - The `Host` header must name the bound address (`127.0.0.1:PORT` or `localhost:PORT`), so a
+//!   DNS-rebinding page that resolves its own name to 127.0.0.1 cannot reach it.
+//! - Anything but GET and HEAD must come with an `Origin` equal to this server's own, and only
+//!   POST routes change state.
+//! - Every answer carries a Content-Security-Policy that allows only the page's own assets (no
+//!   inline script, no other origin), `nosniff`, no referrer (the token stays out of logs
+//!   elsewhere), no framing and no caching.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// The page's Content-Security-Policy: its own scripts, styles, images and event stream only.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The header a page's actions carry the token in.
+pub const TOKEN_HEADER: &str = "x-lab-token";
+
+/// What the guard knows: the token and the port it is bound to.
+#[derive(Clone)]
+pub struct Guard {
+    pub token: String,
+    pub port: u16,
+}
+
+impl Guard {
+    /// The `Host` values this server answers to.
+    fn host_allowed(&self, host: &str) -> bool {
+        host == format!("127.0.0.1:{}", self.port) || host == format!("localhost:{}", self.port)
+    }
+
+    fn token_in(&self, request: &Request) -> bool {
+        let from_header = request
+            .headers()
+            .get(TOKEN_HEADER)
+            .and_then(|v| v.to_str().ok());
+        let from_query = request.uri().query().and_then(|q| {
+            q.split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(k, _)| *k == "token")
+                .map(|(_, v)| v)
+        });
+        [from_header, from_query]
+            .into_iter()
+            .flatten()
+            .any(|given| same(given.as_bytes(), self.token.as_bytes()))
+    }
+}
+
+/// Constant-time comparison (no early exit on the first differing byte).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn refuse(status: StatusCode, why: &'static str) -> Response {
+    let mut response = (status, format!("{why}\n")).into_response();
+    secure_headers(response.headers_mut());
+    response
+}
+
+fn secure_headers(headers: &mut HeaderMap) {
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// The middleware: refuses what is not allowed, and secures every answer.
+pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !guard.host_allowed(host) {
+        return refuse(
+            StatusCode::MISDIRECTED_REQUEST,
+            "this server answers only to 127.0.0.1 or localhost at its own port",
+        );
+    }
+    if !guard.token_in(&request) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "a token is required: use the URL lab-runner printed",
+        );
+    }
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        let origin = request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if origin != format!("http://{host}") {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "a change must come from this page itself (its Origin)",
+            );
+        }
+    }
+    let mut response = next.run(request).await;
+    secure_headers(response.headers_mut());
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comparison_needs_every_byte() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"abcd"));
+        assert!(!same(b"", b"a"));
+    }
+
+    #[test]
+    fn only_the_bound_address_is_a_host() {
+        let g = Guard {
+            token: "t".into(),
+            port: 4000,
+        };
+        assert!(g.host_allowed("127.0.0.1:4000"));
+        assert!(g.host_allowed("localhost:4000"));
+        assert!(!g.host_allowed("evil.example:4000"));
+        assert!(!g.host_allowed("127.0.0.1:4001"));
+        assert!(!g.host_allowed("127.0.0.1"));
+    }
+}

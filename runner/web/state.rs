@@ -1,0 +1,630 @@
+//! What the page shows, kept from the session's events: the sidebar (parts, the part's steps and
+//! their state), the intro, the step on screen, what happened at this step (commands, output,
+//! notes, every check's verdict with expected / saw / hint) and whether the session waits for a
+//! choice. A page that (re)connects gets all of it at once ([`Snapshot`]), then each change.
+//!
+//! [`GuideReporter`] is the event stream's reporter for the browser: it updates the page state and
+//! sends each change to every connected page, under one lock, so a page never misses or doubles one.
+
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use super::markdown::{escape, to_html};
+use crate::outcome::Outcome;
+use crate::session::events::{Event, Reporter, Tone};
+use crate::session::interactive::Choice;
+use crate::session::terminal::diagnosis_lines;
+
+/// A part in the sidebar.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartSummary {
+    pub id: String,
+    pub title: String,
+    pub done: usize,
+    pub steps: usize,
+}
+
+/// A step of the part in the sidebar: `todo`, `current`, `done` or `skipped`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepItem {
+    pub id: String,
+    pub title: String,
+    pub state: &'static str,
+}
+
+/// The step on screen.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepView {
+    pub id: String,
+    pub title: String,
+    pub index: usize,
+    pub of: usize,
+    pub html: String,
+}
+
+/// One line (or block) of what happened, as HTML.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogItem {
+    pub class: &'static str,
+    pub html: String,
+}
+
+/// A button of the step's menu, with its key (the terminal's).
+#[derive(Debug, Clone, Serialize)]
+pub struct Button {
+    pub action: &'static str,
+    pub key: char,
+    pub label: &'static str,
+}
+
+/// Whether the session waits for a choice, or what it is busy with.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Status {
+    pub waiting: bool,
+    pub busy: Option<String>,
+    /// The session is over (completed, quit, interrupted): the page says so.
+    pub ended: Option<String>,
+    /// demo: the presenter's pace is paused.
+    pub paused: bool,
+    /// A check's question the page is asked to answer (start --web without a terminal).
+    pub question: Option<String>,
+}
+
+/// Everything a page shows, sent when it connects.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    /// `start` (the participant's guide) or `demo` (the presenter view).
+    pub view: &'static str,
+    pub lab_title: String,
+    pub part: String,
+    pub part_title: String,
+    pub parts: Vec<PartSummary>,
+    pub steps: Vec<StepItem>,
+    pub intro: Vec<String>,
+    pub step: Option<StepView>,
+    pub closing: Vec<String>,
+    pub log: Vec<LogItem>,
+    pub buttons: Vec<Button>,
+    pub status: Status,
+}
+
+/// A change sent to connected pages (`event:` is the variant's name, `data:` its JSON).
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Everything anew (a step appeared, the progress changed).
+    State(Box<Snapshot>),
+    /// One more line of what happened.
+    Log(LogItem),
+    /// The session's status.
+    Status(Status),
+    /// demo: the app's metrics, one sample.
+    Metrics(serde_json::Value),
+    /// The session is over: the last change; each page's stream ends after it.
+    End,
+}
+
+impl Change {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Change::State(_) => "state",
+            Change::Log(_) => "log",
+            Change::Status(_) => "status",
+            Change::Metrics(_) => "metrics",
+            Change::End => "end",
+        }
+    }
+    pub fn data(&self) -> String {
+        let json = match self {
+            Change::State(s) => serde_json::to_string(s),
+            Change::Log(l) => serde_json::to_string(l),
+            Change::Status(s) => serde_json::to_string(s),
+            Change::Metrics(m) => serde_json::to_string(m),
+            Change::End => Ok("{}".to_string()),
+        };
+        json.unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+/// How many log lines a step keeps (a long command's output scrolls off the top).
+const MAX_LOG: usize = 400;
+
+/// The page state and the channel its changes go out on.
+pub struct Shared {
+    pub page: Snapshot,
+    pub changes: broadcast::Sender<Change>,
+    /// A step has started since the part did (Markdown shown outside a step is then the closing).
+    started_steps: bool,
+    in_step: bool,
+}
+
+impl Shared {
+    pub fn new(view: &'static str, page: PageSetup) -> Shared {
+        let (changes, _) = broadcast::channel(1024);
+        let buttons = if view == "start" {
+            Choice::REMOTE
+                .iter()
+                .map(|(action, key, _)| Button {
+                    action,
+                    key: *key,
+                    label: label(action),
+                })
+                .collect()
+        } else {
+            vec![
+                Button {
+                    action: "next",
+                    key: 'n',
+                    label: "Next",
+                },
+                Button {
+                    action: "pause",
+                    key: 'p',
+                    label: "Pause",
+                },
+            ]
+        };
+        Shared {
+            page: Snapshot {
+                view,
+                lab_title: page.lab_title,
+                part: page.part,
+                part_title: page.part_title,
+                parts: page.parts,
+                steps: page
+                    .steps
+                    .into_iter()
+                    .map(|(id, title)| StepItem {
+                        id,
+                        title,
+                        state: "todo",
+                    })
+                    .collect(),
+                intro: Vec::new(),
+                step: None,
+                closing: Vec::new(),
+                log: Vec::new(),
+                buttons,
+                status: Status::default(),
+            },
+            changes,
+            started_steps: false,
+            in_step: false,
+        }
+    }
+
+    fn send(&self, change: Change) {
+        // No page connected is fine.
+        let _ = self.changes.send(change);
+    }
+
+    fn state_changed(&self) {
+        self.send(Change::State(Box::new(self.page.clone())));
+    }
+
+    fn status_changed(&self) {
+        self.send(Change::Status(self.page.status.clone()));
+    }
+
+    fn log(&mut self, class: &'static str, html: String) {
+        let item = LogItem { class, html };
+        if self.page.log.len() >= MAX_LOG {
+            self.page.log.remove(0);
+        }
+        self.page.log.push(item.clone());
+        self.send(Change::Log(item));
+    }
+
+    /// The page's waiting flag, set off by a choice the page sent (until the menu is offered again).
+    pub fn chosen(&mut self) {
+        self.page.status.waiting = false;
+        self.status_changed();
+    }
+
+    /// A question for the page to answer (`None`: answered).
+    pub fn set_question(&mut self, question: Option<String>) {
+        self.page.status.question = question;
+        self.status_changed();
+    }
+
+    pub fn set_paused(&mut self, paused: bool) {
+        self.page.status.paused = paused;
+        self.status_changed();
+    }
+
+    /// Ends every page's stream (the session is over).
+    pub fn end(&self) {
+        self.send(Change::End);
+    }
+
+    pub fn metrics(&self, sample: serde_json::Value) {
+        self.send(Change::Metrics(sample));
+    }
+
+    fn apply(&mut self, event: &Event) {
+        match event {
+            Event::PartStarted { .. } => {}
+            Event::Busy { text, .. } => {
+                self.page.status.busy = text.clone();
+                if text.is_some() {
+                    self.page.status.waiting = false;
+                }
+                self.status_changed();
+            }
+            Event::Note { text, tone, .. } => self.log(tone_class(*tone), escape(text)),
+            Event::EnvironmentReady { description, .. } => {
+                self.log("note", format!("environment: {}", escape(description)))
+            }
+            Event::EnvironmentFailed { error, .. } => self.log(
+                "bad",
+                format!(
+                    "the environment could not be brought up: {}",
+                    escape(error)
+                ),
+            ),
+            Event::Shown { markdown, .. } => {
+                let html = to_html(markdown);
+                if self.in_step {
+                    self.log("shown", html);
+                } else if self.started_steps {
+                    self.page.step = None;
+                    self.page.closing.push(html);
+                    self.state_changed();
+                } else {
+                    self.page.intro.push(html);
+                    self.state_changed();
+                }
+            }
+            Event::StepStarted {
+                step, title, index, of, ..
+            } => {
+                self.started_steps = true;
+                self.in_step = true;
+                // What happened belongs to its step; the verdict that moved on to this one stays.
+                let last = self.page.log.pop().filter(|item| item.class == "pass");
+                self.page.log.clear();
+                self.page.log.extend(last);
+                self.page.closing.clear();
+                for item in &mut self.page.steps {
+                    if item.id == *step {
+                        item.state = "current";
+                    } else if item.state == "current" {
+                        item.state = "todo";
+                    }
+                }
+                self.page.step = Some(StepView {
+                    id: step.clone(),
+                    title: title.clone(),
+                    index: *index,
+                    of: *of,
+                    html: String::new(),
+                });
+                self.state_changed();
+            }
+            Event::StepShown {
+                step,
+                title,
+                index,
+                of,
+                instructions,
+                commands,
+                ..
+            } => {
+                let mut html = to_html(instructions);
+                if let Some(commands) = commands {
+                    html.push_str(&to_html(commands));
+                }
+                self.page.step = Some(StepView {
+                    id: step.clone(),
+                    title: title.clone(),
+                    index: *index,
+                    of: *of,
+                    html,
+                });
+                self.state_changed();
+            }
+            Event::CommandRun { command, .. } => self.log(
+                "command",
+                format!(
+                    "<div class=\"code\"><button type=\"button\" class=\"copy\" title=\"Copy\">Copy</button>\
+                     <pre><code>{}</code></pre></div>",
+                    escape(command)
+                ),
+            ),
+            Event::Output { line, .. } => self.log("output", escape(line)),
+            Event::ActionPerformed { text, .. } => self.log("action", escape(text)),
+            Event::ActivityStarted {
+                label, expected_ms, ..
+            } => self.log(
+                "action",
+                format!(
+                    "{} (about {:.0} s)",
+                    escape(label),
+                    *expected_ms as f64 / 1000.0
+                ),
+            ),
+            Event::ActivityFinished { .. } => {}
+            Event::Live { values, .. } => {
+                if !values.is_empty() {
+                    let t = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as u64)
+                        .unwrap_or_default();
+                    let metrics: Vec<serde_json::Value> = values
+                        .iter()
+                        .map(|v| {
+                            serde_json::json!({
+                                "name": v.label,
+                                "title": chart_title(&v.label),
+                                "unit": v.unit,
+                                "value": v.value,
+                            })
+                        })
+                        .collect();
+                    self.metrics(serde_json::json!({ "t": t, "metrics": metrics }));
+                }
+            }
+            Event::PhaseFailed { step, outcome, .. } => {
+                let what = match outcome.phase() {
+                    Some(phase) => format!("the {phase} of step {step} failed"),
+                    None => format!("step {step} failed"),
+                };
+                self.log("fail", verdict(&what, outcome));
+            }
+            Event::CheckJudged { step, outcome, .. } => {
+                if outcome.passed() {
+                    self.log(
+                        "pass",
+                        format!("<strong>PASS</strong> step {} done", escape(step)),
+                    );
+                } else {
+                    self.log(
+                        "fail",
+                        verdict(&format!("step {step}: not yet"), outcome),
+                    );
+                }
+            }
+            Event::MistakesJudged { .. } | Event::MutationsJudged { .. } => {}
+            Event::StepFinished {
+                part,
+                step,
+                outcome,
+                ..
+            } => {
+                self.in_step = false;
+                if self.page.view == "demo" {
+                    // A check's verdict is already shown (check_judged); a solve or setup that
+                    // failed before any check is said here.
+                    let judged = matches!(outcome.phase(), Some(crate::outcome::Phase::Check));
+                    if let (Some(d), false) = (outcome.diagnosis(part), judged) {
+                        self.log(
+                            "fail",
+                            format!(
+                                "step {} did not check out<pre>{}</pre>",
+                                escape(step),
+                                escape(&d)
+                            ),
+                        );
+                    }
+                    if let Some(item) = self.page.steps.iter_mut().find(|s| s.id == *step) {
+                        item.state = if outcome.passed() { "done" } else { "failed" };
+                    }
+                    self.state_changed();
+                }
+            }
+            Event::ProgressSaved {
+                current,
+                done,
+                skipped,
+                part,
+            } => {
+                for item in &mut self.page.steps {
+                    item.state = if done.contains(&item.id) {
+                        "done"
+                    } else if skipped.contains(&item.id) {
+                        "skipped"
+                    } else if current.as_ref() == Some(&item.id) {
+                        "current"
+                    } else {
+                        "todo"
+                    };
+                }
+                if let Some(summary) = self.page.parts.iter_mut().find(|p| p.id == *part) {
+                    summary.done = done.len();
+                }
+                self.state_changed();
+            }
+            Event::Waiting { text, choices, .. } => {
+                self.page.status.waiting = true;
+                self.page.status.busy = None;
+                if self.page.view == "demo" && choices.is_empty() {
+                    self.log("note", escape(text));
+                }
+                self.status_changed();
+            }
+            Event::EnvironmentKept { description, .. } => self.log(
+                "note",
+                format!("keeping the environment: {}", escape(description)),
+            ),
+            Event::PartFinished { passed, failed, .. } => {
+                self.page.status.waiting = false;
+                self.page.status.ended = Some(if self.page.view == "demo" {
+                    format!("the demo is over: {passed} passed, {failed} failed")
+                } else {
+                    "the part is complete".into()
+                });
+                self.state_changed();
+            }
+            Event::RunStarted { .. } | Event::RunFinished { .. } => {}
+            Event::Interrupted { why } => {
+                self.page.status.waiting = false;
+                self.page.status.ended = Some(format!("the session stopped: {why}"));
+                self.status_changed();
+            }
+        }
+    }
+}
+
+fn label(action: &str) -> &'static str {
+    match action {
+        "check" => "Check my work",
+        "do" => "Do it for me",
+        "hint" => "Hint",
+        "commands" => "Show the commands",
+        "skip" => "Skip",
+        "back" => "Back",
+        _ => "?",
+    }
+}
+
+/// A chart's title for a live signal (the health request's time is the event loop's lag as a
+/// request feels it).
+fn chart_title(label: &str) -> String {
+    match label {
+        "health" => "event-loop lag (health request)".into(),
+        "heap" => "heap used".into(),
+        "external" => "external memory".into(),
+        other => other.to_string(),
+    }
+}
+
+fn tone_class(tone: Tone) -> &'static str {
+    match tone {
+        Tone::Plain => "note",
+        Tone::Good => "good",
+        Tone::Bad => "bad",
+    }
+}
+
+/// A failed verdict: what, then expected / saw / hint (the terminal's lines, as a definition list).
+fn verdict(what: &str, outcome: &Outcome) -> String {
+    let mut html = format!("<strong>{}</strong>", escape(what));
+    match outcome.failure() {
+        Some(f) => {
+            html.push_str("<dl>");
+            html.push_str(&format!("<dt>failed</dt><dd>{}</dd>", escape(&f.what)));
+            html.push_str(&format!(
+                "<dt>expected</dt><dd><code>{}</code></dd>",
+                escape(&f.expected)
+            ));
+            html.push_str(&format!(
+                "<dt>saw</dt><dd><pre>{}</pre></dd>",
+                escape(&f.saw)
+            ));
+            if let Some(hint) = &f.hint {
+                html.push_str(&format!(
+                    "<dt>hint</dt><dd class=\"hint\">{}</dd>",
+                    escape(hint)
+                ));
+            }
+            html.push_str("</dl>");
+        }
+        None => {
+            html.push_str("<pre>");
+            html.push_str(&escape(&diagnosis_lines(outcome).join("\n")));
+            html.push_str("</pre>");
+        }
+    }
+    html
+}
+
+/// What the page knows before the session says anything.
+pub struct PageSetup {
+    pub lab_title: String,
+    pub part: String,
+    pub part_title: String,
+    pub steps: Vec<(String, String)>,
+    pub parts: Vec<PartSummary>,
+}
+
+/// The browser's reporter: every event updates the page state and goes out to connected pages.
+pub struct GuideReporter {
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl GuideReporter {
+    pub fn new(shared: Arc<Mutex<Shared>>) -> GuideReporter {
+        GuideReporter { shared }
+    }
+}
+
+impl Reporter for GuideReporter {
+    fn event(&mut self, event: &Event) {
+        self.shared.lock().expect("page state lock").apply(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::{Failure, Phase, Problem};
+
+    fn shared() -> Shared {
+        Shared::new(
+            "start",
+            PageSetup {
+                lab_title: "Lab".into(),
+                part: "part2".into(),
+                part_title: "Two".into(),
+                steps: vec![("2.0".into(), "A".into()), ("2.1".into(), "B".into())],
+                parts: vec![],
+            },
+        )
+    }
+
+    #[test]
+    fn a_failed_check_is_streamed_with_expected_saw_and_hint() {
+        let mut s = shared();
+        let mut pages = s.changes.subscribe();
+        let failure = Failure::new("GET /api/lab/status: status", "200", "404 not found")
+            .hint(Some("enable <the> lab"));
+        s.apply(&Event::CheckJudged {
+            part: "part2".into(),
+            step: "2.1".into(),
+            before_solve: false,
+            outcome: Outcome::failed(Phase::Check, Problem::Check(failure)),
+        });
+        let Ok(Change::Log(item)) = pages.try_recv() else {
+            panic!("no log change")
+        };
+        assert_eq!(item.class, "fail");
+        assert!(
+            item.html.contains("<dt>expected</dt><dd><code>200</code>"),
+            "{}",
+            item.html
+        );
+        assert!(
+            item.html.contains("<pre>404 not found</pre>"),
+            "{}",
+            item.html
+        );
+        assert!(
+            item.html.contains("enable &lt;the&gt; lab"),
+            "{}",
+            item.html
+        );
+    }
+
+    #[test]
+    fn progress_marks_the_sidebar_and_a_menu_sets_waiting() {
+        let mut s = shared();
+        s.apply(&Event::ProgressSaved {
+            part: "part2".into(),
+            current: Some("2.1".into()),
+            done: vec!["2.0".into()],
+            skipped: vec![],
+        });
+        let states: Vec<&str> = s.page.steps.iter().map(|i| i.state).collect();
+        assert_eq!(states, ["done", "current"]);
+        assert!(!s.page.status.waiting);
+        s.apply(&Event::Waiting {
+            part: None,
+            text: "choose".into(),
+            choices: vec!["[c] check my work".into()],
+        });
+        assert!(s.page.status.waiting);
+        s.chosen();
+        assert!(!s.page.status.waiting);
+    }
+}
