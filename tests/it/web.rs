@@ -153,7 +153,7 @@ fn web_only_the_menus_actions_are_taken() {
     let busy = session.act("check");
     assert_eq!(busy.status, 409, "{}", busy.body);
     assert!(busy.body.contains("busy"), "{}", busy.body);
-    waiting_at(&session, "2.2");
+    waiting_at(&session, "2.1.1");
 }
 
 #[test]

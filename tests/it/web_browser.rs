@@ -79,7 +79,7 @@ async fn web_browser_participant_goes_through_part2() {
         .eval("[...document.querySelectorAll('#log .log.fail')].pop().innerText")
         .await;
     let verdict = verdict.as_str().unwrap();
-    assert!(verdict.contains("200"), "{verdict}");
+    assert!(verdict.contains("403"), "{verdict}");
     assert!(verdict.contains("404"), "{verdict}");
     assert!(verdict.contains("hint"), "{verdict}");
     page.screenshot("2-check-failed-with-hint").await;
@@ -94,10 +94,15 @@ async fn web_browser_participant_goes_through_part2() {
     page.click("#menu button[data-action=do]").await;
     page.wait_for(&log_has("command", "LAB_ENABLE"), "the commands it ran")
         .await;
-    page.wait_for(&on_step("2.2"), "step 2.2").await;
+    page.wait_for(&on_step("2.1.1"), "step 2.1.1").await;
     page.wait_for(&sidebar("2.1", "done"), "2.1 marked done")
         .await;
     page.screenshot("3-done-for-me").await;
+    // 2.1.1 done for me too, by its key.
+    page.press("d").await;
+    page.wait_for(&on_step("2.2"), "step 2.2").await;
+    page.wait_for(&sidebar("2.1.1", "done"), "2.1.1 marked done")
+        .await;
 
     // Skip 2.2, then back to it.
     page.click("#menu button[data-action=skip]").await;
@@ -236,7 +241,8 @@ async fn web_browser_presenter_view_of_part2() {
     // Next, step by step; 2.2 jams the event loop, 2.4 leaks.
     for (id, next) in [
         ("2.1", "2.0"),
-        ("2.2", "2.1"),
+        ("2.1.1", "2.1"),
+        ("2.2", "2.1.1"),
         ("2.3", "2.2"),
         ("2.4", "2.3"),
         ("2.5", "2.4"),
@@ -282,7 +288,7 @@ async fn web_browser_presenter_view_of_part2() {
     }
     page.wait_for(&sidebar("2.7", "done"), "2.7").await;
     page.wait_for(
-        "document.querySelector('#status').innerText.includes('the demo is over: 8 passed, 0 failed')",
+        "document.querySelector('#status').innerText.includes('the demo is over: 9 passed, 0 failed')",
         "the demo's end",
     )
     .await;
