@@ -106,8 +106,9 @@ fn lab_dir(given: Option<PathBuf>) -> PathBuf {
     given.unwrap_or_else(default_lab_dir)
 }
 
-/// Where the lab shipped with this program lives: `$LAB_RUNNER_LAB`, else `labs/node-profiling` found
-/// from the current directory upwards, else next to the executable's source tree.
+/// The lab a command means when none is given: `$LAB_RUNNER_LAB`; else, from the current directory
+/// upwards, the first folder that is a lab (holds `lab.yaml`: an author working in their lab) or
+/// holds the shipped one (`labs/node-profiling`); else the shipped lab next to the source tree.
 pub fn default_lab_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("LAB_RUNNER_LAB") {
         return PathBuf::from(dir);
@@ -115,6 +116,9 @@ pub fn default_lab_dir() -> PathBuf {
     let relative = Path::new("labs").join("node-profiling");
     if let Ok(cwd) = std::env::current_dir() {
         for dir in cwd.ancestors() {
+            if dir.join("lab.yaml").is_file() {
+                return dir.to_path_buf();
+            }
             if dir.join(&relative).join("lab.yaml").is_file() {
                 return dir.join(&relative);
             }

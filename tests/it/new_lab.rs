@@ -29,6 +29,17 @@ fn new_then_lint_then_verify_from_an_empty_folder() {
         Some("2 passed, 0 failed"),
         "{all}"
     );
+    // Inside the lab's folder, the commands mean that lab without being told.
+    let inside = lab_runner()
+        .current_dir(dir.path().join("my-lab"))
+        .args(["lint"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&inside).contains("ok — 1 part(s), 2 step(s)"),
+        "{}",
+        text(&inside)
+    );
     // The schema its modeline names is written next to it, and is the runner's own.
     let lab = dir.path().join("my-lab");
     let first = std::fs::read_to_string(lab.join("part1.yaml")).unwrap();
