@@ -235,6 +235,18 @@ impl Tone {
     }
 }
 
+impl Event {
+    /// `part` of `lab` starting: its title, the lab's, and its steps' ids.
+    pub fn part_started(lab: &crate::lab::Lab, part: &crate::lab::Part) -> Event {
+        Event::PartStarted {
+            part: part.id().to_string(),
+            title: part.file.title.clone(),
+            lab_title: lab.manifest.title.clone(),
+            steps: part.file.steps.iter().map(|s| s.id.clone()).collect(),
+        }
+    }
+}
+
 /// Turns events into something people or tools read.
 pub trait Reporter: Send {
     fn event(&mut self, event: &Event);

@@ -248,12 +248,7 @@ pub async fn run(
     }
     let store = Store::open_default()?;
     let started = Instant::now();
-    events.emit(Event::PartStarted {
-        part: part.id().to_string(),
-        title: part.file.title.clone(),
-        lab_title: lab.manifest.title.clone(),
-        steps: part.file.steps.iter().map(|s| s.id.clone()).collect(),
-    });
+    events.emit(Event::part_started(lab, part));
     let busy = |text: Option<String>| {
         events.emit(Event::Busy {
             part: Some(part.id().to_string()),
