@@ -69,7 +69,7 @@ pub enum Command {
     Start(StartArgs),
     /// Show a part to an audience: each step performed, narrated and checked
     #[command(
-        after_help = "Examples:\n  lab-runner demo part2              # Enter between steps\n  lab-runner demo part2 --pace 5     # 5 s between steps\n  lab-runner demo part1 --pace 0 --yes   # no waiting (CI)\n  lab-runner demo part2 --web        # the presenter view in your browser: big type, live charts, Next / Pause"
+        after_help = "Examples:\n  lab-runner demo part2              # Enter between steps\n  lab-runner demo part2 --pace 5     # 5 s between steps (p pauses, Enter goes on)\n  lab-runner demo part1 --pace 0 --yes   # no waiting (CI)\n  lab-runner demo part2 --web        # the presenter view in your browser: big type, live charts, Next / Pause"
     )]
     Demo(DemoArgs),
     /// Show your progress through each part
@@ -181,7 +181,8 @@ pub struct WebArgs {
 pub struct DemoArgs {
     /// The part to show (`part2` or `2`)
     pub part: String,
-    /// Seconds between steps instead of waiting for Enter
+    /// Seconds between steps instead of waiting for Enter (at the terminal, `p` pauses and resumes
+    /// the pace, Enter goes on at once)
     #[arg(long, value_name = "SECONDS")]
     pub pace: Option<f64>,
     /// Never wait for Enter (for CI, or an unattended screen)

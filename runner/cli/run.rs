@@ -480,9 +480,15 @@ async fn start_command(args: StartArgs) -> Result<u8> {
     // What the participant saves (profiles, snapshots) stays where they can find it again.
     let mut engine = engine_options(&args.env, Some(PathBuf::from("lab-artifacts")), Mode::Start);
     engine.artifacts_per_session = false;
-    let mut reporters: Vec<Box<dyn crate::session::events::Reporter>> = vec![Box::new(
-        ScreenReporter::new(Terminal::detect(), Screen::Start),
-    )];
+    // With the guide in the browser, the terminal keeps a short live log.
+    let screen: Box<dyn crate::session::events::Reporter> = if args.web.web {
+        Box::new(crate::session::short_log::ShortLogReporter::new(
+            Terminal::detect(),
+        ))
+    } else {
+        Box::new(ScreenReporter::new(Terminal::detect(), Screen::Start))
+    };
+    let mut reporters = vec![screen];
     let mut remote = None;
     let mut asker: Option<Box<dyn crate::actions::context::Asker>> = None;
     let face = if args.web.web {

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use super::engine::{self, EngineOptions, Phase};
 use super::events::{Event, Events, LiveValue, Tone, millis};
@@ -45,27 +44,52 @@ pub struct DemoOptions {
 }
 
 /// Waits between steps as the options say: for Enter (at the terminal) or Next (on the page), or
-/// for the pace's seconds unless the page paused it.
+/// for the pace's seconds unless the keyboard or the page paused it.
 struct Pacer {
     remote: Option<mpsc::UnboundedReceiver<PaceControl>>,
-    /// Whether Enter is read from this terminal.
-    terminal: bool,
-    /// A read of a line that outlived the last wait (Next came from the page first).
-    pending_enter: Option<JoinHandle<std::io::Result<usize>>>,
+    /// The presenter's keys at this terminal (Enter / n: next, p: pause), when there is one.
+    keys: Option<PresenterKeys>,
     paused: bool,
     /// Neither a pace nor --yes: Enter (or Next) before each step and between steps.
     waits_for_enter: bool,
 }
 
 impl Pacer {
-    /// The next control from the page (never, without one).
-    async fn control(
-        remote: &mut Option<mpsc::UnboundedReceiver<PaceControl>>,
-    ) -> Option<PaceControl> {
-        match remote {
-            Some(r) => r.recv().await,
-            None => std::future::pending().await,
+    /// The next control from the keyboard or the page (never, without either). A source that
+    /// ends is dropped; `None` when both are gone.
+    async fn control(&mut self) -> Option<PaceControl> {
+        loop {
+            if self.remote.is_none() && self.keys.is_none() {
+                return None;
+            }
+            let keys = async {
+                match &mut self.keys {
+                    Some(k) => k.controls.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let remote = async {
+                match &mut self.remote {
+                    Some(r) => r.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                key = keys => match key {
+                    Some(control) => return Some(control),
+                    None => self.keys = None,
+                },
+                control = remote => match control {
+                    Some(control) => return Some(control),
+                    None => self.remote = None,
+                },
+            }
         }
+    }
+
+    /// Whether anything can pause or move the demo on while it waits.
+    fn controlled(&self) -> bool {
+        self.remote.is_some() || self.keys.is_some()
     }
 
     /// Waits for Enter or Next.
@@ -76,36 +100,13 @@ impl Pacer {
             choices: Vec::new(),
         });
         loop {
-            if self.terminal {
-                self.pending_enter.get_or_insert_with(|| {
-                    tokio::task::spawn_blocking(|| {
-                        let mut line = String::new();
-                        std::io::stdin().read_line(&mut line)
-                    })
-                });
-            }
-            let enter = async {
-                match &mut self.pending_enter {
-                    Some(read) => read.await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                read = enter => {
-                    self.pending_enter = None;
-                    read??;
-                    return Ok(());
-                }
-                control = Self::control(&mut self.remote) => match control {
-                    Some(PaceControl::Next) => return Ok(()),
-                    Some(PaceControl::TogglePause) => self.paused = !self.paused,
-                    None => {
-                        self.remote = None;
-                        if !self.terminal {
-                            bail!("the presenter's page stopped and there is no terminal to press Enter in");
-                        }
-                    }
-                },
+            match self.control().await {
+                Some(PaceControl::Next) => return Ok(()),
+                Some(PaceControl::TogglePause) => self.paused = !self.paused,
+                None => bail!(
+                    "nothing is left to go on from: the presenter's page stopped and there is no \
+                     terminal to press Enter in"
+                ),
             }
         }
     }
@@ -117,32 +118,88 @@ impl Pacer {
             if self.paused {
                 events.emit(Event::Waiting {
                     part: None,
-                    text: "paused: Next goes on, Resume keeps the pace".into(),
+                    text: "paused: Next (Enter) goes on, Resume (p) keeps the pace".into(),
                     choices: Vec::new(),
                 });
-                match Self::control(&mut self.remote).await {
+                match self.control().await {
                     Some(PaceControl::Next) => return Ok(()),
-                    Some(PaceControl::TogglePause) => self.paused = false,
-                    None => {
-                        self.remote = None;
+                    Some(PaceControl::TogglePause) => {
                         self.paused = false;
+                        events.note("resumed", Tone::Plain);
                     }
+                    None => self.paused = false,
                 }
                 continue;
             }
             let started = Instant::now();
             tokio::select! {
                 _ = tokio::time::sleep(left) => return Ok(()),
-                control = Self::control(&mut self.remote) => {
+                control = self.control() => {
                     left = left.saturating_sub(started.elapsed());
                     match control {
                         Some(PaceControl::Next) => return Ok(()),
                         Some(PaceControl::TogglePause) => self.paused = true,
-                        None => self.remote = None,
+                        // Nothing can move it on any more: the pace alone.
+                        None => {
+                            tokio::time::sleep(left).await;
+                            return Ok(());
+                        }
                     }
                 }
             }
         }
+    }
+}
+
+/// The presenter's keys at the demo's terminal: the terminal is put in cbreak mode for the demo
+/// (each key arrives as typed, unechoed; output and Ctrl-C work as usual) and a reader turns
+/// Enter, `n` and space into Next, `p` into pause / resume. Other keys are ignored. The
+/// terminal's settings are put back when the demo ends.
+struct PresenterKeys {
+    controls: mpsc::UnboundedReceiver<PaceControl>,
+    saved: nix::sys::termios::Termios,
+}
+
+impl PresenterKeys {
+    /// `None` when stdin is not a terminal (or its settings cannot be changed).
+    fn open() -> Option<PresenterKeys> {
+        use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() {
+            return None;
+        }
+        let saved = tcgetattr(&stdin).ok()?;
+        let mut cbreak = saved.clone();
+        cbreak
+            .local_flags
+            .remove(LocalFlags::ICANON | LocalFlags::ECHO);
+        tcsetattr(&stdin, SetArg::TCSANOW, &cbreak).ok()?;
+        let (send, controls) = mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut byte = [0u8; 1];
+            while let Ok(1) = std::io::stdin().read(&mut byte) {
+                let control = match byte[0] {
+                    b'\n' | b'\r' | b' ' | b'n' | b'N' => PaceControl::Next,
+                    b'p' | b'P' => PaceControl::TogglePause,
+                    _ => continue,
+                };
+                if send.send(control).is_err() {
+                    break;
+                }
+            }
+        });
+        Some(PresenterKeys { controls, saved })
+    }
+}
+
+impl Drop for PresenterKeys {
+    fn drop(&mut self) {
+        let _ = nix::sys::termios::tcsetattr(
+            std::io::stdin(),
+            nix::sys::termios::SetArg::TCSADRAIN,
+            &self.saved,
+        );
     }
 }
 
@@ -187,10 +244,20 @@ pub async fn run(
         markdown: ctx.renderer().render(&part.file.intro, &ctx.vars())?,
     });
 
+    let keys = if terminal && (waits_for_enter || options.pace.is_some()) {
+        PresenterKeys::open()
+    } else {
+        None
+    };
+    if keys.is_some() && options.pace.is_some() {
+        events.note(
+            "between steps: Enter goes on now, p pauses (and resumes) the pace",
+            Tone::Plain,
+        );
+    }
     let mut pacer = Pacer {
         remote: options.remote.take(),
-        terminal: terminal && waits_for_enter,
-        pending_enter: None,
+        keys,
         paused: false,
         waits_for_enter,
     };
@@ -261,8 +328,8 @@ async fn pause_between_steps(
         pacer.pace(events, pace).await?;
     } else if pacer.waits_for_enter {
         pacer.next(events, "press Enter for the next step").await?;
-    } else if pacer.remote.is_some() {
-        // --yes: no waiting, unless the presenter's page paused.
+    } else if pacer.controlled() {
+        // --yes: no waiting, unless the presenter paused.
         pacer.pace(events, 0.0).await?;
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! Running a lab: bringing a part's environment up, executing its steps in order (the engine), and
 //! the front ends — `verify` for CI, and the interactive and demo modes. The front ends emit what
 //! happens as events ([`events`]); reporters print them: the terminal ([`report`] for verify,
-//! [`screen`] for demo and start), JUnit ([`junit`]) and JSON lines ([`json`]).
+//! [`screen`] for demo and start, [`short_log`] for start's terminal beside its page), JUnit ([`junit`]) and JSON lines ([`json`]).
 
 pub mod control;
 pub mod demo;
@@ -16,5 +16,6 @@ pub mod mutations;
 pub mod progress;
 pub mod report;
 pub mod screen;
+pub mod short_log;
 pub mod terminal;
 pub mod verify;

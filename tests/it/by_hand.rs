@@ -729,27 +729,29 @@ const SHELL_QUESTIONS: [&str; 3] = [
 /// What a person answers to `question` from what their own commands printed (None for a question
 /// about DevTools).
 fn answer_from_shell(question: &str, shell: &Shell) -> Option<String> {
+    answer_from_printed(question, &shell.transcript)
+}
+
+/// What a person answers to `question` from `printed`, the lines their commands printed (in a
+/// shell of their own, or on the browser guide's page): None for a question about DevTools.
+pub(crate) fn answer_from_printed(question: &str, printed: &[String]) -> Option<String> {
     if question.contains("grew the most") {
         // The first row under the comparison's header, as `lab-runner analyze --diff` printed it.
-        let header = shell
-            .transcript
+        let header = printed
             .iter()
             .rposition(|l| l.starts_with("Constructor") && l.contains("Size delta"))
             .unwrap_or_else(|| {
-                panic!(
-                    "no comparison in the shell:\n{}",
-                    shell.transcript.join("\n")
-                )
+                panic!("no comparison in what was printed:\n{}", printed.join("\n"))
             });
-        let row = &shell.transcript[header + 1];
+        let row = &printed[header + 1];
         return Some(row.split("  ").next().unwrap().trim().to_string());
     }
     if question.contains("how many MiB does it retain") {
         // `lab-runner analyze --retainers`: "Held by `x` (...); its value, Array @1, retains N MiB."
-        let printed = shell.transcript.join(" ");
+        let printed = printed.join(" ");
         let at = printed
             .rfind("Held by `")
-            .unwrap_or_else(|| panic!("no retainer path in the shell:\n{printed}"));
+            .unwrap_or_else(|| panic!("no retainer path in what was printed:\n{printed}"));
         let held = &printed[at..];
         let retains = held
             .split(" retains ")
@@ -760,17 +762,16 @@ fn answer_from_shell(question: &str, shell: &Shell) -> Option<String> {
     if question.contains("has the most self time") {
         // The first row of `lab-runner analyze`'s table that is not (idle), (program) or (garbage
         // collector): Self, Self %, Total, Total %, then the function and its location.
-        let header = shell
-            .transcript
+        let header = printed
             .iter()
             .rposition(|l| l.contains("Self %") && l.contains("Function"))
             .unwrap_or_else(|| {
                 panic!(
-                    "no profile table in the shell:\n{}",
-                    shell.transcript.join("\n")
+                    "no profile table in what was printed:\n{}",
+                    printed.join("\n")
                 )
             });
-        for row in &shell.transcript[header + 1..] {
+        for row in &printed[header + 1..] {
             let words: Vec<&str> = row.split_whitespace().collect();
             if words.len() < 7 {
                 break;
@@ -786,7 +787,7 @@ fn answer_from_shell(question: &str, shell: &Shell) -> Option<String> {
         }
         panic!(
             "no busy function in the profile table:\n{}",
-            shell.transcript.join("\n")
+            printed.join("\n")
         );
     }
     None
@@ -1387,5 +1388,54 @@ fn reads_blocks_and_what_the_text_says_about_them() {
     assert!(!blocks[2].other_terminal);
     assert!(
         matches!(&items[1], Item::Prose(p) if p == "In DevTools → Sources: open src/a.js and set a breakpoint in f on the line x.")
+    );
+}
+
+/// An instructor presenting with `demo --pace` pauses it and moves it on from the keyboard: `p`
+/// holds the demo between steps past its pace, `p` again lets the pace go on, Enter goes on at once.
+#[test]
+fn by_hand_the_presenter_pauses_and_moves_the_demo_on_from_the_keyboard() {
+    let state = tempfile::tempdir().unwrap();
+    let command = format!(
+        "cd {state} && env LAB_RUNNER_STATE_DIR={state} XDG_RUNTIME_DIR={state} \
+         {bin} demo part2 --backend process --pace 1; echo \"__exited__ $?\"; \
+         stty -a | grep -o -- '-\\?icanon' ; sleep 600",
+        state = state.path().display(),
+        bin = env!("CARGO_BIN_EXE_lab-runner"),
+    );
+    let screen = Screen::start(80, &command);
+    let minute = Duration::from_secs(60);
+    screen.wait_for("Enter goes on now, p pauses", 0, minute);
+    screen.wait_for("Step 2.0 ", 0, minute);
+    // Pressed while 2.0 runs: the demo holds once 2.0 is checked.
+    screen.keys("p");
+    let text = screen.wait_for("paused: Next (Enter) goes on", 0, minute);
+    assert!(text.contains("step 2.0 checked"), "{text}");
+    // Three times the pace later, still held.
+    std::thread::sleep(Duration::from_secs(3));
+    let text = screen.text();
+    assert!(
+        !text.contains("Step 2.1 "),
+        "the pace went on while paused:\n{text}"
+    );
+    // p again: resumed, and the pace takes it to the next step.
+    screen.keys("p");
+    screen.wait_for("resumed", 0, minute);
+    screen.wait_for("Step 2.1 ", 0, minute);
+    // Paused again after 2.1, then Enter: on at once.
+    screen.keys("p");
+    let at = screen.text().find("Step 2.1 ").unwrap();
+    screen.wait_for("paused: Next (Enter) goes on", at, minute);
+    assert!(!screen.text().contains("Step 2.1.1 "));
+    screen.keys("Enter");
+    screen.wait_for("Step 2.1.1 ", 0, minute);
+    // Ctrl-C ends it, and the terminal is as it was (line editing and echo back on).
+    screen.keys("C-c");
+    let text = screen.wait_for("__exited__", 0, minute);
+    let after = &text[text.find("__exited__").unwrap()..];
+    let stty = screen.wait_for("icanon", text.find("__exited__").unwrap(), minute);
+    assert!(
+        !stty[text.find("__exited__").unwrap()..].contains("-icanon"),
+        "the terminal was left in cbreak mode:\n{after}"
     );
 }

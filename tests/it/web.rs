@@ -285,3 +285,76 @@ fn web_a_connection_that_never_finishes_its_request_is_dropped() {
     // And the page still answers.
     assert_eq!(session.state()["view"], "start");
 }
+
+/// Collects what the runner printed since the URL until `line` appears (or 60 s pass).
+fn printed_until(session: &WebSession, line: &str) -> Vec<String> {
+    let started = std::time::Instant::now();
+    let mut seen = Vec::new();
+    while started.elapsed() < std::time::Duration::from_secs(60) {
+        if let Ok(l) = session
+            .lines
+            .recv_timeout(std::time::Duration::from_millis(200))
+        {
+            let done = l.contains(line);
+            seen.push(l);
+            if done {
+                return seen;
+            }
+        }
+    }
+    panic!(
+        "the terminal never said {line:?}; it printed:\n{}",
+        seen.join("\n")
+    )
+}
+
+#[test]
+fn web_the_terminal_keeps_a_short_live_log_while_the_guide_is_on_the_page() {
+    let session = start_part2();
+    let first = printed_until(&session, "step 2.0 — Confirm the baseline (1/9)");
+    waiting_at(&session, "2.0");
+    assert_eq!(session.act("check").status, 202);
+    waiting_at(&session, "2.1");
+    assert_eq!(session.act("do").status, 202);
+    waiting_at(&session, "2.1.1");
+    assert_eq!(session.act("check").status, 202);
+    let rest = printed_until(&session, "step 2.1.1: ");
+    let log: Vec<String> = first.into_iter().chain(rest).collect();
+    let text = log.join("\n");
+    // One stamped line per thing that happened, in order.
+    let stamped = regex::Regex::new(r"^ +\d+:\d\d  [·+!>$] ").unwrap();
+    for line in &log {
+        if line.starts_with('[') {
+            continue; // the menu's keys, named once
+        }
+        assert!(stamped.is_match(line), "not a log line: {line:?}\n{text}");
+    }
+    let order = [
+        "environment ready in",
+        "> step 2.0 — Confirm the baseline (1/9)",
+        "its buttons and these keys do the same",
+        "+ step 2.0 done",
+        "> step 2.1 — ",
+        "$ lab-runner redeploy --env LAB_ENABLE=true",
+        "+ step 2.1 done",
+        "> step 2.1.1 — ",
+        "! step 2.1.1: GET /api/lab/status: status (expected 200, saw 403",
+    ];
+    let mut from = 0;
+    for want in order {
+        let at = text[from..]
+            .find(want)
+            .unwrap_or_else(|| panic!("the log lacks {want:?} after byte {from}:\n{text}"));
+        from += at + want.len();
+    }
+    // The keys are named once, and the guide itself (instructions, fences, the commands'
+    // output) stays on the page.
+    assert_eq!(text.matches("[c] check my work").count(), 1, "{text}");
+    assert!(!text.contains("```"), "{text}");
+    assert!(!text.contains("## Step"), "{text}");
+    assert!(
+        log.len() < 20,
+        "a short log, not the guide: {} lines\n{text}",
+        log.len()
+    );
+}

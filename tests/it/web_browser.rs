@@ -1,7 +1,8 @@
 //! The browser guide in a real browser: headless Chromium drives `lab-runner start part2 --web`
 //! as a participant does — copies a command, checks with the keyboard and with the buttons, reads a
 //! failing check's expected / saw / hint, asks for a hint, has a step done for them, skips, goes
-//! back, reloads the page and finds the same step, then skips to the end of the part. A screenshot
+//! back, reloads the page and finds the same step, answers the checks' questions from what the page
+//! printed, and does every step to the end of the part. A screenshot
 //! of each state is saved under target/test-output/, and the page's console must stay free of
 //! errors (a CSP violation or a failed load is one).
 
@@ -167,10 +168,37 @@ async fn web_browser_participant_goes_through_part2() {
     )
     .await;
 
-    // The rest of the part, skipped: the part is complete, its takeaways shown.
-    for id in ["2.3", "2.4", "2.5", "2.6", "2.7"] {
+    // Done again (the check's scrape reset the lag it reads, so the jam is needed again), and
+    // answered from what the page printed (the profile's table under the commands it ran), as a
+    // participant reads it: the step passes.
+    page.wait_for(&on_step("2.3"), "2.3's menu again").await;
+    page.press("d").await;
+    answer_questions(&mut page, 1).await;
+    page.wait_for(&log_has("pass", "PASS step 2.3 done"), "2.3 passed")
+        .await;
+
+    // The rest of the part done for the participant; 2.5's check asks two questions about the
+    // snapshots' comparison, answered from the page as well.
+    page.wait_for(&on_step("2.4"), "step 2.4").await;
+    page.press("d").await;
+    page.wait_for(&on_step("2.5"), "step 2.5").await;
+    page.press("d").await;
+    answer_questions(&mut page, 2).await;
+    page.wait_for(&log_has("pass", "PASS step 2.5 done"), "2.5 passed")
+        .await;
+    page.screenshot("6c-heap-answered").await;
+    for (id, next) in [("2.6", Some("2.7")), ("2.7", None)] {
         page.wait_for(&on_step(id), id).await;
-        page.press("n").await;
+        page.press("d").await;
+        page.wait_for(&log_has("pass", &format!("PASS step {id} done")), id)
+            .await;
+        if let Some(next) = next {
+            page.wait_for(&on_step(next), next).await;
+        }
+    }
+    for id in ["2.0", "2.1", "2.1.1", "2.3", "2.4", "2.5", "2.6", "2.7"] {
+        page.wait_for(&sidebar(id, "done"), &format!("{id} marked done"))
+            .await;
     }
     page.wait_for(
         "document.querySelector('#status').innerText.includes('complete')",
@@ -190,6 +218,47 @@ async fn web_browser_participant_goes_through_part2() {
         errors.is_empty(),
         "the page's console has errors: {errors:#?}"
     );
+}
+
+/// Answers the next `count` questions the page asks, each from the lines the page printed (the
+/// commands' output), as a participant reads them.
+async fn answer_questions(page: &mut Page, count: usize) {
+    for n in 1..=count {
+        page.wait_for(
+            "!document.querySelector('#question').hidden",
+            &format!("question {n} of {count} on the page"),
+        )
+        .await;
+        let question = page
+            .eval("document.querySelector('#question-text').innerText")
+            .await;
+        let question = question.as_str().unwrap().to_string();
+        let printed = page
+            .eval("[...document.querySelectorAll('#log .log.output')].map(e => e.innerText)")
+            .await;
+        let printed: Vec<String> = printed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().to_string())
+            .collect();
+        let answer = crate::by_hand::answer_from_printed(&question, &printed)
+            .unwrap_or_else(|| panic!("no answer on the page for {question:?}"));
+        page.eval(&format!(
+            "document.querySelector('#answer').value = {answer:?}; true"
+        ))
+        .await;
+        page.click("#question button").await;
+        // Answered: the question goes, or the next one takes its place.
+        page.wait_for(
+            &format!(
+                "document.querySelector('#question').hidden || \
+                 document.querySelector('#question-text').innerText !== {question:?}"
+            ),
+            "the question answered",
+        )
+        .await;
+    }
 }
 
 /// The presenter view: `lab-runner demo part2 --web` with a long pace, paused and resumed from the
