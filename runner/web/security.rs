@@ -7,8 +7,8 @@
 //!   DNS-rebinding page that resolves its own name to 127.0.0.1 cannot reach it.
 //! - Anything but GET and HEAD must come with an `Origin` equal to this server's own, and only
 //!   POST routes change state.
-//! - Every answer carries a Content-Security-Policy that allows only the page's own assets (no
-//!   inline script, no other origin), `nosniff`, no referrer (the token stays out of logs
+//! - Every answer carries a Content-Security-Policy that allows only the page's own script and
+//!   style (inline, by their hashes: no other inline script runs) and nothing of another origin, `nosniff`, no referrer (the token stays out of logs
 //!   elsewhere), no framing and no caching.
 
 use axum::extract::{Request, State};
@@ -16,9 +16,30 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-/// The page's Content-Security-Policy: its own scripts, styles, images and event stream only.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// The page's Content-Security-Policy: its own inline script and style, allowed by their SHA-256
+/// (nothing else inline runs or applies), its icon, and its own event stream and actions.
+pub fn csp() -> &'static str {
+    static CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "default-src 'none'; script-src '{}'; style-src '{}'; img-src 'self'; \
+             connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            source_hash(super::server::SCRIPT),
+            source_hash(super::server::STYLE)
+        )
+    });
+    &CSP
+}
+
+/// `sha256-<base64>` of an inline element's text, as a CSP source.
+fn source_hash(text: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
 
 /// The header a page's actions carry the token in.
 pub const TOKEN_HEADER: &str = "x-lab-token";
@@ -71,7 +92,7 @@ fn refuse(status: StatusCode, why: &'static str) -> Response {
 fn secure_headers(headers: &mut HeaderMap) {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
+        HeaderValue::from_static(csp()),
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

@@ -43,8 +43,10 @@ struct App {
 
 /// The page and its assets, embedded in the binary.
 const PAGE: &str = include_str!("assets/page.html");
-const SCRIPT: &str = include_str!("assets/page.js");
-const STYLE: &str = include_str!("assets/page.css");
+/// The page's script and style, inline in the page (one request, no fetches before it is usable);
+/// the CSP allows exactly these by their hashes (`security::csp`).
+pub(super) const SCRIPT: &str = include_str!("assets/page.js");
+pub(super) const STYLE: &str = include_str!("assets/page.css");
 const ICON: &str = include_str!("assets/icon.svg");
 
 /// How long the server waits for pages to take the last change when the session ends.
@@ -166,7 +168,10 @@ async fn page(State(app): State<App>) -> Response {
     let initial = serde_json::to_string(&snapshot)
         .unwrap_or_else(|_| "null".into())
         .replace('<', "\\u003c");
+    // The state last, so nothing in it is taken for a placeholder.
     let html = PAGE
+        .replace("{{style}}", STYLE)
+        .replace("{{script}}", SCRIPT)
         .replace("{{token}}", &app.token)
         .replace("{{view}}", snapshot.view)
         .replace("{{initial}}", &initial);
@@ -175,8 +180,6 @@ async fn page(State(app): State<App>) -> Response {
 
 async fn asset(Path(name): Path<String>) -> Response {
     let (kind, body) = match name.as_str() {
-        "page.js" => ("text/javascript; charset=utf-8", SCRIPT),
-        "page.css" => ("text/css; charset=utf-8", STYLE),
         "icon.svg" => ("image/svg+xml", ICON),
         _ => return (StatusCode::NOT_FOUND, "no such asset\n").into_response(),
     };

@@ -18,13 +18,7 @@ fn waiting_at(session: &WebSession, step: &str) -> serde_json::Value {
 fn web_every_request_needs_the_token() {
     let session = start_part2();
     let wrong = "0".repeat(session.token.len());
-    for target in [
-        "/",
-        "/assets/page.js",
-        "/assets/page.css",
-        "/state",
-        "/events",
-    ] {
+    for target in ["/", "/assets/icon.svg", "/state", "/events"] {
         let none = session.request("GET", target, &[], "");
         assert_eq!(none.status, 403, "{target} without a token: {}", none.body);
         assert!(none.body.contains("a token is required"), "{}", none.body);
@@ -166,20 +160,45 @@ fn web_every_answer_carries_the_csp_and_the_server_is_on_loopback_only() {
     );
     for target in [
         format!("/?token={}", session.token),
-        format!("/assets/page.js?token={}", session.token),
+        format!("/assets/icon.svg?token={}", session.token),
         "/".to_string(),
     ] {
         let reply = session.request("GET", &target, &[], "");
         let csp = reply.header("content-security-policy").unwrap_or_default();
         assert!(csp.contains("default-src 'none'"), "{target}: {csp}");
-        assert!(csp.contains("script-src 'self'"), "{target}: {csp}");
+        assert!(csp.contains("script-src 'sha256-"), "{target}: {csp}");
+        assert!(!csp.contains("script-src 'self'"), "{target}: {csp}");
         assert!(!csp.contains("unsafe-inline"), "{target}: {csp}");
         assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
         assert_eq!(reply.header("referrer-policy"), Some("no-referrer"));
     }
-    // The page has no inline script or style, and names no other origin.
+    // The page's one script and one style are inline, and the CSP allows exactly them, by their
+    // SHA-256 (any other inline script would not run); no style attributes; no other origin.
     let page = session.request("GET", &format!("/?token={}", session.token), &[], "");
-    assert!(!page.body.contains("<script>"), "{}", page.body);
+    let csp = page.header("content-security-policy").unwrap().to_string();
+    for (open, close, directive) in [
+        ("<script>", "</script>", "script-src"),
+        ("<style>", "</style>", "style-src"),
+    ] {
+        assert_eq!(page.body.matches(open).count(), 1, "{}", page.body);
+        let text = page
+            .body
+            .split(open)
+            .nth(1)
+            .unwrap()
+            .split(close)
+            .next()
+            .unwrap();
+        let hash = {
+            use base64::Engine;
+            use sha2::Digest;
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(text))
+        };
+        assert!(
+            csp.contains(&format!("{directive} 'sha256-{hash}'")),
+            "{directive} does not allow the page's own: {csp}"
+        );
+    }
     assert!(!page.body.contains("style="), "{}", page.body);
     assert!(!page.body.contains("https://"), "{}", page.body);
     // The state the page carries (with the step's HTML in it) cannot close its data block: the

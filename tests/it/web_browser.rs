@@ -291,8 +291,11 @@ async fn web_browser_presenter_view_of_part2() {
         "the pace paused",
     )
     .await;
-    page.wait_for(&log_has("note", "paused: Next goes on"), "the demo paused")
-        .await;
+    page.wait_for(
+        &log_has("note", "paused: Next (Enter) goes on"),
+        "the demo paused",
+    )
+    .await;
     page.screenshot("1-paused-after-2.0").await;
     page.press("p").await;
     page.wait_for(
