@@ -19,6 +19,7 @@ pub mod probe;
 pub mod session;
 pub mod util;
 pub mod web;
+pub mod workshop;
 
 // The layers below the runner are crates of their own (crates/), so the compiler keeps them apart:
 // none of them can name the runner. They keep their module names here.

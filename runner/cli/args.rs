@@ -96,6 +96,8 @@ pub enum Command {
     Tunnel(super::tunnel::TunnelArgs),
     Redeploy(super::control::RedeployArgs),
     Check(super::control::CheckArgs),
+    /// Run a workshop: a server participants' `start --join` report to, and the instructor's live dashboard
+    Workshop(super::workshop::WorkshopArgs),
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +161,13 @@ pub struct StartArgs {
     pub keep: bool,
     #[command(flatten)]
     pub web: WebArgs,
+    /// Report your progress to an instructor's workshop (the address `lab-runner workshop up`
+    /// printed): only the part, the step and your checks' verdicts are sent
+    #[arg(long, value_name = "URL")]
+    pub join: Option<String>,
+    /// The name the instructor sees (default: your login name)
+    #[arg(long, value_name = "NAME", requires = "join")]
+    pub name: Option<String>,
     #[command(flatten)]
     pub env: EnvArgs,
 }

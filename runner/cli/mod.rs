@@ -14,6 +14,7 @@ pub mod run;
 pub mod schema;
 pub mod tunnel;
 pub mod watch;
+pub mod workshop;
 
 use std::process::ExitCode;
 

@@ -68,6 +68,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::New(args) => super::new::run(args).await,
         Command::Redeploy(args) => super::control::redeploy(args).await,
         Command::Check(args) => super::control::check(args).await,
+        Command::Workshop(args) => super::workshop::run(args).await,
     }
 }
 
@@ -489,6 +490,30 @@ async fn start_command(args: StartArgs) -> Result<u8> {
         Box::new(ScreenReporter::new(Terminal::detect(), Screen::Start))
     };
     let mut reporters = vec![screen];
+    if let Some(url) = &args.join {
+        let address = crate::workshop::join::JoinAddress::parse(url)
+            .map_err(|e| UsageError(format!("{e:#}")))?;
+        let name = args
+            .name
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "participant".into());
+        let steps = part
+            .file
+            .steps
+            .iter()
+            .map(|s| crate::workshop::protocol::StepName {
+                id: s.id.clone(),
+                title: s.title.clone(),
+            })
+            .collect();
+        reporters.push(Box::new(crate::workshop::join::JoinReporter::start(
+            &address,
+            name,
+            lab.id().to_string(),
+            steps,
+        )?));
+    }
     let mut remote = None;
     let mut asker: Option<Box<dyn crate::actions::context::Asker>> = None;
     let face = if args.web.web {
@@ -518,6 +543,8 @@ async fn start_command(args: StartArgs) -> Result<u8> {
             exit::INTERRUPTED
         }
     };
+    // A joined session's last progress goes out (briefly: the workshop may be gone).
+    events.finish()?;
     if let Some(face) = face {
         face.finish().await;
     }

@@ -41,6 +41,7 @@ pub struct HttpClient {
 
 impl HttpClient {
     pub fn new() -> Result<Self> {
+        crate::util::crypto::ensure_provider();
         let inner = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(2))

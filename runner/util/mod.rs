@@ -1,5 +1,6 @@
 //! Small shared helpers that belong to no single concern.
 
+pub mod crypto;
 pub mod ports;
 pub mod random;
 pub mod runner_pid;

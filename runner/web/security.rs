@@ -31,7 +31,7 @@ pub fn csp() -> &'static str {
 }
 
 /// `sha256-<base64>` of an inline element's text, as a CSP source.
-fn source_hash(text: &str) -> String {
+pub fn source_hash(text: &str) -> String {
     use base64::Engine;
     use sha2::Digest;
     let digest = sha2::Sha256::digest(text.as_bytes());
@@ -76,7 +76,7 @@ impl Guard {
 }
 
 /// Constant-time comparison (no early exit on the first differing byte).
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub fn same(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -38,3 +38,4 @@ mod verify;
 mod verify_step;
 mod web;
 mod web_browser;
+mod workshop;

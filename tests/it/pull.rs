@@ -85,6 +85,7 @@ async fn a_heap_snapshot_is_pulled_out_of_the_lab_container() {
         .expect("the app becomes healthy");
 
     // The app writes a snapshot inside the container and says where.
+    lab_runner::util::crypto::ensure_provider();
     let answer: serde_json::Value = reqwest::Client::new()
         .post(format!(
             "http://{}/api/lab/heap-snapshot",
