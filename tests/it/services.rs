@@ -345,3 +345,55 @@ fn a_registry_image_that_cannot_be_pulled_is_an_error_that_names_the_alternative
         "{all}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kept_environment_with_a_service_is_found_and_removed_by_its_labels() {
+    use lab_runner::env::docker::cleanup::{Scope, remove_labelled};
+    if !docker_or_skip("a_kept_environment_with_a_service_is_found_and_removed_by_its_labels") {
+        return;
+    }
+    let _docker = docker_shared();
+    let out = verify(
+        &fixture("verify/services"),
+        &["--backend", "docker", "--keep"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let session = session_of(&String::from_utf8_lossy(&out.stdout));
+    let label = format!("io.lab-runner.session={session}");
+    // The app's container and the service's, both labelled with the session (the service's with
+    // its name too), and the environment's network.
+    let containers = docker_ids("container", &label);
+    assert_eq!(containers.len(), 2, "{}", text(&out));
+    assert_eq!(
+        docker_ids("container", "io.lab-runner.service=inventory")
+            .iter()
+            .filter(|id| containers.contains(id))
+            .count(),
+        1
+    );
+    assert_eq!(docker_ids("network", &label).len(), 1);
+    // What `lab-runner cleanup` does, scoped to this test's session (other runs share the engine).
+    let client = lab_runner::env::docker::connect::connect().await.unwrap();
+    let removed = remove_labelled(
+        &client,
+        &Scope {
+            session: Some(session.clone()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(removed.containers.len(), 2, "{removed:?}");
+    assert!(
+        removed
+            .containers
+            .contains(&format!("lab-runner-{session}-part1-inventory")),
+        "{removed:?}"
+    );
+    assert_eq!(
+        removed.networks,
+        vec![format!("lab-runner-{session}-part1")]
+    );
+    assert!(docker_ids("container", &label).is_empty());
+    assert!(docker_ids("network", &label).is_empty());
+}
