@@ -397,3 +397,46 @@ async fn a_kept_environment_with_a_service_is_found_and_removed_by_its_labels() 
     assert!(docker_ids("container", &label).is_empty());
     assert!(docker_ids("network", &label).is_empty());
 }
+
+#[test]
+fn doctor_plans_every_image_of_the_lab_and_names_the_parts_that_need_docker() {
+    // Without Docker: each image is judged by whether it can be made from the host's files.
+    let out = lab_runner()
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["doctor", "--lab"])
+        .arg(fixture("verify/services"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = |check: &str| {
+        stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(check))
+            .unwrap_or_else(|| panic!("no `{check}` line:\n{}", text(&out)))
+            .to_string()
+    };
+    let app = line("image");
+    assert!(
+        app.contains("lab-runner/app:offline-") && app.contains("can be built offline from"),
+        "{app}"
+    );
+    let inventory = stdout
+        .lines()
+        .find(|l| l.contains("image inventory"))
+        .unwrap_or_else(|| panic!("no `image inventory` line:\n{}", text(&out)));
+    assert!(
+        inventory.contains("lab-runner/inventory:offline-") && inventory.contains("host files"),
+        "{inventory}"
+    );
+    assert!(
+        stdout.contains("part1 needs Docker: its environment runs services inventory"),
+        "{}",
+        text(&out)
+    );
+    // The app is Python: no node line.
+    assert!(
+        !stdout.lines().any(|l| l.contains(" node ")),
+        "{}",
+        text(&out)
+    );
+}
