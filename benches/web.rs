@@ -1,10 +1,10 @@
 //! Issue 16's figures: how soon the browser guide is usable, and how soon a check's verdict
 //! reaches the page after the runner decides it.
 //!
-//! - page usable: headless Chromium loads the page (document, CSS, script, icon, the event stream's
-//!   first state) until it has rendered the step with its menu (`performance.mark('lab-usable')`
-//!   in page.js), measured from the navigation's start; also the same requests made by hand over
-//!   loopback (no browser).
+//! - page usable: headless Chromium requests the page (its script and style inline, the state in
+//!   it) until it has rendered the step with its menu (`performance.mark('lab-usable')` in page.js),
+//!   measured from the request's start, on a fresh session and on one with 300 verdicts in its log;
+//!   also the page, its icon and the event stream's first state requested by hand over loopback.
 //! - verdict to page: the runner's `check_judged` event emitted at T0 (the system clock) until the
 //!   page's DOM holds the verdict (a MutationObserver's clock, the same system clock); also until
 //!   the event's bytes reach a plain SSE client.
@@ -219,6 +219,53 @@ async fn wait_true(tab: &Inspector, expression: &str) -> Result<()> {
     Ok(())
 }
 
+/// A new tab of `chrome`, connected.
+async fn new_tab(chrome: &Chromium) -> Result<Inspector> {
+    let out = Command::new("curl")
+        .args(["-sS", "-X", "PUT"])
+        .arg(format!(
+            "http://127.0.0.1:{}/json/new?about:blank",
+            chrome.port
+        ))
+        .output()?;
+    let tab_info: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let ws = tab_info["webSocketDebuggerUrl"]
+        .as_str()
+        .context("no tab")?
+        .to_string();
+    let tab = Inspector::connect(
+        format!("127.0.0.1:{}", chrome.port).parse()?,
+        &ws,
+        Duration::from_secs(30),
+    )
+    .await?;
+    tab.call("Page.enable", json!({})).await?;
+    Ok(tab)
+}
+
+/// Loads the page 21 times; from each navigation's start until the page has rendered the step with
+/// its menu enabled (the first load warms Chromium's caches of this origin: not counted).
+async fn page_usable(tab: &Inspector, url: &str) -> Result<Vec<f64>> {
+    let mut usable = Vec::new();
+    for i in 0..21 {
+        tab.call("Page.navigate", json!({ "url": url })).await?;
+        wait_true(
+            tab,
+            "performance.getEntriesByName('lab-usable').length > 0 && !document.querySelector('#menu button').disabled",
+        )
+        .await?;
+        let at = eval(
+            tab,
+            "performance.getEntriesByName('lab-usable')[0].startTime - performance.getEntriesByType('navigation')[0].requestStart",
+        )
+        .await?;
+        if i > 0 {
+            usable.push(at.as_f64().unwrap_or(f64::NAN));
+        }
+    }
+    Ok(usable)
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let (face, _choices, _asker) = lab_runner::web::serve_start(setup(), 0).await?;
@@ -254,6 +301,14 @@ async fn main() -> Result<()> {
     }
     stats("page + icon + first state, by hand", by_hand);
 
+    // In Chromium.
+    let chrome = chromium()?;
+    let tab = new_tab(&chrome).await?;
+    stats(
+        "Chromium: page usable, a fresh session",
+        page_usable(&tab, &face.url).await?,
+    );
+
     // Verdict to a plain SSE client.
     let mut reader = sse(port, &token)?;
     let mut to_client = Vec::new();
@@ -266,47 +321,12 @@ async fn main() -> Result<()> {
     drop(reader);
     stats("verdict emitted -> SSE client has it", to_client);
 
-    // In Chromium.
-    let chrome = chromium()?;
-    let out = Command::new("curl")
-        .args(["-sS", "-X", "PUT"])
-        .arg(format!(
-            "http://127.0.0.1:{}/json/new?about:blank",
-            chrome.port
-        ))
-        .output()?;
-    let tab_info: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let ws = tab_info["webSocketDebuggerUrl"]
-        .as_str()
-        .context("no tab")?
-        .to_string();
-    let tab = Inspector::connect(
-        format!("127.0.0.1:{}", chrome.port).parse()?,
-        &ws,
-        Duration::from_secs(30),
-    )
-    .await?;
-    tab.call("Page.enable", json!({})).await?;
-    let mut usable = Vec::new();
-    for i in 0..21 {
-        tab.call("Page.navigate", json!({ "url": face.url }))
-            .await?;
-        wait_true(
-            &tab,
-            "performance.getEntriesByName('lab-usable').length > 0 && !document.querySelector('#menu button').disabled",
-        )
-        .await?;
-        let at = eval(
-            &tab,
-            "performance.getEntriesByName('lab-usable')[0].startTime",
-        )
-        .await?;
-        // The first load warms Chromium's caches of this origin: not counted.
-        if i > 0 {
-            usable.push(at.as_f64().unwrap_or(f64::NAN));
-        }
-    }
-    stats("Chromium: navigation start -> page usable", usable);
+    // A tab of its own: the first one has rendered the 300 verdicts as they came.
+    let tab = new_tab(&chrome).await?;
+    stats(
+        "Chromium: page usable, after 300 verdicts",
+        page_usable(&tab, &face.url).await?,
+    );
     let breakdown = eval(
         &tab,
         "(() => { const n = performance.getEntriesByType('navigation')[0]; const r = {}; \

@@ -161,8 +161,14 @@ async fn accept(
     let _ = graceful.shutdown().await;
 }
 
+/// How many of the log's latest entries the page carries in itself; the event stream's first state,
+/// a moment later, brings the whole log (a long session's 400 entries made the page slow to parse).
+const LOG_IN_PAGE: usize = 40;
+
 async fn page(State(app): State<App>) -> Response {
-    let snapshot = app.shared.lock().expect("page state lock").page.clone();
+    let mut snapshot = app.shared.lock().expect("page state lock").page.clone();
+    let drop = snapshot.log.len().saturating_sub(LOG_IN_PAGE);
+    snapshot.log.drain(..drop);
     // The state as of this request, in the page itself (a data block, never run), so the page is
     // usable before its event stream connects; `<` escaped so no text can close the element.
     let initial = serde_json::to_string(&snapshot)
