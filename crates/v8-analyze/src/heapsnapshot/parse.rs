@@ -327,53 +327,56 @@ impl Parts {
         let mut source_is_object = Some(node_types[0]) == object_type;
         let mut source_end = u64::from(first_edge.get(1).copied().unwrap_or(0));
         let mut index: u64 = 0;
-        let mut on_edge = |record: &[u64]| {
-            let (edge_type, name, node) = rules.check(record, index)?;
-            while index == source_end {
-                source += 1;
-                let Some(&next_end) = first_edge.get(source + 1) else {
-                    bail!(
-                        "the \"edges\" array holds more than the {expected} edges that the nodes' \
-                         edge_count fields add up to: the snapshot is damaged"
-                    );
-                };
-                first_edge[source] = targets.len() as u32;
-                source_end = u64::from(next_end);
-                source_is_object = Some(node_types[source]) == object_type;
-            }
-            if rules.string_named[edge_type] && name_max.is_none_or(|(max, _)| name > max) {
-                name_max = Some((name, index));
-            }
-            let mut kind = rules.kind_of_type[edge_type];
-            if kind != WEAK {
-                if kind == PROPERTY {
-                    kind = if source_is_object {
-                        edge_kind::OBJECT_PROPERTY
-                    } else {
-                        edge_kind::OTHER
+        let on_edge = {
+            #[inline(always)]
+            |record: &[u64]| {
+                let (edge_type, name, node) = rules.check(record, index)?;
+                while index == source_end {
+                    source += 1;
+                    let Some(&next_end) = first_edge.get(source + 1) else {
+                        bail!(
+                            "the \"edges\" array holds more than the {expected} edges that the nodes' \
+                             edge_count fields add up to: the snapshot is damaged"
+                        );
                     };
+                    first_edge[source] = targets.len() as u32;
+                    source_end = u64::from(next_end);
+                    source_is_object = Some(node_types[source]) == object_type;
                 }
-                targets.push(node as u32);
-                kinds.push(kind);
-                if edge_kind::has_kept_name(kind) {
-                    // (name_max says at the end whether the name is a string index at all)
-                    let name = name.min(u64::from(u32::MAX)) as u32;
-                    names.push(name);
-                    wanted.insert(name);
+                if rules.string_named[edge_type] && name_max.is_none_or(|(max, _)| name > max) {
+                    name_max = Some((name, index));
                 }
+                let mut kind = rules.kind_of_type[edge_type];
+                if kind != WEAK {
+                    if kind == PROPERTY {
+                        kind = if source_is_object {
+                            edge_kind::OBJECT_PROPERTY
+                        } else {
+                            edge_kind::OTHER
+                        };
+                    }
+                    targets.push(node as u32);
+                    kinds.push(kind);
+                    if edge_kind::has_kept_name(kind) {
+                        // (name_max says at the end whether the name is a string index at all)
+                        let name = name.min(u64::from(u32::MAX)) as u32;
+                        names.push(name);
+                        wanted.insert(name);
+                    }
+                }
+                index += 1;
+                Ok(())
             }
-            index += 1;
-            Ok(())
         };
         let (edge, leftover) = match plan {
-            None => stream.scan_records("edges", field_count, &mut on_edge)?,
+            None => stream.scan_records("edges", field_count, on_edge)?,
             Some(plan) => {
                 // The first half here, the second on a thread of its own; any surprise (damage,
                 // a file not laid out as V8 writes it) and the caller reads the file again on
                 // one thread, which says exactly what is wrong.
                 let (first, second) = std::thread::scope(|scope| {
                     let second = scope.spawn(|| second_half(plan, &rules, expected));
-                    let first = first_half(stream, plan, field_count, &mut on_edge);
+                    let first = first_half(stream, plan, field_count, on_edge);
                     (first, second.join())
                 });
                 let (Ok(first_count), Ok(Ok(half))) = (first, second) else {
