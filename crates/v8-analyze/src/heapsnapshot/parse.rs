@@ -371,6 +371,8 @@ impl Parts {
         let (edge, leftover) = match plan {
             None => stream.scan_records("edges", field_count, on_edge)?,
             Some(plan) => {
+                #[cfg(test)]
+                tests::SPLITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 // The first half here, the second on a thread of its own; any surprise (damage,
                 // a file not laid out as V8 writes it) and the caller reads the file again on
                 // one thread, which says exactly what is wrong.
@@ -639,8 +641,8 @@ impl Parts {
     }
 }
 
-/// An `edges` array of fewer edges than this is read on one thread.
-const SPLIT_MIN_EDGES: u64 = 1 << 20;
+/// An `edges` array of fewer edges than this is read on one thread (the tests split smaller ones).
+const SPLIT_MIN_EDGES: u64 = if cfg!(test) { 1 << 16 } else { 1 << 20 };
 
 /// Edge kinds while parsing: dropped (weak), and a property whose kind depends on its source.
 const WEAK: u8 = 0xff;
@@ -969,7 +971,194 @@ impl Divider {
 
 #[cfg(test)]
 mod tests {
-    use super::Divider;
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::heapsnapshot::{Convention, HeapSnapshot};
+
+    /// How many `edges` arrays were read in two halves.
+    pub(super) static SPLITS: AtomicUsize = AtomicUsize::new(0);
+
+    /// A snapshot laid out as V8 writes it (one record a line, `\n,` between records), with
+    /// `nodes` nodes and about three edges each of every type, targets spread over the graph.
+    /// `separator` goes between records (V8: `\n,`); `inner` between the numbers of a record.
+    fn synthetic(nodes: usize, separator: &str, inner: &str) -> String {
+        let node_types = r#"["hidden","array","string","object","code","closure","regexp","number","native","synthetic","concatenated string","sliced string","symbol","bigint","object shape"]"#;
+        let edge_types =
+            r#"["context","element","property","internal","hidden","shortcut","weak"]"#;
+        let strings = [
+            "",
+            "Object",
+            "a",
+            "b",
+            "map",
+            "Thing",
+            "(GC roots)",
+            "global",
+        ];
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |bound: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % bound
+        };
+        let mut edge_counts = Vec::with_capacity(nodes);
+        let mut edges: Vec<[u64; 3]> = Vec::new();
+        for node in 0..nodes as u64 {
+            let count = if node == 0 { 50 } else { 1 + next(5) };
+            for _ in 0..count {
+                let edge_type = if node == 0 { 5 * next(2) } else { next(7) };
+                let name = match edge_type {
+                    1 | 4 => next(100),
+                    _ => next(strings.len() as u64),
+                };
+                edges.push([edge_type, name, next(nodes as u64) * 7]);
+            }
+            edge_counts.push(count);
+        }
+        let mut text = format!(
+            r#"{{"snapshot":{{"meta":{{"node_fields":["type","name","id","self_size","edge_count","trace_node_id","detachedness"],"node_types":[{node_types},"string","number","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[{edge_types},"string_or_number","node"],"location_fields":["object_index","script_id","line","column"]}},"node_count":{nodes},"edge_count":{}}},"nodes":["#,
+            edges.len()
+        );
+        for (node, count) in edge_counts.iter().enumerate() {
+            if node > 0 {
+                text.push_str(separator);
+            }
+            let node_type = if node == 0 {
+                9
+            } else {
+                [3, 3, 1, 0, 5, 3][node % 6]
+            };
+            let fields = [
+                node_type,
+                node as u64 % 8,
+                node as u64 * 2 + 1,
+                16 + node as u64 % 40,
+                *count,
+                0,
+                0,
+            ];
+            text.push_str(&fields.map(|f| f.to_string()).join(inner));
+        }
+        text.push_str("],\"edges\":[");
+        for (i, edge) in edges.iter().enumerate() {
+            if i > 0 {
+                text.push_str(separator);
+            }
+            text.push_str(&edge.map(|f| f.to_string()).join(inner));
+        }
+        text.push_str(
+            "],\"trace_function_infos\":[],\"locations\":[7,1,2,3\n,14,1,5,6],\"strings\":[",
+        );
+        let quoted: Vec<String> = strings.iter().map(|s| format!("\"{s}\"")).collect();
+        text.push_str(&quoted.join(","));
+        text.push_str("]}");
+        text
+    }
+
+    fn write(name: &str, text: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!(
+            "v8-analyze-{}-{name}.heapsnapshot",
+            std::process::id()
+        ));
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .unwrap();
+        path
+    }
+
+    fn parse_file(path: &Path, split: bool) -> Result<(Graph, Edges)> {
+        let file = File::open(path).unwrap();
+        let len = file.metadata().ok().map(|m| m.len());
+        parse(&file, len, split.then_some(&file))
+    }
+
+    fn summary_text(path: &Path, threads: usize) -> String {
+        match HeapSnapshot::load_with(path, Convention::DevTools, threads) {
+            Ok(snapshot) => format!("{:?}", snapshot.summary()),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn edges_read_in_two_halves_are_the_edges_read_in_one() {
+        let path = write("halves", &synthetic(40_000, "\n,", ","));
+        let (graph, edges) = parse_file(&path, false).unwrap();
+        assert!(
+            graph.edges_in_file >= SPLIT_MIN_EDGES,
+            "big enough to split"
+        );
+        let before = SPLITS.load(Ordering::Relaxed);
+        let (split_graph, split_edges) = parse_file(&path, true).unwrap();
+        assert!(
+            SPLITS.load(Ordering::Relaxed) > before,
+            "read in two halves"
+        );
+        assert_eq!(split_graph.edges_in_file, graph.edges_in_file);
+        assert_eq!(split_edges.first_edge, edges.first_edge);
+        assert_eq!(split_edges.targets, edges.targets);
+        assert_eq!(split_edges.kinds, edges.kinds);
+        assert_eq!(split_edges.names, edges.names);
+        let strings = |g: &Graph| {
+            (0..g.strings.len() as u32)
+                .map(|i| g.strings.get(i).to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strings(&split_graph), strings(&graph));
+        assert_eq!(summary_text(&path, 2), summary_text(&path, 1));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn damage_in_either_half_is_reported_as_on_one_thread() {
+        let text = synthetic(40_000, "\n,", ",");
+        let edges_at = text.find("\"edges\":[").unwrap();
+        let strings_at = text.find("],\"trace_function_infos\"").unwrap();
+        for (name, at) in [("early", edges_at + 5_000), ("late", strings_at - 5_000)] {
+            // A target that is not the start of a node, in the first or the second half.
+            let line = at + text[at..].find("\n,").unwrap() + 2;
+            let end = line + text[line..].find("\n").unwrap();
+            let record: Vec<&str> = text[line..end].split(',').collect();
+            let damaged = format!(
+                "{}{},{},3{}",
+                &text[..line],
+                record[0],
+                record[1],
+                &text[end..]
+            );
+            let path = write(name, &damaged);
+            let err = parse_file(&path, true).unwrap_err();
+            assert!(
+                err.chain().any(|c| c.is::<SplitFailed>()),
+                "{name}: {err:#}"
+            );
+            let one = summary_text(&path, 1);
+            assert!(
+                one.contains("points to 3, which is not the start of one of the"),
+                "{one}"
+            );
+            assert_eq!(summary_text(&path, 2), one, "{name}");
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+
+    #[test]
+    fn files_not_laid_out_one_record_a_line_give_the_same_result() {
+        for (name, separator, inner) in [
+            ("every-number", "\n,", "\n,"),
+            ("no-newlines", ",", ","),
+            ("spaces", " ,\n", ", "),
+        ] {
+            let path = write(name, &synthetic(40_000, separator, inner));
+            let one = summary_text(&path, 1);
+            assert!(one.contains("Thing"), "{name}: {one}");
+            assert_eq!(summary_text(&path, 2), one, "{name}");
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
 
     #[test]
     fn fast_division_is_exact() {
