@@ -170,13 +170,7 @@ impl Parts {
             bail!("the file has two \"nodes\" arrays");
         }
         let field_count = layout.node_field_count();
-        let position = |wanted: NodeField| {
-            layout
-                .node_fields
-                .iter()
-                .position(|&f| f == wanted)
-                .unwrap_or(0) // Layout::from_meta made sure every one is there
-        };
+        let position = |wanted| position_of(&layout.node_fields, wanted);
         let (type_at, name_at, id_at, size_at, edges_at) = (
             position(NodeField::Type),
             position(NodeField::Name),
@@ -641,6 +635,11 @@ impl Parts {
     }
 }
 
+/// Where a field sits in a record (`Layout::from_meta` made sure every one read is there).
+fn position_of<F: PartialEq>(fields: &[F], wanted: F) -> usize {
+    fields.iter().position(|f| *f == wanted).unwrap_or(0)
+}
+
 /// An `edges` array of fewer edges than this is read on one thread (the tests split smaller ones).
 const SPLIT_MIN_EDGES: u64 = if cfg!(test) { 1 << 16 } else { 1 << 20 };
 
@@ -680,13 +679,7 @@ struct EdgeRules {
 
 impl EdgeRules {
     fn new(layout: &Layout, node_count: u64) -> EdgeRules {
-        let position = |wanted: EdgeField| {
-            layout
-                .edge_fields
-                .iter()
-                .position(|&f| f == wanted)
-                .unwrap_or(0) // Layout::from_meta made sure every one is there
-        };
+        let position = |wanted| position_of(&layout.edge_fields, wanted);
         let mut kind_of_type = [edge_kind::OTHER; 256];
         let mut string_named = [true; 256];
         for (code, name) in layout.edge_type_names.iter().enumerate().take(256) {
