@@ -770,7 +770,10 @@ fn plan_split<'a, R: Read>(
         return Ok(None);
     }
     let mut window = vec![0u8; 1 << 16];
-    let read = read_at(file, &mut window, middle).context("reading the \"edges\" array")?;
+    // A file that cannot be read by position (a pipe) is read on one thread.
+    let Ok(read) = read_at(file, &mut window, middle) else {
+        return Ok(None);
+    };
     let Some(at) = window[..read].windows(2).position(|w| w == b"\n,") else {
         return Ok(None);
     };
