@@ -290,7 +290,10 @@ fn child(path: &Path) {
     run_to(&args, &mut sink).expect("analysis");
     println!("peak_rss_bytes={}", peak_rss_bytes().unwrap_or(0));
     println!("cpu_seconds={}", own_cpu_seconds().unwrap_or(0.0));
-    println!("main_cpu_seconds={}", main_thread_cpu_seconds().unwrap_or(0.0));
+    println!(
+        "main_cpu_seconds={}",
+        main_thread_cpu_seconds().unwrap_or(0.0)
+    );
 }
 
 /// A cached 60 s profile of `benches/cpuprofile-workload.mjs` (recorded on the first run).
