@@ -7,6 +7,7 @@
 //! 2. Times the heap snapshot summary (parse + DevTools preparation + dominator tree + retained
 //!    sizes + table, `--convention devtools`) in a child process, which reports its own peak RSS
 //!    (VmHWM), so the figure is the analysis alone.
+//!    Each round runs it with `--threads 1` and with `--threads 2` (the edges read in two halves).
 //! 3. Times `node -e "JSON.parse(fs.readFileSync(f))"` on the same file, interleaved with (2).
 //! 4. Times the CPU profile → top table + flame graph SVG.
 //!
@@ -26,7 +27,9 @@ use lab_runner::cli::analyze::{AnalyzeArgs, peak_rss_bytes, run_to};
 
 /// The child process mode: analyse the file named by this variable, print the peak RSS, exit.
 const CHILD_ENV: &str = "LAB_RUNNER_ANALYZE_BENCH_CHILD";
-const ROUNDS: usize = 3;
+/// The child's `--threads`.
+const THREADS_ENV: &str = "LAB_RUNNER_ANALYZE_BENCH_THREADS";
+const ROUNDS: usize = 5;
 const PROFILE_SECONDS: u64 = 60;
 
 /// The snapshot shapes: a name and the generator's options. Each is 35-150 MB.
@@ -59,8 +62,15 @@ const SHAPES: &[(&str, &[&str])] = &[
 struct Measured {
     shape: &'static str,
     mb: f64,
+    /// `--threads 1`
     ours: Duration,
     ours_cpu: Duration,
+    /// `--threads 2`
+    two: Duration,
+    two_cpu: Duration,
+    /// CPU time of the main thread with `--threads 2`.
+    two_main: Duration,
+    two_peak: u64,
     node: Duration,
     node_cpu: Duration,
     peak: u64,
@@ -109,12 +119,12 @@ fn main() {
     }
     println!(
         "\nper shape, medians of {ROUNDS} (wall clock; CPU in brackets):\n\
-         | shape | file | lab-runner analyze | MB/s | node JSON.parse | ratio | peak RSS |\n\
-         |---|---|---|---|---|---|---|"
+         | shape | file | lab-runner analyze | MB/s | node JSON.parse | ratio | peak RSS | --threads 2 | main thread CPU | ratio | peak RSS |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|"
     );
     for m in &results {
         println!(
-            "| {} | {:.1} MB | {:.3} s ({:.3} s) | {:.0} | {:.3} s ({:.3} s) | {:.1} × ({:.1} ×) | {:.1} MB = {:.2} × |",
+            "| {} | {:.1} MB | {:.3} s ({:.3} s) | {:.0} | {:.3} s ({:.3} s) | {:.1} × ({:.1} ×) | {:.1} MB = {:.2} × | {:.3} s ({:.3} s) | {:.3} s | {:.1} × ({:.1} ×) | {:.2} × |",
             m.shape,
             m.mb,
             m.ours.as_secs_f64(),
@@ -125,7 +135,13 @@ fn main() {
             m.node.as_secs_f64() / m.ours.as_secs_f64(),
             m.node_cpu.as_secs_f64() / m.ours_cpu.as_secs_f64(),
             m.peak as f64 / 1e6,
-            m.peak as f64 / m.size as f64
+            m.peak as f64 / m.size as f64,
+            m.two.as_secs_f64(),
+            m.two_cpu.as_secs_f64(),
+            m.two_main.as_secs_f64(),
+            m.node.as_secs_f64() / m.two.as_secs_f64(),
+            m.node_cpu.as_secs_f64() / m.two_cpu.as_secs_f64(),
+            m.two_peak as f64 / m.size as f64,
         );
     }
 
@@ -169,37 +185,50 @@ fn measure(shape: &'static str, snapshot: &Path) -> Measured {
     println!("{shape}: {} ({mb:.1} MB)", snapshot.display());
     let exe = env::current_exe().expect("current exe");
     let (mut ours, mut ours_cpu, mut node, mut node_cpu) = (vec![], vec![], vec![], vec![]);
-    let mut peak = 0u64;
+    let (mut two, mut two_cpu, mut two_main) = (vec![], vec![], vec![]);
+    let (mut peak, mut two_peak) = (0u64, 0u64);
     for round in 1..=ROUNDS {
-        let start = Instant::now();
-        let output = Command::new(&exe)
-            .env(CHILD_ENV, snapshot)
-            .output()
-            .expect("run the analysis child");
-        let elapsed = start.elapsed();
-        assert!(
-            output.status.success(),
-            "analysis failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let rss = field(&stdout, "peak_rss_bytes=") as u64;
-        let cpu = field(&stdout, "cpu_seconds=");
-        peak = peak.max(rss);
-        let phases: Vec<String> = String::from_utf8_lossy(&output.stderr)
-            .lines()
-            .filter_map(|l| l.strip_prefix("timing: "))
-            .filter(|l| !l.starts_with("peak RSS"))
-            .map(str::to_owned)
-            .collect();
-        println!(
-            "  round {round}: lab-runner analyze: {:.3} s wall, {cpu:.3} s CPU, peak RSS {:.1} MB ({})",
-            elapsed.as_secs_f64(),
-            rss as f64 / 1e6,
-            phases.join("; ")
-        );
-        ours.push(elapsed);
-        ours_cpu.push(Duration::from_secs_f64(cpu));
+        for threads in [1, 2] {
+            let start = Instant::now();
+            let output = Command::new(&exe)
+                .env(CHILD_ENV, snapshot)
+                .env(THREADS_ENV, threads.to_string())
+                .output()
+                .expect("run the analysis child");
+            let elapsed = start.elapsed();
+            assert!(
+                output.status.success(),
+                "analysis failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let rss = field(&stdout, "peak_rss_bytes=") as u64;
+            let cpu = field(&stdout, "cpu_seconds=");
+            let main_cpu = field(&stdout, "main_cpu_seconds=");
+            let phases: Vec<String> = String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .filter_map(|l| l.strip_prefix("timing: "))
+                .filter(|l| !l.starts_with("peak RSS"))
+                .map(str::to_owned)
+                .collect();
+            println!(
+                "  round {round}: lab-runner analyze --threads {threads}: {:.3} s wall, {cpu:.2} s CPU ({main_cpu:.3} s on the main thread), peak RSS {:.1} MB ({})",
+                elapsed.as_secs_f64(),
+                rss as f64 / 1e6,
+                phases.join("; ")
+            );
+            if threads == 1 {
+                peak = peak.max(rss);
+                ours.push(elapsed);
+                // One thread: its own clock is exact (the process's is in 10 ms ticks).
+                ours_cpu.push(Duration::from_secs_f64(main_cpu));
+            } else {
+                two_peak = two_peak.max(rss);
+                two_main.push(Duration::from_secs_f64(main_cpu));
+                two.push(elapsed);
+                two_cpu.push(Duration::from_secs_f64(cpu));
+            }
+        }
 
         let start = Instant::now();
         let output = Command::new("node")
@@ -229,6 +258,10 @@ fn measure(shape: &'static str, snapshot: &Path) -> Measured {
         mb,
         ours: median(&mut ours),
         ours_cpu: median(&mut ours_cpu),
+        two: median(&mut two),
+        two_cpu: median(&mut two_cpu),
+        two_main: median(&mut two_main),
+        two_peak,
         node: median(&mut node),
         node_cpu: median(&mut node_cpu),
         peak,
@@ -248,11 +281,19 @@ fn child(path: &Path) {
         json: false,
         retainers: None,
         timings: true,
+        threads: env::var(THREADS_ENV)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(1),
     };
     let mut sink = Vec::new();
     run_to(&args, &mut sink).expect("analysis");
     println!("peak_rss_bytes={}", peak_rss_bytes().unwrap_or(0));
     println!("cpu_seconds={}", own_cpu_seconds().unwrap_or(0.0));
+    println!(
+        "main_cpu_seconds={}",
+        main_thread_cpu_seconds().unwrap_or(0.0)
+    );
 }
 
 /// A cached 60 s profile of `benches/cpuprofile-workload.mjs` (recorded on the first run).
@@ -280,11 +321,23 @@ fn cpu_profile(root: &Path, cache: &Path) -> PathBuf {
     existing(&dir).expect("node wrote no .cpuprofile")
 }
 
-/// CPU time this process has used (`/proc/self/schedstat`, Linux).
-fn own_cpu_seconds() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/self/schedstat").ok()?;
+/// CPU time of the calling (main) thread, in nanoseconds' precision (`/proc/thread-self/schedstat`):
+/// with `--threads 2`, the work on the critical path (what the wall clock would be on two free
+/// cores, as long as the second thread's half takes no longer than the first's).
+fn main_thread_cpu_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let nanos: f64 = text.split_whitespace().next()?.parse().ok()?;
     Some(nanos / 1e9)
+}
+
+/// CPU time this process has used, all its threads (`/proc/self/stat`: user + system, in clock
+/// ticks of 10 ms; `schedstat` would count the calling thread only).
+fn own_cpu_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after_name = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 fn field(text: &str, name: &str) -> f64 {

@@ -632,6 +632,10 @@ fn devtools_rows(text: &str) -> Vec<Row> {
 fn lab_runner_rows(path: &Path) -> Vec<Row> {
     let snapshot = HeapSnapshot::load(path).unwrap();
     assert_eq!(snapshot.convention(), Convention::DevTools, "the default");
+    rows_of(&snapshot)
+}
+
+fn rows_of(snapshot: &HeapSnapshot) -> Vec<Row> {
     let mut rows: Vec<Row> = snapshot
         .summary()
         .constructors
@@ -652,8 +656,11 @@ fn lab_runner_rows(path: &Path) -> Vec<Row> {
 }
 
 fn assert_same_rows(path: &Path) -> Vec<Row> {
+    assert_same_rows_as(path, lab_runner_rows(path))
+}
+
+fn assert_same_rows_as(path: &Path, ours: Vec<Row>) -> Vec<Row> {
     let reference = devtools_rows(&std::fs::read_to_string(path).unwrap());
-    let ours = lab_runner_rows(path);
     let differing: Vec<(Option<&Row>, Option<&Row>)> = {
         let mine: HashMap<_, _> = ours.iter().map(|r| ((&r.0, r.1), r)).collect();
         let theirs: HashMap<_, _> = reference.iter().map(|r| ((&r.0, r.1), r)).collect();
@@ -768,6 +775,64 @@ fn closure_snapshot_matches_devtools() {
         "closures are DevTools' Function row"
     );
     assert!(rows.iter().all(|r| r.0 != "(closure)" && r.0 != "(regexp)"));
+}
+
+/// A snapshot of every shape at once, big enough (over a million edges) that `--threads 2` reads
+/// its edges in two halves: every class row is still DevTools', and the command prints exactly
+/// what it prints on one thread.
+#[test]
+fn edges_read_in_two_halves_give_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = generate_snapshot(
+        dir.path(),
+        "mixed.heapsnapshot",
+        &[
+            "--small-objects",
+            "250000",
+            "--strings",
+            "20000",
+            "--non-ascii",
+            "2000",
+            "--buffers",
+            "1000",
+            "--buffer-bytes",
+            "2048",
+            "--list",
+            "20000",
+            "--closures",
+            "20000",
+            "--weakmap",
+            "500",
+            "--twins",
+            "40",
+        ],
+    );
+    let snapshot = HeapSnapshot::load_with(&path, Convention::DevTools, 2).unwrap();
+    assert!(
+        snapshot.edge_count() >= 1 << 20,
+        "big enough to be split: {} edges",
+        snapshot.edge_count()
+    );
+    let rows = assert_same_rows_as(&path, rows_of(&snapshot));
+    assert_eq!(row(&rows, "WeakKey").2, 500);
+
+    let analyze = |threads: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_lab-runner"))
+            .arg("analyze")
+            .arg(&path)
+            .args(["--json", "--top", "1000", "--threads", threads])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "--threads {threads}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let one = analyze("1");
+    assert!(one.contains("\"WeakKey\""), "{one}");
+    assert_eq!(one, analyze("2"), "the same report on two threads");
 }
 
 #[test]

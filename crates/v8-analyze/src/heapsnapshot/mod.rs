@@ -78,12 +78,25 @@ impl HeapSnapshot {
 
     /// [`load`](Self::load), with sizes and classes in the given convention.
     pub fn load_as(path: &Path, convention: Convention) -> Result<HeapSnapshot> {
-        let read = || -> Result<HeapSnapshot> {
+        HeapSnapshot::load_with(path, convention, 1)
+    }
+
+    /// [`load_as`](Self::load_as) on up to `threads` threads: with 2 or more, a big `edges`
+    /// array (a million edges or more) is read in two halves at once, each from its own place in
+    /// the file, split at a record boundary. The result is the same; a file the halves cannot
+    /// be read from (damaged, or not laid out one record a line as V8 writes it) is read again
+    /// on one thread.
+    pub fn load_with(path: &Path, convention: Convention, threads: usize) -> Result<HeapSnapshot> {
+        let read = |split: bool| -> Result<HeapSnapshot> {
             let file = File::open(path).context("cannot open the file")?;
             let len = file.metadata().ok().map(|m| m.len());
-            HeapSnapshot::parse(file, len, convention)
+            HeapSnapshot::parse(&file, len, convention, split.then_some(&file))
         };
-        read().with_context(|| format!("Failed to read heap snapshot {}", path.display()))
+        let result = match read(threads >= 2) {
+            Err(e) if e.chain().any(|cause| cause.is::<parse::SplitFailed>()) => read(false),
+            other => other,
+        };
+        result.with_context(|| format!("Failed to read heap snapshot {}", path.display()))
     }
 
     /// Reads a snapshot held in memory (tests, small inputs).
@@ -92,18 +105,23 @@ impl HeapSnapshot {
     }
 
     pub fn from_slice_as(bytes: &[u8], convention: Convention) -> Result<HeapSnapshot> {
-        HeapSnapshot::parse(bytes, Some(bytes.len() as u64), convention)
+        HeapSnapshot::parse(bytes, Some(bytes.len() as u64), convention, None)
             .context("Failed to read the heap snapshot")
     }
 
     /// Reads a snapshot from any reader (buffering is done here; pass the reader as it is).
     pub fn from_reader(reader: impl Read) -> Result<HeapSnapshot> {
-        HeapSnapshot::parse(reader, None, Convention::DevTools)
+        HeapSnapshot::parse(reader, None, Convention::DevTools, None)
             .context("Failed to read the heap snapshot")
     }
 
-    fn parse(reader: impl Read, len: Option<u64>, convention: Convention) -> Result<HeapSnapshot> {
-        let (graph, mut edges) = parse::parse(reader, len)?;
+    fn parse(
+        reader: impl Read,
+        len: Option<u64>,
+        convention: Convention,
+        split: Option<&File>,
+    ) -> Result<HeapSnapshot> {
+        let (graph, mut edges) = parse::parse(reader, len, split)?;
         let prepared = match convention {
             Convention::DevTools => Some(devtools::prepare(&graph, &mut edges)),
             Convention::V8 => {

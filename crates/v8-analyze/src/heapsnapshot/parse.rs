@@ -7,7 +7,8 @@
 //! built, so memory follows the graph, not the text.
 
 use std::borrow::Cow;
-use std::io::Read;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
 
 use anyhow::{Context, Result, bail};
 
@@ -20,7 +21,14 @@ const HEADER_LIMIT: usize = 16 << 20;
 
 /// Reads a whole snapshot. `file_len` (when known) bounds the capacity reserved up front from the
 /// counts the header claims, so a lying header cannot make us allocate more than the file could hold.
-pub(crate) fn parse<R: Read>(reader: R, file_len: Option<u64>) -> Result<(Graph, Edges)> {
+///
+/// With `split` (the very file `reader` reads, sharing its file offset), a big `edges` array is
+/// read by two threads, each half from its own place in the file (see [`SplitFailed`]).
+pub(crate) fn parse<R: Read>(
+    reader: R,
+    file_len: Option<u64>,
+    split: Option<&File>,
+) -> Result<(Graph, Edges)> {
     let mut stream = ByteStream::new(reader);
     match stream.peek_token()? {
         None => bail!("the file is empty"),
@@ -69,7 +77,7 @@ pub(crate) fn parse<R: Read>(reader: R, file_len: Option<u64>) -> Result<(Graph,
         match key.as_slice() {
             b"snapshot" => parts.read_header(&mut stream, file_len)?,
             b"nodes" => parts.read_nodes(&mut stream)?,
-            b"edges" => parts.read_edges(&mut stream)?,
+            b"edges" => parts.read_edges(&mut stream, split)?,
             b"locations" => parts.read_locations(&mut stream)?,
             b"strings" => parts.read_strings(&mut stream)?,
             _ => stream
@@ -162,13 +170,7 @@ impl Parts {
             bail!("the file has two \"nodes\" arrays");
         }
         let field_count = layout.node_field_count();
-        let position = |wanted: NodeField| {
-            layout
-                .node_fields
-                .iter()
-                .position(|&f| f == wanted)
-                .unwrap_or(0) // Layout::from_meta made sure every one is there
-        };
+        let position = |wanted| position_of(&layout.node_fields, wanted);
         let (type_at, name_at, id_at, size_at, edges_at) = (
             position(NodeField::Type),
             position(NodeField::Name),
@@ -269,7 +271,11 @@ impl Parts {
         Ok(())
     }
 
-    fn read_edges<R: Read>(&mut self, stream: &mut ByteStream<R>) -> Result<()> {
+    fn read_edges<R: Read>(
+        &mut self,
+        stream: &mut ByteStream<R>,
+        split: Option<&File>,
+    ) -> Result<()> {
         let (Some((header, layout)), Some(graph), kept) =
             (&self.header, &mut self.graph, &mut self.edges)
         else {
@@ -281,22 +287,8 @@ impl Parts {
         if self.edges_read {
             bail!("the file has two \"edges\" arrays");
         }
-        let field_count = layout.edge_fields.len();
-        let position = |wanted: EdgeField| {
-            layout
-                .edge_fields
-                .iter()
-                .position(|&f| f == wanted)
-                .unwrap_or(0) // Layout::from_meta made sure every one is there
-        };
-        let (type_at, name_at, to_at) = (
-            position(EdgeField::Type),
-            position(EdgeField::Name),
-            position(EdgeField::ToNode),
-        );
-        let node_field_count = layout.node_field_count() as u64;
-        let node_count = graph.node_count() as u64;
-        let type_count = layout.edge_type_names.len() as u64;
+        let rules = EdgeRules::new(layout, graph.node_count() as u64);
+        let field_count = rules.field_count;
         let expected = u64::from(kept.first_edge.last().copied().unwrap_or(0));
         let capacity = self
             .file_len
@@ -305,31 +297,16 @@ impl Parts {
         let capacity = usize::try_from(capacity).unwrap_or(0);
         kept.targets.reserve_exact(capacity);
         kept.kinds.reserve_exact(capacity);
-
-        // Per edge type: dropped (weak), what kind it is, whether its name is a string index.
-        const WEAK: u8 = 0xff;
-        /// A property: `OBJECT_PROPERTY` from an object, `OTHER` from anything else.
-        const PROPERTY: u8 = 0xfe;
-        let mut kind_of_type = [edge_kind::OTHER; 256];
-        let mut string_named = [true; 256];
-        for (code, name) in layout.edge_type_names.iter().enumerate().take(256) {
-            kind_of_type[code] = match name.as_str() {
-                "weak" => WEAK,
-                "shortcut" => edge_kind::SHORTCUT,
-                "internal" => edge_kind::INTERNAL,
-                "property" => PROPERTY,
-                "element" => edge_kind::ELEMENT,
-                "hidden" => edge_kind::HIDDEN,
-                _ => edge_kind::OTHER,
-            };
-            // Chrome DevTools: element and hidden edges are named by a number, the rest by a string.
-            string_named[code] = !matches!(name.as_str(), "element" | "hidden");
-        }
+        let plan = match split {
+            Some(file) if expected >= SPLIT_MIN_EDGES => {
+                plan_split(file, stream, expected, field_count)?
+            }
+            _ => None,
+        };
 
         // Weak edges are not kept, so `first_edge` is rewritten from offsets into the file's edges
         // to offsets into the kept ones as the edges go by. `source` is the node whose edges are
         // being read; `source_end` the file offset where they end (read before it is rewritten).
-        let divide = Divider::new(node_field_count);
         let object_type = graph.node_kinds.object;
         let node_types = &graph.node_types;
         let Edges {
@@ -344,56 +321,125 @@ impl Parts {
         let mut source_is_object = Some(node_types[0]) == object_type;
         let mut source_end = u64::from(first_edge.get(1).copied().unwrap_or(0));
         let mut index: u64 = 0;
-        let (edge, leftover) = stream.scan_records("edges", field_count, #[inline(always)] |record| {
-            let (edge_type, name, to) = (record[type_at], record[name_at], record[to_at]);
-            let node = divide.quotient(to);
-            if edge_type >= type_count || node * node_field_count != to || node >= node_count {
-                return Err(bad_edge(
-                    index,
-                    edge_type,
-                    type_count,
-                    to,
-                    node_count,
-                    node_field_count,
-                ));
-            }
-            while index == source_end {
-                source += 1;
-                let Some(&next_end) = first_edge.get(source + 1) else {
-                    bail!(
-                        "the \"edges\" array holds more than the {expected} edges that the nodes' \
-                         edge_count fields add up to: the snapshot is damaged"
-                    );
-                };
-                first_edge[source] = targets.len() as u32;
-                source_end = u64::from(next_end);
-                source_is_object = Some(node_types[source]) == object_type;
-            }
-            let edge_type = edge_type as usize;
-            if string_named[edge_type] && name_max.is_none_or(|(max, _)| name > max) {
-                name_max = Some((name, index));
-            }
-            let mut kind = kind_of_type[edge_type];
-            if kind != WEAK {
-                if kind == PROPERTY {
-                    kind = if source_is_object {
-                        edge_kind::OBJECT_PROPERTY
-                    } else {
-                        edge_kind::OTHER
+        let on_edge = {
+            #[inline(always)]
+            |record: &[u64]| {
+                let (edge_type, name, node) = rules.check(record, index)?;
+                while index == source_end {
+                    source += 1;
+                    let Some(&next_end) = first_edge.get(source + 1) else {
+                        bail!(
+                            "the \"edges\" array holds more than the {expected} edges that the nodes' \
+                             edge_count fields add up to: the snapshot is damaged"
+                        );
                     };
+                    first_edge[source] = targets.len() as u32;
+                    source_end = u64::from(next_end);
+                    source_is_object = Some(node_types[source]) == object_type;
                 }
-                targets.push(node as u32);
-                kinds.push(kind);
-                if edge_kind::has_kept_name(kind) {
-                    // (name_max says at the end whether the name is a string index at all)
-                    let name = name.min(u64::from(u32::MAX)) as u32;
-                    names.push(name);
-                    wanted.insert(name);
+                if rules.string_named[edge_type] && name_max.is_none_or(|(max, _)| name > max) {
+                    name_max = Some((name, index));
                 }
+                let mut kind = rules.kind_of_type[edge_type];
+                if kind != WEAK {
+                    if kind == PROPERTY {
+                        kind = if source_is_object {
+                            edge_kind::OBJECT_PROPERTY
+                        } else {
+                            edge_kind::OTHER
+                        };
+                    }
+                    targets.push(node as u32);
+                    kinds.push(kind);
+                    if edge_kind::has_kept_name(kind) {
+                        // (name_max says at the end whether the name is a string index at all)
+                        let name = name.min(u64::from(u32::MAX)) as u32;
+                        names.push(name);
+                        wanted.insert(name);
+                    }
+                }
+                index += 1;
+                Ok(())
             }
-            index += 1;
-            Ok(())
-        })?;
+        };
+        let (edge, leftover) = match plan {
+            None => stream.scan_records("edges", field_count, on_edge)?,
+            Some(plan) => {
+                #[cfg(test)]
+                tests::SPLITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // The first half here, the second on a thread of its own; any surprise (damage,
+                // a file not laid out as V8 writes it) and the caller reads the file again on
+                // one thread, which says exactly what is wrong.
+                let (first, second) = std::thread::scope(|scope| {
+                    let second = scope.spawn(|| second_half(plan, &rules, expected));
+                    let first = first_half(stream, plan, field_count, on_edge);
+                    (first, second.join())
+                });
+                let (Ok(first_count), Ok(Ok(half))) = (first, second) else {
+                    return Err(SplitFailed.into());
+                };
+                let total = first_count + half.count;
+                if total != expected {
+                    return Err(SplitFailed.into());
+                }
+                // The second half's edges, whose sources only the edge counts tell: property
+                // edges get their kind, names are kept where the kind keeps them, and
+                // `first_edge` is rewritten as the edges above do.
+                if let Some((max, at)) = half.name_max
+                    && name_max.is_none_or(|(m, _)| max > m)
+                {
+                    name_max = Some((max, first_count + at));
+                }
+                let base = targets.len();
+                let mut second_kinds = half.kinds;
+                let (mut weak, mut kept_at, mut named) = (half.weak.iter().peekable(), 0, 0);
+                let mut at = first_count;
+                while at < total {
+                    while at == source_end {
+                        source += 1;
+                        let Some(&next_end) = first_edge.get(source + 1) else {
+                            return Err(SplitFailed.into());
+                        };
+                        first_edge[source] = (base + kept_at) as u32;
+                        source_end = u64::from(next_end);
+                        source_is_object = Some(node_types[source]) == object_type;
+                    }
+                    let end = source_end.min(total);
+                    let mut dropped = 0;
+                    while weak.next_if(|&&w| first_count + w < end).is_some() {
+                        dropped += 1;
+                    }
+                    let count = (end - at - dropped) as usize;
+                    for kind in &mut second_kinds[kept_at..kept_at + count] {
+                        if *kind == PROPERTY {
+                            *kind = if source_is_object {
+                                edge_kind::OBJECT_PROPERTY
+                            } else {
+                                edge_kind::OTHER
+                            };
+                        } else if *kind != edge_kind::INTERNAL {
+                            continue;
+                        }
+                        let name = half.names[named];
+                        named += 1;
+                        if edge_kind::has_kept_name(*kind) {
+                            names.push(name);
+                            wanted.insert(name);
+                        }
+                    }
+                    kept_at += count;
+                    at = end;
+                }
+                targets.extend_from_slice(&half.targets);
+                kinds.extend_from_slice(&second_kinds);
+                // The stream goes on after the array.
+                let mut file = plan.file;
+                file.seek(SeekFrom::Start(half.end))
+                    .context("moving past the \"edges\" array")?;
+                stream.jumped_to(half.end);
+                (total, 0)
+            }
+        };
         if leftover != 0 {
             bail!(
                 "the \"edges\" array holds {} numbers, which is not a whole number of edges of {} \
@@ -589,6 +635,273 @@ impl Parts {
     }
 }
 
+/// Where a field sits in a record (`Layout::from_meta` made sure every one read is there).
+fn position_of<F: PartialEq>(fields: &[F], wanted: F) -> usize {
+    fields.iter().position(|f| *f == wanted).unwrap_or(0)
+}
+
+/// An `edges` array of fewer edges than this is read on one thread (the tests split smaller ones).
+const SPLIT_MIN_EDGES: u64 = if cfg!(test) { 1 << 16 } else { 1 << 20 };
+
+/// Edge kinds while parsing: dropped (weak), and a property whose kind depends on its source.
+const WEAK: u8 = 0xff;
+/// A property: `OBJECT_PROPERTY` from an object, `OTHER` from anything else.
+const PROPERTY: u8 = 0xfe;
+
+/// Reading the `edges` array on two threads did not work out for this file (a damaged array, or
+/// one not laid out as V8 writes it): it is read again on one thread, which says what is wrong.
+#[derive(Debug)]
+pub(crate) struct SplitFailed;
+
+impl std::fmt::Display for SplitFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the edges array could not be read in two halves")
+    }
+}
+
+impl std::error::Error for SplitFailed {}
+
+/// What every edge record is checked against, and how its type is read.
+struct EdgeRules {
+    field_count: usize,
+    type_at: usize,
+    name_at: usize,
+    to_at: usize,
+    type_count: u64,
+    node_count: u64,
+    node_field_count: u64,
+    divide: Divider,
+    /// Per edge type: `WEAK`, `PROPERTY` or the `edge_kind` it is.
+    kind_of_type: [u8; 256],
+    /// Per edge type: whether its name is a string index.
+    string_named: [bool; 256],
+}
+
+impl EdgeRules {
+    fn new(layout: &Layout, node_count: u64) -> EdgeRules {
+        let position = |wanted| position_of(&layout.edge_fields, wanted);
+        let mut kind_of_type = [edge_kind::OTHER; 256];
+        let mut string_named = [true; 256];
+        for (code, name) in layout.edge_type_names.iter().enumerate().take(256) {
+            kind_of_type[code] = match name.as_str() {
+                "weak" => WEAK,
+                "shortcut" => edge_kind::SHORTCUT,
+                "internal" => edge_kind::INTERNAL,
+                "property" => PROPERTY,
+                "element" => edge_kind::ELEMENT,
+                "hidden" => edge_kind::HIDDEN,
+                _ => edge_kind::OTHER,
+            };
+            // Chrome DevTools: element and hidden edges are named by a number, the rest by a string.
+            string_named[code] = !matches!(name.as_str(), "element" | "hidden");
+        }
+        let node_field_count = layout.node_field_count() as u64;
+        EdgeRules {
+            field_count: layout.edge_fields.len(),
+            type_at: position(EdgeField::Type),
+            name_at: position(EdgeField::Name),
+            to_at: position(EdgeField::ToNode),
+            type_count: layout.edge_type_names.len() as u64,
+            node_count,
+            node_field_count,
+            divide: Divider::new(node_field_count),
+            kind_of_type,
+            string_named,
+        }
+    }
+
+    /// The record's type (as an index), name and target node, checked; `index` is its number.
+    #[inline(always)]
+    fn check(&self, record: &[u64], index: u64) -> Result<(usize, u64, u64)> {
+        let (edge_type, name, to) = (
+            record[self.type_at],
+            record[self.name_at],
+            record[self.to_at],
+        );
+        let node = self.divide.quotient(to);
+        if edge_type >= self.type_count
+            || node * self.node_field_count != to
+            || node >= self.node_count
+        {
+            return Err(bad_edge(
+                index,
+                edge_type,
+                self.type_count,
+                to,
+                self.node_count,
+                self.node_field_count,
+            ));
+        }
+        Ok((edge_type as usize, name, node))
+    }
+}
+
+/// Where the `edges` array is cut in two: `[` at `start`, the first half up to `middle` (a `\n`
+/// that ends a record), the second half from the `,` after it.
+#[derive(Clone, Copy)]
+struct Split<'a> {
+    file: &'a File,
+    start: u64,
+    middle: u64,
+}
+
+/// Picks the middle of the `edges` array without reading it: the records in what the stream has
+/// buffered tell their usual length, and the array cannot end before every record takes its
+/// shortest form (`0,0,0\n`). `None` when the array is not laid out one record a line.
+fn plan_split<'a, R: Read>(
+    file: &'a File,
+    stream: &mut ByteStream<R>,
+    records: u64,
+    fields: usize,
+) -> Result<Option<Split<'a>>> {
+    if !cfg!(unix) || stream.peek_token()? != Some(b'[') {
+        return Ok(None);
+    }
+    let start = stream.offset();
+    let buffered = stream.buffered();
+    let lines = buffered.iter().filter(|&&b| b == b'\n').count() as u64;
+    if lines < 64 {
+        return Ok(None);
+    }
+    let shortest_end = start + 2 * fields as u64 * records;
+    let estimated_middle = start + buffered.len() as u64 * records / lines / 2;
+    let middle = estimated_middle.min(shortest_end.saturating_sub(1 << 16));
+    if middle <= start + buffered.len() as u64 {
+        return Ok(None);
+    }
+    let mut window = vec![0u8; 1 << 16];
+    // A file that cannot be read by position (a pipe) is read on one thread.
+    let Ok(read) = read_at(file, &mut window, middle) else {
+        return Ok(None);
+    };
+    let Some(at) = window[..read].windows(2).position(|w| w == b"\n,") else {
+        return Ok(None);
+    };
+    Ok(Some(Split {
+        file,
+        start,
+        middle: middle + at as u64,
+    }))
+}
+
+/// The first half of the split `edges` array, from the stream's buffer and then the file, closed
+/// by a `]` of our own; the number of edges in it.
+fn first_half<R: Read>(
+    stream: &ByteStream<R>,
+    split: Split<'_>,
+    fields: usize,
+    on_edge: impl FnMut(&[u64]) -> Result<()>,
+) -> Result<u64> {
+    let buffered = stream.buffered();
+    let rest = FileRange {
+        file: split.file,
+        at: split.start + buffered.len() as u64,
+        end: split.middle,
+    };
+    let mut half = ByteStream::starting_at(buffered.chain(rest).chain(&b"]"[..]), split.start);
+    let (count, leftover) = half.scan_records("edges", fields, on_edge)?;
+    // It must end at our `]` (not at one of the file's), after whole records.
+    if leftover != 0 || half.offset() != split.middle + 1 {
+        return Err(SplitFailed.into());
+    }
+    Ok(count)
+}
+
+/// The second half's edges, as the first half keeps them but for what depends on their source:
+/// properties keep the `PROPERTY` kind, and the names of all of them and of internal edges are
+/// kept.
+struct Half {
+    count: u64,
+    targets: Vec<u32>,
+    kinds: Vec<u8>,
+    names: Vec<u32>,
+    /// Numbers (within the half) of the weak edges, which are not kept.
+    weak: Vec<u64>,
+    /// The largest string index naming an edge, and that edge's number within the half.
+    name_max: Option<(u64, u64)>,
+    /// Offset in the file just after the array's `]`.
+    end: u64,
+}
+
+fn second_half(split: Split<'_>, rules: &EdgeRules, expected: u64) -> Result<Half> {
+    let rest = FileRange {
+        file: split.file,
+        at: split.middle + 2,
+        end: u64::MAX,
+    };
+    let mut stream = ByteStream::starting_at((&b"["[..]).chain(rest), split.middle + 1);
+    let capacity = usize::try_from(expected / 2 + expected / 8).unwrap_or(0);
+    let mut half = Half {
+        count: 0,
+        targets: Vec::with_capacity(capacity),
+        kinds: Vec::with_capacity(capacity),
+        names: Vec::new(),
+        weak: Vec::new(),
+        name_max: None,
+        end: 0,
+    };
+    let mut index = 0u64;
+    let (count, leftover) = stream.scan_records(
+        "edges",
+        rules.field_count,
+        #[inline(always)]
+        |record| {
+            let (edge_type, name, node) = rules.check(record, index)?;
+            if rules.string_named[edge_type] && half.name_max.is_none_or(|(max, _)| name > max) {
+                half.name_max = Some((name, index));
+            }
+            let kind = rules.kind_of_type[edge_type];
+            if kind == WEAK {
+                half.weak.push(index);
+            } else {
+                half.targets.push(node as u32);
+                half.kinds.push(kind);
+                if kind == PROPERTY || kind == edge_kind::INTERNAL {
+                    half.names.push(name.min(u64::from(u32::MAX)) as u32);
+                }
+            }
+            index += 1;
+            Ok(())
+        },
+    )?;
+    if leftover != 0 {
+        return Err(SplitFailed.into());
+    }
+    half.count = count;
+    half.end = stream.offset();
+    Ok(half)
+}
+
+/// Bytes `at..end` of a file, read by position (the file's own offset is left alone).
+struct FileRange<'a> {
+    file: &'a File,
+    at: u64,
+    end: u64,
+}
+
+impl Read for FileRange<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let want = (self.end - self.at).min(out.len() as u64) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        let read = read_at(self.file, &mut out[..want], self.at)?;
+        self.at += read as u64;
+        Ok(read)
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, out: &mut [u8], at: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, out, at)
+}
+
+/// Elsewhere the array is read on one thread (`plan_split` makes no plan).
+#[cfg(not(unix))]
+fn read_at(_file: &File, _out: &mut [u8], _at: u64) -> io::Result<usize> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
 #[cold]
 fn bad_node(node: usize, node_type: u64, type_count: u64, name: u64, id: u64) -> anyhow::Error {
     if node_type >= type_count {
@@ -654,7 +967,194 @@ impl Divider {
 
 #[cfg(test)]
 mod tests {
-    use super::Divider;
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::heapsnapshot::{Convention, HeapSnapshot};
+
+    /// How many `edges` arrays were read in two halves.
+    pub(super) static SPLITS: AtomicUsize = AtomicUsize::new(0);
+
+    /// A snapshot laid out as V8 writes it (one record a line, `\n,` between records), with
+    /// `nodes` nodes and about three edges each of every type, targets spread over the graph.
+    /// `separator` goes between records (V8: `\n,`); `inner` between the numbers of a record.
+    fn synthetic(nodes: usize, separator: &str, inner: &str) -> String {
+        let node_types = r#"["hidden","array","string","object","code","closure","regexp","number","native","synthetic","concatenated string","sliced string","symbol","bigint","object shape"]"#;
+        let edge_types =
+            r#"["context","element","property","internal","hidden","shortcut","weak"]"#;
+        let strings = [
+            "",
+            "Object",
+            "a",
+            "b",
+            "map",
+            "Thing",
+            "(GC roots)",
+            "global",
+        ];
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |bound: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % bound
+        };
+        let mut edge_counts = Vec::with_capacity(nodes);
+        let mut edges: Vec<[u64; 3]> = Vec::new();
+        for node in 0..nodes as u64 {
+            let count = if node == 0 { 50 } else { 1 + next(5) };
+            for _ in 0..count {
+                let edge_type = if node == 0 { 5 * next(2) } else { next(7) };
+                let name = match edge_type {
+                    1 | 4 => next(100),
+                    _ => next(strings.len() as u64),
+                };
+                edges.push([edge_type, name, next(nodes as u64) * 7]);
+            }
+            edge_counts.push(count);
+        }
+        let mut text = format!(
+            r#"{{"snapshot":{{"meta":{{"node_fields":["type","name","id","self_size","edge_count","trace_node_id","detachedness"],"node_types":[{node_types},"string","number","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[{edge_types},"string_or_number","node"],"location_fields":["object_index","script_id","line","column"]}},"node_count":{nodes},"edge_count":{}}},"nodes":["#,
+            edges.len()
+        );
+        for (node, count) in edge_counts.iter().enumerate() {
+            if node > 0 {
+                text.push_str(separator);
+            }
+            let node_type = if node == 0 {
+                9
+            } else {
+                [3, 3, 1, 0, 5, 3][node % 6]
+            };
+            let fields = [
+                node_type,
+                node as u64 % 8,
+                node as u64 * 2 + 1,
+                16 + node as u64 % 40,
+                *count,
+                0,
+                0,
+            ];
+            text.push_str(&fields.map(|f| f.to_string()).join(inner));
+        }
+        text.push_str("],\"edges\":[");
+        for (i, edge) in edges.iter().enumerate() {
+            if i > 0 {
+                text.push_str(separator);
+            }
+            text.push_str(&edge.map(|f| f.to_string()).join(inner));
+        }
+        text.push_str(
+            "],\"trace_function_infos\":[],\"locations\":[7,1,2,3\n,14,1,5,6],\"strings\":[",
+        );
+        let quoted: Vec<String> = strings.iter().map(|s| format!("\"{s}\"")).collect();
+        text.push_str(&quoted.join(","));
+        text.push_str("]}");
+        text
+    }
+
+    fn write(name: &str, text: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!(
+            "v8-analyze-{}-{name}.heapsnapshot",
+            std::process::id()
+        ));
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .unwrap();
+        path
+    }
+
+    fn parse_file(path: &Path, split: bool) -> Result<(Graph, Edges)> {
+        let file = File::open(path).unwrap();
+        let len = file.metadata().ok().map(|m| m.len());
+        parse(&file, len, split.then_some(&file))
+    }
+
+    fn summary_text(path: &Path, threads: usize) -> String {
+        match HeapSnapshot::load_with(path, Convention::DevTools, threads) {
+            Ok(snapshot) => format!("{:?}", snapshot.summary()),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn edges_read_in_two_halves_are_the_edges_read_in_one() {
+        let path = write("halves", &synthetic(40_000, "\n,", ","));
+        let (graph, edges) = parse_file(&path, false).unwrap();
+        assert!(
+            graph.edges_in_file >= SPLIT_MIN_EDGES,
+            "big enough to split"
+        );
+        let before = SPLITS.load(Ordering::Relaxed);
+        let (split_graph, split_edges) = parse_file(&path, true).unwrap();
+        assert!(
+            SPLITS.load(Ordering::Relaxed) > before,
+            "read in two halves"
+        );
+        assert_eq!(split_graph.edges_in_file, graph.edges_in_file);
+        assert_eq!(split_edges.first_edge, edges.first_edge);
+        assert_eq!(split_edges.targets, edges.targets);
+        assert_eq!(split_edges.kinds, edges.kinds);
+        assert_eq!(split_edges.names, edges.names);
+        let strings = |g: &Graph| {
+            (0..g.strings.len() as u32)
+                .map(|i| g.strings.get(i).to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strings(&split_graph), strings(&graph));
+        assert_eq!(summary_text(&path, 2), summary_text(&path, 1));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn damage_in_either_half_is_reported_as_on_one_thread() {
+        let text = synthetic(40_000, "\n,", ",");
+        let edges_at = text.find("\"edges\":[").unwrap();
+        let strings_at = text.find("],\"trace_function_infos\"").unwrap();
+        for (name, at) in [("early", edges_at + 5_000), ("late", strings_at - 5_000)] {
+            // A target that is not the start of a node, in the first or the second half.
+            let line = at + text[at..].find("\n,").unwrap() + 2;
+            let end = line + text[line..].find("\n").unwrap();
+            let record: Vec<&str> = text[line..end].split(',').collect();
+            let damaged = format!(
+                "{}{},{},3{}",
+                &text[..line],
+                record[0],
+                record[1],
+                &text[end..]
+            );
+            let path = write(name, &damaged);
+            let err = parse_file(&path, true).unwrap_err();
+            assert!(
+                err.chain().any(|c| c.is::<SplitFailed>()),
+                "{name}: {err:#}"
+            );
+            let one = summary_text(&path, 1);
+            assert!(
+                one.contains("points to 3, which is not the start of one of the"),
+                "{one}"
+            );
+            assert_eq!(summary_text(&path, 2), one, "{name}");
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+
+    #[test]
+    fn files_not_laid_out_one_record_a_line_give_the_same_result() {
+        for (name, separator, inner) in [
+            ("every-number", "\n,", "\n,"),
+            ("no-newlines", ",", ","),
+            ("spaces", " ,\n", ", "),
+        ] {
+            let path = write(name, &synthetic(40_000, separator, inner));
+            let one = summary_text(&path, 1);
+            assert!(one.contains("Thing"), "{name}: {one}");
+            assert_eq!(summary_text(&path, 2), one, "{name}");
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
 
     #[test]
     fn fast_division_is_exact() {

@@ -46,6 +46,27 @@ impl<R: Read> ByteStream<R> {
         }
     }
 
+    /// A stream whose first byte is at `offset` in the file (error messages then give file
+    /// offsets).
+    pub fn starting_at(reader: R, offset: u64) -> Self {
+        let mut stream = ByteStream::new(reader);
+        stream.consumed = offset;
+        stream
+    }
+
+    /// The bytes read from the reader but not consumed yet.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.pos..self.len]
+    }
+
+    /// Drops what is buffered: the next byte comes from the reader and is at `offset` in the file
+    /// (the caller has moved the reader there).
+    pub fn jumped_to(&mut self, offset: u64) {
+        self.pos = 0;
+        self.len = 0;
+        self.consumed = offset;
+    }
+
     /// Byte offset in the file of the next unread byte (for error messages).
     pub fn offset(&self) -> u64 {
         self.consumed + self.pos as u64
