@@ -158,6 +158,7 @@ fn jam_line() -> Result<u32> {
 }
 
 async fn http_get(url: String) -> Result<String> {
+    lab_runner::util::crypto::ensure_provider();
     let response = reqwest::get(&url).await?;
     let status = response.status();
     let body = response.text().await?;

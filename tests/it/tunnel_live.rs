@@ -240,6 +240,7 @@ async fn before_sigusr1_the_diagnosis_says_econnrefused_and_after_it_cdp_works()
 
     let session = Inspector::attach(local).await?;
     let pid = session.evaluate("process.pid").await?;
+    lab_runner::util::crypto::ensure_provider();
     let health: Value = reqwest::get(format!("http://{}/api/health", app.env().endpoints().app))
         .await?
         .json()
