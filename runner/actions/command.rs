@@ -24,7 +24,7 @@ pub async fn perform(ctx: &Context, action: &CommandAction) -> Done {
         .as_ref()
         .map(|d| d.get())
         .unwrap_or(DEFAULT_TIMEOUT);
-    let (shown, argv) = match (&action.run, action.argv.is_empty(), action.side) {
+    let (shown, argv) = match (&action.run, action.argv.is_empty(), &action.side) {
         (Some(run), true, Side::Participant) => (
             run.trim_end().to_string(),
             vec![
@@ -35,7 +35,7 @@ pub async fn perform(ctx: &Context, action: &CommandAction) -> Done {
                 run.clone(),
             ],
         ),
-        (Some(run), true, Side::App) => (
+        (Some(run), true, Side::App | Side::Service(_)) => (
             run.trim_end().to_string(),
             vec!["sh".into(), "-c".into(), run.clone()],
         ),
@@ -48,7 +48,7 @@ pub async fn perform(ctx: &Context, action: &CommandAction) -> Done {
             .into());
         }
     };
-    let what = match action.side {
+    let what = match &action.side {
         Side::Participant => format!(
             "the command `{}` (on the participant's side)",
             one_line(&shown)
@@ -57,8 +57,12 @@ pub async fn perform(ctx: &Context, action: &CommandAction) -> Done {
             "the command `{}` (inside the app's environment)",
             one_line(&shown)
         ),
+        Side::Service(service) => format!(
+            "the command `{}` (inside the service `{service}`)",
+            one_line(&shown)
+        ),
     };
-    let ran = match action.side {
+    let ran = match &action.side {
         Side::Participant => {
             ctx.show_command(&shown);
             let (env, cwd) = ctx.terminals().lock().await.main_env();
@@ -78,6 +82,17 @@ pub async fn perform(ctx: &Context, action: &CommandAction) -> Done {
                 quote_words(&argv)
             ));
             env.exec(&argv, timeout).await?
+        }
+        Side::Service(service) => {
+            let env = ctx.env().read().await;
+            let container = env
+                .services()
+                .into_iter()
+                .find(|s| &s.name == service)
+                .map(|s| s.container)
+                .unwrap_or_else(|| service.clone());
+            ctx.show_command(&format!("docker exec {container} {}", quote_words(&argv)));
+            env.service_exec(service, &argv, timeout).await?
         }
     };
     ctx.narrate(&format!(

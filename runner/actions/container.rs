@@ -45,6 +45,7 @@ pub async fn perform(ctx: &Context, action: &ContainerAction) -> Done {
             };
             logs_contain(
                 ctx,
+                l.service.as_deref(),
                 &wanted,
                 ctx.patience(l.timeout.as_ref().map(|d| d.get()).unwrap_or(LOGS_TIMEOUT)),
             )
@@ -167,20 +168,43 @@ impl LogLine {
     }
 }
 
-/// Polls the app's log until a line of it is as `wanted` says.
-async fn logs_contain(ctx: &Context, wanted: &LogLine, timeout: Duration) -> Done {
+/// Polls the app's log (or the lab service `service`'s) until a line of it is as `wanted` says.
+async fn logs_contain(
+    ctx: &Context,
+    service: Option<&str>,
+    wanted: &LogLine,
+    timeout: Duration,
+) -> Done {
     let started = Instant::now();
     let env = ctx.env().read().await;
+    let whose = match service {
+        None => "the app's log".to_string(),
+        Some(name) => format!("the log of the service `{name}`"),
+    };
     loop {
-        let logs = env.logs().await?;
+        let logs = match service {
+            None => env.logs().await?,
+            Some(name) => env.service_logs(name).await?,
+        };
         if wanted.found_in(&logs) {
-            ctx.narrate(&format!("the app's log shows a line {wanted}"));
+            ctx.narrate(&format!("{whose} shows a line {wanted}"));
             return Ok(());
         }
         if started.elapsed() >= timeout {
-            let tail = log_tail(env.as_ref()).await;
+            let tail = match service {
+                None => log_tail(env.as_ref()).await,
+                Some(_) => {
+                    let lines: Vec<&str> = logs.lines().collect();
+                    let tail = &lines[lines.len().saturating_sub(15)..];
+                    if tail.is_empty() {
+                        format!("{whose} is empty")
+                    } else {
+                        format!("last lines of {whose}:\n  | {}", tail.join("\n  | "))
+                    }
+                }
+            };
             return Err(Failure::new(
-                "the app's log",
+                whose.as_str(),
                 format!("a line {wanted} (waited {:.1}s)", timeout.as_secs_f64()),
                 tail,
             )

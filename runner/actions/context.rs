@@ -322,6 +322,15 @@ impl Context {
         if let Some(inside) = facts.inspector_inside {
             Builtin::InspectorInside.set(vars, json!(inside));
         }
+        let services: serde_json::Map<String, serde_json::Value> = env
+            .services()
+            .into_iter()
+            .filter_map(|s| {
+                let addr = s.published?;
+                Some((s.name, crate::lab::builtins::service_vars(addr.port())))
+            })
+            .collect();
+        Builtin::Services.set(vars, serde_json::Value::Object(services));
     }
 
     /// The environment's memory limit (MiB), for diagnoses.

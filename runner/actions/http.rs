@@ -14,9 +14,42 @@ use crate::util::duration::Dur;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Where the lab service `service` is published on the host (`http://127.0.0.1:PORT`).
+async fn service_url(ctx: &Context, service: &str) -> Result<String, Problem> {
+    let env = ctx.env().read().await;
+    let services = env.services();
+    match services.iter().find(|s| s.name == service) {
+        Some(s) => match s.published {
+            Some(addr) => Ok(format!("http://{addr}")),
+            None => Err(Problem::Error(anyhow::anyhow!(
+                "an `http:` to the service `{service}` needs it published (`publish: true` in \
+                 lab.yaml's services)"
+            ))),
+        },
+        None => Err(Problem::Error(anyhow::anyhow!(
+            "the service `{service}` does not run in this environment ({})",
+            if services.is_empty() {
+                "it runs no services".to_string()
+            } else {
+                format!(
+                    "it runs {}",
+                    services
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ))),
+    }
+}
+
 /// Sends the request, judges the response, saves variables.
 pub async fn perform(ctx: &Context, action: &HttpAction) -> Done {
-    let base_url = ctx.builtin(Builtin::BaseUrl)?;
+    let base_url = match &action.service {
+        None => ctx.builtin(Builtin::BaseUrl)?,
+        Some(service) => service_url(ctx, service).await?,
+    };
     let token = Some(ctx.builtin(Builtin::Token)?);
     let header = ctx.app().token_header.as_deref();
     let request = build_request(action, &base_url, header.zip(token.as_deref()))?;

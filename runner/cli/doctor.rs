@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::exit;
+use crate::env::docker::DockerClient;
 use crate::env::docker::doctor as docker_checks;
 use crate::env::doctor::{self, Finding, Status};
 use crate::lab::{self, Lab, lint};
@@ -96,6 +97,55 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<u8> {
     })
 }
 
+/// The app's image and each service's (`image`, `image <service>`).
+async fn lab_images(docker: Option<&DockerClient>, lab: &Lab) -> Vec<Finding> {
+    use crate::env::docker::image::{self, ImageInput, Recipe};
+    let app = &lab.manifest.app;
+    let app_dir = lab.app_dir();
+    let app_dir = std::fs::canonicalize(&app_dir).unwrap_or(app_dir);
+    let recipe = Recipe::of(app.image.as_ref(), app.entry.as_deref());
+    let repository = image::repository(&app_dir);
+    let mut findings = vec![
+        docker_checks::image(
+            docker,
+            "image",
+            &ImageInput {
+                repository: &repository,
+                dir: Some(&app_dir),
+                files: &app.files,
+                recipe: &recipe,
+            },
+        )
+        .await,
+    ];
+    for (name, service) in &lab.manifest.services {
+        let recipe = Recipe::of(service.image.as_ref().or(app.image.as_ref()), None);
+        let dir = service
+            .source
+            .as_ref()
+            .map(|s| lab.dir.join(s))
+            .map(|d| std::fs::canonicalize(&d).unwrap_or(d));
+        let repository = match &dir {
+            Some(dir) => image::repository(dir),
+            None => format!("{repository}-{name}"),
+        };
+        findings.push(
+            docker_checks::image(
+                docker,
+                &format!("image {name}"),
+                &ImageInput {
+                    repository: &repository,
+                    dir: dir.as_deref(),
+                    files: &service.files,
+                    recipe: &recipe,
+                },
+            )
+            .await,
+        );
+    }
+    findings
+}
+
 /// Every check of the machine (the host's and Docker's), in the order they are printed. `lab` is `None` when the lab could not be loaded (the
 /// caller reports that); the checks that need it are then left out.
 async fn diagnose(lab: Option<&Lab>) -> Vec<Finding> {
@@ -103,15 +153,13 @@ async fn diagnose(lab: Option<&Lab>) -> Vec<Finding> {
     let engine = docker_checks::engine().await;
     findings.push(engine.finding.clone());
     if let Some(lab) = lab {
-        findings.push(
-            docker_checks::image(
-                engine.docker.as_ref(),
-                &lab.app_dir(),
-                &lab.manifest.app.entry,
-                &lab.manifest.app.files,
-            )
-            .await,
-        );
+        findings.extend(lab_images(engine.docker.as_ref(), lab).await);
+        for (part, reason) in crate::session::engine::parts_needing_docker(lab) {
+            findings.push(Finding::ok(
+                format!("docker {part}"),
+                format!("{part} needs Docker: {reason}"),
+            ));
+        }
         let published = match &engine.docker {
             Some(d) => docker_checks::published_ports(d).await.unwrap_or_default(),
             None => Vec::new(),

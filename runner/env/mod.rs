@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use async_trait::async_trait;
 
-use crate::lab::InspectorMode;
+use crate::lab::{AppRun, ImageSpec, InspectorMode, ServiceHealth};
 use crate::probe::tunnel::Tunnel;
 
 pub use exec::ExecOutput;
@@ -46,8 +46,10 @@ pub struct EnvSpec {
     pub session_id: String,
     /// The lab app's source folder on the host.
     pub app_dir: PathBuf,
-    /// Entry script relative to `app_dir`.
-    pub entry: String,
+    /// How the app is started: `node <entry>` (relative to `app_dir`) or a command run in it.
+    pub run: AppRun,
+    /// Where the app's image comes from (`app.image:`), for the Docker backend.
+    pub app_image: Option<ImageSpec>,
     /// What of `app_dir` goes into an image (files and folders relative to it); everything but
     /// `node_modules` and hidden files when empty.
     pub app_files: Vec<String>,
@@ -60,6 +62,35 @@ pub struct EnvSpec {
     pub memory_mb: u64,
     /// Publish the app on this host port instead of an ephemeral one.
     pub fixed_app_port: Option<u16>,
+    /// The lab services started before the app, in order.
+    pub services: Vec<ServiceRun>,
+}
+
+/// One lab service of an environment, with its templates rendered.
+#[derive(Debug, Clone)]
+pub struct ServiceRun {
+    pub name: String,
+    /// Its source folder on the host (its files go to `/app`).
+    pub dir: Option<PathBuf>,
+    pub files: Vec<String>,
+    pub command: Vec<String>,
+    /// Its image recipe; the app's when the service names none.
+    pub image: Option<ImageSpec>,
+    pub port: u16,
+    pub publish: bool,
+    pub health: ServiceHealth,
+    pub env: BTreeMap<String, String>,
+    pub memory_mb: u64,
+}
+
+/// A lab service as it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceFacts {
+    pub name: String,
+    /// Its container.
+    pub container: String,
+    /// Where the participant reaches it on the host (`publish: true`).
+    pub published: Option<SocketAddr>,
 }
 
 /// Addresses on the host (always loopback) where the app can be reached.
@@ -146,6 +177,24 @@ pub trait Environment: Send + Sync {
     async fn exec(&self, argv: &[String], timeout: std::time::Duration) -> Result<ExecOutput>;
     /// Stops and removes everything this environment created.
     async fn teardown(&mut self) -> Result<()>;
+    /// The lab services running beside the app (none on a backend without services).
+    fn services(&self) -> Vec<ServiceFacts> {
+        Vec::new()
+    }
+    /// Runs `argv` inside the container of the lab service `service`, as [`Environment::exec`].
+    async fn service_exec(
+        &self,
+        service: &str,
+        argv: &[String],
+        timeout: std::time::Duration,
+    ) -> Result<ExecOutput> {
+        let _ = (argv, timeout);
+        bail!("the service `{service}` does not run here: lab services need the Docker backend")
+    }
+    /// The stdout and stderr of the lab service `service`.
+    async fn service_logs(&self, service: &str) -> Result<String> {
+        bail!("the service `{service}` does not run here: lab services need the Docker backend")
+    }
     /// Forwards `local` (a loopback address; port 0 picks a free one) to `remote` as seen from
     /// inside the app's environment, one `docker exec` per connection ([`Tunnel`]). Only a
     /// container can do that; other backends say the step needs Docker.

@@ -1,4 +1,5 @@
-//! The process backend: the lab app as a local `node` child on free loopback ports. For machines
+//! The process backend: the lab app as a local child (`node <entry>`, or the app's `command:`) on
+//! free loopback ports. For machines
 //! without Docker and for fast tests. Steps that need a container (exec, tunnels) say they need Docker.
 
 use std::collections::BTreeMap;
@@ -15,7 +16,7 @@ use tokio::process::{Child, Command};
 
 use super::node::{find_node, prepend_node_option};
 use super::{AppState, Backend, Endpoints, EnvSpec, Environment, Facts};
-use crate::lab::InspectorMode;
+use crate::lab::{AppRun, InspectorMode};
 use crate::util::ports;
 
 /// Environment markers on the app process (see [`kill_orphans`]).
@@ -28,7 +29,9 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// The lab app as a child process of the runner.
 pub struct ProcessEnv {
     spec: EnvSpec,
-    node: PathBuf,
+    /// The program started (the host's `node`, or the command's program) and its arguments.
+    program: PathBuf,
+    args: Vec<String>,
     env: BTreeMap<String, String>,
     child: Option<Child>,
     /// The app's stdout and stderr go to this file (not to pipes, so an app kept running with
@@ -45,7 +48,16 @@ pub struct ProcessEnv {
 impl ProcessEnv {
     /// Starts the app; `report` hears about a preferred port that was taken (and which is used instead).
     pub async fn start(spec: EnvSpec, report: &dyn Fn(&str)) -> Result<ProcessEnv> {
-        let node = find_node()?;
+        let (program, args) = match &spec.run {
+            AppRun::Node(entry) => (
+                find_node()?,
+                vec![spec.app_dir.join(entry).to_string_lossy().into_owned()],
+            ),
+            AppRun::Command(argv) => match argv.split_first() {
+                Some((program, args)) => (PathBuf::from(program), args.to_vec()),
+                None => bail!("the app's `command:` is empty"),
+            },
+        };
         let app_port = match spec.fixed_app_port {
             Some(p) => ports::require_free(p)?,
             None => ports::free_port().context("Failed to find a free port for the app")?,
@@ -71,7 +83,8 @@ impl ProcessEnv {
             .context("Failed to create the app's artifact folder")?;
         let mut env = ProcessEnv {
             env: spec.env.clone(),
-            node,
+            program,
+            args,
             child: None,
             log_path: work_dir.path().join("app.log"),
             artifact_dir: work_dir.path().join("artifacts"),
@@ -144,14 +157,13 @@ impl ProcessEnv {
             }
             _ => {}
         }
-        let entry = self.spec.app_dir.join(&self.spec.entry);
         // A fresh log for each start: `logs` reads what the app wrote since it last started.
         let log = std::fs::File::create(&self.log_path).with_context(|| {
             format!("Failed to create the app's log {}", self.log_path.display())
         })?;
-        let mut command = Command::new(&self.node);
+        let mut command = Command::new(&self.program);
         command
-            .arg(&entry)
+            .args(&self.args)
             .current_dir(&self.spec.app_dir)
             .env_clear()
             .envs(inherited_env())
@@ -169,9 +181,10 @@ impl ProcessEnv {
             .kill_on_drop(true);
         let child = command.spawn().with_context(|| {
             format!(
-                "Failed to start {} {}",
-                self.node.display(),
-                entry.display()
+                "Failed to start {} {} in {}",
+                self.program.display(),
+                self.args.join(" "),
+                self.spec.app_dir.display()
             )
         })?;
         self.child = Some(child);
@@ -240,8 +253,8 @@ impl Environment for ProcessEnv {
                 .unwrap_or_default(),
             description: format!(
                 "local process (pid {pid}) {} {}",
-                self.node.display(),
-                self.spec.app_dir.join(&self.spec.entry).display()
+                self.program.display(),
+                self.args.join(" ")
             ),
         }
     }

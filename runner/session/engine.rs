@@ -84,11 +84,43 @@ pub fn unregister(session: &str) {
 
 pub use crate::outcome::Phase;
 
+/// Why `part` cannot run on the process backend (`None`: it can): its environment runs lab
+/// services, its app's image comes from a registry or a Dockerfile, or it says `requires: docker`.
+pub fn needs_docker(lab: &Lab, part: &Part) -> Option<String> {
+    let env = lab.environment(part);
+    if !env.services.is_empty() {
+        return Some(format!(
+            "its environment runs services {}",
+            env.services.join(", ")
+        ));
+    }
+    match &lab.manifest.app.image {
+        Some(crate::lab::ImageSpec::Registry(name)) => {
+            return Some(format!("its app's image is the registry image {name}"));
+        }
+        Some(crate::lab::ImageSpec::Dockerfile(file)) => {
+            return Some(format!("its app's image is built from {file}"));
+        }
+        _ => {}
+    }
+    (env.requires == Some(Requirement::Docker))
+        .then(|| "it execs into the container and tunnels through it".to_string())
+}
+
+/// Every part of `lab` that needs Docker, with the reason ([`needs_docker`]).
+pub fn parts_needing_docker(lab: &Lab) -> Vec<(String, String)> {
+    lab.parts
+        .iter()
+        .filter_map(|part| needs_docker(lab, part).map(|why| (part.id().to_string(), why)))
+        .collect()
+}
+
 /// Decides the backend: Docker when asked or reachable; the process backend otherwise, unless the part
-/// needs Docker.
+/// needs Docker (`needs_docker` says why).
 pub async fn choose_backend(
     choice: BackendChoice,
-    needs_docker: bool,
+    part: &str,
+    needs_docker: Option<&str>,
     report: &dyn Fn(&str),
 ) -> Result<Backend> {
     match choice {
@@ -96,15 +128,19 @@ pub async fn choose_backend(
             connect::connect().await?;
             Ok(Backend::Docker)
         }
-        BackendChoice::Process if needs_docker => {
+        BackendChoice::Process if needs_docker.is_some() => {
             bail!(
-                "this part needs Docker (it execs into the container and tunnels through it); run it with --backend docker"
+                "{part} needs Docker: {}; run it with --backend docker",
+                needs_docker.unwrap_or_default()
             )
         }
         BackendChoice::Process => Ok(Backend::Process),
         BackendChoice::Auto => match connect::connect().await {
             Ok(_) => Ok(Backend::Docker),
-            Err(e) if needs_docker => Err(e.context("this part needs Docker")),
+            Err(e) if needs_docker.is_some() => Err(e.context(format!(
+                "{part} needs Docker: {}",
+                needs_docker.unwrap_or_default()
+            ))),
             Err(e) => {
                 let reason = e
                     .downcast_ref::<DockerUnavailable>()
@@ -140,8 +176,9 @@ pub async fn open_part(
     report: &dyn Fn(&str),
 ) -> Result<PartSession> {
     let spec_env = lab.environment(part);
-    let needs_docker = spec_env.requires == Some(Requirement::Docker);
-    let backend = choose_backend(options.backend, needs_docker, report).await?;
+    let needs_docker = needs_docker(lab, part);
+    let backend =
+        choose_backend(options.backend, part.id(), needs_docker.as_deref(), report).await?;
     let session_id = random::session_id();
     let token = random::token();
     let vars = initial_vars(lab, part, &session_id, &token);
@@ -171,7 +208,8 @@ pub async fn open_part(
                 lab.app_dir().display()
             )
         })?,
-        entry: lab.manifest.app.entry.clone(),
+        run: lab.manifest.app.run(),
+        app_image: lab.manifest.app.image.clone(),
         app_files: lab.manifest.app.files.clone(),
         app_port: lab.manifest.app.port,
         health_path: lab.manifest.app.health.clone(),
@@ -179,6 +217,7 @@ pub async fn open_part(
         inspector: spec_env.inspector,
         memory_mb: spec_env.memory_mb,
         fixed_app_port: options.fixed_ports.then_some(lab.manifest.app.port),
+        services: service_runs(lab, part, &renderer, &vars)?,
     };
     let (artifacts_dir, temp) = match &options.artifacts_dir {
         Some(dir) => {
@@ -273,6 +312,65 @@ pub async fn open_part(
         control,
         _temp_artifacts: temp,
     })
+}
+
+/// The lab services `part`'s environment runs, with their templates rendered.
+fn service_runs(
+    lab: &Lab,
+    part: &Part,
+    renderer: &crate::lab::Renderer,
+    vars: &Vars,
+) -> Result<Vec<env::ServiceRun>> {
+    let app_image = lab.manifest.app.image.as_ref();
+    lab.environment(part)
+        .services
+        .iter()
+        .map(|name| {
+            let service = lab.manifest.services.get(name).ok_or_else(|| {
+                anyhow!(
+                    "environment `{}` names the service `{name}`, which lab.yaml does not define",
+                    part.reference.environment
+                )
+            })?;
+            let dir = match &service.source {
+                Some(source) => {
+                    let dir = lab.dir.join(source);
+                    Some(std::fs::canonicalize(&dir).with_context(|| {
+                        format!(
+                            "the source folder {} of the service `{name}` does not exist",
+                            dir.display()
+                        )
+                    })?)
+                }
+                None => None,
+            };
+            let env = service
+                .env
+                .iter()
+                .map(|(k, v)| {
+                    renderer
+                        .render(v, vars)
+                        .map(|r| (k.clone(), r))
+                        .with_context(|| format!("in service `{name}`, variable {k}"))
+                })
+                .collect::<Result<_>>()?;
+            Ok(env::ServiceRun {
+                name: name.clone(),
+                dir,
+                files: service.files.clone(),
+                command: service.command.clone(),
+                image: service.image.clone().or_else(|| app_image.cloned()),
+                port: service.port,
+                publish: service.publish,
+                health: service
+                    .health
+                    .clone()
+                    .unwrap_or(crate::lab::ServiceHealth::Tcp(true)),
+                env,
+                memory_mb: service.memory_mb,
+            })
+        })
+        .collect()
 }
 
 /// Runs the shell blocks of the part's intro in the participant's main terminal, as a person

@@ -43,6 +43,9 @@ pub enum Builtin {
     /// The host port the participant's tunnel listens on (inspector opened on a signal).
     TunnelPort,
     TunnelAddr,
+    /// The part's published services: `services.<name>.url` (`http://127.0.0.1:PORT`) and
+    /// `services.<name>.addr` (`127.0.0.1:PORT`), for each service with `publish: true`.
+    Services,
     /// The step's solve as the commands a participant types (instructions and hints only).
     Commands,
 }
@@ -67,6 +70,7 @@ impl Builtin {
         Builtin::InspectorInside,
         Builtin::TunnelPort,
         Builtin::TunnelAddr,
+        Builtin::Services,
         Builtin::Commands,
     ];
 
@@ -91,6 +95,7 @@ impl Builtin {
             Builtin::InspectorInside => "inspector_inside",
             Builtin::TunnelPort => "tunnel_port",
             Builtin::TunnelAddr => "tunnel_addr",
+            Builtin::Services => "services",
             Builtin::Commands => "commands",
         }
     }
@@ -127,6 +132,15 @@ impl Builtin {
                 json!("127.0.0.1:9229")
             }
             Builtin::InspectorPort | Builtin::TunnelPort => json!(9229),
+            Builtin::Services => {
+                let published = lab.environment(part).services.iter().filter_map(|name| {
+                    let service = lab.manifest.services.get(name)?;
+                    service
+                        .publish
+                        .then(|| (name.clone(), service_vars(service.port)))
+                });
+                Value::Object(published.collect())
+            }
             Builtin::Commands => json!(""),
         }
     }
@@ -140,6 +154,14 @@ impl Builtin {
     pub fn set(self, vars: &mut Vars, value: Value) {
         vars.insert(self.name().to_string(), value);
     }
+}
+
+/// `{url, addr}` of a service published on the host's `port` (`services.<name>`).
+pub fn service_vars(port: u16) -> Value {
+    json!({
+        "url": format!("http://127.0.0.1:{port}"),
+        "addr": format!("127.0.0.1:{port}"),
+    })
 }
 
 #[cfg(test)]

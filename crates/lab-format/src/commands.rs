@@ -323,16 +323,18 @@ fn for_action(action: &Action, style: &CommandStyle) -> Option<String> {
                     .collect::<Vec<_>>()
                     .join(" "),
             };
-            match (c.side, &c.run) {
-                (crate::Side::Participant, _) => text,
-                (crate::Side::App, Some(_)) => format!(
-                    "docker exec {} sh -c {}",
-                    style.container,
+            // A service's container is named after the app's, with the service's name after it.
+            let container = match &c.side {
+                crate::Side::Participant => return Some(text),
+                crate::Side::App => style.container.to_string(),
+                crate::Side::Service(name) => format!("{}-{name}", style.container),
+            };
+            match &c.run {
+                Some(_) => format!(
+                    "docker exec {container} sh -c {}",
                     lab_util::shell_lines::quote(&text)
                 ),
-                (crate::Side::App, None) => {
-                    format!("docker exec {} {text}", style.container)
-                }
+                None => format!("docker exec {container} {text}"),
             }
         }
         Action::File(f) => match (&f.contains, &f.regex) {

@@ -37,10 +37,241 @@ pub fn lint(lab: &Lab) -> Vec<Diagnostic> {
             });
         }
     }
+    for (name, service) in &lab.manifest.services {
+        for (key, value) in &service.env {
+            let known: BTreeSet<String> = base_vars(lab, InspectorMode::None);
+            let (line, col) = positions
+                .get(&format!("services.{name}.env.{key}"))
+                .unwrap_or((1, 1));
+            check_template(&renderer, value, &known, &BTreeMap::new(), &mut |message| {
+                problems.push(Diagnostic::new(
+                    &lab.manifest_path,
+                    line,
+                    col,
+                    format!("service `{name}`, {key}: {message}"),
+                ))
+            });
+        }
+    }
+    lint_services(lab, &positions, &mut problems);
     for part in &lab.parts {
         lint_part(lab, part, &renderer, &mut problems);
     }
     problems
+}
+
+/// What is wrong with naming `service` in an action of a part whose environment runs
+/// `env_services` (`None`: nothing).
+fn lint_service_name(service: &str, lab: &Lab, env_services: &[String]) -> Option<String> {
+    if !lab.manifest.services.contains_key(service) {
+        let known: Vec<&str> = lab.manifest.services.keys().map(String::as_str).collect();
+        return Some(if known.is_empty() {
+            format!("there is no service `{service}`: lab.yaml defines no `services:`")
+        } else {
+            format!(
+                "there is no service `{service}` (lab.yaml's services: {})",
+                known.join(", ")
+            )
+        });
+    }
+    if !env_services.iter().any(|s| s == service) {
+        return Some(format!(
+            "the service `{service}` does not run in this part's environment (add it to the \
+             environment's `services:`)"
+        ));
+    }
+    None
+}
+
+/// The app runs one way, its environments and services name what exists, and every offline
+/// image's host paths and Dockerfile exist.
+fn lint_services(lab: &Lab, positions: &yaml::Positions, problems: &mut Vec<Diagnostic>) {
+    let mut report = |path: &str, message: String| {
+        let (line, col) = positions.get(path).unwrap_or((1, 1));
+        problems.push(Diagnostic::new(&lab.manifest_path, line, col, message));
+    };
+    let app = &lab.manifest.app;
+    match (&app.entry, app.command.is_empty()) {
+        (Some(_), false) => report(
+            "app.command",
+            "app: give either `entry:` (a Node.js script, run as `node <entry>`) or `command:` (a \
+             program and its arguments), not both"
+                .into(),
+        ),
+        (None, true) => report(
+            "app",
+            "app: give `entry:` (a Node.js script, run as `node <entry>`) or `command:` (a program \
+             and its arguments, such as [python3, -u, server.py])"
+                .into(),
+        ),
+        _ => {}
+    }
+    if app.entry.is_none() {
+        for (name, env) in &lab.manifest.environments {
+            if env.inspector != InspectorMode::None {
+                report(
+                    &format!("environments.{name}.inspector"),
+                    format!(
+                        "environment `{name}`: `inspector:` is the Node.js inspector, and the app is \
+                         not a Node app (it has `command:`, not `entry:`): write `inspector: none`"
+                    ),
+                );
+            }
+        }
+    }
+    for (name, env) in &lab.manifest.environments {
+        for (i, service) in env.services.iter().enumerate() {
+            if !lab.manifest.services.contains_key(service) {
+                report(
+                    &format!("environments.{name}.services[{i}]"),
+                    format!(
+                        "environment `{name}`: {}",
+                        lint_service_name(service, lab, &env.services).unwrap_or_default()
+                    ),
+                );
+            }
+        }
+    }
+    let app_source = lab.dir.join(&app.source);
+    lint_image(app.image.as_ref(), "app.image", &app_source, &mut report);
+    for (name, service) in &lab.manifest.services {
+        let at = format!("services.{name}");
+        let valid = !name.is_empty()
+            && name.len() <= 63
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !name.starts_with('-');
+        if !valid || name == "app" || name == "participant" {
+            report(
+                &at,
+                format!(
+                    "service `{name}`: a service's name is its host name on the environment's network: \
+                     lowercase letters, digits and `-`, and not `app` or `participant`"
+                ),
+            );
+        }
+        if service.command.is_empty() {
+            report(
+                &format!("{at}.command"),
+                format!(
+                    "service `{name}`: `command:` is empty: give the program and its arguments"
+                ),
+            );
+        }
+        let source = service.source.as_ref().map(|s| lab.dir.join(s));
+        if let Some(dir) = &source
+            && !dir.is_dir()
+        {
+            report(
+                &format!("{at}.source"),
+                format!(
+                    "service `{name}`: its source folder {} does not exist",
+                    dir.display()
+                ),
+            );
+        }
+        if let Some(dir) = &source {
+            for (i, file) in service.files.iter().enumerate() {
+                if !dir.join(file).exists() {
+                    report(
+                        &format!("{at}.files[{i}]"),
+                        format!(
+                            "service `{name}`: `{file}` does not exist in {}",
+                            dir.display()
+                        ),
+                    );
+                }
+            }
+        } else if !service.files.is_empty() {
+            report(
+                &format!("{at}.files"),
+                format!("service `{name}`: `files:` needs the `source:` folder they are in"),
+            );
+        }
+        match (&service.image, &source) {
+            (Some(crate::ImageSpec::Dockerfile(_)), None) => report(
+                &format!("{at}.image.dockerfile"),
+                format!(
+                    "service `{name}`: a `dockerfile:` is relative to the service's `source:` folder \
+                     (its build context), and the service has none"
+                ),
+            ),
+            (image, Some(dir)) => {
+                lint_image(image.as_ref(), &format!("{at}.image"), dir, &mut report)
+            }
+            (image, None) => lint_image(
+                image.as_ref(),
+                &format!("{at}.image"),
+                &lab.dir,
+                &mut report,
+            ),
+        }
+    }
+}
+
+/// An offline image's host paths exist; a Dockerfile exists in its build context.
+fn lint_image(
+    image: Option<&crate::ImageSpec>,
+    at: &str,
+    source: &std::path::Path,
+    report: &mut dyn FnMut(&str, String),
+) {
+    match image {
+        Some(crate::ImageSpec::Offline(offline)) => {
+            if offline.host.is_empty() {
+                report(
+                    &format!("{at}.offline.host"),
+                    format!("{at}: `offline: host:` names no host files for the image"),
+                );
+            }
+            for (field, paths) in [("host", &offline.host), ("exclude", &offline.exclude)] {
+                for (i, path) in paths.iter().enumerate() {
+                    let problem = if !path.starts_with('/') {
+                        Some("is not an absolute path")
+                    } else if field == "host" && !std::path::Path::new(path).exists() {
+                        Some("does not exist on this machine")
+                    } else {
+                        None
+                    };
+                    if let Some(problem) = problem {
+                        report(
+                            &format!("{at}.offline.{field}[{i}]"),
+                            format!("{at}: the host path `{path}` {problem}"),
+                        );
+                    }
+                }
+            }
+            for link in offline.links.keys() {
+                if !link.starts_with('/') {
+                    report(
+                        &format!("{at}.offline.links.{link}"),
+                        format!("{at}: the link `{link}` is not an absolute path in the image"),
+                    );
+                }
+            }
+        }
+        Some(crate::ImageSpec::Dockerfile(file)) => {
+            if !source.join(file).is_file() {
+                report(
+                    &format!("{at}.dockerfile"),
+                    format!(
+                        "{at}: the Dockerfile `{file}` does not exist in {}",
+                        source.display()
+                    ),
+                );
+            }
+        }
+        Some(crate::ImageSpec::Registry(name)) => {
+            if name.trim().is_empty() || name.contains(char::is_whitespace) {
+                report(
+                    &format!("{at}.registry"),
+                    format!("{at}: `{name}` is not an image name (such as python:3.11-slim)"),
+                );
+            }
+        }
+        None => {}
+    }
 }
 
 fn base_vars(lab: &Lab, inspector: InspectorMode) -> BTreeSet<String> {
@@ -171,7 +402,7 @@ fn lint_part(lab: &Lab, part: &Part, renderer: &Renderer, problems: &mut Vec<Dia
                         &path,
                     );
                 }
-                lint_action(action, action_path, &at, &lab.app_dir(), &mut report);
+                lint_action(action, action_path, &at, lab, &env.services, &mut report);
                 let saved = saved_names(action);
                 if phase == "mistakes" {
                     continue;
@@ -650,9 +881,11 @@ fn lint_action(
     action: &Action,
     path: &str,
     at: &dyn Fn(&str) -> (usize, usize),
-    app_dir: &std::path::Path,
+    lab: &Lab,
+    env_services: &[String],
     report: &mut dyn FnMut(usize, usize, String),
 ) {
+    let app_dir = &lab.app_dir();
     let at = |field: &str| at(&format!("{path}.{field}"));
     match action {
         Action::Inspector(InspectorAction::PauseAt(p)) => {
@@ -714,6 +947,21 @@ fn lint_action(
             }
         }
         Action::Http(h) => {
+            if let Some(service) = &h.service {
+                let (l, c) = at("http.service");
+                match lint_service_name(service, lab, env_services) {
+                    Some(problem) => report(l, c, format!("{path}: {problem}")),
+                    None if !lab.manifest.services[service].publish => report(
+                        l,
+                        c,
+                        format!(
+                            "{path}: `http:` goes to the service `{service}` on its published address, \
+                             but `services.{service}` is not `publish: true`"
+                        ),
+                    ),
+                    None => {}
+                }
+            }
             if !h.path.starts_with('/') && !h.path.starts_with("{{") {
                 let (l, c) = at("http.path");
                 report(
@@ -765,6 +1013,12 @@ fn lint_action(
             }
         }
         Action::Container(crate::ContainerAction::LogsContain(logs)) => {
+            if let Some(service) = &logs.service
+                && let Some(problem) = lint_service_name(service, lab, env_services)
+            {
+                let (l, c) = at("container.logs_contain.service");
+                report(l, c, format!("{path}: {problem}"));
+            }
             if logs.text.is_empty() == logs.regex.is_none() {
                 let (l, c) = at("container.logs_contain");
                 report(
@@ -780,7 +1034,7 @@ fn lint_action(
                 lint_regex(pattern, path, at("container.logs_contain.regex"), report);
             }
         }
-        Action::Command(c) => lint_command(c, path, &at, report),
+        Action::Command(c) => lint_command(c, path, &at, lab, env_services, report),
         Action::File(f) => {
             let (l, c) = at("file.path");
             if f.path.trim().is_empty() {
@@ -836,8 +1090,16 @@ fn lint_command(
     command: &crate::CommandAction,
     path: &str,
     at: &dyn Fn(&str) -> (usize, usize),
+    lab: &Lab,
+    env_services: &[String],
     report: &mut dyn FnMut(usize, usize, String),
 ) {
+    if let crate::Side::Service(service) = &command.side
+        && let Some(problem) = lint_service_name(service, lab, env_services)
+    {
+        let (l, c) = at("command.in");
+        report(l, c, format!("{path}: `in: {service}`: {problem}"));
+    }
     let (l, c) = at(if command.run.is_some() {
         "command.run"
     } else {
@@ -853,14 +1115,24 @@ fn lint_command(
             ),
         ),
         (Some(run), true) => {
-            if command.side == crate::Side::App {
+            let image = match &command.side {
+                crate::Side::Participant => None,
+                crate::Side::App => Some(("the app (`in: app`)", lab.manifest.app.image.as_ref())),
+                crate::Side::Service(name) => lab.manifest.services.get(name).map(|service| {
+                    (
+                        "a service",
+                        service.image.as_ref().or(lab.manifest.app.image.as_ref()),
+                    )
+                }),
+            };
+            if let Some((inside, None | Some(crate::ImageSpec::Offline(_)))) = image {
                 report(
                     l,
                     c,
                     format!(
-                        "{path}: `run:` inside the app (`in: app`) needs a shell in the app's image, and the \
-                         lab's offline image holds only the app's runtime: write the program and its \
-                         arguments as `argv:`"
+                        "{path}: `run:` inside {inside} needs a shell in its image, and an offline \
+                         image holds only the runtime it names: write the program and its arguments \
+                         as `argv:`"
                     ),
                 );
             } else if !run.contains("{{")

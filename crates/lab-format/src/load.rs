@@ -205,15 +205,16 @@ pub fn load(dir: &Path) -> Result<Lab, LoadErrors> {
         }
     }
     let app_dir = dir.join(&manifest.app.source);
-    if !app_dir.join(&manifest.app.entry).is_file() {
+    if let Some(entry) = &manifest.app.entry
+        && !app_dir.join(entry).is_file()
+    {
         let (line, col) = positions.get("app.entry").unwrap_or((1, 1));
         errors.push(Diagnostic::new(
             &manifest_path,
             line,
             col,
             format!(
-                "the app's entry `{}` does not exist under `{}`",
-                manifest.app.entry,
+                "the app's entry `{entry}` does not exist under `{}`",
                 app_dir.display()
             ),
         ));

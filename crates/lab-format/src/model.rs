@@ -36,6 +36,10 @@ pub struct LabManifest {
     /// Values available to every template (`{{ jam_ms }}`).
     #[serde(default)]
     pub variables: BTreeMap<String, Value>,
+    /// The lab's other services, by name: each runs in its own container beside the app in the
+    /// environments that list it (`environments.<name>.services`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub services: BTreeMap<String, ServiceSpec>,
     /// Named environments a part runs in.
     pub environments: BTreeMap<String, EnvironmentSpec>,
     pub parts: Vec<PartRef>,
@@ -55,8 +59,18 @@ pub struct Link {
 pub struct AppSpec {
     /// Source folder, relative to the lab folder.
     pub source: String,
-    /// Entry script, relative to the source folder.
-    pub entry: String,
+    /// A Node.js entry script, relative to the source folder: the app runs as `node <entry>` (with
+    /// the inspector flags its environment asks for). Exactly one of `entry` and `command`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
+    /// Or: the program and its arguments, run in the app's folder (`/app` in an image):
+    /// `[python3, -u, server.py]`. Exactly one of `entry` and `command`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Where the app's image comes from (Docker backend): `offline:` host files, a `registry:`
+    /// image or a `dockerfile:`. The default is the offline image with the host's `node`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageSpec>,
     /// What of the source folder goes into the lab's image (files and folders, relative to it);
     /// everything but `node_modules` and hidden files when not given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -120,6 +134,101 @@ pub struct LiveField {
     pub unit: Option<String>,
 }
 
+impl AppSpec {
+    /// How the app is started: a Node entry script, or a command.
+    pub fn run(&self) -> AppRun {
+        match &self.entry {
+            Some(entry) => AppRun::Node(entry.clone()),
+            None => AppRun::Command(self.command.clone()),
+        }
+    }
+}
+
+/// How an app is started (see [`AppSpec::run`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppRun {
+    /// `node <entry>`, the entry relative to the app's folder.
+    Node(String),
+    /// A program and its arguments, run in the app's folder.
+    Command(Vec<String>),
+}
+
+/// `image:` — where the image of the app or of a service comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ImageSpec {
+    /// Built offline `FROM scratch`: these host files and folders at the same paths in the image,
+    /// every shared library their ELF files load, and the app's (or service's) files in `/app`.
+    Offline(OfflineImage),
+    /// An image from a registry (`python:3.11-slim`): used when the engine has it, pulled when
+    /// not; the app's (or service's) files are added in `/app`.
+    Registry(String),
+    /// A Dockerfile, relative to the source folder, which is the build context.
+    Dockerfile(String),
+}
+
+/// `image: offline:` — the host's runtime, copied into an image built from scratch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OfflineImage {
+    /// Host files and folders (folders whole, without `__pycache__`), each at its own path in the
+    /// image: `[/usr/bin/python3.11, /usr/lib/python3.11]`.
+    pub host: Vec<String>,
+    /// Host paths under `host` that are left out (`/usr/lib/python3.11/test`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// Symbolic links made in the image: path → target (`/usr/bin/python3: python3.11`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub links: BTreeMap<String, String>,
+}
+
+/// One of the lab's other services (`services.<name>` in `lab.yaml`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// Folder (relative to the lab folder) whose files go to `/app` in the service's image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// What of `source` goes into the image (as `app.files`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    /// The program and its arguments, run in `/app`.
+    pub command: Vec<String>,
+    /// Where its image comes from; the app's image recipe when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageSpec>,
+    /// The port it listens on: the app and the other services reach it as `<name>:<port>`.
+    pub port: u16,
+    /// Also published on a free port of the host's 127.0.0.1 for the participant
+    /// (`{{ services.<name>.url }}`, `{{ services.<name>.addr }}`).
+    #[serde(default)]
+    pub publish: bool,
+    /// When it is ready: `{http: /health}` (answers 200) or `{tcp: true}` (the default: its port
+    /// accepts connections).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<ServiceHealth>,
+    /// Its environment variables (templates, as an environment's `env`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Memory limit of its container, in MiB.
+    #[serde(default = "default_service_memory_mb")]
+    pub memory_mb: u64,
+}
+
+fn default_service_memory_mb() -> u64 {
+    256
+}
+
+/// How a service shows it is ready.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ServiceHealth {
+    /// A path that answers 200.
+    Http(String),
+    /// `true`: its port accepts TCP connections.
+    Tcp(bool),
+}
+
 fn default_app_port() -> u16 {
     3001
 }
@@ -145,6 +254,10 @@ pub struct EnvironmentSpec {
     /// `docker` when the environment cannot be emulated by a local process (exec, tunnels).
     #[serde(default)]
     pub requires: Option<Requirement>,
+    /// The lab's services (`services:` in `lab.yaml`) started, healthy, before the app, each in its
+    /// own container on the environment's own network, reachable by its name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
 }
 
 fn default_memory_mb() -> u64 {
@@ -340,9 +453,10 @@ pub struct CommandAction {
     /// The program and its arguments, run without a shell (for an image that has none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub argv: Vec<String>,
-    /// Where it runs: `participant` (the default: the participant's machine) or `app` (inside the
-    /// app's environment: `docker exec` in its container; for the process backend, a local process in
-    /// the app's folder with the app's environment variables).
+    /// Where it runs: `participant` (the default: the participant's machine), `app` (inside the
+    /// app's environment: `docker exec` in its container; for the process backend, a local process
+    /// in the app's folder with the app's environment variables), or a service's name (`docker
+    /// exec` in that service's container).
     #[serde(default, rename = "in")]
     pub side: Side,
     /// What must be true of how it ended; with nothing said, exit status 0.
@@ -361,15 +475,61 @@ pub struct CommandAction {
     pub hint: Option<String>,
 }
 
-/// Where a `command:` runs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+/// Where a `command:` runs: `participant`, `app`, or the name of one of the lab's services.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Side {
     /// The participant's machine, as their terminal is.
     #[default]
     Participant,
     /// Inside the app's environment.
     App,
+    /// Inside that service's container.
+    Service(String),
+}
+
+impl Side {
+    pub fn name(&self) -> &str {
+        match self {
+            Side::Participant => "participant",
+            Side::App => "app",
+            Side::Service(name) => name,
+        }
+    }
+}
+
+impl Serialize for Side {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Side {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Ok(match name.as_str() {
+            "participant" => Side::Participant,
+            "app" => Side::App,
+            "" => {
+                return Err(serde::de::Error::custom(
+                    "`in:` is empty: give participant, app or a service's name",
+                ));
+            }
+            _ => Side::Service(name),
+        })
+    }
+}
+
+impl JsonSchema for Side {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Side".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Where a command runs: `participant` (the participant's machine), `app` (inside the app's environment) or the name of one of the lab's services (inside its container).",
+            "type": "string",
+            "minLength": 1
+        })
+    }
 }
 
 /// What a command's ending must look like.
@@ -788,6 +948,10 @@ pub struct AskAction {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpAction {
+    /// Send the request to this service's published address (one of the lab's `services:`, with
+    /// `publish: true`) instead of the app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     #[serde(default = "default_method")]
     pub method: String,
     pub path: String,
@@ -888,7 +1052,8 @@ pub enum ContainerAction {
     Restart,
     /// Wait until the app answers its health path.
     WaitHealthy(WaitHealthy),
-    /// Wait until the app's log (stdout and stderr, since it last started) contains the text.
+    /// Wait until the app's log (stdout and stderr, since it last started) contains the text (or a
+    /// service's log, with `service:`).
     LogsContain(LogsContain),
     /// Send a signal (`SIGUSR1`) to the app's main process.
     Signal(String),
@@ -918,6 +1083,9 @@ pub struct WaitHealthy {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogsContain {
+    /// Read this service's log (one of the lab's `services:`) instead of the app's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     /// Text a line of the log contains.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub text: String,

@@ -255,6 +255,7 @@ templated_struct!(AskAction {
     hint
 });
 templated_struct!(HttpAction {
+    service,
     method,
     path,
     query,
@@ -286,6 +287,7 @@ templated_struct!(MetricsAction {
 templated_struct!(RecreateSpec { env, unset, reset });
 templated_struct!(WaitHealthy { timeout });
 templated_struct!(LogsContain {
+    service,
     text,
     regex,
     timeout,

@@ -17,10 +17,11 @@ use bollard::models::{
     ImageSummary, Network, NetworkCreateRequest, SystemInfo,
 };
 use bollard::query_parameters::{
-    BuildImageOptions, CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
-    KillContainerOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
-    ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveImageOptionsBuilder, StopContainerOptionsBuilder, TagImageOptionsBuilder,
+    BuildImageOptions, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
+    ListImagesOptionsBuilder, ListNetworksOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, StopContainerOptionsBuilder,
+    TagImageOptionsBuilder,
 };
 use futures_util::{StreamExt, TryStreamExt};
 
@@ -549,6 +550,24 @@ impl DockerClient {
         )
         .await
         .map(|_| ())
+    }
+
+    /// Pulls `reference` (`python:3.11-slim`) from its registry, all within `limit`.
+    pub async fn pull_image(&self, reference: &str, limit: Duration) -> Result<(), DockerError> {
+        let (image, tag) = match reference.rsplit_once(':') {
+            Some((image, tag)) if !tag.contains('/') => (image, tag),
+            _ => (reference, "latest"),
+        };
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(image)
+            .tag(tag)
+            .build();
+        let what = format!("pull the image {reference}");
+        let work = self
+            .docker
+            .create_image(Some(options), None, None)
+            .try_for_each(|_| async { Ok(()) });
+        call(&what, limit, work).await
     }
 
     /// Builds an image from the tar `context`, handing each progress message to `each` (which may

@@ -9,7 +9,7 @@ use anyhow::Result;
 use bollard::models::{ContainerInspectResponse, PortBinding};
 
 use super::client::DockerClient;
-use super::image::{self, ImageChoice, PlanSource};
+use super::image::{self, ImageInput, PlanSource, Recipe};
 use super::{INSPECTOR_PORT, connect, rootfs};
 use crate::env::doctor::{self as checks, Finding, Published};
 use crate::util::units;
@@ -59,23 +59,24 @@ pub async fn engine() -> Engine {
     }
 }
 
-/// The lab image: present under the tag `image::ensure` would use, or buildable offline (the host's
-/// `node` and every shared library it loads found). With `docker` `None`, only buildability is judged.
-pub async fn image(
-    docker: Option<&DockerClient>,
-    app_dir: &Path,
-    entry: &str,
-    files: &[String],
-) -> Finding {
-    const CHECK: &str = "image";
-    let plan = match image::plan(app_dir, entry, files, &ImageChoice::HostNode) {
+/// An image of the lab (`check` names it: `image`, `image inventory`): present under the tag
+/// `image::ensure` would use, or how it would be made — offline (the host's files and every shared
+/// library they load found), from a Dockerfile, or pulled from a registry. With `docker` `None`,
+/// only whether it can be made is judged.
+pub async fn image(docker: Option<&DockerClient>, check: &str, input: &ImageInput<'_>) -> Finding {
+    let plan = match image::plan(input) {
         Ok(plan) => plan,
         Err(e) => {
-            return Finding::fail(
-                CHECK,
-                format!("the offline image cannot be planned: {e:#}"),
-                "install Node.js 20+ on the PATH (or set LAB_RUNNER_NODE), and check the lab's app.source",
-            );
+            let fix = match input.recipe {
+                Recipe::HostNode { .. } => {
+                    "install Node.js 20+ on the PATH (or set LAB_RUNNER_NODE), and check the lab's app.source"
+                }
+                Recipe::Offline(_) => {
+                    "install what `image: offline: host:` names, or leave files out with `exclude:`"
+                }
+                _ => "check the image's source folder and its `files:` in lab.yaml",
+            };
+            return Finding::fail(check, format!("the image cannot be planned: {e:#}"), fix);
         }
     };
     let tag = &plan.reference;
@@ -84,7 +85,7 @@ pub async fn image(
             Ok(present) => Some(present),
             Err(e) => {
                 return Finding::warn(
-                    CHECK,
+                    check,
                     format!("{e:#}"),
                     "check the daemon's health: docker images",
                 );
@@ -94,48 +95,92 @@ pub async fn image(
     };
     if present == Some(true) {
         return Finding::ok(
-            CHECK,
-            format!("{tag} is present (the app is unchanged since it was built: no build needed)"),
+            check,
+            format!("{tag} is present (unchanged since it was built: no build needed)"),
         );
     }
-    let PlanSource::HostNode { node, .. } = &plan.source else {
-        unreachable!("a host-node plan has a host-node source")
-    };
-    let node = node.clone();
-    let runtime = tokio::task::spawn_blocking(move || rootfs::node_runtime(&node)).await;
     let not_checked = if present.is_none() {
         " (whether it is present was not checked: Docker is not reachable)"
     } else {
         ""
     };
-    match runtime {
-        Ok(Ok(files)) => {
-            let bytes: u64 = files
-                .iter()
-                .filter_map(|f| std::fs::metadata(&f.host).ok())
-                .map(|m| m.len())
-                .sum();
-            Finding::ok(
-                CHECK,
-                format!(
-                    "{tag} is not built yet; it can be built offline from {} and {} shared \
-                     libraries ({}){not_checked}",
-                    files[0].host.display(),
-                    files.len() - 1,
-                    units::bytes(bytes as f64)
+    let size = |files: &[rootfs::ImageFile]| -> u64 {
+        files
+            .iter()
+            .filter_map(|f| std::fs::metadata(&f.host).ok())
+            .map(|m| m.len())
+            .sum()
+    };
+    match &plan.source {
+        PlanSource::HostNode { node, .. } => {
+            let node = node.clone();
+            let runtime = tokio::task::spawn_blocking(move || rootfs::node_runtime(&node)).await;
+            match runtime {
+                Ok(Ok(files)) => Finding::ok(
+                    check,
+                    format!(
+                        "{tag} is not built yet; it can be built offline from {} and {} shared \
+                         libraries ({}){not_checked}",
+                        files[0].host.display(),
+                        files.len() - 1,
+                        units::bytes(size(&files) as f64)
+                    ),
                 ),
-            )
+                Ok(Err(e)) => Finding::fail(
+                    check,
+                    format!("{tag} is not built and cannot be built offline: {e:#}{not_checked}"),
+                    "install a Node.js 20+ build whose shared libraries are on this machine (or set \
+                     LAB_RUNNER_NODE); with a registry: --image-from dockerfile",
+                ),
+                Err(e) => Finding::fail(
+                    check,
+                    format!("the check of node's libraries failed: {e}"),
+                    "run it again; report a bug if it persists",
+                ),
+            }
         }
-        Ok(Err(e)) => Finding::fail(
-            CHECK,
-            format!("{tag} is not built and cannot be built offline: {e:#}{not_checked}"),
-            "install a Node.js 20+ build whose shared libraries are on this machine (or set \
-             LAB_RUNNER_NODE); with a registry: --image-from dockerfile",
+        PlanSource::Offline { runtime, .. } => Finding::ok(
+            check,
+            format!(
+                "{tag} is not built yet; it can be built offline from {} host files and the \
+                 libraries they load ({}){not_checked}",
+                runtime.len(),
+                units::bytes(size(runtime) as f64)
+            ),
         ),
-        Err(e) => Finding::fail(
-            CHECK,
-            format!("the check of node's libraries failed: {e}"),
-            "run it again; report a bug if it persists",
+        PlanSource::Dockerfile { dockerfile, .. } => Finding::ok(
+            check,
+            format!(
+                "{tag} is not built yet; it will be built from {} (its FROM image must be on the \
+                 engine or pullable){not_checked}",
+                dockerfile.display()
+            ),
+        ),
+        PlanSource::Registry { base, .. } => {
+            let base_present = match docker {
+                Some(d) => d.image_exists(base).await.ok(),
+                None => None,
+            };
+            match base_present {
+                Some(true) => Finding::ok(
+                    check,
+                    format!("{tag} is not built yet; {base} is present, so it builds offline"),
+                ),
+                _ => Finding::warn(
+                    check,
+                    format!(
+                        "{tag} is not built yet, and {base} is not on the engine: it must be pulled \
+                         from its registry{not_checked}"
+                    ),
+                    "with no registry reachable: `docker load` the image, or use `image: offline:` \
+                     or `image: dockerfile:`",
+                ),
+            }
+        }
+        PlanSource::Existing => Finding::fail(
+            check,
+            format!("the image {tag} is not on this Docker engine{not_checked}"),
+            "build or load it first (`docker images` lists what there is)",
         ),
     }
 }

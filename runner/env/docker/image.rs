@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use super::client::DockerClient;
 use super::labels;
 use super::rootfs::{self, APP_IN_IMAGE, APP_UID, ImageFile, NODE_IN_IMAGE};
+use crate::lab::{ImageSpec, OfflineImage};
 
 /// The stable tag of the shipped lab app's image, which `docker-compose.yml` names, so
 /// `docker-compose up` works offline once the runner has built it. Every app folder gets its own
@@ -44,15 +45,66 @@ const LAYOUT_VERSION: &str = "lab-image-v2";
 /// Longest the runner waits for an image build.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Where the lab image comes from.
+/// Where the lab image comes from, as the command line says (`--image-from`, `--image`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageChoice {
-    /// `FROM scratch` with the host's `node` (works offline; the default).
+    /// As the lab says (`app.image:`), else `FROM scratch` with the host's `node` (works offline;
+    /// the default).
     HostNode,
-    /// `lab-app/Dockerfile` (`FROM node:20-...`; needs a registry).
+    /// The app folder's `Dockerfile` (`FROM node:20-...`; needs a registry).
     Dockerfile,
     /// An image that already exists, used as is.
     Existing(String),
+}
+
+/// What an image (the app's or a service's) is made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipe {
+    /// `FROM scratch` with the host's `node`; with `entry`, the image's command runs it.
+    HostNode { entry: Option<String> },
+    /// `FROM scratch` with the host files the lab names (`image: offline:`).
+    Offline(OfflineImage),
+    /// A registry image (`image: registry:`) with the files added in `/app`.
+    Registry(String),
+    /// A Dockerfile, relative to the source folder (the build context).
+    Dockerfile(String),
+    /// An image that already exists, used as is.
+    Existing(String),
+}
+
+impl Recipe {
+    /// The recipe of the lab's `image:` (`None`: the host's node, running `entry` if given).
+    pub fn of(image: Option<&ImageSpec>, entry: Option<&str>) -> Recipe {
+        match image {
+            None => Recipe::HostNode {
+                entry: entry.map(str::to_string),
+            },
+            Some(ImageSpec::Offline(offline)) => Recipe::Offline(offline.clone()),
+            Some(ImageSpec::Registry(name)) => Recipe::Registry(name.clone()),
+            Some(ImageSpec::Dockerfile(file)) => Recipe::Dockerfile(file.clone()),
+        }
+    }
+
+    /// The app's recipe: the command line's choice, or the lab's.
+    pub fn for_app(choice: &ImageChoice, image: Option<&ImageSpec>, entry: Option<&str>) -> Recipe {
+        match choice {
+            ImageChoice::Existing(reference) => Recipe::Existing(reference.clone()),
+            ImageChoice::Dockerfile => Recipe::Dockerfile("Dockerfile".into()),
+            ImageChoice::HostNode => Recipe::of(image, entry),
+        }
+    }
+}
+
+/// What goes into one image: the recipe and the files of a source folder (to `/app`).
+#[derive(Debug, Clone, Copy)]
+pub struct ImageInput<'a> {
+    /// The repository the image is tagged in (`lab-runner/lab-app`; see [`repository`]).
+    pub repository: &'a str,
+    /// The source folder whose files go to `/app` (a service may have none).
+    pub dir: Option<&'a Path>,
+    /// What of `dir` goes in (see [`rootfs::app_files`]).
+    pub files: &'a [String],
+    pub recipe: &'a Recipe,
 }
 
 /// The image a container will run.
@@ -84,12 +136,27 @@ pub enum PlanSource {
         node: PathBuf,
         app: Vec<ImageFile>,
         hash: String,
-        /// The app's entry script, relative to the app folder.
-        entry: String,
+        /// The app's entry script, relative to the app folder (the image's command).
+        entry: Option<String>,
     },
-    /// `lab-app/Dockerfile` and the app's files, at their paths in the build context.
+    /// `FROM scratch` with the named host files, the libraries they load, links, and the files.
+    Offline {
+        runtime: Vec<ImageFile>,
+        links: Vec<(PathBuf, String)>,
+        app: Vec<ImageFile>,
+        hash: String,
+    },
+    /// `FROM <registry image>` with the files in `/app`.
+    Registry {
+        base: String,
+        app: Vec<ImageFile>,
+        hash: String,
+    },
+    /// A Dockerfile and the files of its build context, at their paths in it.
     Dockerfile {
         dockerfile: PathBuf,
+        /// The Dockerfile's path in the context.
+        name: String,
         files: Vec<ImageFile>,
         hash: String,
     },
@@ -97,60 +164,120 @@ pub enum PlanSource {
     Existing,
 }
 
-/// The image [`ensure`] would use for `choice`, without building anything. The tag carries the same
+/// The files of `input`'s source folder, at `/app/...` (none without a folder).
+fn input_files(input: &ImageInput) -> Result<Vec<ImageFile>> {
+    match input.dir {
+        Some(dir) => rootfs::app_files(dir, input.files),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The image [`ensure`] would use for `input`, without building anything. The tag carries the same
 /// content hash [`ensure`] computes (both go through this function).
-/// `entry` is the app's entry script, relative to `app_dir` (the image's command runs it).
-/// `files` is what of `app_dir` goes into the image (see [`rootfs::app_files`]).
-pub fn plan(app_dir: &Path, entry: &str, files: &[String], choice: &ImageChoice) -> Result<Plan> {
-    match choice {
-        ImageChoice::Existing(reference) => Ok(Plan {
+pub fn plan(input: &ImageInput) -> Result<Plan> {
+    let repository = input.repository;
+    match input.recipe {
+        Recipe::Existing(reference) => Ok(Plan {
             reference: reference.clone(),
             source: PlanSource::Existing,
         }),
-        ImageChoice::HostNode => {
+        Recipe::HostNode { entry } => {
             let node = crate::env::node::find_node()?;
-            let app = rootfs::app_files(app_dir, files)?;
+            let app = input_files(input)?;
             // The entry is part of the image (its command), so part of the hash.
-            let hash = content_hash(&format!("host-node {entry}"), &[&node], &app)?;
+            let hash = content_hash(
+                &format!("host-node {}", entry.as_deref().unwrap_or_default()),
+                &[&node],
+                &app,
+            )?;
             Ok(Plan {
-                reference: format!("{}:{hash}", repository(app_dir)),
+                reference: format!("{repository}:{hash}"),
                 source: PlanSource::HostNode {
                     node,
                     app,
                     hash,
-                    entry: entry.to_string(),
+                    entry: entry.clone(),
                 },
             })
         }
-        ImageChoice::Dockerfile => {
-            let dockerfile = app_dir.join("Dockerfile");
+        Recipe::Offline(offline) => {
+            let runtime = rootfs::host_runtime(&offline.host, &offline.exclude)?;
+            let links: Vec<(PathBuf, String)> = offline
+                .links
+                .iter()
+                .map(|(path, target)| (PathBuf::from(path), target.clone()))
+                .collect();
+            let app = input_files(input)?;
+            let binaries: Vec<&Path> = runtime.iter().map(|f| f.host.as_path()).collect();
+            let mut source = String::from("offline");
+            for (path, target) in &links {
+                source.push_str(&format!(" {}->{target}", path.display()));
+            }
+            // Where each host file goes is part of the image too.
+            for file in &runtime {
+                source.push_str(&format!(" {}", file.image.display()));
+            }
+            let hash = content_hash(&source, &binaries, &app)?;
+            Ok(Plan {
+                reference: format!("{repository}:offline-{hash}"),
+                source: PlanSource::Offline {
+                    runtime,
+                    links,
+                    app,
+                    hash,
+                },
+            })
+        }
+        Recipe::Registry(base) => {
+            let app = input_files(input)?;
+            let hash = content_hash(&format!("registry {base}"), &[], &app)?;
+            Ok(Plan {
+                reference: format!("{repository}:registry-{hash}"),
+                source: PlanSource::Registry {
+                    base: base.clone(),
+                    app,
+                    hash,
+                },
+            })
+        }
+        Recipe::Dockerfile(name) => {
+            let Some(dir) = input.dir else {
+                bail!(
+                    "a `dockerfile:` image is built in its source folder, and {repository} has none"
+                );
+            };
+            let dockerfile = dir.join(name);
             if !dockerfile.is_file() {
                 bail!(
-                    "--image-from dockerfile: {} does not exist",
+                    "the Dockerfile {} does not exist (a `dockerfile:` is relative to the source \
+                     folder, its build context)",
                     dockerfile.display()
                 );
             }
             let mut context = vec![ImageFile {
                 host: dockerfile.clone(),
-                image: PathBuf::from("Dockerfile"),
+                image: PathBuf::from(name),
                 mode: 0o644,
             }];
-            for f in rootfs::app_files(app_dir, files)? {
+            for f in rootfs::app_files(dir, input.files)? {
                 let relative = f
                     .image
                     .strip_prefix(APP_IN_IMAGE)
                     .expect("app files live under /app")
                     .to_path_buf();
-                context.push(ImageFile {
-                    image: relative,
-                    ..f
-                });
+                if relative != Path::new(name) {
+                    context.push(ImageFile {
+                        image: relative,
+                        ..f
+                    });
+                }
             }
-            let hash = content_hash("dockerfile", &[], &context)?;
+            let hash = content_hash(&format!("dockerfile {name}"), &[], &context)?;
             Ok(Plan {
-                reference: format!("{}:dockerfile-{hash}", repository(app_dir)),
+                reference: format!("{repository}:dockerfile-{hash}"),
                 source: PlanSource::Dockerfile {
                     dockerfile,
+                    name: name.clone(),
                     files: context,
                     hash,
                 },
@@ -159,20 +286,48 @@ pub fn plan(app_dir: &Path, entry: &str, files: &[String], choice: &ImageChoice)
     }
 }
 
-/// Returns the lab image, building it only when no image with the same content hash exists.
+/// Longest the runner waits for a registry pull.
+const PULL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Returns the image of `input`, building it only when no image with the same content hash exists.
 pub async fn ensure(
     docker: &DockerClient,
-    app_dir: &Path,
-    entry: &str,
-    files: &[String],
-    choice: &ImageChoice,
+    input: &ImageInput<'_>,
     report: &dyn Fn(&str),
 ) -> Result<LabImage> {
     let started = Instant::now();
+    let plan_input = *input;
     let Plan {
         reference: tag,
         source,
-    } = plan(app_dir, entry, files, choice)?;
+    } = tokio::task::spawn_blocking({
+        let repository = plan_input.repository.to_string();
+        let dir = plan_input.dir.map(Path::to_path_buf);
+        let files = plan_input.files.to_vec();
+        let recipe = plan_input.recipe.clone();
+        move || {
+            plan(&ImageInput {
+                repository: &repository,
+                dir: dir.as_deref(),
+                files: &files,
+                recipe: &recipe,
+            })
+        }
+    })
+    .await
+    .context("the image planning task failed")??;
+    let reused = |how: String| LabImage {
+        how,
+        reference: tag.clone(),
+        built: false,
+        took: started.elapsed(),
+    };
+    let built = |how: String| LabImage {
+        how,
+        reference: tag.clone(),
+        built: true,
+        took: started.elapsed(),
+    };
     match source {
         PlanSource::Existing => {
             if !docker.image_exists(&tag).await? {
@@ -181,12 +336,7 @@ pub async fn ensure(
                      build or load it first (`docker images` lists what there is)"
                 );
             }
-            Ok(LabImage {
-                how: format!("using the given image {tag}"),
-                reference: tag,
-                built: false,
-                took: started.elapsed(),
-            })
+            Ok(reused(format!("using the given image {tag}")))
         }
         PlanSource::HostNode {
             node,
@@ -196,14 +346,9 @@ pub async fn ensure(
         } => {
             if docker.image_exists(&tag).await? {
                 retag_stable(docker, &tag).await?;
-                return Ok(LabImage {
-                    how: format!(
-                        "reusing {tag} (offline image with the host's node; content unchanged)"
-                    ),
-                    reference: tag,
-                    built: false,
-                    took: started.elapsed(),
-                });
+                return Ok(reused(format!(
+                    "reusing {tag} (offline image with the host's node; content unchanged)"
+                )));
             }
             report(&format!(
                 "building the lab image {tag} offline from the host's node ({})",
@@ -211,54 +356,156 @@ pub async fn ensure(
             ));
             let mut files = rootfs::node_runtime(&node)?;
             files.extend(app);
-            let dockerfile = scratch_dockerfile(&entry, &image_labels("host-node", &hash));
-            let context = tokio::task::spawn_blocking(move || scratch_context(&dockerfile, &files))
-                .await
-                .context("the image context task failed")??;
-            build(docker, context, &tag, "host-node", &hash, report).await?;
-            Ok(LabImage {
-                how: format!(
-                    "built {tag} offline: FROM scratch with the host's node ({})",
-                    node.display()
-                ),
-                reference: tag,
-                built: true,
-                took: started.elapsed(),
+            let dockerfile =
+                scratch_dockerfile(entry.as_deref(), &image_labels("host-node", &hash));
+            let context =
+                tokio::task::spawn_blocking(move || scratch_context(&dockerfile, &files, &[]))
+                    .await
+                    .context("the image context task failed")??;
+            build(
+                docker,
+                context,
+                &tag,
+                "host-node",
+                &hash,
+                "Dockerfile",
+                report,
+            )
+            .await?;
+            Ok(built(format!(
+                "built {tag} offline: FROM scratch with the host's node ({})",
+                node.display()
+            )))
+        }
+        PlanSource::Offline {
+            runtime,
+            links,
+            app,
+            hash,
+        } => {
+            if docker.image_exists(&tag).await? {
+                retag_stable(docker, &tag).await?;
+                return Ok(reused(format!(
+                    "reusing {tag} (offline image from host files; content unchanged)"
+                )));
+            }
+            report(&format!(
+                "building the image {tag} offline from {} host files",
+                runtime.len()
+            ));
+            let count = runtime.len();
+            let mut files = runtime;
+            files.extend(app);
+            let dockerfile = scratch_dockerfile(None, &image_labels("offline", &hash));
+            let context =
+                tokio::task::spawn_blocking(move || scratch_context(&dockerfile, &files, &links))
+                    .await
+                    .context("the image context task failed")??;
+            build(
+                docker,
+                context,
+                &tag,
+                "offline",
+                &hash,
+                "Dockerfile",
+                report,
+            )
+            .await?;
+            Ok(built(format!(
+                "built {tag} offline: FROM scratch with {count} host files and the libraries they load"
+            )))
+        }
+        PlanSource::Registry { base, app, hash } => {
+            if docker.image_exists(&tag).await? {
+                retag_stable(docker, &tag).await?;
+                return Ok(reused(format!(
+                    "reusing {tag} (FROM {base} with the files; content unchanged)"
+                )));
+            }
+            ensure_pulled(docker, &base, report).await?;
+            let dockerfile = if app.is_empty() {
+                format!("FROM {base}\n")
+            } else {
+                format!("FROM {base}\nCOPY app/ {APP_IN_IMAGE}/\n")
+            };
+            let files: Vec<ImageFile> = app
+                .into_iter()
+                .map(|f| {
+                    let relative = f
+                        .image
+                        .strip_prefix(APP_IN_IMAGE)
+                        .expect("app files live under /app")
+                        .to_path_buf();
+                    ImageFile {
+                        image: Path::new("app").join(relative),
+                        ..f
+                    }
+                })
+                .collect();
+            let context = tokio::task::spawn_blocking(move || {
+                let mut tar = tar::Builder::new(Vec::new());
+                append_bytes(&mut tar, "Dockerfile", dockerfile.as_bytes(), 0o644)?;
+                for file in &files {
+                    append_file(&mut tar, &file.image, &file.host, file.mode)?;
+                }
+                tar.into_inner()
+                    .context("Failed to finish the image context")
             })
+            .await
+            .context("the image context task failed")??;
+            build(
+                docker,
+                context,
+                &tag,
+                "registry",
+                &hash,
+                "Dockerfile",
+                report,
+            )
+            .await?;
+            Ok(built(format!(
+                "built {tag}: FROM {base} with the files in {APP_IN_IMAGE}"
+            )))
         }
         PlanSource::Dockerfile {
             dockerfile,
+            name,
             files,
             hash,
         } => {
             if docker.image_exists(&tag).await? {
                 retag_stable(docker, &tag).await?;
-                return Ok(LabImage {
-                    how: format!(
-                        "reusing {tag} (built from {}; content unchanged)",
-                        dockerfile.display()
-                    ),
-                    reference: tag,
-                    built: false,
-                    took: started.elapsed(),
-                });
+                return Ok(reused(format!(
+                    "reusing {tag} (built from {}; content unchanged)",
+                    dockerfile.display()
+                )));
             }
             report(&format!(
-                "building the lab image {tag} from {} (this needs a registry for its FROM image)",
+                "building the image {tag} from {}",
                 dockerfile.display()
             ));
             let context = tokio::task::spawn_blocking(move || plain_context(&files))
                 .await
                 .context("the image context task failed")??;
-            build(docker, context, &tag, "dockerfile", &hash, report).await?;
-            Ok(LabImage {
-                how: format!("built {tag} from {}", dockerfile.display()),
-                reference: tag,
-                built: true,
-                took: started.elapsed(),
-            })
+            build(docker, context, &tag, "dockerfile", &hash, &name, report).await?;
+            Ok(built(format!("built {tag} from {}", dockerfile.display())))
         }
     }
+}
+
+/// Makes sure the registry image `base` is on the engine: used when present, pulled when not.
+async fn ensure_pulled(docker: &DockerClient, base: &str, report: &dyn Fn(&str)) -> Result<()> {
+    if docker.image_exists(base).await? {
+        return Ok(());
+    }
+    report(&format!("pulling {base} (not on this Docker engine yet)"));
+    docker.pull_image(base, PULL_TIMEOUT).await.map_err(|e| {
+        anyhow::Error::new(e).context(format!(
+            "the image {base} (`image: registry:` in lab.yaml) is not on this Docker engine and \
+             could not be pulled; load it (`docker load`), or give the lab an image that needs no \
+             registry: `image: offline:` (host files) or `image: dockerfile:` (FROM an image you have)"
+        ))
+    })
 }
 
 /// Tags `tag` (`repo:hash`) as `repo:local` too.
@@ -301,13 +548,18 @@ fn content_hash(source: &str, binaries: &[&Path], files: &[ImageFile]) -> Result
 /// As few instructions as possible: the classic builder (Docker 20.10) spends about a second on each
 /// instruction after COPY. No ENV is needed: the libraries sit where the loader looks by default, and
 /// Docker supplies PATH (with /usr/local/bin) and HOME (from /etc/passwd).
-fn scratch_dockerfile(entry: &str, labels: &[(String, String)]) -> String {
+/// With `entry`, the image's command runs it with the host's node; without, the container's
+/// command is given when it is created.
+fn scratch_dockerfile(entry: Option<&str>, labels: &[(String, String)]) -> String {
     let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    let cmd = entry
+        .map(|entry| format!("CMD [\"{NODE_IN_IMAGE}\", \"{APP_IN_IMAGE}/{entry}\"]\n"))
+        .unwrap_or_default();
     format!(
         "FROM scratch\n\
          COPY rootfs/ /\n\
          USER {APP_UID}:{APP_UID}\n\
-         CMD [\"{NODE_IN_IMAGE}\", \"{APP_IN_IMAGE}/{entry}\"]\n\
+         {cmd}\
          LABEL {labels}\n",
         labels = labels.join(" ")
     )
@@ -315,7 +567,11 @@ fn scratch_dockerfile(entry: &str, labels: &[(String, String)]) -> String {
 
 /// The build context of the offline image, as a tar in memory. Headers are written explicitly
 /// (owner root, fixed times, `/tmp` 1777), so the context is the same on every machine.
-fn scratch_context(dockerfile: &str, files: &[ImageFile]) -> Result<Vec<u8>> {
+fn scratch_context(
+    dockerfile: &str,
+    files: &[ImageFile],
+    links: &[(PathBuf, String)],
+) -> Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
     append_bytes(&mut tar, "Dockerfile", dockerfile.as_bytes(), 0o644)?;
     let passwd = format!(
@@ -330,6 +586,17 @@ fn scratch_context(dockerfile: &str, files: &[ImageFile]) -> Result<Vec<u8>> {
         let relative = file.image.strip_prefix("/").unwrap_or(&file.image);
         let name = Path::new("rootfs").join(relative);
         append_file(&mut tar, &name, &file.host, file.mode)?;
+    }
+    for (path, target) in links {
+        let relative = path.strip_prefix("/").unwrap_or(path);
+        let name = Path::new("rootfs").join(relative);
+        let mut h = header(0, 0o777, 0, tar::EntryType::Symlink);
+        tar.append_link(&mut h, &name, target).with_context(|| {
+            format!(
+                "Failed to add the link {} to the image context",
+                path.display()
+            )
+        })?;
     }
     tar.into_inner()
         .context("Failed to finish the image context")
@@ -386,22 +653,24 @@ fn image_labels(source: &str, hash: &str) -> Vec<(String, String)> {
     ]
 }
 
-/// Builds `context`. Labels: in the offline image's Dockerfile (one instruction, where the build
-/// option would add one instruction per label); for `lab-app/Dockerfile`, through the build options.
+/// Builds `context` (its Dockerfile at `dockerfile`). Labels: in the offline images' Dockerfile
+/// (one instruction, where the build option would add one instruction per label); for the others,
+/// through the build options.
 async fn build(
     docker: &DockerClient,
     context: Vec<u8>,
     tag: &str,
     source: &str,
     hash: &str,
+    dockerfile: &str,
     report: &dyn Fn(&str),
 ) -> Result<()> {
     let mut options = BuildImageOptionsBuilder::default()
-        .dockerfile("Dockerfile")
+        .dockerfile(dockerfile)
         .t(tag)
         .rm(true)
         .forcerm(true);
-    if source != "host-node" {
+    if source != "host-node" && source != "offline" {
         let labels: HashMap<String, String> = image_labels(source, hash).into_iter().collect();
         options = options.labels(&labels);
     }

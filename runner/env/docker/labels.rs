@@ -11,6 +11,8 @@ pub const PART: &str = "io.lab-runner.part";
 pub const RUNNER_PID: &str = "io.lab-runner.runner-pid";
 pub const CONTENT_HASH: &str = "io.lab-runner.content-hash";
 pub const IMAGE_SOURCE: &str = "io.lab-runner.image-source";
+/// On a lab service's container (not the app's): the service's name.
+pub const SERVICE: &str = "io.lab-runner.service";
 
 /// Labels for a session's container or network.
 pub fn for_session(lab: &str, part: &str, session: &str) -> HashMap<String, String> {
@@ -21,6 +23,13 @@ pub fn for_session(lab: &str, part: &str, session: &str) -> HashMap<String, Stri
         (PART.to_string(), part.to_string()),
         (RUNNER_PID.to_string(), std::process::id().to_string()),
     ])
+}
+
+/// Labels for a lab service's container: the session's, and the service's name.
+pub fn for_service(lab: &str, part: &str, session: &str, service: &str) -> HashMap<String, String> {
+    let mut labels = for_session(lab, part, session);
+    labels.insert(SERVICE.to_string(), service.to_string());
+    labels
 }
 
 /// A Docker list filter on `label=key=value`.

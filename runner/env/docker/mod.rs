@@ -20,13 +20,13 @@ use anyhow::{Context, Result, anyhow, bail};
 use async_trait::async_trait;
 use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest, PortBinding};
 
-use super::{AppState, Endpoints, EnvSpec, Environment, Facts};
+use super::{AppState, Endpoints, EnvSpec, Environment, Facts, ServiceFacts, ServiceRun};
 use crate::env::node::prepend_node_option;
-use crate::lab::InspectorMode;
+use crate::lab::{AppRun, InspectorMode, ServiceHealth};
 use crate::probe::tunnel::Tunnel;
 use crate::util::ports;
 pub use client::{DockerClient, DockerError};
-use image::{ImageChoice, LabImage};
+use image::{ImageChoice, ImageInput, LabImage, Recipe};
 
 /// The inspector's port inside the container.
 pub const INSPECTOR_PORT: u16 = 9229;
@@ -34,6 +34,18 @@ pub const INSPECTOR_PORT: u16 = 9229;
 pub const ARTIFACT_DIR: &str = "/tmp";
 /// Seconds the app gets to stop after SIGTERM before it is killed.
 const STOP_GRACE_SECONDS: i32 = 5;
+/// How long a lab service may take to become healthy after it starts.
+const SERVICE_HEALTHY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The app's host name on the environment's network (services reach it as `app:<port>`).
+pub const APP_ALIAS: &str = "app";
+
+/// A lab service's container, running beside the app.
+struct RunningService {
+    spec: ServiceRun,
+    container: String,
+    image: String,
+    published: Option<SocketAddr>,
+}
 
 /// The lab app running in a container on its own network.
 pub struct DockerEnv {
@@ -48,6 +60,9 @@ pub struct DockerEnv {
     log_offset: usize,
     /// The container's hostname (what `os.hostname()` says inside).
     hostname: String,
+    /// The container's command, when the image's own is not the one to run.
+    cmd: Option<Vec<String>>,
+    services: Vec<RunningService>,
 }
 
 impl DockerEnv {
@@ -61,16 +76,47 @@ impl DockerEnv {
         if let Some(port) = spec.fixed_app_port {
             ports::require_free(port)?;
         }
+        let recipe = Recipe::for_app(choice, spec.app_image.as_ref(), node_entry(&spec.run));
+        let repository = image::repository(&spec.app_dir);
         let image = image::ensure(
             &docker,
-            &spec.app_dir,
-            &spec.entry,
-            &spec.app_files,
-            choice,
+            &ImageInput {
+                repository: &repository,
+                dir: Some(&spec.app_dir),
+                files: &spec.app_files,
+                recipe: &recipe,
+            },
             report,
         )
-        .await?;
+        .await
+        .context("Failed to make the app's image")?;
         report(&image.how);
+        let cmd = app_cmd(&spec.run, &recipe);
+        // The services' images before anything starts: a build that fails leaves nothing behind.
+        let mut service_images = Vec::new();
+        for service in &spec.services {
+            let recipe = Recipe::of(service.image.as_ref(), None);
+            let repository = match &service.dir {
+                Some(dir) => image::repository(dir),
+                None => format!("{}-{}", image::repository(&spec.app_dir), service.name),
+            };
+            let built = image::ensure(
+                &docker,
+                &ImageInput {
+                    repository: &repository,
+                    dir: service.dir.as_deref(),
+                    files: &service.files,
+                    recipe: &recipe,
+                },
+                report,
+            )
+            .await
+            .with_context(|| {
+                format!("Failed to make the image of the service `{}`", service.name)
+            })?;
+            report(&format!("service {}: {}", service.name, built.how));
+            service_images.push(built.reference);
+        }
         let base = format!("lab-runner-{}-{}", spec.session_id, spec.part_id);
         let network = base.clone();
         docker
@@ -98,7 +144,16 @@ impl DockerEnv {
             },
             log_offset: 0,
             hostname: String::new(),
+            cmd,
+            services: Vec::new(),
         };
+        for (service, image) in env.spec.services.clone().into_iter().zip(service_images) {
+            let name = service.name.clone();
+            if let Err(e) = env.start_service(service, image).await {
+                let _ = env.teardown().await;
+                return Err(e.context(format!("the service `{name}` did not start")));
+            }
+        }
         // A concrete host port rather than an ephemeral one: Docker hands out a new ephemeral port
         // when a container restarts, and the participant's `$BASE` would point nowhere.
         let wanted = Wanted {
@@ -178,6 +233,9 @@ impl DockerEnv {
         let config = ContainerCreateBody {
             image: Some(self.image.reference.clone()),
             env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            cmd: self.cmd.clone(),
+            working_dir: self.cmd.as_ref().map(|_| rootfs::APP_IN_IMAGE.to_string()),
+            networking_config: Some(aliases(&self.network, APP_ALIAS)),
             exposed_ports: Some(exposed),
             labels: Some(labels::for_session(
                 &spec.lab_id,
@@ -255,6 +313,180 @@ impl DockerEnv {
         Ok(())
     }
 
+    /// Starts `service` in a container of its own on the environment's network (its name is its
+    /// host name there), published on 127.0.0.1, and waits until it is healthy.
+    async fn start_service(&mut self, service: ServiceRun, image: String) -> Result<()> {
+        let container = format!("{}-{}", self.container, service.name);
+        let port = format!("{}/tcp", service.port);
+        let mut env = service.env.clone();
+        env.insert("PORT".into(), service.port.to_string());
+        env.insert("HOST".into(), "0.0.0.0".into());
+        let memory = (service.memory_mb * 1024 * 1024) as i64;
+        let config = ContainerCreateBody {
+            image: Some(image.clone()),
+            env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            cmd: Some(service.command.clone()),
+            working_dir: Some(rootfs::APP_IN_IMAGE.to_string()),
+            hostname: Some(service.name.clone()),
+            exposed_ports: Some(vec![port.clone()]),
+            labels: Some(labels::for_service(
+                &self.spec.lab_id,
+                &self.spec.part_id,
+                &self.spec.session_id,
+                &service.name,
+            )),
+            stop_timeout: Some(STOP_GRACE_SECONDS as i64),
+            networking_config: Some(aliases(&self.network, &service.name)),
+            host_config: Some(HostConfig {
+                // Published on the host's loopback only, on an ephemeral port: the runner probes
+                // its health there, and a `publish: true` service is the participant's too.
+                port_bindings: Some(HashMap::from([(
+                    port.clone(),
+                    Some(vec![PortBinding {
+                        host_ip: Some("127.0.0.1".into()),
+                        host_port: Some(String::new()),
+                    }]),
+                )])),
+                init: Some(true),
+                memory: Some(memory),
+                memory_swap: Some(memory),
+                network_mode: Some(self.network.clone()),
+                cap_drop: Some(vec!["ALL".into()]),
+                security_opt: Some(vec!["no-new-privileges".into()]),
+                pids_limit: Some(256),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        self.docker.create_container(&container, config).await?;
+        // Listed before it starts, so teardown removes it whatever happens next.
+        self.services.push(RunningService {
+            spec: service.clone(),
+            container: container.clone(),
+            image,
+            published: None,
+        });
+        self.docker.start_container(&container).await?;
+        let inspect = self.docker.inspect_container(&container).await?;
+        let host_port: u16 = inspect
+            .network_settings
+            .and_then(|n| n.ports)
+            .and_then(|ports| ports.get(&port).cloned().flatten())
+            .and_then(|b| b.first().cloned())
+            .filter(|b| b.host_ip.as_deref() == Some("127.0.0.1"))
+            .and_then(|b| b.host_port)
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| anyhow!("port {port} of {container} is not published on 127.0.0.1"))?;
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, host_port));
+        self.wait_service_healthy(&service, &container, addr)
+            .await?;
+        if let Some(running) = self.services.last_mut() {
+            running.published = service.publish.then_some(addr);
+        }
+        Ok(())
+    }
+
+    /// Polls the service's health (`http:` path answering 200, or its port accepting connections)
+    /// until it holds, the container stops, or [`SERVICE_HEALTHY_TIMEOUT`] passes.
+    async fn wait_service_healthy(
+        &self,
+        service: &ServiceRun,
+        container: &str,
+        addr: SocketAddr,
+    ) -> Result<()> {
+        let client = crate::probe::http::HttpClient::new()?;
+        let started = std::time::Instant::now();
+        let mut polls = 0u32;
+        let mut last;
+        loop {
+            let probe = match &service.health {
+                ServiceHealth::Http(path) => {
+                    let url = format!("http://{addr}{path}");
+                    match client.get_status(&url, Duration::from_millis(500)).await {
+                        Ok(200) => return Ok(()),
+                        Ok(status) => format!("GET {path} answered {status}"),
+                        Err(e) => format!("GET {path}: {e:#}"),
+                    }
+                }
+                ServiceHealth::Tcp(_) => {
+                    let connect = tokio::net::TcpStream::connect(addr);
+                    match tokio::time::timeout(Duration::from_millis(500), connect).await {
+                        // Docker's proxy accepts on the host before the service listens, then
+                        // closes: only a connection that stays open is the service's.
+                        Ok(Ok(stream)) => {
+                            if still_open(stream).await {
+                                return Ok(());
+                            }
+                            format!("port {} closed the connection", service.port)
+                        }
+                        Ok(Err(e)) => format!("port {}: {e}", service.port),
+                        Err(_) => format!("port {}: no answer within 500 ms", service.port),
+                    }
+                }
+            };
+            last = probe;
+            polls += 1;
+            if polls.is_multiple_of(5) {
+                let inspect = self.docker.inspect_container(container).await?;
+                let state = inspect.state.unwrap_or_default();
+                if state.running != Some(true) {
+                    let exited = AppState::Exited {
+                        code: state.exit_code,
+                        oom_killed: state.oom_killed == Some(true),
+                    };
+                    bail!(
+                        "the service `{}` is not running: it {exited}\n{}",
+                        service.name,
+                        self.service_log_tail(container).await
+                    );
+                }
+            }
+            if started.elapsed() >= SERVICE_HEALTHY_TIMEOUT {
+                bail!(
+                    "the service `{}` did not become healthy within {:.0}s: {last}\n{}",
+                    service.name,
+                    SERVICE_HEALTHY_TIMEOUT.as_secs_f64(),
+                    self.service_log_tail(container).await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(if polls < 20 { 20 } else { 100 })).await;
+        }
+    }
+
+    /// The last lines of a service's log, as a diagnosis block.
+    async fn service_log_tail(&self, container: &str) -> String {
+        match self.docker.logs(container).await {
+            Ok(text) if text.trim().is_empty() => format!("the log of {container} is empty"),
+            Ok(text) => {
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(15)..];
+                format!(
+                    "last lines of {container}'s log:\n  | {}",
+                    tail.join("\n  | ")
+                )
+            }
+            Err(e) => format!("(the log of {container} could not be read: {e:#})"),
+        }
+    }
+
+    fn service(&self, name: &str) -> Result<&RunningService> {
+        self.services
+            .iter()
+            .find(|s| s.spec.name == name)
+            .ok_or_else(|| {
+                let running: Vec<&str> =
+                    self.services.iter().map(|s| s.spec.name.as_str()).collect();
+                anyhow!(
+                    "the service `{name}` does not run in this environment (it runs: {})",
+                    if running.is_empty() {
+                        "no services".to_string()
+                    } else {
+                        running.join(", ")
+                    }
+                )
+            })
+    }
+
     async fn remove_container(&self) -> Result<()> {
         Ok(self.docker.remove_container(&self.container).await?)
     }
@@ -262,6 +494,57 @@ impl DockerEnv {
     async fn all_logs(&self) -> Result<Vec<String>> {
         let text = self.docker.logs(&self.container).await?;
         Ok(text.lines().map(str::to_string).collect())
+    }
+}
+
+/// The Node entry of an app that is started as `node <entry>`.
+fn node_entry(run: &AppRun) -> Option<&str> {
+    match run {
+        AppRun::Node(entry) => Some(entry),
+        AppRun::Command(_) => None,
+    }
+}
+
+/// The app container's command when the image's own is not the one: the app's `command:`, or
+/// `node <entry>` in an image whose command is not the entry's.
+fn app_cmd(run: &AppRun, recipe: &Recipe) -> Option<Vec<String>> {
+    match (run, recipe) {
+        (AppRun::Command(argv), _) => Some(argv.clone()),
+        (
+            AppRun::Node(_),
+            Recipe::HostNode { .. } | Recipe::Existing(_) | Recipe::Dockerfile(_),
+        ) => None,
+        (AppRun::Node(entry), Recipe::Offline(_) | Recipe::Registry(_)) => Some(vec![
+            "node".into(),
+            format!("{}/{entry}", rootfs::APP_IN_IMAGE),
+        ]),
+    }
+}
+
+/// A container's place on `network`, reachable there by `alias`.
+fn aliases(network: &str, alias: &str) -> bollard::models::NetworkingConfig {
+    bollard::models::NetworkingConfig {
+        endpoints_config: Some(HashMap::from([(
+            network.to_string(),
+            bollard::models::EndpointSettings {
+                aliases: Some(vec![alias.to_string()]),
+                ..Default::default()
+            },
+        )])),
+    }
+}
+
+/// Whether a fresh connection stays open a moment (a listener behind Docker's port proxy), rather
+/// than being closed at once (the proxy with nothing behind it).
+async fn still_open(mut stream: tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(Duration::from_millis(50), stream.read(&mut byte)).await {
+        // Nothing to read yet: the service holds the connection open.
+        Err(_) => true,
+        // A server that speaks first (a database's greeting) is there too.
+        Ok(Ok(n)) => n > 0,
+        Ok(Err(_)) => false,
     }
 }
 
@@ -364,10 +647,16 @@ impl Environment for DockerEnv {
                 _ => Some(format!("127.0.0.1:{INSPECTOR_PORT}")),
             },
             hostname: self.hostname.clone(),
-            description: format!(
-                "docker container {} ({})",
-                self.container, self.image.reference
-            ),
+            description: {
+                let mut text = format!(
+                    "docker container {} ({})",
+                    self.container, self.image.reference
+                );
+                for s in &self.services {
+                    text.push_str(&format!(", service {} ({})", s.container, s.image));
+                }
+                text
+            },
         }
     }
 
@@ -433,8 +722,42 @@ impl Environment for DockerEnv {
 
     async fn teardown(&mut self) -> Result<()> {
         let container = self.remove_container().await;
+        let mut services = Ok(());
+        for service in &self.services {
+            if let Err(e) = self.docker.remove_container(&service.container).await {
+                services = Err(e);
+            }
+        }
         let network = self.docker.remove_network(&self.network).await;
-        container.and(network.map_err(Into::into))
+        container
+            .and(services.map_err(Into::into))
+            .and(network.map_err(Into::into))
+    }
+
+    fn services(&self) -> Vec<ServiceFacts> {
+        self.services
+            .iter()
+            .map(|s| ServiceFacts {
+                name: s.spec.name.clone(),
+                container: s.container.clone(),
+                published: s.published,
+            })
+            .collect()
+    }
+
+    async fn service_exec(
+        &self,
+        service: &str,
+        argv: &[String],
+        timeout: Duration,
+    ) -> Result<super::ExecOutput> {
+        let container = &self.service(service)?.container;
+        exec_in(&self.docker, container, argv, timeout).await
+    }
+
+    async fn service_logs(&self, service: &str) -> Result<String> {
+        let container = &self.service(service)?.container;
+        Ok(self.docker.logs(container).await?)
     }
 
     async fn exec(&self, argv: &[String], timeout: Duration) -> Result<super::ExecOutput> {

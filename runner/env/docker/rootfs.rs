@@ -1,7 +1,8 @@
-//! The files of the offline lab image: the host's `node`, the shared libraries it needs (read from
-//! the ELF binary, not guessed), a non-root user, `/tmp`, and the lab app.
+//! The files of the offline images: the host's `node` or the host files a lab names, the shared
+//! libraries they need (read from the ELF files, not guessed), a non-root user, `/tmp`, and the
+//! app's files.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -30,42 +31,152 @@ pub fn node_runtime(node: &Path) -> Result<Vec<ImageFile>> {
         image: PathBuf::from(NODE_IN_IMAGE),
         mode: 0o755,
     }];
-    let bytes = fs::read(node).with_context(|| format!("Failed to read {}", node.display()))?;
-    let elf = Elf::parse(&bytes)
-        .with_context(|| format!("{} is not an ELF executable", node.display()))?;
-    let machine = elf.header.e_machine;
-    let search = SearchPath::for_binary(&elf, node);
-    if let Some(interp) = elf.interpreter {
+    files.extend(shared_libraries(&[node.to_path_buf()], &BTreeSet::new())?);
+    Ok(files)
+}
+
+/// The host files and folders an offline image names (`image: offline: host:`), each at its own
+/// path in the image: folders whole, without `__pycache__` and the `exclude`d paths; then every
+/// shared library (and dynamic loader) their ELF files load.
+pub fn host_runtime(host: &[String], exclude: &[String]) -> Result<Vec<ImageFile>> {
+    let excluded = |path: &Path| exclude.iter().any(|e| path.starts_with(e));
+    let mut files: Vec<ImageFile> = Vec::new();
+    for name in host {
+        let path = Path::new(name);
+        if !path.is_absolute() {
+            bail!("the host path `{name}` (image: offline: host:) is not absolute");
+        }
+        let meta = fs::metadata(path).with_context(|| {
+            format!("the host path {name} (image: offline: host: in lab.yaml) does not exist on this machine")
+        })?;
+        if meta.is_dir() {
+            walk_runtime(path, &excluded, &mut files)?;
+        } else if !excluded(path) {
+            files.push(runtime_file(path, &meta));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    files.retain(|f| seen.insert(f.image.clone()));
+    let taken: BTreeSet<PathBuf> = files.iter().map(|f| f.image.clone()).collect();
+    let elves: Vec<PathBuf> = files
+        .iter()
+        .filter(|f| is_elf(&f.host))
+        .map(|f| f.host.clone())
+        .collect();
+    files.extend(shared_libraries(&elves, &taken)?);
+    files.sort_by(|a, b| a.image.cmp(&b.image));
+    Ok(files)
+}
+
+/// A host file at its own path, readable by all, executable when it is on the host.
+fn runtime_file(path: &Path, meta: &fs::Metadata) -> ImageFile {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = meta.permissions().mode() & 0o111 != 0;
+    ImageFile {
+        host: path.to_path_buf(),
+        image: path.to_path_buf(),
+        mode: if executable { 0o755 } else { 0o644 },
+    }
+}
+
+/// Every file under `dir` (following links to files; links to folders and dangling links are
+/// left out), but `__pycache__` folders and excluded paths.
+fn walk_runtime(
+    dir: &Path,
+    excluded: &dyn Fn(&Path) -> bool,
+    out: &mut Vec<ImageFile>,
+) -> Result<()> {
+    if excluded(dir) {
+        return Ok(());
+    }
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .with_context(|| format!("Failed to list {}", dir.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("Failed to list {}", dir.display()))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        if excluded(&path) || entry.file_name() == "__pycache__" {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            walk_runtime(&path, excluded, out)?;
+        } else if let Ok(meta) = fs::metadata(&path)
+            && meta.is_file()
+        {
+            out.push(runtime_file(&path, &meta));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the file starts with the ELF magic.
+fn is_elf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == *b"\x7fELF"
+}
+
+/// The dynamic loaders and every shared library (recursively) the ELF files `elves` load, at the
+/// paths the loader finds them; none of the paths in `taken` (already in the image).
+fn shared_libraries(elves: &[PathBuf], taken: &BTreeSet<PathBuf>) -> Result<Vec<ImageFile>> {
+    let mut files = Vec::new();
+    // Keyed by the name the loader looks for.
+    let mut found: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut interpreters: BTreeSet<String> = BTreeSet::new();
+    for binary in elves {
+        let bytes =
+            fs::read(binary).with_context(|| format!("Failed to read {}", binary.display()))?;
+        let elf = Elf::parse(&bytes)
+            .with_context(|| format!("{} is not an ELF file", binary.display()))?;
+        let machine = elf.header.e_machine;
+        let search = SearchPath::for_binary(&elf, binary);
+        if let Some(interp) = elf.interpreter {
+            interpreters.insert(interp.to_string());
+        }
+        let mut queue: Vec<String> = elf.libraries.iter().map(|s| s.to_string()).collect();
+        drop(elf);
+        drop(bytes);
+        while let Some(name) = queue.pop() {
+            if found.contains_key(&name) {
+                continue;
+            }
+            let path = search.resolve(&name, machine).with_context(|| {
+                format!(
+                    "{} needs the shared library {name}, which was not found in {:?} (leave the \
+                     file out with `exclude:`, or install the library)",
+                    binary.display(),
+                    search.dirs
+                )
+            })?;
+            let lib_bytes =
+                fs::read(&path).with_context(|| format!("Failed to read {}", path.display()))?;
+            let lib = Elf::parse(&lib_bytes)
+                .with_context(|| format!("{} is not an ELF library", path.display()))?;
+            queue.extend(lib.libraries.iter().map(|s| s.to_string()));
+            found.insert(name, path);
+        }
+    }
+    for interp in interpreters {
+        let image = PathBuf::from(&interp);
+        if taken.contains(&image) {
+            continue;
+        }
         files.push(ImageFile {
-            host: fs::canonicalize(interp)
-                .with_context(|| format!("the dynamic loader {interp} named by node is missing"))?,
-            image: PathBuf::from(interp),
+            host: fs::canonicalize(&interp)
+                .with_context(|| format!("the dynamic loader {interp} is missing"))?,
+            image,
             mode: 0o755,
         });
     }
-    // Breadth-first over DT_NEEDED, keyed by the name the loader will look for.
-    let mut found: BTreeMap<String, PathBuf> = BTreeMap::new();
-    let mut queue: Vec<String> = elf.libraries.iter().map(|s| s.to_string()).collect();
-    drop(elf);
-    drop(bytes);
-    while let Some(name) = queue.pop() {
-        if found.contains_key(&name) {
+    for (_, path) in found {
+        if taken.contains(&path) || files.iter().any(|f: &ImageFile| f.image == path) {
             continue;
         }
-        let path = search.resolve(&name, machine).with_context(|| {
-            format!(
-                "node needs the shared library {name}, which was not found in {:?}",
-                search.dirs
-            )
-        })?;
-        let lib_bytes =
-            fs::read(&path).with_context(|| format!("Failed to read {}", path.display()))?;
-        let lib = Elf::parse(&lib_bytes)
-            .with_context(|| format!("{} is not an ELF library", path.display()))?;
-        queue.extend(lib.libraries.iter().map(|s| s.to_string()));
-        found.insert(name, path);
-    }
-    for (_, path) in found {
         files.push(ImageFile {
             host: fs::canonicalize(&path)
                 .with_context(|| format!("Failed to resolve {}", path.display()))?,

@@ -26,13 +26,19 @@ impl std::fmt::Display for LabContainer {
     }
 }
 
-/// Every running container labelled `io.lab-runner.managed=true`, sorted by name.
+/// Every running app container labelled `io.lab-runner.managed=true` (not the lab services'),
+/// sorted by name.
 pub async fn lab_containers(docker: &DockerClient) -> Result<Vec<LabContainer>> {
     let filter = labels::filter(&[(labels::MANAGED, "true")]);
     // Without `all`, only running containers are listed.
     let containers = docker.list_containers(false, &filter).await?;
     let mut out: Vec<LabContainer> = containers
         .into_iter()
+        .filter(|c| {
+            !c.labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(labels::SERVICE))
+        })
         .map(|c| {
             let labels = c.labels.unwrap_or_default();
             let label = |key: &str| labels.get(key).cloned().unwrap_or_else(|| "?".into());

@@ -37,12 +37,34 @@ pub fn flow(lab: &Lab, facts: &[PartFacts]) -> String {
             env_lines.push("NODE_OPTIONS=--inspect=0.0.0.0:9229".into());
         }
         let _ = writeln!(out, "    env{n}[\"{}\"]", label(&env_lines.join("<br/>")));
+        let run = match lab.manifest.app.run() {
+            crate::model::AppRun::Node(entry) => format!("node {entry}"),
+            crate::model::AppRun::Command(argv) => argv.join(" "),
+        };
         let _ = writeln!(
             out,
-            "    app{n}[\"lab app<br/>node {} on :{port}\"]",
-            label(&lab.manifest.app.entry)
+            "    app{n}[\"lab app<br/>{} on :{port}\"]",
+            label(&run)
         );
         let _ = writeln!(out, "    env{n} --> app{n}");
+        for (i, name) in env.services.iter().enumerate() {
+            let Some(service) = lab.manifest.services.get(name) else {
+                continue;
+            };
+            let published = if service.publish {
+                "<br/>published on 127.0.0.1"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "    svc{n}x{i}[\"service {}<br/>{} on {name}:{}{published}\"]",
+                label(name),
+                label(&service.command.join(" ")),
+                service.port
+            );
+            let _ = writeln!(out, "    app{n} --> svc{n}x{i}");
+        }
         let mut http = vec![format!("HTTP 127.0.0.1:{port}")];
         http.extend(f.http.iter().cloned());
         let _ = writeln!(out, "    http{n}[\"{}\"]", label(&http.join("<br/>")));
