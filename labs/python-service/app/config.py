@@ -8,6 +8,7 @@ def _flag(name):
 
 
 PORT = int(os.environ.get("PORT", "8000"))
+HOST = os.environ.get("HOST", "0.0.0.0")
 INVENTORY_URL = os.environ.get("INVENTORY_URL", "http://inventory:7000").rstrip("/")
 INVENTORY_TIMEOUT_SECONDS = float(os.environ.get("INVENTORY_TIMEOUT_SECONDS", "5"))
 

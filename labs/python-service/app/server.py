@@ -194,7 +194,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    server = ThreadingHTTPServer(("0.0.0.0", config.PORT), Handler)
+    server = ThreadingHTTPServer((config.HOST, config.PORT), Handler)
     server.daemon_threads = True
 
     def stop(signum, frame):

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 PORT = int(os.environ.get("PORT", "7000"))
+HOST = os.environ.get("HOST", "0.0.0.0")
 QUERY_MS = float(os.environ.get("QUERY_MS", "20"))
 ITEM_COUNT = 50
 STARTED = time.time()
@@ -134,7 +135,7 @@ def parse_ids(text):
 
 
 def main():
-    server = ThreadingHTTPServer(("0.0.0.0", PORT), Handler)
+    server = ThreadingHTTPServer((HOST, PORT), Handler)
     server.daemon_threads = True
 
     def stop(signum, frame):
