@@ -748,12 +748,7 @@ fn answer_from_shell(question: &str, transcript: &[String]) -> Option<String> {
         let header = transcript
             .iter()
             .rposition(|l| l.starts_with("Constructor") && l.contains("Size delta"))
-            .unwrap_or_else(|| {
-                panic!(
-                    "no comparison in the shell:\n{}",
-                    transcript.join("\n")
-                )
-            });
+            .unwrap_or_else(|| panic!("no comparison in the shell:\n{}", transcript.join("\n")));
         let row = &transcript[header + 1];
         return Some(row.split("  ").next().unwrap().trim().to_string());
     }
@@ -776,12 +771,7 @@ fn answer_from_shell(question: &str, transcript: &[String]) -> Option<String> {
         let header = transcript
             .iter()
             .rposition(|l| l.contains("Self %") && l.contains("Function"))
-            .unwrap_or_else(|| {
-                panic!(
-                    "no profile table in the shell:\n{}",
-                    transcript.join("\n")
-                )
-            });
+            .unwrap_or_else(|| panic!("no profile table in the shell:\n{}", transcript.join("\n")));
         for row in &transcript[header + 1..] {
             let words: Vec<&str> = row.split_whitespace().collect();
             if words.len() < 7 {
@@ -1164,9 +1154,8 @@ fn follow(
                 .unwrap();
             let start = joined[..at].rfind('\n').map_or(0, |n| n + 1);
             let question = joined[start..].lines().next().unwrap().to_string();
-            let value =
-                (answers.answer)(&question, &shell.transcript)
-                    .unwrap_or_else(|| devtools.answer(&question));
+            let value = (answers.answer)(&question, &shell.transcript)
+                .unwrap_or_else(|| devtools.answer(&question));
             eprintln!("asked: {question} → {value}");
             screen.keys(&value);
             screen.keys("Enter");

@@ -15,7 +15,7 @@ fn python_lab() -> PathBuf {
 const PART1: &[&str] = &["1.1", "1.2", "1.3", "1.4", "1.5", "1.6"];
 const PART2: &[&str] = &["2.1", "2.2", "2.3", "2.4", "2.5"];
 
-fn verify_part(part: &str) -> Run {
+fn verify_part(part: &str, backend: &str) -> Run {
     let lab = python_lab();
     run(&[
         "verify",
@@ -23,43 +23,34 @@ fn verify_part(part: &str) -> Run {
         lab.to_str().unwrap(),
         part,
         "--backend",
-        "docker",
+        backend,
     ])
+}
+
+/// `verify` of `part` on Docker: exit 0, every one of `steps` passed.
+fn passes_on_docker(test: &str, part: &str, steps: &[&str]) {
+    if !docker_or_skip(test) {
+        return;
+    }
+    let _docker = docker_shared();
+    let r = verify_part(part, "docker");
+    assert_eq!(r.code, 0, "{}", r.all);
+    assert_all_passed(&r, part, steps);
 }
 
 #[test]
 fn python_lab_part1_passes_on_docker() {
-    if !docker_or_skip("python_lab_part1_passes_on_docker") {
-        return;
-    }
-    let _docker = docker_shared();
-    let r = verify_part("part1");
-    assert_eq!(r.code, 0, "{}", r.all);
-    assert_all_passed(&r, "part1", PART1);
+    passes_on_docker("python_lab_part1_passes_on_docker", "part1", PART1);
 }
 
 #[test]
 fn python_lab_part2_passes_on_docker() {
-    if !docker_or_skip("python_lab_part2_passes_on_docker") {
-        return;
-    }
-    let _docker = docker_shared();
-    let r = verify_part("part2");
-    assert_eq!(r.code, 0, "{}", r.all);
-    assert_all_passed(&r, "part2", PART2);
+    passes_on_docker("python_lab_part2_passes_on_docker", "part2", PART2);
 }
 
 #[test]
 fn python_lab_says_it_needs_docker_on_the_process_backend() {
-    let lab = python_lab();
-    let r = run(&[
-        "verify",
-        "--lab",
-        lab.to_str().unwrap(),
-        "part1",
-        "--backend",
-        "process",
-    ]);
+    let r = verify_part("part1", "process");
     // Nothing could be brought up: exit 4, naming the services that need Docker.
     assert_eq!(r.code, 4, "{}", r.all);
     assert!(r.all.contains("needs Docker"), "{}", r.all);
@@ -140,7 +131,10 @@ fn answer_from_output(question: &str, transcript: &[String]) -> Option<String> {
             })
             .collect();
         let [.., before, after] = counts.as_slice() else {
-            panic!("fewer than two reads of /stats in the shell:\n{}", printed());
+            panic!(
+                "fewer than two reads of /stats in the shell:\n{}",
+                printed()
+            );
         };
         return Some((after - before).to_string());
     }
