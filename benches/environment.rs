@@ -35,7 +35,8 @@ fn spec(session: &str) -> EnvSpec {
         part_id: "bench".into(),
         session_id: session.into(),
         app_dir: repo().join("lab-app"),
-        entry: "src/server.js".into(),
+        run: lab_runner::lab::AppRun::Node("src/server.js".into()),
+        app_image: None,
         app_files: vec!["package.json".into(), "src".into()],
         app_port: 3001,
         health_path: "/api/health".into(),
@@ -43,6 +44,7 @@ fn spec(session: &str) -> EnvSpec {
         inspector: InspectorMode::None,
         memory_mb: 512,
         fixed_app_port: None,
+        services: Vec::new(),
     }
 }
 
@@ -52,47 +54,33 @@ async fn main() -> anyhow::Result<()> {
     let quiet = |_: &str| {};
     let app_dir = repo().join("lab-app");
     let files = ["package.json".to_string(), "src".to_string()];
+    let repository = image::repository(&app_dir);
+    let recipe = image::Recipe::HostNode {
+        entry: Some(ENTRY.to_string()),
+    };
+    let input = image::ImageInput {
+        repository: &repository,
+        dir: Some(&app_dir),
+        files: &files,
+        recipe: &recipe,
+    };
 
     // Image: cold builds (both tags removed first), then the unchanged case.
     let mut cold = Vec::new();
     for _ in 0..3 {
-        let current = image::ensure(
-            &docker,
-            &app_dir,
-            ENTRY,
-            &files,
-            &ImageChoice::HostNode,
-            &quiet,
-        )
-        .await?;
+        let current = image::ensure(&docker, &input, &quiet).await?;
         for tag in [current.reference.as_str(), image::STABLE_TAG] {
             let _ = Command::new("docker").args(["rmi", "-f", tag]).output();
         }
         let t = Instant::now();
-        let built = image::ensure(
-            &docker,
-            &app_dir,
-            ENTRY,
-            &files,
-            &ImageChoice::HostNode,
-            &quiet,
-        )
-        .await?;
+        let built = image::ensure(&docker, &input, &quiet).await?;
         assert!(built.built, "the image should have been rebuilt");
         cold.push(t.elapsed());
     }
     let mut unchanged = Vec::new();
     for _ in 0..20 {
         let t = Instant::now();
-        let found = image::ensure(
-            &docker,
-            &app_dir,
-            ENTRY,
-            &files,
-            &ImageChoice::HostNode,
-            &quiet,
-        )
-        .await?;
+        let found = image::ensure(&docker, &input, &quiet).await?;
         assert!(!found.built);
         unchanged.push(t.elapsed());
     }

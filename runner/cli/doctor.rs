@@ -168,10 +168,17 @@ async fn diagnose(lab: Option<&Lab>) -> Vec<Finding> {
             findings.push(doctor::port(&wanted, &published));
         }
     }
-    let wanted = lab
-        .and_then(|l| l.manifest.app.node.clone())
-        .unwrap_or_else(|| doctor::MIN_NODE.to_string());
-    findings.push(doctor::node(&wanted).await);
+    // A lab whose app is not a Node app (it has `command:`) and says no `app.node` needs no node.
+    let needs_node = lab.is_none_or(|l| {
+        let app = &l.manifest.app;
+        app.entry.is_some() || app.node.is_some() || app.image.is_none()
+    });
+    if needs_node {
+        let wanted = lab
+            .and_then(|l| l.manifest.app.node.clone())
+            .unwrap_or_else(|| doctor::MIN_NODE.to_string());
+        findings.push(doctor::node(&wanted).await);
+    }
     match &engine.docker {
         Some(d) => findings.push(docker_checks::disk(d).await),
         None => findings.push(Finding::warn(

@@ -412,6 +412,9 @@ fn lint_command(args: LintArgs) -> Result<u8> {
     }
     let steps: usize = lab.parts.iter().map(|p| p.file.steps.len()).sum();
     if problems.is_empty() {
+        for (part, why) in crate::session::engine::parts_needing_docker(&lab) {
+            println!("{part} needs Docker: {why}");
+        }
         println!(
             "{}: ok — {} part(s), {steps} step(s)",
             dir.display(),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::query_parameters::RemoveContainerOptionsBuilder;
-use lab_runner::env::docker::image::{self, ImageChoice};
+use lab_runner::env::docker::image;
 use support::{
     docker_or_skip, docker_shared, lab_runner, observer, repo_root, shipped_lab,
     start_exposed_container, text,
@@ -132,12 +132,17 @@ async fn a_container_publishing_an_inspector_beyond_loopback_is_warned_about() {
     let _docker = docker_shared();
     let runner_client = lab_runner::env::docker::connect::connect().await.unwrap();
     let docker = observer();
+    let app_dir = repo_root().join("lab-app");
     let lab_image = image::ensure(
         &runner_client,
-        &repo_root().join("lab-app"),
-        "src/server.js",
-        &["package.json".to_string(), "src".to_string()],
-        &ImageChoice::HostNode,
+        &image::ImageInput {
+            repository: &image::repository(&app_dir),
+            dir: Some(&app_dir),
+            files: &["package.json".to_string(), "src".to_string()],
+            recipe: &image::Recipe::HostNode {
+                entry: Some("src/server.js".into()),
+            },
+        },
         &|_| {},
     )
     .await
@@ -209,12 +214,15 @@ async fn a_container_publishing_an_inspector_beyond_loopback_is_warned_about() {
 #[test]
 fn the_image_line_names_the_tag_ensure_uses() {
     // `image::plan` computes without Docker the tag `image::ensure` returns.
-    let plan = image::plan(
-        &repo_root().join("lab-app"),
-        "src/server.js",
-        &["package.json".to_string(), "src".to_string()],
-        &ImageChoice::HostNode,
-    )
+    let app_dir = repo_root().join("lab-app");
+    let plan = image::plan(&image::ImageInput {
+        repository: &image::repository(&app_dir),
+        dir: Some(&app_dir),
+        files: &["package.json".to_string(), "src".to_string()],
+        recipe: &image::Recipe::HostNode {
+            entry: Some("src/server.js".into()),
+        },
+    })
     .unwrap();
     assert!(plan.reference.starts_with("lab-runner/lab-app:"));
     let out = lab_runner()

@@ -33,6 +33,7 @@ mod reliability_faults;
 mod reliability_fuzz_seeds;
 mod reliability_input;
 mod schema;
+mod services;
 mod start;
 mod tunnel_live;
 mod verify;

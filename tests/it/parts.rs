@@ -129,7 +129,12 @@ fn part3_says_it_needs_docker_on_the_process_backend() {
     let r = verify(&["part3", "--backend", "process"]);
     // No environment could be brought up: exit 4 (nothing was checked), not 1.
     assert_eq!(r.code, 4, "{}", r.all);
-    assert!(r.stdout.contains("this part needs Docker"), "{}", r.all);
+    assert!(
+        r.stdout
+            .contains("part3 needs Docker: it execs into the container and tunnels through it"),
+        "{}",
+        r.all
+    );
 }
 
 #[test]

@@ -62,7 +62,8 @@ async fn a_heap_snapshot_is_pulled_out_of_the_lab_container() {
         part_id: "pull".into(),
         session_id: random::session_id(),
         app_dir: repo_root().join("lab-app"),
-        entry: "src/server.js".into(),
+        run: lab_runner::lab::AppRun::Node("src/server.js".into()),
+        app_image: None,
         app_files: vec!["package.json".into(), "src".into()],
         app_port: 3001,
         health_path: "/api/health".into(),
@@ -74,6 +75,7 @@ async fn a_heap_snapshot_is_pulled_out_of_the_lab_container() {
         inspector: InspectorMode::None,
         memory_mb: 512,
         fixed_app_port: None,
+        services: Vec::new(),
     };
     let mut env = DockerEnv::start(spec, &ImageChoice::HostNode, &|_| {})
         .await

@@ -9,7 +9,7 @@ use crate::support;
 use std::collections::BTreeMap;
 
 use bollard::Docker;
-use lab_runner::env::docker::image::{self, ImageChoice};
+use lab_runner::env::docker::image;
 
 use reliability_support::{Seen, remove_session, session_of, started, watch_starts};
 use support::*;
@@ -114,12 +114,17 @@ async fn exposed_control(docker: &Docker) -> String {
     let runner_client = lab_runner::env::docker::connect::connect()
         .await
         .expect("the runner's Docker client");
+    let app_dir = repo_root().join("lab-app");
     let lab_image = image::ensure(
         &runner_client,
-        &repo_root().join("lab-app"),
-        "src/server.js",
-        &["package.json".to_string(), "src".to_string()],
-        &ImageChoice::HostNode,
+        &image::ImageInput {
+            repository: &image::repository(&app_dir),
+            dir: Some(&app_dir),
+            files: &["package.json".to_string(), "src".to_string()],
+            recipe: &image::Recipe::HostNode {
+                entry: Some("src/server.js".into()),
+            },
+        },
         &|_| {},
     )
     .await

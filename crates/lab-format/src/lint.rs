@@ -251,26 +251,22 @@ fn lint_image(
                 }
             }
         }
-        Some(crate::ImageSpec::Dockerfile(file)) => {
-            if !source.join(file).is_file() {
-                report(
-                    &format!("{at}.dockerfile"),
-                    format!(
-                        "{at}: the Dockerfile `{file}` does not exist in {}",
-                        source.display()
-                    ),
-                );
-            }
+        Some(crate::ImageSpec::Dockerfile(file)) if !source.join(file).is_file() => report(
+            &format!("{at}.dockerfile"),
+            format!(
+                "{at}: the Dockerfile `{file}` does not exist in {}",
+                source.display()
+            ),
+        ),
+        Some(crate::ImageSpec::Registry(name))
+            if name.trim().is_empty() || name.contains(char::is_whitespace) =>
+        {
+            report(
+                &format!("{at}.registry"),
+                format!("{at}: `{name}` is not an image name (such as python:3.11-slim)"),
+            )
         }
-        Some(crate::ImageSpec::Registry(name)) => {
-            if name.trim().is_empty() || name.contains(char::is_whitespace) {
-                report(
-                    &format!("{at}.registry"),
-                    format!("{at}: `{name}` is not an image name (such as python:3.11-slim)"),
-                );
-            }
-        }
-        None => {}
+        _ => {}
     }
 }
 

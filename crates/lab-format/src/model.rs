@@ -948,10 +948,6 @@ pub struct AskAction {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpAction {
-    /// Send the request to this service's published address (one of the lab's `services:`, with
-    /// `publish: true`) instead of the app.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<String>,
     #[serde(default = "default_method")]
     pub method: String,
     pub path: String,
@@ -975,6 +971,10 @@ pub struct HttpAction {
     /// Variables saved from the JSON response: `name: /json/pointer`.
     #[serde(default)]
     pub save: BTreeMap<String, String>,
+    /// Send the request to this service's published address (one of the lab's `services:`, with
+    /// `publish: true`) instead of the app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     /// How long the request is expected to take (a capture): shown as a countdown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lasts: Option<Dur>,
@@ -1083,15 +1083,15 @@ pub struct WaitHealthy {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogsContain {
-    /// Read this service's log (one of the lab's `services:`) instead of the app's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<String>,
     /// Text a line of the log contains.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub text: String,
     /// Or: a regular expression a line of the log matches (`listening on \d+`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regex: Option<String>,
+    /// Read this service's log (one of the lab's `services:`) instead of the app's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Dur>,
     /// What a participant whose work this check rejects should do (shown in the diagnosis instead

@@ -364,4 +364,62 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn host_runtime_takes_folders_whole_but_caches_and_exclusions_and_adds_libraries() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let lib = root.join("lib");
+        fs::create_dir_all(lib.join("__pycache__")).unwrap();
+        fs::create_dir_all(lib.join("test")).unwrap();
+        fs::create_dir_all(lib.join("pkg")).unwrap();
+        fs::write(lib.join("os.py"), "import sys\n").unwrap();
+        fs::write(lib.join("pkg/mod.py"), "x = 1\n").unwrap();
+        fs::write(lib.join("__pycache__/os.cpython-311.pyc"), "cache").unwrap();
+        fs::write(lib.join("test/test_os.py"), "test").unwrap();
+        std::os::unix::fs::symlink(lib.join("os.py"), lib.join("linked.py")).unwrap();
+        std::os::unix::fs::symlink(root.join("nowhere"), lib.join("dangling.py")).unwrap();
+        let node =
+            crate::env::node::find_node().expect("the tests need `node` (20 or newer) on the PATH");
+        let host = vec![
+            node.to_string_lossy().into_owned(),
+            lib.to_string_lossy().into_owned(),
+        ];
+        let exclude = vec![lib.join("test").to_string_lossy().into_owned()];
+        let files = host_runtime(&host, &exclude).unwrap();
+        let images: Vec<PathBuf> = files.iter().map(|f| f.image.clone()).collect();
+        for wanted in ["os.py", "pkg/mod.py", "linked.py"] {
+            assert!(
+                images.contains(&lib.join(wanted)),
+                "{wanted} missing: {images:?}"
+            );
+        }
+        for unwanted in [
+            "__pycache__/os.cpython-311.pyc",
+            "test/test_os.py",
+            "dangling.py",
+        ] {
+            assert!(
+                !images.contains(&lib.join(unwanted)),
+                "{unwanted} taken: {images:?}"
+            );
+        }
+        // The binary at its own path, executable; the libraries node loads beside it.
+        let binary = files.iter().find(|f| f.image == node).expect("node itself");
+        assert_eq!(binary.mode, 0o755);
+        let libraries: Vec<PathBuf> = node_runtime(&node).unwrap()[1..]
+            .iter()
+            .map(|f| f.image.clone())
+            .collect();
+        for library in &libraries {
+            assert!(images.contains(library), "{library:?} missing: {images:?}");
+        }
+        assert_eq!(files.len(), 4 + libraries.len(), "{images:?}");
+    }
+
+    #[test]
+    fn a_missing_host_path_is_an_error_naming_it() {
+        let err = host_runtime(&["/no/such/runtime".to_string()], &[]).unwrap_err();
+        assert!(format!("{err:#}").contains("/no/such/runtime"), "{err:#}");
+    }
 }

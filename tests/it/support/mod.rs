@@ -236,7 +236,8 @@ impl EnvGuard {
             part_id: part.into(),
             session_id: session.clone(),
             app_dir,
-            entry: "src/server.js".into(),
+            run: lab_runner::lab::AppRun::Node("src/server.js".into()),
+            app_image: None,
             app_files: vec!["package.json".into(), "src".into()],
             app_port: 3001,
             health_path: "/api/health".into(),
@@ -244,6 +245,7 @@ impl EnvGuard {
             inspector,
             memory_mb,
             fixed_app_port: None,
+            services: Vec::new(),
         };
         let mut guard = EnvGuard { env: None, session };
         let env = DockerEnv::start(spec, &ImageChoice::HostNode, &|_| {})
