@@ -1202,6 +1202,9 @@ fn follow(
         started.elapsed().as_secs_f64()
     );
     screen.keys("q");
+    // Until `start` has ended: the terminal closed while it tears the part down would leave a
+    // service's container behind.
+    screen.wait_for("__exited__", from, Duration::from_secs(60));
 }
 
 #[test]
