@@ -719,18 +719,26 @@ fn wait_more(before: usize, what: &str, count: impl Fn() -> usize) {
     }
 }
 
+/// How a person answers a lab's questions about what their own commands printed: the questions
+/// (a part of their text), and the answer to one read from the shell's transcript (None for a
+/// question about DevTools).
+pub(crate) struct ShellAnswers {
+    pub questions: &'static [&'static str],
+    pub answer: fn(question: &str, transcript: &[String]) -> Option<String>,
+}
+
+/// The Node lab's questions about what the participant's commands printed.
+const NODE_ANSWERS: ShellAnswers = ShellAnswers {
+    questions: &SHELL_QUESTIONS,
+    answer: answer_from_printed,
+};
+
 /// The questions a check asks about what the participant's own commands printed.
 const SHELL_QUESTIONS: [&str; 3] = [
     "grew the most",
     "has the most self time",
     "how many MiB does it retain?",
 ];
-
-/// What a person answers to `question` from what their own commands printed (None for a question
-/// about DevTools).
-fn answer_from_shell(question: &str, shell: &Shell) -> Option<String> {
-    answer_from_printed(question, &shell.transcript)
-}
 
 /// What a person answers to `question` from `printed`, the lines their commands printed (in a
 /// shell of their own, or on the browser guide's page): None for a question about DevTools.
@@ -984,14 +992,31 @@ fn follow_by_hand(part: &str, columns: u16) {
     follow_by_hand_with_chrome(part, columns, None);
 }
 
+/// Follows `part` of the lab in the folder `lab` by hand, as [`follow_by_hand`] does the shipped
+/// lab's; `answers` answers its questions from what the participant's commands printed.
+pub(crate) fn follow_lab_by_hand(lab: &Path, part: &str, columns: u16, answers: &ShellAnswers) {
+    follow(Some(lab), part, columns, None, answers);
+}
+
 /// [`follow_by_hand`]; at step `chrome_at`, real Chrome DevTools opens the step's `devtools://`
 /// URL first, and the app must log that a debugger attached.
 fn follow_by_hand_with_chrome(part: &str, columns: u16, chrome_at: Option<&str>) {
+    follow(None, part, columns, chrome_at, &NODE_ANSWERS);
+}
+
+fn follow(
+    lab: Option<&Path>,
+    part: &str,
+    columns: u16,
+    chrome_at: Option<&str>,
+    answers: &ShellAnswers,
+) {
+    let lab_arg = lab.map_or(String::new(), |lab| format!(" --lab {}", lab.display()));
     let state = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let command = format!(
         "cd {work} && env LAB_RUNNER_STATE_DIR={state} XDG_RUNTIME_DIR={state} PATH={path} \
-         {bin} start {part} --backend docker; echo '__exited__'; sleep 600",
+         {bin} start {part}{lab_arg} --backend docker; echo '__exited__'; sleep 600",
         work = work.path().display(),
         state = state.path().display(),
         path = path_with_lab_runner(),
@@ -1120,7 +1145,7 @@ fn follow_by_hand_with_chrome(part: &str, columns: u16, chrome_at: Option<&str>)
         let after = loop {
             let mut waiting_for = vec![done.as_str(), "[c] check my work"];
             waiting_for.extend(QUESTIONS);
-            waiting_for.extend(SHELL_QUESTIONS);
+            waiting_for.extend(answers.questions);
             let after = screen.wait_for_any(&waiting_for, asked_from, Duration::from_secs(120));
             let judged = &after[asked_from.min(after.len())..];
             if judged.contains(&done) || judged.contains("[c] check my work") {
@@ -1130,14 +1155,14 @@ fn follow_by_hand_with_chrome(part: &str, columns: u16, chrome_at: Option<&str>)
             let joined = screen.joined();
             let at = QUESTIONS
                 .iter()
-                .chain(&SHELL_QUESTIONS)
+                .chain(answers.questions)
                 .filter_map(|q| joined.rfind(q))
                 .max()
                 .unwrap();
             let start = joined[..at].rfind('\n').map_or(0, |n| n + 1);
             let question = joined[start..].lines().next().unwrap().to_string();
-            let value =
-                answer_from_shell(&question, &shell).unwrap_or_else(|| devtools.answer(&question));
+            let value = (answers.answer)(&question, &shell.transcript)
+                .unwrap_or_else(|| devtools.answer(&question));
             eprintln!("asked: {question} → {value}");
             screen.keys(&value);
             screen.keys("Enter");
@@ -1184,6 +1209,9 @@ fn follow_by_hand_with_chrome(part: &str, columns: u16, chrome_at: Option<&str>)
         started.elapsed().as_secs_f64()
     );
     screen.keys("q");
+    // Until `start` has ended: the terminal closed while it tears the part down would leave a
+    // service's container behind.
+    screen.wait_for("__exited__", from, Duration::from_secs(60));
 }
 
 #[test]

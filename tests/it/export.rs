@@ -10,6 +10,9 @@ use support::{fixture, lab_runner, repo_root, shipped_lab, text};
 const COMMITTED: &str = "docs/labs/node-profiling.md";
 const REGENERATE: &str =
     "cargo run -- export --lab labs/node-profiling --out docs/labs/node-profiling.md";
+const PYTHON_COMMITTED: &str = "docs/labs/python-service.md";
+const PYTHON_REGENERATE: &str =
+    "cargo run -- export --lab labs/python-service --out docs/labs/python-service.md";
 
 fn export(lab: &Path) -> String {
     let out = lab_runner()
@@ -23,8 +26,18 @@ fn export(lab: &Path) -> String {
 
 #[test]
 fn the_committed_guide_is_what_export_writes() {
-    let fresh = export(&shipped_lab());
-    let committed = std::fs::read_to_string(repo_root().join(COMMITTED)).unwrap_or_default();
+    assert_committed_is_current(&shipped_lab(), COMMITTED, REGENERATE);
+}
+
+#[test]
+fn the_python_labs_committed_guide_is_what_export_writes() {
+    let lab = repo_root().join("labs").join("python-service");
+    assert_committed_is_current(&lab, PYTHON_COMMITTED, PYTHON_REGENERATE);
+}
+
+fn assert_committed_is_current(lab: &Path, committed_path: &str, regenerate: &str) {
+    let fresh = export(lab);
+    let committed = std::fs::read_to_string(repo_root().join(committed_path)).unwrap_or_default();
     if fresh != committed {
         let first_difference = fresh
             .lines()
@@ -32,9 +45,9 @@ fn the_committed_guide_is_what_export_writes() {
             .position(|(a, b)| a != b)
             .unwrap_or_else(|| fresh.lines().count().min(committed.lines().count()));
         panic!(
-            "{COMMITTED} is stale (it differs from `lab-runner export` from line {}: the lab's YAML or \
+            "{committed_path} is stale (it differs from `lab-runner export` from line {}: the lab's YAML or \
              the app's README changed).\nRegenerate it from the repository root and commit it:\n\n    \
-             {REGENERATE}\n\nline {} now:       {:?}\nline {} committed: {:?}",
+             {regenerate}\n\nline {} now:       {:?}\nline {} committed: {:?}",
             first_difference + 1,
             first_difference + 1,
             fresh.lines().nth(first_difference).unwrap_or("<end>"),

@@ -27,6 +27,7 @@ mod mistakes_and_mutations;
 mod new_lab;
 mod parts;
 mod pull;
+mod python_lab;
 mod reliability_exposure;
 mod reliability_faults;
 mod reliability_fuzz_seeds;

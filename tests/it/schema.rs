@@ -60,9 +60,20 @@ fn the_committed_schema_is_what_lab_runner_schema_prints() {
 
 #[test]
 fn the_shipped_lab_names_the_schema_and_validates_against_it() {
+    names_the_schema_and_validates(&shipped_lab(), 4);
+}
+
+#[test]
+fn the_python_lab_names_the_schema_and_validates_against_it() {
+    names_the_schema_and_validates(&repo_root().join("labs").join("python-service"), 3);
+}
+
+/// Every YAML file of `lab` (at least `at_least`) starts with the modeline naming the committed
+/// schema, and validates against it.
+fn names_the_schema_and_validates(lab: &Path, at_least: usize) {
     let validator = validator();
-    let files = yaml_files(&shipped_lab());
-    assert!(files.len() >= 4, "{files:?}");
+    let files = yaml_files(lab);
+    assert!(files.len() >= at_least, "{files:?}");
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         let first = text.lines().next().unwrap_or_default();

@@ -74,7 +74,8 @@ fn kind(action: &Action) -> String {
 }
 
 /// The complete commands of a shell block, as line ranges: a command continued with `\`, a
-/// `for ... done` or a function definition spans several lines. Blank lines and comments are none.
+/// `for ... done`, a function definition or a command with a here-document (up to its delimiter)
+/// spans several lines. Blank lines and comments are none.
 pub fn shell_commands(text: &str) -> Vec<Range<usize>> {
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
@@ -99,15 +100,19 @@ pub fn shell_commands(text: &str) -> Vec<Range<usize>> {
     out
 }
 
-/// Whether bash reads `text` as complete commands (true when bash cannot be asked).
+/// Whether bash reads `text` as complete commands (true when bash cannot be asked). A
+/// here-document that the text does not close yet is incomplete too: bash accepts it, warning that
+/// it is "delimited by end-of-file".
 fn parses(text: &str) -> bool {
     std::process::Command::new("bash")
         .args(["--noprofile", "--norc", "-n", "-c", text])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .map(|s| s.success())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .map(|o| {
+            o.status.success() && !String::from_utf8_lossy(&o.stderr).contains("here-document")
+        })
         .unwrap_or(true)
 }
 
@@ -287,6 +292,12 @@ mod tests {
     fn commands_span_continuations_loops_and_functions() {
         let text = "curl -sS \\\n  \"$BASE/x\" &\nsleep 0.2\n\n# a note\nfor i in 1 2; do\n  echo $i\ndone\nf() {\n  echo\n}\nwait\n";
         assert_eq!(shell_commands(text), vec![0..2, 2..3, 5..8, 8..11, 11..12]);
+    }
+
+    #[test]
+    fn a_here_document_is_one_command_with_its_body() {
+        let text = "curl -sS -o a.prof \"$BASE/p\"\npython3 - a.prof <<'EOF'\nimport sys\nprint(sys.argv[1])\nEOF\nwait\n";
+        assert_eq!(shell_commands(text), vec![0..1, 1..5, 5..6]);
     }
 
     #[test]

@@ -64,7 +64,8 @@ impl PartFacts {
             }
         };
         match action {
-            Action::Http(h) => route(&h.method, &h.path),
+            // A request to another service of the environment is not one of the app's routes.
+            Action::Http(h) if h.service.is_none() => route(&h.method, &h.path),
             Action::Metrics(m) => route("GET", m.path.as_deref().unwrap_or(metrics)),
             Action::Inspector(_) => self.uses_inspector = true,
             Action::Artifact(_) => self.copies_out = true,
