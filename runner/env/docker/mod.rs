@@ -243,18 +243,11 @@ impl DockerEnv {
                 &spec.session_id,
             )),
             stop_timeout: Some(STOP_GRACE_SECONDS as i64),
-            host_config: Some(HostConfig {
-                port_bindings: Some(bindings),
-                // An init as PID 1 forwards signals to node (SIGTERM to stop, SIGUSR1 for the inspector).
-                init: Some(true),
-                memory: Some((spec.memory_mb * 1024 * 1024) as i64),
-                memory_swap: Some((spec.memory_mb * 1024 * 1024) as i64),
-                network_mode: Some(self.network.clone()),
-                cap_drop: Some(vec!["ALL".into()]),
-                security_opt: Some(vec!["no-new-privileges".into()]),
-                pids_limit: Some(256),
-                ..Default::default()
-            }),
+            host_config: Some(locked_down(
+                bindings,
+                (spec.memory_mb * 1024 * 1024) as i64,
+                &self.network,
+            )),
             ..Default::default()
         };
         self.docker
@@ -337,25 +330,19 @@ impl DockerEnv {
             )),
             stop_timeout: Some(STOP_GRACE_SECONDS as i64),
             networking_config: Some(aliases(&self.network, &service.name)),
-            host_config: Some(HostConfig {
-                // Published on the host's loopback only, on an ephemeral port: the runner probes
-                // its health there, and a `publish: true` service is the participant's too.
-                port_bindings: Some(HashMap::from([(
+            // Published on the host's loopback only, on an ephemeral port: the runner probes its
+            // health there, and a `publish: true` service is the participant's too.
+            host_config: Some(locked_down(
+                HashMap::from([(
                     port.clone(),
                     Some(vec![PortBinding {
                         host_ip: Some("127.0.0.1".into()),
                         host_port: Some(String::new()),
                     }]),
-                )])),
-                init: Some(true),
-                memory: Some(memory),
-                memory_swap: Some(memory),
-                network_mode: Some(self.network.clone()),
-                cap_drop: Some(vec!["ALL".into()]),
-                security_opt: Some(vec!["no-new-privileges".into()]),
-                pids_limit: Some(256),
-                ..Default::default()
-            }),
+                )]),
+                memory,
+                &self.network,
+            )),
             ..Default::default()
         };
         self.docker.create_container(&container, config).await?;
@@ -772,5 +759,27 @@ impl Environment for DockerEnv {
             remote,
         )
         .await
+    }
+}
+
+/// How every container the runner makes runs, the app's and each service's alike: an init as PID 1
+/// (it forwards signals: SIGTERM to stop, SIGUSR1 for node's inspector), a memory limit without
+/// swap, the environment's own network, no capabilities, no privilege gain, a bounded number of
+/// processes, and only `bindings` published.
+fn locked_down(
+    bindings: HashMap<String, Option<Vec<PortBinding>>>,
+    memory_bytes: i64,
+    network: &str,
+) -> HostConfig {
+    HostConfig {
+        port_bindings: Some(bindings),
+        init: Some(true),
+        memory: Some(memory_bytes),
+        memory_swap: Some(memory_bytes),
+        network_mode: Some(network.to_string()),
+        cap_drop: Some(vec!["ALL".into()]),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        pids_limit: Some(256),
+        ..Default::default()
     }
 }
