@@ -21,34 +21,34 @@ pub fn lint(lab: &Lab) -> Vec<Diagnostic> {
     let mut problems = Vec::new();
     let renderer = Renderer::for_app(&lab.app_dir());
     let positions = yaml::Positions::of(&lab.manifest_text);
-    for (name, env) in &lab.manifest.environments {
-        for (key, value) in &env.env {
-            let known: BTreeSet<String> = base_vars(lab, env.inspector);
+    // Environment variables are templates: of the environments (with the variables their
+    // inspector mode gives) and of the services (with none of the inspector's).
+    let envs = lab
+        .manifest
+        .environments
+        .iter()
+        .map(|(name, env)| ("environments", "environment", name, &env.env, env.inspector))
+        .chain(lab.manifest.services.iter().map(|(name, service)| {
+            (
+                "services",
+                "service",
+                name,
+                &service.env,
+                InspectorMode::None,
+            )
+        }));
+    for (section, kind, name, env, inspector) in envs {
+        let known: BTreeSet<String> = base_vars(lab, inspector);
+        for (key, value) in env {
             let (line, col) = positions
-                .get(&format!("environments.{name}.env.{key}"))
+                .get(&format!("{section}.{name}.env.{key}"))
                 .unwrap_or((1, 1));
             check_template(&renderer, value, &known, &BTreeMap::new(), &mut |message| {
                 problems.push(Diagnostic::new(
                     &lab.manifest_path,
                     line,
                     col,
-                    format!("environment `{name}`, {key}: {message}"),
-                ))
-            });
-        }
-    }
-    for (name, service) in &lab.manifest.services {
-        for (key, value) in &service.env {
-            let known: BTreeSet<String> = base_vars(lab, InspectorMode::None);
-            let (line, col) = positions
-                .get(&format!("services.{name}.env.{key}"))
-                .unwrap_or((1, 1));
-            check_template(&renderer, value, &known, &BTreeMap::new(), &mut |message| {
-                problems.push(Diagnostic::new(
-                    &lab.manifest_path,
-                    line,
-                    col,
-                    format!("service `{name}`, {key}: {message}"),
+                    format!("{kind} `{name}`, {key}: {message}"),
                 ))
             });
         }

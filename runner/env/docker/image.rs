@@ -356,19 +356,14 @@ pub async fn ensure(
             ));
             let mut files = rootfs::node_runtime(&node)?;
             files.extend(app);
-            let dockerfile =
-                scratch_dockerfile(entry.as_deref(), &image_labels("host-node", &hash));
-            let context =
-                tokio::task::spawn_blocking(move || scratch_context(&dockerfile, &files, &[]))
-                    .await
-                    .context("the image context task failed")??;
-            build(
+            build_from_scratch(
                 docker,
-                context,
                 &tag,
                 "host-node",
                 &hash,
-                "Dockerfile",
+                entry.as_deref(),
+                files,
+                Vec::new(),
                 report,
             )
             .await?;
@@ -396,21 +391,7 @@ pub async fn ensure(
             let count = runtime.len();
             let mut files = runtime;
             files.extend(app);
-            let dockerfile = scratch_dockerfile(None, &image_labels("offline", &hash));
-            let context =
-                tokio::task::spawn_blocking(move || scratch_context(&dockerfile, &files, &links))
-                    .await
-                    .context("the image context task failed")??;
-            build(
-                docker,
-                context,
-                &tag,
-                "offline",
-                &hash,
-                "Dockerfile",
-                report,
-            )
-            .await?;
+            build_from_scratch(docker, &tag, "offline", &hash, None, files, links, report).await?;
             Ok(built(format!(
                 "built {tag} offline: FROM scratch with {count} host files and the libraries they load"
             )))
@@ -651,6 +632,27 @@ fn image_labels(source: &str, hash: &str) -> Vec<(String, String)> {
         (labels::CONTENT_HASH.to_string(), hash.to_string()),
         (labels::IMAGE_SOURCE.to_string(), source.to_string()),
     ]
+}
+
+/// Builds `tag` `FROM scratch` with `files` and `links` (the context is made off the async
+/// threads: it reads every file), the image's labels in its Dockerfile; `entry`: the script a
+/// Node image runs.
+#[allow(clippy::too_many_arguments)]
+async fn build_from_scratch(
+    docker: &DockerClient,
+    tag: &str,
+    source: &str,
+    hash: &str,
+    entry: Option<&str>,
+    files: Vec<ImageFile>,
+    links: Vec<(PathBuf, String)>,
+    report: &dyn Fn(&str),
+) -> Result<()> {
+    let dockerfile = scratch_dockerfile(entry, &image_labels(source, hash));
+    let context = tokio::task::spawn_blocking(move || scratch_context(&dockerfile, &files, &links))
+        .await
+        .context("the image context task failed")??;
+    build(docker, context, tag, source, hash, "Dockerfile", report).await
 }
 
 /// Builds `context` (its Dockerfile at `dockerfile`). Labels: in the offline images' Dockerfile
