@@ -43,6 +43,7 @@ fn spec(session: &str) -> EnvSpec {
         env: Default::default(),
         inspector: InspectorMode::None,
         memory_mb: 512,
+        cpus: None,
         fixed_app_port: None,
         services: Vec::new(),
     }

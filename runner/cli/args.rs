@@ -39,6 +39,27 @@ pub struct EnvArgs {
     /// not a silent fallback, when another program holds that port)
     #[arg(long)]
     pub fixed_ports: bool,
+    /// The app container's memory limit in MiB instead of the environment's `memory_mb` (a
+    /// workshop's seats get what fits the host; Docker only)
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(64..))]
+    pub memory: Option<u64>,
+    /// The most CPU each of the environment's containers may use, in cores (e.g. 0.5; Docker only)
+    #[arg(long, value_name = "CORES", value_parser = parse_cpus)]
+    pub cpus: Option<f64>,
+}
+
+/// `--cpus`: a positive number of cores, at most this machine's.
+fn parse_cpus(text: &str) -> Result<f64, String> {
+    let cores: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of cores (e.g. 0.5 or 2)"))?;
+    let here = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if !(0.01..=here).contains(&cores) {
+        return Err(format!(
+            "{cores} cores: give between 0.01 and this machine's {here}"
+        ));
+    }
+    Ok(cores)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

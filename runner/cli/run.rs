@@ -151,6 +151,10 @@ fn engine_options(env: &EnvArgs, artifacts: Option<PathBuf>, mode: Mode) -> Engi
         artifacts_dir: artifacts,
         fixed_ports: env.fixed_ports,
         mode,
+        limits: crate::session::engine::Limits {
+            memory_mb: env.memory,
+            cpus: env.cpus,
+        },
     }
 }
 

@@ -60,6 +60,8 @@ pub struct EnvSpec {
     pub env: BTreeMap<String, String>,
     pub inspector: InspectorMode,
     pub memory_mb: u64,
+    /// The most CPU each of the environment's containers may use, in cores (Docker only).
+    pub cpus: Option<f64>,
     /// Publish the app on this host port instead of an ephemeral one.
     pub fixed_app_port: Option<u16>,
     /// The lab services started before the app, in order.

@@ -44,6 +44,17 @@ pub struct EngineOptions {
     pub fixed_ports: bool,
     /// Which front end owns the session (said on its control socket; only `start` answers `check`).
     pub mode: super::control::Mode,
+    /// Limits that replace the lab's own (`--memory`, `--cpus`; a workshop's seats).
+    pub limits: Limits,
+}
+
+/// Resource limits given on the command line instead of the lab's.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Limits {
+    /// The app container's memory, in MiB (else the environment's `memory_mb`).
+    pub memory_mb: Option<u64>,
+    /// The most CPU each container may use, in cores (else no limit).
+    pub cpus: Option<f64>,
 }
 
 /// One part's running environment and its variables.
@@ -179,6 +190,12 @@ pub async fn open_part(
     let needs_docker = needs_docker(lab, part);
     let backend =
         choose_backend(options.backend, part.id(), needs_docker.as_deref(), report).await?;
+    if backend == Backend::Process && options.limits != Limits::default() {
+        bail!(
+            "--memory and --cpus limit containers, and {} would run as a local process without limits; run it with --backend docker",
+            part.id()
+        );
+    }
     let session_id = random::session_id();
     let token = random::token();
     let vars = initial_vars(lab, part, &session_id, &token);
@@ -198,6 +215,7 @@ pub async fn open_part(
                 })
         })
         .collect::<Result<_>>()?;
+    let memory_mb = options.limits.memory_mb.unwrap_or(spec_env.memory_mb);
     let spec = EnvSpec {
         lab_id: lab.id().to_string(),
         part_id: part.id().to_string(),
@@ -215,7 +233,8 @@ pub async fn open_part(
         health_path: lab.manifest.app.health.clone(),
         env: base_env.clone(),
         inspector: spec_env.inspector,
-        memory_mb: spec_env.memory_mb,
+        memory_mb: memory_mb,
+        cpus: options.limits.cpus,
         fixed_app_port: options.fixed_ports.then_some(lab.manifest.app.port),
         services: service_runs(lab, part, &renderer, &vars)?,
     };
@@ -253,7 +272,7 @@ pub async fn open_part(
     .await;
     let mut vars = vars;
     Builtin::HostArtifacts.set(&mut vars, json!(artifacts_dir.to_string_lossy()));
-    Builtin::MemoryLimitMb.set(&mut vars, json!(spec_env.memory_mb));
+    Builtin::MemoryLimitMb.set(&mut vars, json!(memory_mb));
     if spec_env.inspector == crate::lab::InspectorMode::OnSignal {
         // Nothing publishes the inspector: the participant (or the solve) forwards this port to it.
         let port =

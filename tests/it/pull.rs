@@ -74,6 +74,7 @@ async fn a_heap_snapshot_is_pulled_out_of_the_lab_container() {
         ]),
         inspector: InspectorMode::None,
         memory_mb: 512,
+        cpus: None,
         fixed_app_port: None,
         services: Vec::new(),
     };

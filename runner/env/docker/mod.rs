@@ -246,6 +246,7 @@ impl DockerEnv {
             host_config: Some(locked_down(
                 bindings,
                 (spec.memory_mb * 1024 * 1024) as i64,
+                spec.cpus,
                 &self.network,
             )),
             ..Default::default()
@@ -341,6 +342,7 @@ impl DockerEnv {
                     }]),
                 )]),
                 memory,
+                self.spec.cpus,
                 &self.network,
             )),
             ..Default::default()
@@ -769,6 +771,7 @@ impl Environment for DockerEnv {
 fn locked_down(
     bindings: HashMap<String, Option<Vec<PortBinding>>>,
     memory_bytes: i64,
+    cpus: Option<f64>,
     network: &str,
 ) -> HostConfig {
     HostConfig {
@@ -776,6 +779,7 @@ fn locked_down(
         init: Some(true),
         memory: Some(memory_bytes),
         memory_swap: Some(memory_bytes),
+        nano_cpus: cpus.map(|cores| (cores * 1e9) as i64),
         network_mode: Some(network.to_string()),
         cap_drop: Some(vec!["ALL".into()]),
         security_opt: Some(vec!["no-new-privileges".into()]),

@@ -134,7 +134,7 @@
     try {
       const body = { action: action };
       if (answer !== undefined) body.answer = answer;
-      const r = await fetch('/action', {
+      const r = await fetch('action', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', 'X-Lab-Token': token },
         body: JSON.stringify(body),
@@ -225,7 +225,7 @@
     }
   }
 
-  const stream = new EventSource('/events?token=' + encodeURIComponent(token));
+  const stream = new EventSource('events?token=' + encodeURIComponent(token));
   stream.addEventListener('state', (e) => renderState(JSON.parse(e.data)));
   stream.addEventListener('log', (e) => appendLog(JSON.parse(e.data)));
   stream.addEventListener('status', (e) => renderStatus(JSON.parse(e.data)));

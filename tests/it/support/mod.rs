@@ -244,6 +244,7 @@ impl EnvGuard {
             env,
             inspector,
             memory_mb,
+            cpus: None,
             fixed_app_port: None,
             services: Vec::new(),
         };
