@@ -198,6 +198,7 @@ async fn remove_active_environments(why: &str) {
                 session: Some(session.clone()),
                 images: false,
                 live_sessions: true,
+                runner_pid: None,
             };
             match cleanup::remove_labelled(&docker, &scope).await {
                 Ok(removed) => {
@@ -444,6 +445,7 @@ async fn cleanup_command(args: CleanupArgs) -> Result<u8> {
             session: None,
             images: args.images,
             live_sessions: args.all,
+            runner_pid: None,
         },
     )
     .await?;
@@ -476,7 +478,7 @@ async fn cleanup_command(args: CleanupArgs) -> Result<u8> {
 }
 
 /// The one part named on the command line.
-fn one_part<'a>(lab: &'a Lab, name: &str) -> Result<&'a crate::lab::Part> {
+pub fn one_part<'a>(lab: &'a Lab, name: &str) -> Result<&'a crate::lab::Part> {
     Ok(lab
         .select_parts(&[name.to_string()])
         .map_err(|e| UsageError(e.to_string()))?[0])

@@ -3,15 +3,17 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 
 use super::exit;
+use crate::workshop::capacity::{self, TooMany};
 use crate::workshop::daemon;
+use crate::workshop::seats::SeatsSpec;
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  lab-runner workshop up                          # on 127.0.0.1, to try it\n  lab-runner workshop up --listen 192.168.1.20    # for the room's network\n  lab-runner workshop status\n  lab-runner workshop down"
+    after_help = "Examples:\n  lab-runner workshop up                          # on 127.0.0.1, to try it\n  lab-runner workshop up --listen 192.168.1.20    # for the room's network\n  lab-runner workshop up --listen 192.168.1.20 --seats 10 --part part2   # and 10 seats here\n  lab-runner workshop status\n  lab-runner workshop down"
 )]
 pub struct WorkshopArgs {
     #[command(subcommand)]
@@ -26,9 +28,26 @@ pub enum WorkshopCommand {
     Down,
     /// Every joined participant: part, step, time on it, checks passed, last failing check
     Status,
+    /// Verify a part once per seat, all at once, each with the seats' limits, and report per seat
+    Verify(VerifyArgs),
     /// The server itself (what `up` starts in the background)
     #[command(hide = true)]
     Serve(UpArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  lab-runner workshop verify part2 --seats 20   # before the room fills: can 20 seats all do Part 2?\n  lab-runner workshop verify part1              # as many as the running workshop has seats"
+)]
+pub struct VerifyArgs {
+    /// The part (`part2` or `2`)
+    pub part: String,
+    /// How many seats (default: as many as the running workshop has)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=500))]
+    pub seats: Option<u64>,
+    /// The lab folder (default: as `start` finds it)
+    #[arg(long, value_name = "DIR")]
+    pub lab: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -45,15 +64,41 @@ pub struct UpArgs {
     /// The certificate's private key (PEM)
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
+    /// Also run N seats on this machine for participants without Docker: each a warm session of
+    /// --part with a terminal on its page, reached through this server (needs Docker here)
+    #[arg(long, value_name = "N", requires = "part", value_parser = clap::value_parser!(u64).range(1..=500))]
+    pub seats: Option<u64>,
+    /// The part the seats start at (`part2` or `2`)
+    #[arg(long, value_name = "PART", requires = "seats")]
+    pub part: Option<String>,
+    /// The lab folder for the seats (default: as `start` finds it)
+    #[arg(long, value_name = "DIR", requires = "seats")]
+    pub lab: Option<PathBuf>,
+    /// What `up` decided for the seats (for the server it starts)
+    #[arg(long, hide = true)]
+    pub seats_spec: Option<String>,
 }
 
 pub async fn run(args: WorkshopArgs) -> Result<u8> {
     match args.command {
         WorkshopCommand::Up(up) => {
+            let seats = match (up.seats, &up.part) {
+                (Some(count), Some(part)) => {
+                    match seats_spec(count as usize, part, up.lab.clone()).await? {
+                        Ok(spec) => Some(spec),
+                        Err(refused) => {
+                            eprintln!("error: {refused}");
+                            return Ok(exit::FAILED);
+                        }
+                    }
+                }
+                _ => None,
+            };
             let running = daemon::up(&daemon::UpOptions {
                 listen: up.listen,
                 port: up.port,
                 cert: up.cert.zip(up.key),
+                seats,
             })
             .await?;
             println!(
@@ -69,6 +114,13 @@ pub async fn run(args: WorkshopArgs) -> Result<u8> {
                     "it listens on {} only: for the room's network, `workshop down`, then `workshop up --listen <this machine's address>`",
                     running.addr.ip()
                 );
+            }
+            if !running.seats.is_empty() {
+                println!(
+                    "{} seat(s) ready; their printable sheet (addresses and QR codes; it holds your key):",
+                    running.seats.len()
+                );
+                println!("{}", running.sheet_url());
             }
             println!("its log: {}", running.log.display());
             Ok(exit::SUCCESS)
@@ -117,6 +169,25 @@ pub async fn run(args: WorkshopArgs) -> Result<u8> {
                     );
                 }
             }
+            if !running.seats.is_empty() {
+                println!(
+                    "{} seat(s) on this machine; certificate SHA-256 {}:",
+                    running.seats.len(),
+                    running.pin
+                );
+                for seat in &running.seats {
+                    let alive = crate::util::runner_pid::is_live_runner(&seat.pid.to_string());
+                    println!(
+                        "  {:<8} {:<8} {}",
+                        seat.name(),
+                        if alive { "running" } else { "STOPPED" },
+                        seat.url(&running.addr.to_string())
+                    );
+                    if !alive {
+                        println!("      its log: {}", seat.log().display());
+                    }
+                }
+            }
             for s in board.steps.iter().filter(|s| s.passed + s.here > 0) {
                 println!(
                     "  step {:<6} {:>3} passed  {:>3} here   {}",
@@ -125,10 +196,105 @@ pub async fn run(args: WorkshopArgs) -> Result<u8> {
             }
             Ok(exit::SUCCESS)
         }
+        WorkshopCommand::Verify(args) => verify(args).await,
         WorkshopCommand::Serve(up) => {
             let cert = up.cert.as_deref().zip(up.key.as_deref());
-            daemon::serve(up.listen, up.port, cert).await?;
+            let seats = up
+                .seats_spec
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .context("--seats-spec is not what `workshop up` writes")?;
+            daemon::serve(up.listen, up.port, cert, seats).await?;
             Ok(exit::SUCCESS)
         }
     }
+}
+
+/// The seats' plan for `count` seats of `part`: said before anything starts, or the refusal with
+/// the numbers when they do not fit this machine.
+async fn seats_spec(
+    count: usize,
+    part: &str,
+    lab_dir: Option<PathBuf>,
+) -> Result<std::result::Result<SeatsSpec, TooMany>> {
+    let lab = super::run::load_lab(lab_dir.clone())?;
+    let part = super::run::one_part(&lab, part)?;
+    let needs = capacity::SeatNeeds::of(&lab, part);
+    let plan = match capacity::plan(count, needs, capacity::Host::this_machine()?) {
+        Ok(plan) => plan,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    crate::env::docker::connect::connect()
+        .await
+        .context("Seats run their environments in Docker on this machine")?;
+    println!("seats: {plan}");
+    let lab_dir = lab_dir
+        .map(|dir| std::path::absolute(&dir).unwrap_or(dir))
+        .or_else(|| std::path::absolute(&lab.dir).ok());
+    Ok(Ok(SeatsSpec::new(&plan, part.id(), lab_dir)))
+}
+
+/// `workshop verify`: the part's verify once per seat, all at once, reported per seat.
+async fn verify(args: VerifyArgs) -> Result<u8> {
+    let count = match args.seats {
+        Some(n) => n as usize,
+        None => match daemon::running()? {
+            Some(running) if !running.seats.is_empty() => running.seats.len(),
+            _ => {
+                return Err(super::run::UsageError(
+                    "no workshop with seats is running: say how many with --seats N".into(),
+                )
+                .into());
+            }
+        },
+    };
+    let spec = match seats_spec(count, &args.part, args.lab).await? {
+        Ok(spec) => spec,
+        Err(refused) => {
+            eprintln!("error: {refused}");
+            return Ok(exit::FAILED);
+        }
+    };
+    println!(
+        "verifying {} on {} seat(s) at once, each in an environment of its own",
+        spec.part, spec.count
+    );
+    let begun = std::time::Instant::now();
+    let results = crate::workshop::seat_verify::verify_all(&spec).await?;
+    let wall = begun.elapsed();
+    for r in &results {
+        let verdict = if r.ok() { "PASS" } else { "FAIL" };
+        let counts = if r.failed > 0 {
+            format!("{} passed, {} failed", r.passed, r.failed)
+        } else {
+            format!("{} passed", r.passed)
+        };
+        println!(
+            "  seat {:<4} {verdict}  {counts:<20} {:>6.1} s",
+            r.number,
+            r.elapsed.as_secs_f64()
+        );
+        for failure in &r.failures {
+            println!("      {failure}");
+        }
+        if let Some(why) = &r.broken {
+            println!("      {why}");
+        }
+    }
+    let good = results.iter().filter(|r| r.ok()).count();
+    let slowest = results.iter().map(|r| r.elapsed).max().unwrap_or_default();
+    let fastest = results.iter().map(|r| r.elapsed).min().unwrap_or_default();
+    println!(
+        "{good} of {} seat(s) passed; all in {:.1} s (the fastest seat {:.1} s, the slowest {:.1} s)",
+        results.len(),
+        wall.as_secs_f64(),
+        fastest.as_secs_f64(),
+        slowest.as_secs_f64()
+    );
+    Ok(if good == results.len() {
+        exit::SUCCESS
+    } else {
+        exit::FAILED
+    })
 }

@@ -13,6 +13,7 @@ use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::board::{Board, BoardView};
+use super::seats::{self, Seat, SeatsSpec};
 use super::server::{Workshop, allowed_hosts};
 use super::tls;
 use crate::util::runner_pid::is_live_runner;
@@ -32,6 +33,11 @@ pub struct Running {
     pub code: String,
     pub key: String,
     pub log: PathBuf,
+    /// The seats asked for (`--seats`), and those ready (all of them once `up` returns).
+    #[serde(default)]
+    pub seats_wanted: usize,
+    #[serde(default)]
+    pub seats: Vec<Seat>,
 }
 
 impl Running {
@@ -40,6 +46,9 @@ impl Running {
     }
     pub fn dashboard_url(&self) -> String {
         format!("https://{}/dashboard?key={}", self.addr, self.key)
+    }
+    pub fn sheet_url(&self) -> String {
+        format!("https://{}/seats?key={}", self.addr, self.key)
     }
 }
 
@@ -65,6 +74,8 @@ pub struct UpOptions {
     pub listen: IpAddr,
     pub port: u16,
     pub cert: Option<(PathBuf, PathBuf)>,
+    /// Seats to start on this machine.
+    pub seats: Option<SeatsSpec>,
 }
 
 /// `workshop up`: starts the server in the background; returns once it answers.
@@ -101,6 +112,14 @@ pub async fn up(options: &UpOptions) -> Result<Running> {
     if let Some((cert, key)) = &options.cert {
         cmd.arg("--cert").arg(cert).arg("--key").arg(key);
     }
+    if let Some(seats) = &options.seats {
+        cmd.arg("--seats-spec").arg(serde_json::to_string(seats)?);
+    }
+    let up_timeout = UP_TIMEOUT
+        + options
+            .seats
+            .as_ref()
+            .map_or(Duration::ZERO, |_| seats::READY_TIMEOUT);
     // A process group of its own: the instructor's terminal closing (its hangup goes to the
     // terminal's foreground group) or Ctrl-C there does not end the workshop.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
@@ -108,6 +127,8 @@ pub async fn up(options: &UpOptions) -> Result<Running> {
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait()? {
+            // Whatever it started (its seats, in its process group) goes with it.
+            stop_group(child.id());
             let said = std::fs::read_to_string(&log).unwrap_or_default();
             bail!(
                 "the workshop server stopped at once ({status}):\n{}",
@@ -115,15 +136,17 @@ pub async fn up(options: &UpOptions) -> Result<Running> {
             );
         }
         if let Some(running) = running()?
+            && running.seats.len() == running.seats_wanted
             && health(&running).await.is_ok()
         {
             return Ok(running);
         }
-        if started.elapsed() > UP_TIMEOUT {
-            let _ = child.kill();
+        if started.elapsed() > up_timeout {
+            // Its seats stop with it (SIGTERM: each removes its environment).
+            stop_group(child.id());
             bail!(
-                "the workshop server did not answer within {} s; its log: {}",
-                UP_TIMEOUT.as_secs(),
+                "the workshop server was not ready within {} s; its log: {}",
+                up_timeout.as_secs(),
                 log.display()
             );
         }
@@ -165,10 +188,33 @@ pub async fn status(running: &Running) -> Result<BoardView> {
     serde_json::from_value(view).context("The workshop's state is not a board")
 }
 
-/// `workshop down`: stops the server and forgets it. False when none was running.
+/// SIGTERM to the server's process group: the server and the seats it started (each removes its
+/// environment on SIGTERM).
+fn stop_group(server_pid: u32) {
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(server_pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+}
+
+/// `workshop down`: stops the server (which stops its seats) and forgets it. False when none was
+/// running.
 pub async fn down() -> Result<bool> {
     let state = state_file()?;
     let Some(running) = running()? else {
+        // A server that died without stopping its seats: they are still in its process group.
+        if let Some(gone) = std::fs::read_to_string(&state)
+            .ok()
+            .and_then(|text| serde_json::from_str::<Running>(&text).ok())
+            && gone
+                .seats
+                .iter()
+                .any(|seat| is_live_runner(&seat.pid.to_string()))
+        {
+            stop_group(gone.pid);
+            let _ = std::fs::remove_file(&state);
+            return Ok(true);
+        }
         let _ = std::fs::remove_file(&state);
         return Ok(false);
     };
@@ -176,8 +222,10 @@ pub async fn down() -> Result<bool> {
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)
         .with_context(|| format!("Failed to stop the workshop server (pid {})", running.pid))?;
     let started = Instant::now();
+    // The server stops its seats first (each removes its environment).
+    let grace = Duration::from_secs(10) + seats::STOP_GRACE;
     while is_live_runner(&running.pid.to_string()) {
-        if started.elapsed() > Duration::from_secs(10) {
+        if started.elapsed() > grace {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             break;
         }
@@ -188,7 +236,12 @@ pub async fn down() -> Result<bool> {
 }
 
 /// `workshop serve` (what `up` starts): listens, writes `workshop.json`, serves until SIGTERM.
-pub async fn serve(listen: IpAddr, port: u16, cert: Option<(&Path, &Path)>) -> Result<()> {
+pub async fn serve(
+    listen: IpAddr,
+    port: u16,
+    cert: Option<(&Path, &Path)>,
+    seats: Option<SeatsSpec>,
+) -> Result<()> {
     let identity = match cert {
         Some((cert, key)) => tls::load_identity(cert, key)?,
         None => tls::make_identity(listen)?,
@@ -204,6 +257,8 @@ pub async fn serve(listen: IpAddr, port: u16, cert: Option<(&Path, &Path)>) -> R
         code: crate::util::random::hex(8),
         key: crate::util::random::hex(16),
         log: crate::session::progress::state_dir()?.join("workshop.log"),
+        seats_wanted: seats.as_ref().map_or(0, |s| s.count),
+        seats: Vec::new(),
     };
     let (changed, _) = tokio::sync::watch::channel(0);
     let workshop = Workshop {
@@ -212,14 +267,80 @@ pub async fn serve(listen: IpAddr, port: u16, cert: Option<(&Path, &Path)>) -> R
         hosts: allowed_hosts(addr),
         board: Arc::new(Mutex::new(Board::default())),
         changed,
+        seats: Arc::new(std::sync::RwLock::new(Vec::new())),
+        seats_part: seats.as_ref().map(|s| s.part.clone()),
     };
     write_private(&state_file()?, &serde_json::to_string_pretty(&running)?)?;
     println!("workshop server at https://{addr} (pid {})", running.pid);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        served = super::server::serve(listener, &identity, workshop) => served,
+    let server = super::server::serve(listener, &identity, workshop.clone());
+    tokio::pin!(server);
+    let mut started = Vec::new();
+    if let Some(spec) = &seats {
+        let root = crate::session::progress::state_dir()?.join("seats");
+        let _ = std::fs::remove_dir_all(&root);
+        started = seats::start_all(spec, &root, &running.join_url())?;
+        println!("{} seat(s) starting for {}", spec.count, spec.part);
+        let ready = tokio::select! {
+            ready = seats::wait_ready(&mut started) => ready,
+            served = &mut server => served.map(|()| Vec::new()),
+            _ = term.recv() => Ok(Vec::new()),
+        };
+        match ready {
+            Ok(ready) if ready.len() == spec.count => {
+                *workshop.seats.write().expect("seats lock") = ready.clone();
+                let running = Running {
+                    seats: ready,
+                    ..running.clone()
+                };
+                write_private(&state_file()?, &serde_json::to_string_pretty(&running)?)?;
+                println!("{} seat(s) ready", spec.count);
+            }
+            Ok(_) => {
+                stop_seats(&mut started).await;
+                return Ok(());
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                stop_seats(&mut started).await;
+                let _ = std::fs::remove_file(state_file()?);
+                return Err(e);
+            }
+        }
+    }
+    let served = tokio::select! {
+        served = &mut server => served,
         _ = term.recv() => Ok(()),
         _ = tokio::signal::ctrl_c() => Ok(()),
+    };
+    stop_seats(&mut started).await;
+    served
+}
+
+/// Stops the seats and removes whatever of their environments a seat that had to be killed left.
+async fn stop_seats(started: &mut [seats::Started]) {
+    if started.is_empty() {
+        return;
+    }
+    println!("stopping {} seat(s)", started.len());
+    seats::stop_all(started).await;
+    let Ok(docker) = crate::env::docker::connect::connect().await else {
+        return;
+    };
+    for seat in started.iter() {
+        let scope = crate::env::docker::cleanup::Scope {
+            runner_pid: Some(seat.child.id()),
+            ..Default::default()
+        };
+        match crate::env::docker::cleanup::remove_labelled(&docker, &scope).await {
+            Ok(removed) if !removed.containers.is_empty() => println!(
+                "seat {} left {} container(s): removed",
+                seat.number,
+                removed.containers.len()
+            ),
+            Ok(_) => {}
+            Err(e) => eprintln!("error: removing what seat {} left: {e:#}", seat.number),
+        }
     }
 }
 

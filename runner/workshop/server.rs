@@ -17,13 +17,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use futures_util::stream::{Stream, StreamExt as _};
 use serde::Deserialize;
 use tokio::sync::watch;
 
 use super::board::{Board, Refused};
 use super::protocol::Batch;
+use super::seats::Seat;
 use super::tls::ServerIdentity;
 
 /// The dashboard page, its script and style (inline: the CSP allows them by hash).
@@ -46,6 +47,10 @@ pub struct Workshop {
     pub board: Arc<Mutex<Board>>,
     /// Bumped on every change of the board (dashboards wake on it).
     pub changed: watch::Sender<u64>,
+    /// The seats on this machine, once they are ready (none without `--seats`).
+    pub seats: Arc<std::sync::RwLock<Vec<Seat>>>,
+    /// The part the seats are at.
+    pub seats_part: Option<String>,
 }
 
 /// Serves HTTPS on `listener` until the process ends.
@@ -77,6 +82,8 @@ pub async fn serve(
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(HANDSHAKE_TIMEOUT)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                // A seat's Chrome DevTools goes through as a WebSocket (`passthrough.rs`).
+                .with_upgrades()
                 .await;
         });
     }
@@ -89,6 +96,10 @@ fn router(workshop: Workshop) -> Router {
         .route("/dashboard", get(dashboard))
         .route("/dashboard/state", get(state))
         .route("/dashboard/events", get(events))
+        .route("/seats", get(seat_sheet))
+        .route("/seat/{n}", any(seat_root))
+        .route("/seat/{n}/", any(seat_page))
+        .route("/seat/{n}/{*rest}", any(seat_page))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
             workshop.clone(),
@@ -130,7 +141,12 @@ async fn guard(State(workshop): State<Workshop>, request: Request, next: Next) -
         )
     };
     let headers = response.headers_mut();
+    // A seat's page keeps the policy its own server gave it (its script, by hash).
+    let own_policy = headers.remove(header::CONTENT_SECURITY_POLICY);
     crate::web::security::secure_headers_with(headers, csp());
+    if let Some(policy) = own_policy {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
     headers.insert(
         header::STRICT_TRANSPORT_SECURITY,
         HeaderValue::from_static("max-age=300"),
@@ -253,6 +269,89 @@ fn board_stream(workshop: Workshop) -> impl Stream<Item = Result<SseEvent, Infal
         },
     )
     .boxed()
+}
+
+/// The printable sheet of seat addresses (the instructor's key).
+async fn seat_sheet(State(workshop): State<Workshop>, Query(key): Query<Key>) -> Response {
+    if let Some(refused) = instructor(&workshop, &key) {
+        return refused;
+    }
+    let seats = workshop.seats.read().expect("seats lock").clone();
+    let host = workshop.hosts.first().cloned().unwrap_or_default();
+    let part = workshop.seats_part.as_deref().unwrap_or("—");
+    let mut response = (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        super::sheet::html(&seats, &host, part),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(super::sheet::csp()),
+    );
+    response
+}
+
+/// The seat with this number and the given secret, or the refusal.
+fn seat_for(workshop: &Workshop, n: &str, request: &Request) -> Result<Seat, Response> {
+    let seat = n
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| {
+            workshop
+                .seats
+                .read()
+                .expect("seats lock")
+                .iter()
+                .find(|s| s.number == n)
+                .cloned()
+        })
+        .ok_or_else(|| refuse(StatusCode::NOT_FOUND, "there is no such seat"))?;
+    match super::passthrough::token_of(request) {
+        Some(token) if same(&token, &seat.token) => Ok(seat),
+        _ => Err(refuse(
+            StatusCode::FORBIDDEN,
+            "this seat's secret is required: use the whole address on your seat's card",
+        )),
+    }
+}
+
+/// `/seat/<n>?token=…` becomes `/seat/<n>/?token=…`, so the page's relative addresses are the seat's.
+async fn seat_root(
+    State(workshop): State<Workshop>,
+    Path(n): Path<String>,
+    request: Request,
+) -> Response {
+    if let Err(refused) = seat_for(&workshop, &n, &request) {
+        return refused;
+    }
+    let query = request.uri().query().unwrap_or("");
+    let location = format!("/seat/{n}/?{query}");
+    (
+        StatusCode::SEE_OTHER,
+        [(
+            header::LOCATION,
+            HeaderValue::from_str(&location).unwrap_or(HeaderValue::from_static("/")),
+        )],
+    )
+        .into_response()
+}
+
+/// Anything under `/seat/<n>/`: the seat's own page, passed through.
+async fn seat_page(State(workshop): State<Workshop>, request: Request) -> Response {
+    let path = request.uri().path().to_string();
+    let Some((n, rest)) = path.strip_prefix("/seat/").and_then(|p| p.split_once('/')) else {
+        return refuse(StatusCode::NOT_FOUND, "there is no such seat");
+    };
+    let seat = match seat_for(&workshop, n, &request) {
+        Ok(seat) => seat,
+        Err(refused) => return refused,
+    };
+    let origins: Vec<String> = workshop
+        .hosts
+        .iter()
+        .map(|h| format!("https://{h}"))
+        .collect();
+    super::passthrough::forward(seat.port, &format!("/{rest}"), request, &origins).await
 }
 
 /// The `host:port` values a request may name for a server at `addr`.

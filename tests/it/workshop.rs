@@ -6,7 +6,9 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use crate::support::{lab_runner, text, web::WebSession};
+use crate::support::{
+    docker_ids, docker_or_skip, docker_shared, lab_runner, text, web::WebSession,
+};
 
 /// A workshop server of the test's own (its state folder), stopped when dropped.
 struct Workshop {
@@ -21,8 +23,13 @@ struct Workshop {
 
 impl Workshop {
     fn up() -> Workshop {
+        Workshop::up_with(&["up"]).0
+    }
+
+    /// `workshop up` with these arguments; also what it printed.
+    fn up_with(args: &[&str]) -> (Workshop, String) {
         let state = tempfile::tempdir().unwrap();
-        let out = workshop_cmd(&state, &["up"]);
+        let out = workshop_cmd(&state, args);
         let all = text(&out);
         assert_eq!(out.status.code(), Some(0), "{all}");
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
@@ -49,14 +56,17 @@ impl Workshop {
         );
         let pin = join.split("pin=").nth(1).unwrap().to_string();
         let key = dashboard.split("key=").nth(1).unwrap().to_string();
-        Workshop {
-            state,
-            dashboard,
-            join,
-            addr,
-            pin,
-            key,
-        }
+        (
+            Workshop {
+                state,
+                dashboard,
+                join,
+                addr,
+                pin,
+                key,
+            },
+            all,
+        )
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -430,4 +440,208 @@ fn workshop_a_join_address_that_is_not_one_is_a_usage_error() {
         assert_eq!(out.status.code(), Some(2), "{url}: {}", text(&out));
         assert!(text(&out).contains(says), "{url}: {}", text(&out));
     }
+}
+
+/// The seats `workshop status` lists: (number, pid-less address with its token).
+fn seat_addresses(status: &str) -> Vec<(usize, String)> {
+    status
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next()? == "seat").then_some(())?;
+            let number = words.next()?.parse().ok()?;
+            (words.next()? == "running").then_some(())?;
+            Some((number, words.next()?.to_string()))
+        })
+        .collect()
+}
+
+/// `docker inspect` of a container, as JSON.
+fn inspect(container: &str) -> serde_json::Value {
+    let out = std::process::Command::new("docker")
+        .args(["inspect", container])
+        .output()
+        .unwrap();
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()[0].clone()
+}
+
+#[test]
+fn workshop_seats_are_warm_private_reached_only_through_the_server_and_gone_after_down() {
+    if !docker_or_skip("workshop seats") {
+        return;
+    }
+    let _docker = docker_shared();
+    let (workshop, said) = Workshop::up_with(&["up", "--seats", "2", "--part", "part2"]);
+    // The limits are said before anything starts; `up` returns with every seat ready.
+    assert!(
+        said.contains("seats: 2 seat(s), each: app 1024 MiB") && said.contains("of 2 cores"),
+        "{said}"
+    );
+    assert!(said.contains("2 seat(s) ready"), "{said}");
+    let sheet = said
+        .lines()
+        .find(|l| l.contains("/seats?key="))
+        .unwrap_or_else(|| panic!("no sheet address:\n{said}"))
+        .to_string();
+    let status = text(&workshop.run(&["status"]));
+    let seats = seat_addresses(&status);
+    assert_eq!(
+        seats.iter().map(|s| s.0).collect::<Vec<_>>(),
+        [1, 2],
+        "{status}"
+    );
+    let token = |url: &str| url.split("token=").nth(1).unwrap().to_string();
+    let (one, two) = (&seats[0].1, &seats[1].1);
+    assert!(one.starts_with(&format!("https://{}/seat/1/?token=", workshop.addr)));
+    assert_ne!(token(one), token(two), "each seat has its own secret");
+
+    // Warm: each seat's guide is at its first step, waiting, when its participant arrives.
+    let client = workshop.client();
+    for (n, url) in &seats {
+        let page = client.get(url).unwrap();
+        assert_eq!(page.status, 200, "seat {n}: {}", page.body);
+        assert!(page.body.contains("Confirm the baseline"), "seat {n}");
+        // The seat's page keeps its own policy (its script, by hash), not the dashboard's.
+        let csp = page.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'sha256-") && csp.contains("connect-src 'self'"));
+        let state = client
+            .get(&url.replace("/?token=", "/state?token="))
+            .unwrap();
+        let state: serde_json::Value = serde_json::from_str(&state.body).unwrap();
+        assert_eq!(state["step"]["id"], "2.0", "seat {n}");
+        assert_eq!(state["status"]["waiting"], true, "seat {n}");
+    }
+
+    // Only with its own secret; nothing else reaches a seat.
+    let base = format!("https://{}", workshop.addr);
+    let status_of = |url: String| client.get(&url).unwrap().status;
+    assert_eq!(status_of(format!("{base}/seat/1/state")), 403);
+    assert_eq!(
+        status_of(format!("{base}/seat/1/state?token={}", token(two))),
+        403
+    );
+    assert_eq!(
+        status_of(format!("{base}/seat/3/?token={}", token(one))),
+        404
+    );
+    let rebound = client
+        .send(
+            client
+                .client
+                .get(format!("{base}/seat/1/state?token={}", token(one)))
+                .header("Host", "rebind.attacker.example"),
+        )
+        .unwrap();
+    assert_eq!(rebound.status, 421);
+    // Without the trailing slash, the page's relative addresses would miss the seat: redirected.
+    let bare = client
+        .get(&format!("{base}/seat/1?token={}", token(one)))
+        .unwrap();
+    assert!(bare.body.contains("Confirm the baseline"), "{}", bare.body);
+
+    // The page's actions go through from the page's own origin (the workshop's), not another.
+    let act = |origin: &str| {
+        client
+            .send(
+                client
+                    .client
+                    .post(format!("{base}/seat/1/action"))
+                    .header("x-lab-token", token(one))
+                    .header("Origin", origin)
+                    .header("Content-Type", "application/json")
+                    .body(r#"{"action":"check"}"#),
+            )
+            .unwrap()
+            .status
+    };
+    assert_eq!(act("https://elsewhere.example"), 403);
+    assert_eq!(act(&base), 202);
+    // Seat 1's check reached the dashboard (the seats join the workshop as "seat N").
+    workshop.wait_board("seat 1 past 2.0", |b| {
+        participant(b, "seat 1").is_some_and(|p| p["checks_passed"] == 1)
+            && participant(b, "seat 2").is_some_and(|p| p["step"] == "2.0")
+    });
+    client.stream_until(
+        &format!("{base}/seat/1/events?token={}", token(one)),
+        |seen| seen.contains("event: state") && seen.contains("\"2.1\""),
+    );
+
+    // Each seat's environment: its own containers, with the plan's limits, published on loopback.
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(workshop.state.path().join("workshop.json")).unwrap(),
+    )
+    .unwrap();
+    let seat_pids: Vec<u64> = state["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["pid"].as_u64().unwrap())
+        .collect();
+    let mut containers = Vec::new();
+    for pid in &seat_pids {
+        let ids = docker_ids("container", &format!("io.lab-runner.runner-pid={pid}"));
+        assert_eq!(ids.len(), 1, "seat (pid {pid}) has its app's container");
+        let c = inspect(&ids[0]);
+        assert_eq!(c["HostConfig"]["Memory"], 1024 * 1024 * 1024);
+        assert_eq!(c["HostConfig"]["NanoCpus"], 1_000_000_000);
+        for bindings in c["HostConfig"]["PortBindings"]
+            .as_object()
+            .unwrap()
+            .values()
+        {
+            for b in bindings.as_array().unwrap() {
+                assert_eq!(b["HostIp"], "127.0.0.1", "{bindings}");
+            }
+        }
+        containers.push(ids[0].clone());
+    }
+    assert_ne!(
+        inspect(&containers[0])["HostConfig"]["NetworkMode"],
+        inspect(&containers[1])["HostConfig"]["NetworkMode"],
+        "each seat has its own network"
+    );
+
+    // The printable sheet: the instructor's key; a card with a QR code per seat.
+    assert_eq!(status_of(sheet.split('?').next().unwrap().to_string()), 403);
+    let printed = client.get(&sheet).unwrap();
+    assert_eq!(printed.status, 200);
+    assert_eq!(printed.body.matches("<svg").count(), 2, "{}", printed.body);
+    assert!(printed.body.contains(one.as_str()) && printed.body.contains(two.as_str()));
+
+    // `down` stops the seats, and their environments go with them.
+    let down = workshop.run(&["down"]);
+    assert!(
+        text(&down).contains("workshop server stopped"),
+        "{}",
+        text(&down)
+    );
+    for pid in &seat_pids {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "seat (pid {pid}) still runs after down"
+        );
+        assert!(
+            docker_ids("container", &format!("io.lab-runner.runner-pid={pid}")).is_empty(),
+            "seat (pid {pid}) left its containers"
+        );
+    }
+}
+
+#[test]
+fn workshop_refuses_seats_that_do_not_fit_with_the_numbers() {
+    let state = tempfile::tempdir().unwrap();
+    let out = workshop_cmd(&state, &["up", "--seats", "500", "--part", "part2"]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    // 500 × (the lab's memory_min_mb 256 + 32 for the session) is far over any test machine's memory.
+    assert!(said.contains("500 seats do not fit this machine"), "{said}");
+    assert!(said.contains("each needs at least 288 MiB"), "{said}");
+    assert!(said.contains("144000 MiB in all"), "{said}");
+    assert!(said.contains("fit"), "{said}");
+    // Nothing was started.
+    let status = workshop_cmd(&state, &["status"]);
+    assert!(text(&status).contains("no workshop server is running"));
+    let no_part = workshop_cmd(&state, &["up", "--seats", "2"]);
+    assert_eq!(no_part.status.code(), Some(2), "{}", text(&no_part));
+    assert!(text(&no_part).contains("--part"), "{}", text(&no_part));
 }

@@ -120,6 +120,18 @@ fn lint_services(lab: &Lab, positions: &yaml::Positions, problems: &mut Vec<Diag
         }
     }
     for (name, env) in &lab.manifest.environments {
+        if let Some(min) = env.memory_min_mb
+            && !(64..=env.memory_mb).contains(&min)
+        {
+            report(
+                &format!("environments.{name}.memory_min_mb"),
+                format!(
+                    "environment `{name}`: `memory_min_mb: {min}` must be between 64 and its \
+                     `memory_mb` ({}): it is the least of that limit a workshop's seat may get",
+                    env.memory_mb
+                ),
+            );
+        }
         for (i, service) in env.services.iter().enumerate() {
             if !lab.manifest.services.contains_key(service) {
                 report(

@@ -251,6 +251,11 @@ pub struct EnvironmentSpec {
     /// Memory limit of the app's container, in MiB.
     #[serde(default = "default_memory_mb")]
     pub memory_mb: u64,
+    /// The least memory the app needs for every step of this environment's parts, in MiB. When a
+    /// workshop's seats do not all fit the host at `memory_mb`, each seat's app gets less, never
+    /// less than this (default: `memory_mb`, never lowered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_min_mb: Option<u64>,
     /// `docker` when the environment cannot be emulated by a local process (exec, tunnels).
     #[serde(default)]
     pub requires: Option<Requirement>,

@@ -25,6 +25,8 @@ pub struct Scope {
     pub images: bool,
     /// Also remove what a still-running runner made (its session ends badly then).
     pub live_sessions: bool,
+    /// Only what the runner with this pid made (a workshop's seat that had to be killed).
+    pub runner_pid: Option<u32>,
 }
 
 /// The pid of a still-running runner that made an object with these labels, if any.
@@ -40,6 +42,11 @@ pub async fn remove_labelled(docker: &DockerClient, scope: &Scope) -> Result<Rem
     if let Some(session) = &scope.session {
         pairs.push((labels::SESSION, session));
     }
+    let pid = scope.runner_pid.map(|pid| pid.to_string());
+    if let Some(pid) = &pid {
+        pairs.push((labels::RUNNER_PID, pid));
+    }
+    let one_owner = scope.session.is_some() || scope.runner_pid.is_some();
     let filter = labels::filter(&pairs);
     let mut removed = Removed::default();
 
@@ -51,7 +58,7 @@ pub async fn remove_labelled(docker: &DockerClient, scope: &Scope) -> Result<Rem
             .unwrap_or_else(|| id.clone())
             .trim_start_matches('/')
             .to_string();
-        if scope.session.is_none()
+        if !one_owner
             && !scope.live_sessions
             && let Some(pid) = live_runner(c.labels.as_ref())
         {
@@ -64,7 +71,7 @@ pub async fn remove_labelled(docker: &DockerClient, scope: &Scope) -> Result<Rem
 
     for n in docker.list_networks(&filter).await? {
         let Some(name) = n.name else { continue };
-        if scope.session.is_none()
+        if !one_owner
             && !scope.live_sessions
             && let Some(pid) = live_runner(n.labels.as_ref())
         {
@@ -75,7 +82,7 @@ pub async fn remove_labelled(docker: &DockerClient, scope: &Scope) -> Result<Rem
         removed.networks.push(name);
     }
 
-    if scope.session.is_none() {
+    if !one_owner {
         let mut image_filter = labels::filter(&[(labels::MANAGED, "true")]);
         if !scope.images {
             image_filter.insert("dangling".into(), vec!["true".into()]);

@@ -294,6 +294,7 @@ pub async fn remove_session(session: &str) {
                 session: Some(session.to_string()),
                 images: false,
                 live_sessions: true,
+                runner_pid: None,
             },
         )
         .await;

@@ -308,6 +308,7 @@ impl Drop for EnvGuard {
                         session: Some(session),
                         images: false,
                         live_sessions: true,
+                        runner_pid: None,
                     },
                 )
                 .await
