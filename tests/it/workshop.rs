@@ -645,3 +645,57 @@ fn workshop_refuses_seats_that_do_not_fit_with_the_numbers() {
     assert_eq!(no_part.status.code(), Some(2), "{}", text(&no_part));
     assert!(text(&no_part).contains("--part"), "{}", text(&no_part));
 }
+
+#[test]
+fn workshop_verify_runs_the_part_once_per_seat_at_once_and_reports_each() {
+    if !docker_or_skip("workshop verify") {
+        return;
+    }
+    let _docker = docker_shared();
+    let state = tempfile::tempdir().unwrap();
+    let run = |lab: &str| {
+        let lab = crate::support::fixture(lab);
+        workshop_cmd(
+            &state,
+            &[
+                "verify",
+                "part1",
+                "--seats",
+                "2",
+                "--lab",
+                lab.to_str().unwrap(),
+            ],
+        )
+    };
+    let quick = run("verify/quick");
+    let said = text(&quick);
+    assert_eq!(quick.status.code(), Some(0), "{said}");
+    assert!(said.contains("seats: 2 seat(s)"), "{said}");
+    assert!(said.contains("verifying part1 on 2 seat(s) at once"), "{said}");
+    for n in [1, 2] {
+        assert!(
+            said.lines()
+                .any(|l| l.trim_start().starts_with(&format!("seat {n} ")) && l.contains("PASS")),
+            "seat {n}: {said}"
+        );
+    }
+    assert!(said.contains("2 of 2 seat(s) passed"), "{said}");
+
+    // A part that cannot pass within its limit (128 MiB, 192 MB retained): every seat says where
+    // and why, and the whole is a failure.
+    let oom = run("verify/oom");
+    let said = text(&oom);
+    assert_eq!(oom.status.code(), Some(1), "{said}");
+    assert_eq!(said.matches("FAIL").count(), 2, "{said}");
+    assert_eq!(
+        said.matches("1.1 Retain more than fits (app_died").count(),
+        2,
+        "{said}"
+    );
+    assert!(said.contains("0 of 2 seat(s) passed"), "{said}");
+
+    // Without --seats and without a running workshop: what to do.
+    let none = workshop_cmd(&state, &["verify", "part1"]);
+    assert_eq!(none.status.code(), Some(2), "{}", text(&none));
+    assert!(text(&none).contains("--seats N"), "{}", text(&none));
+}
