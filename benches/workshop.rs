@@ -58,6 +58,8 @@ async fn main() -> Result<()> {
         key: "k3y".into(),
         hosts: allowed_hosts(addr),
         board: Arc::new(Mutex::new(Board::default())),
+        seats: Arc::new(std::sync::RwLock::new(Vec::new())),
+        seats_part: None,
         changed,
     };
     let pin = identity.fingerprint.clone();
