@@ -121,7 +121,14 @@ fn main() -> Result<()> {
     let begun = Instant::now();
     let up = lab_runner(
         state.path(),
-        &["workshop", "up", "--seats", &seats.to_string(), "--part", "part2"],
+        &[
+            "workshop",
+            "up",
+            "--seats",
+            &seats.to_string(),
+            "--part",
+            "part2",
+        ],
     )?;
     let all_ready = begun.elapsed();
     if !up.status.success() {
@@ -226,7 +233,11 @@ fn main() -> Result<()> {
     println!(
         "workshop down ({seats} seats and their environments): {:.1} s{}",
         begun.elapsed().as_secs_f64(),
-        if down.status.success() { "" } else { " (FAILED)" }
+        if down.status.success() {
+            ""
+        } else {
+            " (FAILED)"
+        }
     );
 
     // 3. workshop verify: one seat, then many at once.

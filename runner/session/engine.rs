@@ -233,7 +233,7 @@ pub async fn open_part(
         health_path: lab.manifest.app.health.clone(),
         env: base_env.clone(),
         inspector: spec_env.inspector,
-        memory_mb: memory_mb,
+        memory_mb,
         cpus: options.limits.cpus,
         fixed_app_port: options.fixed_ports.then_some(lab.manifest.app.port),
         services: service_runs(lab, part, &renderer, &vars)?,

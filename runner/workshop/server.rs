@@ -291,8 +291,11 @@ async fn seat_sheet(State(workshop): State<Workshop>, Query(key): Query<Key>) ->
     response
 }
 
+/// Why a request for a seat is refused.
+type SeatRefusal = (StatusCode, &'static str);
+
 /// The seat with this number and the given secret, or the refusal.
-fn seat_for(workshop: &Workshop, n: &str, request: &Request) -> Result<Seat, Response> {
+fn seat_for(workshop: &Workshop, n: &str, request: &Request) -> Result<Seat, SeatRefusal> {
     let seat = n
         .parse::<usize>()
         .ok()
@@ -305,10 +308,10 @@ fn seat_for(workshop: &Workshop, n: &str, request: &Request) -> Result<Seat, Res
                 .find(|s| s.number == n)
                 .cloned()
         })
-        .ok_or_else(|| refuse(StatusCode::NOT_FOUND, "there is no such seat"))?;
+        .ok_or((StatusCode::NOT_FOUND, "there is no such seat"))?;
     match super::passthrough::token_of(request) {
         Some(token) if same(&token, &seat.token) => Ok(seat),
-        _ => Err(refuse(
+        _ => Err((
             StatusCode::FORBIDDEN,
             "this seat's secret is required: use the whole address on your seat's card",
         )),
@@ -321,8 +324,8 @@ async fn seat_root(
     Path(n): Path<String>,
     request: Request,
 ) -> Response {
-    if let Err(refused) = seat_for(&workshop, &n, &request) {
-        return refused;
+    if let Err((status, why)) = seat_for(&workshop, &n, &request) {
+        return refuse(status, why);
     }
     let query = request.uri().query().unwrap_or("");
     let location = format!("/seat/{n}/?{query}");
@@ -344,7 +347,7 @@ async fn seat_page(State(workshop): State<Workshop>, request: Request) -> Respon
     };
     let seat = match seat_for(&workshop, n, &request) {
         Ok(seat) => seat,
-        Err(refused) => return refused,
+        Err((status, why)) => return refuse(status, why),
     };
     let origins: Vec<String> = workshop
         .hosts

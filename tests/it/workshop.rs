@@ -671,7 +671,10 @@ fn workshop_verify_runs_the_part_once_per_seat_at_once_and_reports_each() {
     let said = text(&quick);
     assert_eq!(quick.status.code(), Some(0), "{said}");
     assert!(said.contains("seats: 2 seat(s)"), "{said}");
-    assert!(said.contains("verifying part1 on 2 seat(s) at once"), "{said}");
+    assert!(
+        said.contains("verifying part1 on 2 seat(s) at once"),
+        "{said}"
+    );
     for n in [1, 2] {
         assert!(
             said.lines()
