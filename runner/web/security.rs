@@ -154,13 +154,11 @@ pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> 
              this page only",
         );
     }
-    if !matches!(*request.method(), Method::GET | Method::HEAD) {
-        if origin != own_origin {
-            return refuse(
-                StatusCode::FORBIDDEN,
-                "a change must come from this page itself (its Origin)",
-            );
-        }
+    if !matches!(*request.method(), Method::GET | Method::HEAD) && origin != own_origin {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "a change must come from this page itself (its Origin)",
+        );
     }
     let mut response = next.run(request).await;
     secure_headers(response.headers_mut());

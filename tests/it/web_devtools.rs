@@ -76,6 +76,46 @@ async fn call(socket: &mut Socket, id: u64, method: &str, params: Value) -> Valu
     reply["result"].clone()
 }
 
+/// `HeapProfiler.takeHeapSnapshot` as DevTools makes it: the chunks it streams, joined.
+async fn heap_snapshot(socket: &mut Socket, id: u64) -> String {
+    let started = std::time::Instant::now();
+    let message = json!({"id": id, "method": "HeapProfiler.takeHeapSnapshot",
+                         "params": {"reportProgress": false}});
+    socket
+        .send(Message::text(message.to_string()))
+        .await
+        .unwrap();
+    let (mut snapshot, mut chunks, mut largest) = (String::new(), 0, 0);
+    tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(message) = socket.next().await {
+            let Message::Text(text) = message.expect("the relay keeps the connection") else {
+                continue;
+            };
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if value["id"] == id {
+                assert!(value.get("error").is_none(), "{value}");
+                return;
+            }
+            if value["method"] == "HeapProfiler.addHeapSnapshotChunk" {
+                let chunk = value["params"]["chunk"].as_str().unwrap();
+                chunks += 1;
+                largest = largest.max(text.len());
+                snapshot.push_str(chunk);
+            }
+        }
+        panic!("the connection ended during the heap snapshot")
+    })
+    .await
+    .expect("the heap snapshot within 120 s");
+    eprintln!(
+        "heap snapshot through the page: {} bytes in {chunks} chunks (largest message {largest} \
+         bytes), {:.1} s",
+        snapshot.len(),
+        started.elapsed().as_secs_f64()
+    );
+    snapshot
+}
+
 async fn evaluate(socket: &mut Socket, id: u64, expression: &str) -> Value {
     let result = call(
         socket,
@@ -125,6 +165,26 @@ async fn web_devtools_runs_code_in_the_sessions_app_through_the_page() {
     call(&mut devtools, 3, "Runtime.enable", json!({})).await;
     call(&mut devtools, 4, "Debugger.enable", json!({})).await;
 
+    // The Memory panel's heap snapshot: a heap of about 50 MB as a snapshot, streamed back in
+    // chunks, every one through the relay.
+    evaluate(
+        &mut devtools,
+        5,
+        "globalThis.labRunnerTestObjects = Array.from({length: 400000}, (_, i) => ({i, s: 'item ' + i})); 0",
+    )
+    .await;
+    let snapshot = heap_snapshot(&mut devtools, 6).await;
+    assert!(
+        snapshot.starts_with("{\"snapshot\":{\"meta\":") && snapshot.trim_end().ends_with('}'),
+        "a whole snapshot: {}…",
+        &snapshot[..snapshot.len().min(80)]
+    );
+    assert!(
+        snapshot.len() > 40 << 20,
+        "the snapshot of a heap this big: {} bytes",
+        snapshot.len()
+    );
+
     // The page itself (behind a workshop, the Origin is rewritten to the page's own) is let through.
     let mut from_page = open(&session, &target, &session.origin())
         .await
@@ -162,7 +222,12 @@ async fn web_devtools_refuses_what_is_not_devtools_with_the_token() {
     assert!(reply.body.contains("a token is required"), "{}", reply.body);
     let wrong = format!("/inspector?token={}", "0".repeat(token.len()));
     assert_eq!(handshake(&session, &wrong, &[devtools]).status, 403);
-    // A page of another site, no Origin at all, another scheme of DevTools' own name.
+    // A page of another site (as a browser's WebSocket sends it), then by hand: no Origin at
+    // all, a host that starts with DevTools' own name, `null`.
+    let err = open(&session, &target, "https://attacker.example")
+        .await
+        .expect_err("a foreign Origin is refused");
+    assert!(err.starts_with("HTTP 403"), "{err}");
     for origin in [
         Some("https://attacker.example"),
         Some("devtools://devtools.attacker.example"),
@@ -174,11 +239,6 @@ async fn web_devtools_refuses_what_is_not_devtools_with_the_token() {
         assert_eq!(reply.status, 403, "Origin {origin:?}: {}", reply.body);
         assert!(reply.body.contains("Chrome DevTools"), "{}", reply.body);
     }
-    let err = open(&session, &target, "https://attacker.example")
-        .await
-        .err()
-        .expect("a foreign Origin is refused");
-    assert!(err.starts_with("HTTP 403"), "{err}");
     // A DNS-rebinding Host.
     let reply = handshake(
         &session,
@@ -238,7 +298,6 @@ async fn web_devtools_without_an_inspector_says_so() {
     );
     let err = open(&session, &target, DEVTOOLS_ORIGIN)
         .await
-        .err()
-        .expect("no WebSocket without an inspector");
+        .expect_err("no WebSocket without an inspector");
     assert!(err.starts_with("HTTP 503"), "{err}");
 }
