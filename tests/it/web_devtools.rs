@@ -19,10 +19,14 @@ type Socket =
 
 const DEVTOOLS_ORIGIN: &str = "devtools://devtools";
 
-/// `start PART --web` on the process backend, once its first step waits for the participant (the
-/// environment is up).
+/// `start PART --web` on the process backend (or `backend`), once its first step waits for the
+/// participant (the environment is up).
 fn started(part: &str, first_step: &str) -> WebSession {
-    let session = WebSession::start(&["start", part, "--backend", "process"]);
+    started_on(part, first_step, "process")
+}
+
+fn started_on(part: &str, first_step: &str, backend: &str) -> WebSession {
+    let session = WebSession::start(&["start", part, "--backend", backend]);
     session.wait_state(&format!("step {first_step} waiting"), |s| {
         s["step"]["id"] == first_step && s["status"]["waiting"] == true
     });
@@ -300,4 +304,37 @@ async fn web_devtools_without_an_inspector_says_so() {
         .await
         .expect_err("no WebSocket without an inspector");
     assert!(err.starts_with("HTTP 503"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_devtools_follows_part3s_inspector_from_closed_to_the_tunnel() {
+    const TEST: &str = "web_devtools_follows_part3s_inspector_from_closed_to_the_tunnel";
+    if !crate::support::docker_or_skip(TEST) {
+        return;
+    }
+    // Part 3's container publishes no inspector: it opens on SIGUSR1 (3.2) inside the container,
+    // and is reached through the participant's `lab-runner tunnel` (3.3).
+    let session = started_on("part3", "3.1", "docker");
+    assert_eq!(session.state()["devtools"], true);
+    let target = format!("/inspector?token={}", session.token);
+    let reply = handshake(&session, &target, &[("Origin", DEVTOOLS_ORIGIN)]);
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(
+        reply
+            .body
+            .contains("no inspector answers at the session's inspector address"),
+        "{}",
+        reply.body
+    );
+    for (step, next) in [("3.1", "3.2"), ("3.2", "3.3"), ("3.3", "3.4")] {
+        let reply = session.act("do");
+        assert_eq!(reply.status, 202, "do {step}: {}", reply.body);
+        session.wait_state(&format!("step {next} after doing {step}"), |s| {
+            s["step"]["id"] == next && s["status"]["waiting"] == true
+        });
+    }
+    let mut devtools = open(&session, &target, DEVTOOLS_ORIGIN)
+        .await
+        .expect("the inspector through the tunnel, once it is open");
+    assert_eq!(evaluate(&mut devtools, 1, "1+1").await, 2);
 }
