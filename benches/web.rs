@@ -38,6 +38,7 @@ fn stats(name: &str, mut xs: Vec<f64>) {
 
 fn setup() -> PageSetup {
     PageSetup {
+        inspector: false,
         lab_title: "Bench lab".into(),
         part: "part2".into(),
         part_title: "A part".into(),
@@ -268,7 +269,12 @@ async fn page_usable(tab: &Inspector, url: &str) -> Result<Vec<f64>> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let (face, _choices, _asker) = lab_runner::web::serve_start(setup(), 0).await?;
+    let (face, _choices, _asker) = lab_runner::web::serve_start(
+        setup(),
+        0,
+        lab_runner::session::inspector_link::InspectorLink::new(),
+    )
+    .await?;
     let events = Events::new(vec![face.reporter()]);
     show_step(&events);
     let port: u16 = face

@@ -525,9 +525,11 @@ async fn start_command(args: StartArgs) -> Result<u8> {
     }
     let mut remote = None;
     let mut asker: Option<Box<dyn crate::actions::context::Asker>> = None;
+    let inspector = crate::session::inspector_link::InspectorLink::new();
     let face = if args.web.web {
         let (face, choices, page_asker) =
-            crate::web::serve_start(page_setup(&lab, part)?, args.web.port).await?;
+            crate::web::serve_start(page_setup(&lab, part)?, args.web.port, inspector.clone())
+                .await?;
         announce_page(&face.url, &args.web);
         reporters.push(face.reporter());
         remote = Some(choices);
@@ -541,6 +543,7 @@ async fn start_command(args: StartArgs) -> Result<u8> {
         engine,
         remote,
         asker,
+        inspector: args.web.web.then_some(inspector),
     };
     let events = Events::new(reporters);
     let run = crate::session::interactive::run(&lab, part, options, &events);
@@ -574,6 +577,7 @@ fn page_setup(lab: &Lab, part: &crate::lab::Part) -> Result<crate::web::state::P
         });
     }
     Ok(crate::web::state::PageSetup {
+        inspector: lab.environment(part).inspector != crate::lab::InspectorMode::None,
         lab_title: lab.manifest.title.clone(),
         part: part.id().to_string(),
         part_title: part.file.title.clone(),

@@ -47,6 +47,9 @@ pub struct StartOptions {
     /// Who answers a check's questions when there is no terminal (the browser guide); with a
     /// terminal, it does.
     pub asker: Option<Box<dyn Asker>>,
+    /// Told where the session's inspector is while its environment is up (the browser guide's
+    /// DevTools proxy).
+    pub inspector: Option<super::inspector_link::InspectorLink>,
 }
 
 /// What the participant chose at a step.
@@ -278,10 +281,16 @@ pub async fn run(
         }
     };
     session.announce_ready(events, part, started);
+    if let Some(link) = &options.inspector {
+        link.attach(&session.ctx);
+    }
 
     let mut input = Input::new(terminal, session.take_check_requests(), options.remote);
     let outcome = run_steps(lab, part, &session, events, &store, &mut input).await;
     drop(input);
+    if let Some(link) = &options.inspector {
+        link.detach();
+    }
     if let Ok(StartEnd::Completed) = outcome {
         // A participant does not fail a step: they try again, skip it, or leave.
         events.emit(Event::PartFinished {

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod engine;
 pub mod events;
 pub mod fresh;
+pub mod inspector_link;
 pub mod interactive;
 pub mod json;
 pub mod junit;

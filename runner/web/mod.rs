@@ -3,8 +3,10 @@
 //! reporter ([`state::GuideReporter`]), and the page's buttons send the terminal menu's choices into
 //! the same place the terminal's keys enter (`session::interactive`'s input). The page is rendered
 //! from the same Markdown the terminal shows ([`markdown`]), every asset is embedded, and the server
-//! is safe by construction ([`security`]).
+//! is safe by construction ([`security`]). Chrome DevTools reaches the session's inspector through
+//! the same server ([`devtools`]), so a participant who has only the page has DevTools too.
 
+pub mod devtools;
 pub mod markdown;
 pub mod security;
 pub mod server;
@@ -21,6 +23,7 @@ use tokio::sync::mpsc;
 use crate::actions::context::Asker;
 use crate::session::demo::PaceControl;
 use crate::session::events::Reporter;
+use crate::session::inspector_link::InspectorLink;
 use crate::session::interactive::Choice;
 use server::{OnAction, Refusal, Server};
 use state::{GuideReporter, PageSetup, Shared};
@@ -52,10 +55,11 @@ async fn serve(
     setup: PageSetup,
     port: u16,
     on_action: OnAction,
+    inspector: Option<InspectorLink>,
 ) -> Result<Face> {
     let token = crate::util::random::hex(16);
     let shared = Arc::new(Mutex::new(Shared::new(view, setup)));
-    let server = server::serve(port, token.clone(), shared.clone(), on_action).await?;
+    let server = server::serve(port, token.clone(), shared.clone(), on_action, inspector).await?;
     Ok(Face {
         url: format!("http://127.0.0.1:{}/?token={token}", server.addr.port()),
         shared,
@@ -100,11 +104,13 @@ impl Asker for PageAsker {
 }
 
 /// The participant's guide for `start --web`: the page, the choices its buttons send (the
-/// terminal menu's, taken only while the session offers its menu), and the asker that puts a
-/// check's questions on the page.
+/// terminal menu's, taken only while the session offers its menu), the asker that puts a
+/// check's questions on the page, and DevTools' WebSocket to wherever `inspector` says the
+/// session's inspector is.
 pub async fn serve_start(
     setup: PageSetup,
     port: u16,
+    inspector: InspectorLink,
 ) -> Result<(Face, mpsc::Receiver<Choice>, PageAsker)> {
     let (send, receive) = mpsc::channel(1);
     let (answer, answers) = std::sync::mpsc::channel::<String>();
@@ -125,7 +131,7 @@ pub async fn serve_start(
         shared.chosen();
         Ok(())
     });
-    let face = serve("start", setup, port, on_action).await?;
+    let face = serve("start", setup, port, on_action, Some(inspector)).await?;
     let asker = PageAsker {
         shared: face.shared.clone(),
         answers: Mutex::new(answers),
@@ -152,7 +158,7 @@ pub async fn serve_demo(
         }
         Ok(())
     });
-    Ok((serve("demo", setup, port, on_action).await?, receive))
+    Ok((serve("demo", setup, port, on_action, None).await?, receive))
 }
 
 /// Opens `url` in the default browser when there is a display to show it on; says what it did.

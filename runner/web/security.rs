@@ -7,6 +7,9 @@
 //!   DNS-rebinding page that resolves its own name to 127.0.0.1 cannot reach it.
 //! - Anything but GET and HEAD must come with an `Origin` equal to this server's own, and only
 //!   POST routes change state.
+//! - DevTools' WebSocket to the session's inspector ([`INSPECTOR_ROUTE`]) must come with the
+//!   `Origin` of Chrome's DevTools page (`devtools://devtools`) or this server's own: a page of any
+//!   other site that learnt the token still cannot drive the inspector from a visitor's browser.
 //! - Every answer carries a Content-Security-Policy that allows only the page's own script and
 //!   style (inline, by their hashes: no other inline script runs) and nothing of another origin, `nosniff`, no referrer (the token stays out of logs
 //!   elsewhere), no framing and no caching.
@@ -40,6 +43,12 @@ pub fn source_hash(text: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(digest)
     )
 }
+
+/// The route of DevTools' WebSocket to the session's inspector (`super::devtools`).
+pub const INSPECTOR_ROUTE: &str = "/inspector";
+
+/// The `Origin` Chrome's DevTools frontend (`devtools://devtools/bundled/…`) sends.
+pub const DEVTOOLS_ORIGIN: &str = "devtools://devtools";
 
 /// The header a page's actions carry the token in.
 pub const TOKEN_HEADER: &str = "x-lab-token";
@@ -131,18 +140,25 @@ pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> 
             "a token is required: use the URL lab-runner printed",
         );
     }
-    if !matches!(*request.method(), Method::GET | Method::HEAD) {
-        let origin = request
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if origin != format!("http://{host}") {
-            return refuse(
-                StatusCode::FORBIDDEN,
-                "a change must come from this page itself (its Origin)",
-            );
-        }
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let own_origin = format!("http://{host}");
+    if request.uri().path() == INSPECTOR_ROUTE && origin != DEVTOOLS_ORIGIN && origin != own_origin
+    {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "the inspector's WebSocket is for Chrome DevTools (Origin devtools://devtools) or \
+             this page only",
+        );
+    }
+    if !matches!(*request.method(), Method::GET | Method::HEAD) && origin != own_origin {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "a change must come from this page itself (its Origin)",
+        );
     }
     let mut response = next.run(request).await;
     secure_headers(response.headers_mut());

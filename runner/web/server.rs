@@ -1,5 +1,6 @@
 //! The HTTP server of the web face (axum, on 127.0.0.1 only): the page and its embedded assets, the
-//! page state as JSON, the live changes as Server-Sent Events, and the menu's actions as POSTs.
+//! page state as JSON, the live changes as Server-Sent Events, the menu's actions as POSTs, and
+//! (`start --web`) Chrome DevTools' WebSocket to the session's inspector ([`super::devtools`]).
 //! Every route sits behind [`super::security::guard`].
 
 use std::convert::Infallible;
@@ -19,9 +20,12 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
+use super::devtools::{self, Proxy};
 use super::security::{self, Guard};
 use super::state::{Change, Shared};
+use crate::session::inspector_link::InspectorLink;
 
 /// Why an action was not taken.
 pub enum Refusal {
@@ -57,12 +61,15 @@ pub struct Server {
     pub addr: SocketAddr,
     task: Option<JoinHandle<()>>,
     stop: Option<oneshot::Sender<()>>,
+    /// Ends the connections that outlive a request (DevTools' WebSockets).
+    ended: CancellationToken,
 }
 
 impl Server {
     /// Stops accepting, lets the pages' streams end (after [`Change::End`]) and waits for them,
     /// within [`FINISH_TIMEOUT`].
     pub async fn finish(&mut self) {
+        self.ended.cancel();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -77,18 +84,21 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        self.ended.cancel();
         if let Some(task) = &self.task {
             task.abort();
         }
     }
 }
 
-/// Binds 127.0.0.1:`port` (0: a free one) and serves the page.
+/// Binds 127.0.0.1:`port` (0: a free one) and serves the page; with `inspector`, also DevTools'
+/// WebSocket to the session's inspector at [`security::INSPECTOR_ROUTE`].
 pub async fn serve(
     port: u16,
     token: String,
     shared: Arc<Mutex<Shared>>,
     on_action: OnAction,
+    inspector: Option<InspectorLink>,
 ) -> Result<Server> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
@@ -105,20 +115,32 @@ pub async fn serve(
         on_action,
         token,
     };
-    let router = Router::new()
+    let ended = CancellationToken::new();
+    let mut router = Router::new()
         .route("/", get(page))
         .route("/assets/{name}", get(asset))
         .route("/state", get(state))
         .route("/events", get(events))
         .route("/action", post(action))
-        .with_state(app)
-        .layer(axum::middleware::from_fn_with_state(guard, security::guard));
+        .with_state(app);
+    if let Some(link) = inspector {
+        router = router.merge(
+            Router::new()
+                .route(security::INSPECTOR_ROUTE, get(devtools::inspector))
+                .with_state(Proxy {
+                    link,
+                    ended: ended.clone(),
+                }),
+        );
+    }
+    let router = router.layer(axum::middleware::from_fn_with_state(guard, security::guard));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(accept(listener, router, stopped));
     Ok(Server {
         addr,
         task: Some(task),
         stop: Some(stop),
+        ended,
     })
 }
 
@@ -127,13 +149,17 @@ pub async fn serve(
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves connections until `stopped`, then lets the open ones finish (a page's stream ends after
-/// [`Change::End`]). hyper directly, not `axum::serve`, for its header-read timeout.
+/// [`Change::End`]). hyper directly, not `axum::serve`, for its header-read timeout. Each
+/// connection may be upgraded (DevTools' WebSocket), which hyper-util's `GracefulShutdown` does not
+/// take: each connection is told to finish itself, and the last one to end lets `accept` return.
 async fn accept(
     listener: tokio::net::TcpListener,
     router: Router,
     mut stopped: oneshot::Receiver<()>,
 ) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let shutdown = CancellationToken::new();
+    // Every connection holds a sender: when all are dropped, every connection has ended.
+    let (alive, mut all_ended) = tokio::sync::mpsc::channel::<()>(1);
     loop {
         let (tcp, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -152,13 +178,25 @@ async fn accept(
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
-            .serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
-        let connection = graceful.watch(connection);
+            .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+            // DevTools' WebSocket (`/inspector`) takes the connection over after its 101.
+            .with_upgrades();
+        let shutdown = shutdown.clone();
+        let alive = alive.clone();
         tokio::spawn(async move {
+            let _alive = alive;
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                _ = shutdown.cancelled() => {}
+            }
+            connection.as_mut().graceful_shutdown();
             let _ = connection.await;
         });
     }
-    let _ = graceful.shutdown().await;
+    shutdown.cancel();
+    drop(alive);
+    let _ = all_ended.recv().await;
 }
 
 /// How many of the log's latest entries the page carries in itself; the event stream's first state,

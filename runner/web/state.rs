@@ -88,6 +88,9 @@ pub struct Snapshot {
     pub log: Vec<LogItem>,
     pub buttons: Vec<Button>,
     pub status: Status,
+    /// The page offers Chrome DevTools on the session's inspector through its own server
+    /// (`start --web` of a part with an inspector): it shows the `devtools://` address to paste.
+    pub devtools: bool,
 }
 
 /// A change sent to connected pages (`event:` is the variant's name, `data:` its JSON).
@@ -187,6 +190,7 @@ impl Shared {
                 log: Vec::new(),
                 buttons,
                 status: Status::default(),
+                devtools: view == "start" && page.inspector,
             },
             changes,
             started_steps: false,
@@ -531,6 +535,9 @@ fn verdict(what: &str, outcome: &Outcome) -> String {
 
 /// What the page knows before the session says anything.
 pub struct PageSetup {
+    /// The part's environment has an inspector: the page offers Chrome DevTools through its
+    /// server (`start --web`).
+    pub inspector: bool,
     pub lab_title: String,
     pub part: String,
     pub part_title: String,
@@ -564,6 +571,7 @@ mod tests {
         Shared::new(
             "start",
             PageSetup {
+                inspector: false,
                 lab_title: "Lab".into(),
                 part: "part2".into(),
                 part_title: "Two".into(),

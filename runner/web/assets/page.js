@@ -64,11 +64,35 @@
     log.replaceChildren(...s.log.slice(-MAX_LOG).map(logEntry));
     const last = [...log.querySelectorAll('.log.pass, .log.fail')].pop();
     if (last) last.scrollIntoView({ block: 'nearest' });
+    renderDevtools(s.devtools);
     buttons = s.buttons;
     renderMenu();
     renderStatus(s.status);
     // For benches/web.rs: when the page first became usable (rendered, with its menu).
     if (!performance.getEntriesByName('lab-usable').length) performance.mark('lab-usable');
+  }
+
+  // Chrome DevTools through this page's server (web/devtools.rs): the address is made from where
+  // the page is served, since behind a workshop its host, path and https are the workshop's. The
+  // WebSocket's address is relative to the page, like every other address the page uses.
+  function devtoolsAddress() {
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    const folder = location.pathname.replace(/[^/]*$/, '');
+    const socket = location.host + folder + 'inspector?token=' + encodeURIComponent(token);
+    // DevTools reads its `ws`/`wss` parameter decoded (URLSearchParams): our own query's ? = &
+    // are escaped so they stay inside that value; / and : are kept readable.
+    const value = encodeURIComponent(socket).replace(/%2F/gi, '/').replace(/%3A/gi, ':');
+    return 'devtools://devtools/bundled/inspector.html?' + scheme + '=' + value;
+  }
+
+  function renderDevtools(offered) {
+    const box = $('devtools');
+    box.hidden = !offered;
+    if (!offered || box.dataset.address) return;
+    const address = devtoolsAddress();
+    box.dataset.address = address;
+    $('devtools-url').textContent = address;
+    $('devtools-copy').dataset.copy = address;
   }
 
   // As many log entries as the runner keeps (state.rs MAX_LOG).
