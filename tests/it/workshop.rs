@@ -702,3 +702,102 @@ fn workshop_verify_runs_the_part_once_per_seat_at_once_and_reports_each() {
     assert_eq!(none.status.code(), Some(2), "{}", text(&none));
     assert!(text(&none).contains("--seats N"), "{}", text(&none));
 }
+
+/// A WebSocket to `path` on the workshop over TLS that trusts only the workshop's certificate.
+async fn workshop_socket(
+    workshop: &Workshop,
+    path: &str,
+    origin: Option<&str>,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+    String,
+> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    lab_runner::util::crypto::ensure_provider();
+    let config = lab_runner::workshop::tls::pinned_client_config(&workshop.pin).unwrap();
+    let tcp = tokio::net::TcpStream::connect(&workshop.addr)
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut request = format!("wss://{}{path}", workshop.addr)
+        .into_client_request()
+        .unwrap();
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().unwrap());
+    }
+    match tokio::time::timeout(
+        Duration::from_secs(15),
+        tokio_tungstenite::client_async(request, tls),
+    )
+    .await
+    {
+        Ok(Ok((socket, _))) => Ok(socket),
+        Ok(Err(tokio_tungstenite::tungstenite::Error::Http(answer))) => {
+            Err(format!("HTTP {}", answer.status()))
+        }
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer within 15 s".into()),
+    }
+}
+
+#[test]
+fn workshop_a_seats_devtools_reach_its_inspector_only_through_the_workshop() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    if !docker_or_skip("a seat's DevTools") {
+        return;
+    }
+    let _docker = docker_shared();
+    let (workshop, said) = Workshop::up_with(&["up", "--seats", "1", "--part", "part1"]);
+    assert!(said.contains("1 seat(s) ready"), "{said}");
+    let status = text(&workshop.run(&["status"]));
+    let seats = seat_addresses(&status);
+    let token = seats[0].1.split("token=").nth(1).unwrap().to_string();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        // What Chrome DevTools opens from the address the seat's page shows.
+        let path = format!("/seat/1/inspector?token={token}");
+        let mut socket = workshop_socket(&workshop, &path, Some("devtools://devtools"))
+            .await
+            .expect("DevTools reaches the seat's inspector through the workshop");
+        let call = serde_json::json!({
+            "id": 1,
+            "method": "Runtime.evaluate",
+            "params": {"expression": "1+1", "returnByValue": true}
+        });
+        socket
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                call.to_string(),
+            ))
+            .await
+            .unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(15), async {
+            while let Some(message) = socket.next().await {
+                if let tokio_tungstenite::tungstenite::Message::Text(text) = message.unwrap() {
+                    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    if value["id"] == 1 {
+                        return value;
+                    }
+                }
+            }
+            panic!("the connection ended before the reply")
+        })
+        .await
+        .expect("a reply within 15 s");
+        assert_eq!(reply["result"]["result"]["value"], 2, "{reply}");
+
+        // Without the seat's secret, or from a page that is not DevTools nor the seat's: refused.
+        let none = workshop_socket(&workshop, "/seat/1/inspector", Some("devtools://devtools"));
+        assert_eq!(none.await.err().as_deref(), Some("HTTP 403 Forbidden"));
+        let foreign = workshop_socket(&workshop, &path, Some("https://elsewhere.example"));
+        assert_eq!(foreign.await.err().as_deref(), Some("HTTP 403 Forbidden"));
+    });
+}
