@@ -151,6 +151,7 @@ fn engine_options(env: &EnvArgs, artifacts: Option<PathBuf>, mode: Mode) -> Engi
         artifacts_dir: artifacts,
         fixed_ports: env.fixed_ports,
         mode,
+        clean_terminal: false,
     }
 }
 
@@ -484,6 +485,8 @@ async fn start_command(args: StartArgs) -> Result<u8> {
     // What the participant saves (profiles, snapshots) stays where they can find it again.
     let mut engine = engine_options(&args.env, Some(PathBuf::from("lab-artifacts")), Mode::Start);
     engine.artifacts_per_session = false;
+    // Someone else types into the participant's terminal: none of this user's variables.
+    engine.clean_terminal = args.shell;
     // With the guide in the browser, the terminal keeps a short live log.
     let screen: Box<dyn crate::session::events::Reporter> = if args.web.web {
         Box::new(crate::session::short_log::ShortLogReporter::new(
@@ -519,13 +522,15 @@ async fn start_command(args: StartArgs) -> Result<u8> {
     }
     let mut remote = None;
     let mut asker: Option<Box<dyn crate::actions::context::Asker>> = None;
+    let mut on_ready = None;
     let face = if args.web.web {
         let (face, choices, page_asker) =
-            crate::web::serve_start(page_setup(&lab, part)?, args.web.port).await?;
+            crate::web::serve_start(page_setup(&lab, part)?, args.web.port, args.shell).await?;
         announce_page(&face.url, &args.web);
         reporters.push(face.reporter());
         remote = Some(choices);
         asker = Some(Box::new(page_asker));
+        on_ready = face.on_ready();
         Some(face)
     } else {
         None
@@ -535,6 +540,7 @@ async fn start_command(args: StartArgs) -> Result<u8> {
         engine,
         remote,
         asker,
+        on_ready,
     };
     let events = Events::new(reporters);
     let run = crate::session::interactive::run(&lab, part, options, &events);

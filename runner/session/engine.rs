@@ -44,6 +44,9 @@ pub struct EngineOptions {
     pub fixed_ports: bool,
     /// Which front end owns the session (said on its control socket; only `start` answers `check`).
     pub mode: super::control::Mode,
+    /// The participant's terminal starts from a clean environment, not the runner's (`start --web
+    /// --shell`: someone else types into it).
+    pub clean_terminal: bool,
 }
 
 /// One part's running environment and its variables.
@@ -278,6 +281,9 @@ pub async fn open_part(
         return Err(e.context(format!("the {} environment did not start", part.id())));
     }
     ctx.refresh_env_vars().await;
+    if options.clean_terminal {
+        ctx.terminals().lock().await.clean_environment();
+    }
     let control = match super::control::ControlServer::start(
         &ctx,
         lab.id(),

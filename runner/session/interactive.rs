@@ -47,7 +47,13 @@ pub struct StartOptions {
     /// Who answers a check's questions when there is no terminal (the browser guide); with a
     /// terminal, it does.
     pub asker: Option<Box<dyn Asker>>,
+    /// Called once the part's environment is up, with the session's context (the page's terminal
+    /// panel, `start --web --shell`, types into its participant terminals).
+    pub on_ready: Option<OnReady>,
 }
+
+/// What is handed the session's context when its environment is up.
+pub type OnReady = Box<dyn FnOnce(&crate::actions::Context) + Send>;
 
 /// What the participant chose at a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,6 +284,9 @@ pub async fn run(
         }
     };
     session.announce_ready(events, part, started);
+    if let Some(on_ready) = options.on_ready {
+        on_ready(&session.ctx);
+    }
 
     let mut input = Input::new(terminal, session.take_check_requests(), options.remote);
     let outcome = run_steps(lab, part, &session, events, &store, &mut input).await;

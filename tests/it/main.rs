@@ -40,4 +40,5 @@ mod verify;
 mod verify_step;
 mod web;
 mod web_browser;
+mod web_shell;
 mod workshop;
