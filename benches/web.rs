@@ -268,7 +268,7 @@ async fn page_usable(tab: &Inspector, url: &str) -> Result<Vec<f64>> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let (face, _choices, _asker) = lab_runner::web::serve_start(setup(), 0).await?;
+    let (face, _choices, _asker) = lab_runner::web::serve_start(setup(), 0, false).await?;
     let events = Events::new(vec![face.reporter()]);
     show_step(&events);
     let port: u16 = face

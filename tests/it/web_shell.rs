@@ -365,3 +365,104 @@ fn web_shell_refuses_what_the_page_would_not_send() {
     let again = shell(&session, &serde_json::json!({"interrupt": "2"}));
     assert_eq!(again.status, 409, "{}", again.body);
 }
+
+/// The Enter key, as a keyboard sends it.
+async fn enter(page: &crate::support::chrome::Page) {
+    for kind in ["keyDown", "keyUp"] {
+        page.tab
+            .call(
+                "Input.dispatchKeyEvent",
+                serde_json::json!({
+                    "type": kind, "key": "Enter", "code": "Enter",
+                    "windowsVirtualKeyCode": 13, "text": if kind == "keyDown" { "\r" } else { "" },
+                }),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// The panel in headless Chromium, as a participant uses it: a guide's block put in the terminal
+/// with its button and run with Enter, a command of their own typed and run, one started in a new
+/// terminal and ended with the Ctrl-C button.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_shell_in_a_browser_runs_what_is_typed_and_shows_its_output() {
+    use crate::support::chrome::{Chrome, Page, chromium_or_skip, screenshot_dir};
+    const TEST: &str = "web_shell_in_a_browser";
+    if !chromium_or_skip(TEST) {
+        return;
+    }
+    let session = start_with_shell();
+    let chrome = Chrome::start_sized(1280, 1000);
+    let mut page = Page::new(chrome.tab().await, &screenshot_dir(TEST)).await;
+    page.navigate(&session.url).await;
+    page.wait_for(
+        "document.querySelector('#step-title') && document.querySelector('#step-title').innerText.startsWith('Step 2.0 ') \
+         && !document.querySelector('#menu button[data-action=check]').disabled && !!document.querySelector('#terminal')",
+        "step 2.0 with the terminal panel",
+    )
+    .await;
+    // The intro's block, into the input with its button; the participant presses Enter.
+    page.click("#intro .code:not(.no-run) .to-term").await;
+    page.wait_for(
+        "document.querySelector('#term-input').value.includes('export BASE=http://127.0.0.1:')",
+        "the intro's commands in the terminal's input",
+    )
+    .await;
+    enter(&page).await;
+    page.wait_for(
+        "document.querySelector('#term-out').innerText.includes('> export BASE=') \
+         && document.querySelector('#term-note').innerText.includes('exit status 0')",
+        "the block run in the main terminal",
+    )
+    .await;
+    // A command of their own, typed: the export of the block before carried over.
+    page.tab
+        .call(
+            "Input.insertText",
+            serde_json::json!({"text": "echo \"the app is at $BASE\""}),
+        )
+        .await
+        .unwrap();
+    enter(&page).await;
+    page.wait_for(
+        "document.querySelector('#term-out').innerText.includes('the app is at http://127.0.0.1:')",
+        "the typed command's output",
+    )
+    .await;
+    // A command that keeps running, in a new terminal; Ctrl-C ends it.
+    page.tab
+        .call(
+            "Input.insertText",
+            serde_json::json!({"text": "echo listening; sleep 600"}),
+        )
+        .await
+        .unwrap();
+    page.click("#term-new").await;
+    page.wait_for(
+        "document.querySelector('#term-tabs [data-terminal=\"2\"][aria-selected=true]').innerText.includes('●') \
+         && document.querySelector('#term-out').innerText.includes('listening')",
+        "terminal 2 running, shown",
+    )
+    .await;
+    page.screenshot("1-terminal-2-running").await;
+    page.click("#term-ctrlc").await;
+    page.wait_for(
+        "document.querySelector('#term-out').innerText.endsWith('^C') \
+         && !document.querySelector('#term-tabs [data-terminal=\"2\"]').innerText.includes('●')",
+        "terminal 2 ended by Ctrl-C",
+    )
+    .await;
+    page.click("#term-tabs [data-terminal=\"main\"]").await;
+    page.wait_for(
+        "document.querySelector('#term-out').innerText.includes('the app is at')",
+        "the main terminal's output again",
+    )
+    .await;
+    page.screenshot("2-main-terminal").await;
+    let errors = page.console_errors();
+    assert!(
+        errors.is_empty(),
+        "the page's console has errors: {errors:#?}"
+    );
+}
