@@ -763,6 +763,39 @@ mod tests {
     }
 
     #[test]
+    fn a_terminal_keeps_its_last_lines_and_says_how_its_command_ended() {
+        let mut s = shared();
+        s.apply(&Event::Output {
+            part: "part2".into(),
+            step: None,
+            line: "before the panel".into(),
+        });
+        assert!(s.page.shell.is_none(), "no panel without --shell");
+        s.enable_shell();
+        let mut pages = s.changes.subscribe();
+        s.terminal_started("2", "lab-runner tunnel\n  --port 9229");
+        for n in 0..MAX_TERMINAL_LINES + 10 {
+            s.terminal_printed("2", &format!("line {n}"));
+        }
+        s.terminal_ended("2", "interrupted (Ctrl-C)".into(), Some("^C".into()));
+        let shell = s.page.shell.as_ref().unwrap();
+        assert_eq!(shell.terminals[0].name, MAIN_TERMINAL);
+        let other = &shell.terminals[1];
+        assert_eq!(other.lines.len(), MAX_TERMINAL_LINES);
+        assert_eq!(other.lines.last().unwrap(), "^C");
+        assert_eq!(other.lines[0], "line 11");
+        assert_eq!((other.ended, other.running.as_deref()), (1, None));
+        let Ok(Change::Terminal(first)) = pages.try_recv() else {
+            panic!("no terminal change")
+        };
+        assert_eq!(first.lines, ["$ lab-runner tunnel", ">   --port 9229"]);
+        assert_eq!(
+            first.running.as_deref(),
+            Some("lab-runner tunnel\n  --port 9229")
+        );
+    }
+
+    #[test]
     fn progress_marks_the_sidebar_and_a_menu_sets_waiting() {
         let mut s = shared();
         s.apply(&Event::ProgressSaved {

@@ -364,6 +364,27 @@ fn web_shell_refuses_what_the_page_would_not_send() {
     session.wait_state("terminal 2 interrupted", |s| ended(s, "2") == 1);
     let again = shell(&session, &serde_json::json!({"interrupt": "2"}));
     assert_eq!(again.status, 409, "{}", again.body);
+
+    // "Do it for me" types in the same terminal: its commands and their output show there.
+    assert_eq!(session.act("do").status, 202);
+    let state = session.wait_state("2.0 done for the participant", |s| {
+        s["step"]["id"] == "2.1" && s["status"]["waiting"] == true
+    });
+    let main = lines(&state, "main");
+    let at = main
+        .iter()
+        .position(|l| l.starts_with("$ curl -sS -w '\\n' \"$BASE/api/health\""))
+        .unwrap_or_else(|| {
+            panic!(
+                "\"do it for me\" is not in the terminal:\n{}",
+                main.join("\n")
+            )
+        });
+    assert!(
+        main[at..].iter().any(|l| l.contains("\"status\":\"ok\"")),
+        "{}",
+        main.join("\n")
+    );
 }
 
 /// The Enter key, as a keyboard sends it.

@@ -321,9 +321,15 @@
     if (!text.trim()) return;
     const body = { run: text };
     if (inNew) body.terminal = 'new';
-    const r = await shellPost(body);
-    if (!r.ok) { $('term-note').textContent = r.text; return; }
+    // Cleared at once, as a terminal does on Enter (what is typed meanwhile is the next command);
+    // given back when the command was refused.
     input.value = '';
+    const r = await shellPost(body);
+    if (!r.ok) {
+      $('term-note').textContent = r.text;
+      if (!input.value) input.value = text;
+      return;
+    }
     const started = /terminal `([^`]+)`/.exec(r.text);
     if (started) {
       termTab = started[1];
