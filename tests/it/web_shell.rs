@@ -385,6 +385,14 @@ fn web_shell_refuses_what_the_page_would_not_send() {
         "{}",
         main.join("\n")
     );
+    // `lab-runner check` typed in the page's terminal reaches this session (2.1 is not done yet).
+    let (printed, how) = type_and_wait(&session, "lab-runner check");
+    assert_ne!(how, "exit status 0", "{}", printed.join("\n"));
+    assert!(
+        printed.iter().any(|l| l.contains("expected: 403")),
+        "{}",
+        printed.join("\n")
+    );
 }
 
 /// The Enter key, as a keyboard sends it.
