@@ -273,6 +273,7 @@ async fn main() -> Result<()> {
         setup(),
         0,
         lab_runner::session::inspector_link::InspectorLink::new(),
+        false,
     )
     .await?;
     let events = Events::new(vec![face.reporter()]);

@@ -72,6 +72,46 @@ impl Terminals {
         }
     }
 
+    /// Starts the main terminal again from a clean environment, not the runner's own: `PATH` (this
+    /// `lab-runner`'s folder first), `HOME`, `LANG` and `TERM=dumb` only, so nothing of the person
+    /// running the runner reaches a participant who types into it (`start --web --shell`). What the
+    /// runner exports later (the session's socket, the intro's exports) is added as usual.
+    pub fn clean_environment(&mut self) {
+        let mut env = BTreeMap::new();
+        let runner_path =
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+        let path = match std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        {
+            Some(dir) => format!("{}:{runner_path}", dir.display()),
+            None => runner_path,
+        };
+        env.insert("PATH".to_string(), path);
+        if let Ok(home) = std::env::var("HOME") {
+            env.insert("HOME".to_string(), home);
+        }
+        env.insert(
+            "LANG".to_string(),
+            std::env::var("LANG").unwrap_or_else(|_| "C.UTF-8".into()),
+        );
+        env.insert("TERM".to_string(), "dumb".to_string());
+        // How this lab-runner reaches Docker and its state: `lab-runner pull`, `tunnel` and `check`
+        // typed in the terminal must reach the same engine and session as the runner.
+        for name in [
+            "DOCKER_HOST",
+            "DOCKER_CONTEXT",
+            "DOCKER_CONFIG",
+            "LAB_RUNNER_STATE_DIR",
+            "LAB_RUNNER_LAB",
+        ] {
+            if let Ok(value) = std::env::var(name) {
+                env.insert(name.to_string(), value);
+            }
+        }
+        self.env = env;
+    }
+
     /// A variable exported in the main terminal.
     pub fn exported(&self, name: &str) -> Option<&str> {
         self.env.get(name).map(String::as_str)
@@ -408,6 +448,118 @@ async fn interrupt(ctx: &Context, name: &str) -> Done {
         output: bg.output.lock().expect("output lock").clone(),
     };
     judge(ctx, &bg.command, &ran)
+}
+
+/// Where the lines of a command the participant typed go (the page's terminal panel).
+pub type LineSink = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// How a command the participant typed ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypedEnd {
+    /// It ended by itself, with this exit status (`None`: killed by a signal).
+    Exited(Option<i32>),
+    /// Ctrl-C ended it.
+    Interrupted,
+    /// It still ran at its time limit and was stopped.
+    TimedOut,
+}
+
+/// The script bash runs for what a participant typed: their lines as a terminal runs them (a
+/// failing line does not stop the next, no `set -e`), then what they exported and where they
+/// `cd`'d kept for the next command.
+fn typed_script(commands: &str) -> String {
+    format!(
+        "trap '__lab_status=$?; {{ env -0 > \"$__LAB_STATE/env\"; pwd > \"$__LAB_STATE/pwd\"; }} 2>/dev/null || true; exit $__lab_status' EXIT\n\
+         {commands}\n"
+    )
+}
+
+/// Runs `commands` as the participant typed them, in the main terminal (`keep` true: what they
+/// export and where they `cd` carry over, as in "do it for me") or in a terminal of its own
+/// started from the main terminal's environment and folder (`keep` false: a command left running,
+/// such as a tunnel). Each line printed goes to `sink`; `interrupt` is Ctrl-C; at `timeout` the
+/// command is stopped. The terminals are not held while it runs (a typed `lab-runner check` needs
+/// the session), so the caller runs one main command at a time.
+pub async fn run_typed(
+    terminals: &tokio::sync::Mutex<Terminals>,
+    commands: &str,
+    keep: bool,
+    timeout: Duration,
+    sink: LineSink,
+    interrupt: tokio::sync::oneshot::Receiver<()>,
+) -> anyhow::Result<TypedEnd> {
+    let (env, cwd) = terminals.lock().await.main_env();
+    let state = tempfile::tempdir().context("Failed to create a folder for the shell's state")?;
+    let mut child = Command::new("bash")
+        .arg("--noprofile")
+        .arg("--norc")
+        .arg("-c")
+        .arg(typed_script(commands))
+        .env_clear()
+        .envs(&env)
+        .env("__LAB_STATE", state.path())
+        .current_dir(&cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("Failed to run bash in {} (is it installed?)", cwd.display()))?;
+    let mut readers = Vec::new();
+    for stream in [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn AsyncRead + Unpin + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn AsyncRead + Unpin + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let sink = sink.clone();
+        readers.push(tokio::spawn(async move {
+            let mut lines = BufReader::new(stream).split(b'\n');
+            while let Ok(Some(line)) = lines.next_segment().await {
+                sink(String::from_utf8_lossy(&line).trim_end_matches('\r'));
+            }
+        }));
+    }
+    let end = tokio::select! {
+        status = child.wait() => TypedEnd::Exited(status.context("Failed to wait for bash")?.code()),
+        _ = tokio::time::sleep(timeout) => {
+            interrupt_group(&child, nix::sys::signal::Signal::SIGKILL);
+            let _ = child.wait().await;
+            TypedEnd::TimedOut
+        }
+        Ok(()) = interrupt => {
+            interrupt_group(&child, nix::sys::signal::Signal::SIGINT);
+            if tokio::time::timeout(INTERRUPT_GRACE, child.wait()).await.is_err() {
+                interrupt_group(&child, nix::sys::signal::Signal::SIGKILL);
+                let _ = child.wait().await;
+            }
+            TypedEnd::Interrupted
+        }
+    };
+    // Jobs the command left in the background end with it, as after a block of "do it for me".
+    interrupt_group(&child, nix::sys::signal::Signal::SIGTERM);
+    drain(readers).await;
+    if keep && end != TypedEnd::TimedOut {
+        let mut terminals = terminals.lock().await;
+        if let Ok(env) = std::fs::read(state.path().join("env")) {
+            terminals.env = parse_env(&env);
+        }
+        if let Ok(pwd) = std::fs::read_to_string(state.path().join("pwd")) {
+            let pwd = PathBuf::from(pwd.trim_end_matches('\n'));
+            if pwd.is_dir() {
+                terminals.cwd = pwd;
+            }
+        }
+    }
+    Ok(end)
 }
 
 #[cfg(test)]

@@ -85,7 +85,7 @@ pub enum Command {
     Lint(LintArgs),
     /// Do a part interactively: each step shown, your work checked against the live system
     #[command(
-        after_help = "Examples:\n  lab-runner start part1\n  lab-runner start 2 --backend process\n  lab-runner start part1 --web         # the same session in your browser too\n\nKeys at each step: c check my work · d do it for me · h hint · s show the commands · n skip · b back · q quit.\nProgress is saved after every step; run the same command to resume. Needs a terminal (see `verify`, `demo --yes`),\nunless --web serves the same session as a page in your browser (the same keys, as buttons)."
+        after_help = "Examples:\n  lab-runner start part1\n  lab-runner start 2 --backend process\n  lab-runner start part1 --web         # the same session in your browser too\n  lab-runner start part2 --web --shell # ... with a terminal on the page (a workshop seat)\n\nKeys at each step: c check my work · d do it for me · h hint · s show the commands · n skip · b back · q quit.\nProgress is saved after every step; run the same command to resume. Needs a terminal (see `verify`, `demo --yes`),\nunless --web serves the same session as a page in your browser (the same keys, as buttons).\n\nWARNING: --shell gives whoever has the page's address a shell on this machine, as the user running lab-runner.\nUse it only for a participant without a terminal of their own (a workshop seat), and keep the address to them."
     )]
     Start(StartArgs),
     /// Show a part to an audience: each step performed, narrated and checked
@@ -182,6 +182,11 @@ pub struct StartArgs {
     pub keep: bool,
     #[command(flatten)]
     pub web: WebArgs,
+    /// Give the page a terminal: commands typed there run on this machine, as this user, in the
+    /// session's participant terminal (for a participant without a terminal of their own, such as
+    /// a workshop seat). WARNING: whoever has the page's address gets a shell on this machine.
+    #[arg(long, requires = "web")]
+    pub shell: bool,
     /// Report your progress to an instructor's workshop (the address `lab-runner workshop up`
     /// printed): only the part, the step and your checks' verdicts are sent
     #[arg(long, value_name = "URL")]

@@ -155,6 +155,7 @@ fn engine_options(env: &EnvArgs, artifacts: Option<PathBuf>, mode: Mode) -> Engi
             memory_mb: env.memory,
             cpus: env.cpus,
         },
+        clean_terminal: false,
     }
 }
 
@@ -490,6 +491,8 @@ async fn start_command(args: StartArgs) -> Result<u8> {
     // What the participant saves (profiles, snapshots) stays where they can find it again.
     let mut engine = engine_options(&args.env, Some(PathBuf::from("lab-artifacts")), Mode::Start);
     engine.artifacts_per_session = false;
+    // Someone else types into the participant's terminal: none of this user's variables.
+    engine.clean_terminal = args.shell;
     // With the guide in the browser, the terminal keeps a short live log.
     let screen: Box<dyn crate::session::events::Reporter> = if args.web.web {
         Box::new(crate::session::short_log::ShortLogReporter::new(
@@ -526,14 +529,20 @@ async fn start_command(args: StartArgs) -> Result<u8> {
     let mut remote = None;
     let mut asker: Option<Box<dyn crate::actions::context::Asker>> = None;
     let inspector = crate::session::inspector_link::InspectorLink::new();
+    let mut on_ready = None;
     let face = if args.web.web {
-        let (face, choices, page_asker) =
-            crate::web::serve_start(page_setup(&lab, part)?, args.web.port, inspector.clone())
-                .await?;
+        let (face, choices, page_asker) = crate::web::serve_start(
+            page_setup(&lab, part)?,
+            args.web.port,
+            inspector.clone(),
+            args.shell,
+        )
+        .await?;
         announce_page(&face.url, &args.web);
         reporters.push(face.reporter());
         remote = Some(choices);
         asker = Some(Box::new(page_asker));
+        on_ready = face.on_ready();
         Some(face)
     } else {
         None
@@ -544,6 +553,7 @@ async fn start_command(args: StartArgs) -> Result<u8> {
         remote,
         asker,
         inspector: args.web.web.then_some(inspector),
+        on_ready,
     };
     let events = Events::new(reporters);
     let run = crate::session::interactive::run(&lab, part, options, &events);

@@ -46,6 +46,9 @@ pub struct EngineOptions {
     pub mode: super::control::Mode,
     /// Limits that replace the lab's own (`--memory`, `--cpus`; a workshop's seats).
     pub limits: Limits,
+    /// The participant's terminal starts from a clean environment, not the runner's (`start --web
+    /// --shell`: someone else types into it).
+    pub clean_terminal: bool,
 }
 
 /// Resource limits given on the command line instead of the lab's.
@@ -297,6 +300,9 @@ pub async fn open_part(
         return Err(e.context(format!("the {} environment did not start", part.id())));
     }
     ctx.refresh_env_vars().await;
+    if options.clean_terminal {
+        ctx.terminals().lock().await.clean_environment();
+    }
     let control = match super::control::ControlServer::start(
         &ctx,
         lab.id(),

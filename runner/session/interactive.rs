@@ -50,7 +50,13 @@ pub struct StartOptions {
     /// Told where the session's inspector is while its environment is up (the browser guide's
     /// DevTools proxy).
     pub inspector: Option<super::inspector_link::InspectorLink>,
+    /// Called once the part's environment is up, with the session's context (the page's terminal
+    /// panel, `start --web --shell`, types into its participant terminals).
+    pub on_ready: Option<OnReady>,
 }
+
+/// What is handed the session's context when its environment is up.
+pub type OnReady = Box<dyn FnOnce(&crate::actions::Context) + Send>;
 
 /// What the participant chose at a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +289,9 @@ pub async fn run(
     session.announce_ready(events, part, started);
     if let Some(link) = &options.inspector {
         link.attach(&session.ctx);
+    }
+    if let Some(on_ready) = options.on_ready {
+        on_ready(&session.ctx);
     }
 
     let mut input = Input::new(terminal, session.take_check_requests(), options.remote);

@@ -10,6 +10,7 @@ pub mod devtools;
 pub mod markdown;
 pub mod security;
 pub mod server;
+pub mod shell;
 pub mod state;
 
 use std::process::{Command, Stdio};
@@ -24,9 +25,10 @@ use crate::actions::context::Asker;
 use crate::session::demo::PaceControl;
 use crate::session::events::Reporter;
 use crate::session::inspector_link::InspectorLink;
-use crate::session::interactive::Choice;
+use crate::session::interactive::{Choice, OnReady};
 use server::{OnAction, Refusal, Server};
-use state::{GuideReporter, PageSetup, Shared};
+use shell::PageShell;
+use state::{GuideReporter, MAIN_TERMINAL, PageSetup, Shared};
 
 pub use state::PartSummary;
 
@@ -35,13 +37,28 @@ pub struct Face {
     pub url: String,
     pub shared: Arc<Mutex<Shared>>,
     _server: Server,
+    /// The terminal panel (`start --web --shell`).
+    shell: Option<Arc<PageShell>>,
 }
 
 impl Face {
-    /// The session is over: the pages get the last change, their streams end, the server stops.
+    /// The session is over: the panel's commands get Ctrl-C, the pages get the last change, their
+    /// streams end, the server stops.
     pub async fn finish(mut self) {
+        if let Some(shell) = &self.shell {
+            shell.close().await;
+        }
         self.shared.lock().expect("page state lock").end();
         self._server.finish().await;
+    }
+
+    /// What hands the session's context to the terminal panel once the environment is up (with
+    /// `--shell`).
+    pub fn on_ready(&self) -> Option<OnReady> {
+        let shell = self.shell.clone()?;
+        Some(Box::new(move |ctx: &crate::actions::Context| {
+            shell.ready(ctx)
+        }))
     }
 
     /// The reporter that feeds this page from the session's events.
@@ -56,14 +73,25 @@ async fn serve(
     port: u16,
     on_action: OnAction,
     inspector: Option<InspectorLink>,
+    with_shell: bool,
 ) -> Result<Face> {
     let token = crate::util::random::hex(16);
     let shared = Arc::new(Mutex::new(Shared::new(view, setup)));
-    let server = server::serve(port, token.clone(), shared.clone(), on_action, inspector).await?;
+    let shell = with_shell.then(|| Arc::new(PageShell::new(shared.clone())));
+    let server = server::serve(
+        port,
+        token.clone(),
+        shared.clone(),
+        on_action,
+        inspector,
+        shell.clone(),
+    )
+    .await?;
     Ok(Face {
         url: format!("http://127.0.0.1:{}/?token={token}", server.addr.port()),
         shared,
         _server: server,
+        shell,
     })
 }
 
@@ -106,11 +134,12 @@ impl Asker for PageAsker {
 /// The participant's guide for `start --web`: the page, the choices its buttons send (the
 /// terminal menu's, taken only while the session offers its menu), the asker that puts a
 /// check's questions on the page, and DevTools' WebSocket to wherever `inspector` says the
-/// session's inspector is.
+/// session's inspector is. With `shell` (`--shell`), the page has a terminal panel too.
 pub async fn serve_start(
     setup: PageSetup,
     port: u16,
     inspector: InspectorLink,
+    shell: bool,
 ) -> Result<(Face, mpsc::Receiver<Choice>, PageAsker)> {
     let (send, receive) = mpsc::channel(1);
     let (answer, answers) = std::sync::mpsc::channel::<String>();
@@ -127,11 +156,16 @@ pub async fn serve_start(
         if !shared.page.status.waiting {
             return Err(Refusal::Busy);
         }
+        // A check judged, or work done for the participant, while their own command still runs
+        // would see its half-done state.
+        if shared.terminal_running(MAIN_TERMINAL).is_some() {
+            return Err(Refusal::Terminal);
+        }
         send.try_send(choice).map_err(|_| Refusal::Busy)?;
         shared.chosen();
         Ok(())
     });
-    let face = serve("start", setup, port, on_action, Some(inspector)).await?;
+    let face = serve("start", setup, port, on_action, Some(inspector), shell).await?;
     let asker = PageAsker {
         shared: face.shared.clone(),
         answers: Mutex::new(answers),
@@ -158,7 +192,7 @@ pub async fn serve_demo(
         }
         Ok(())
     });
-    Ok((serve("demo", setup, port, on_action, None).await?, receive))
+    Ok((serve("demo", setup, port, on_action, None, false).await?, receive))
 }
 
 /// Opens `url` in the default browser when there is a display to show it on; says what it did.

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use axum::Router;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -24,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::devtools::{self, Proxy};
 use super::security::{self, Guard};
+use super::shell::{self as page_shell, PageShell, ShellRefusal, ShellRequest};
 use super::state::{Change, Shared};
 use crate::session::inspector_link::InspectorLink;
 
@@ -33,6 +35,8 @@ pub enum Refusal {
     Unknown,
     /// The session is not waiting for a choice now.
     Busy,
+    /// A command runs in the page's main terminal (`--shell`).
+    Terminal,
 }
 
 /// Takes a named action from the page (under the page state's lock).
@@ -43,6 +47,8 @@ struct App {
     shared: Arc<Mutex<Shared>>,
     on_action: OnAction,
     token: String,
+    /// The terminal panel, with `start --web --shell`.
+    shell: Option<Arc<PageShell>>,
 }
 
 /// The page and its assets, embedded in the binary.
@@ -99,6 +105,7 @@ pub async fn serve(
     shared: Arc<Mutex<Shared>>,
     on_action: OnAction,
     inspector: Option<InspectorLink>,
+    shell: Option<Arc<PageShell>>,
 ) -> Result<Server> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
@@ -114,6 +121,7 @@ pub async fn serve(
         shared,
         on_action,
         token,
+        shell,
     };
     let ended = CancellationToken::new();
     let mut router = Router::new()
@@ -122,6 +130,10 @@ pub async fn serve(
         .route("/state", get(state))
         .route("/events", get(events))
         .route("/action", post(action))
+        .route(
+            "/shell",
+            post(shell_route).layer(axum::extract::DefaultBodyLimit::max(page_shell::MAX_BODY)),
+        )
         .with_state(app);
     if let Some(link) = inspector {
         router = router.merge(
@@ -307,5 +319,58 @@ async fn action(State(app): State<App>, body: axum::body::Bytes) -> Response {
             "the session is busy: wait until the step's menu is offered again\n",
         )
             .into_response(),
+        Err(Refusal::Terminal) => (
+            StatusCode::CONFLICT,
+            "a command still runs in the main terminal: wait for it to end, or press Ctrl-C\n",
+        )
+            .into_response(),
+    }
+}
+
+/// The terminal panel's commands and Ctrl-C (`--shell` only).
+async fn shell_route(
+    State(app): State<App>,
+    body: Result<axum::body::Bytes, BytesRejection>,
+) -> Response {
+    let Some(shell) = &app.shell else {
+        return (
+            StatusCode::NOT_FOUND,
+            "this page has no terminal: the session was started without --shell \
+             (`lab-runner start PART --web --shell`)\n",
+        )
+            .into_response();
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "a request to the terminal may be at most {} KiB: run a longer script from a file\n",
+                    page_shell::MAX_BODY / 1024
+                ),
+            )
+                .into_response();
+        }
+        Err(rejection) => {
+            return (rejection.status(), format!("{}\n", rejection.body_text())).into_response();
+        }
+    };
+    let request = match serde_json::from_slice::<ShellRequest>(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("{}; {e}\n", page_shell::USAGE),
+            )
+                .into_response();
+        }
+    };
+    match shell.take(request) {
+        Ok(done) => (StatusCode::ACCEPTED, format!("{done}\n")).into_response(),
+        Err(ShellRefusal::Bad(why)) => {
+            (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response()
+        }
+        Err(ShellRefusal::Busy(why)) => (StatusCode::CONFLICT, format!("{why}\n")).into_response(),
     }
 }

@@ -72,6 +72,33 @@ pub struct Status {
     pub question: Option<String>,
 }
 
+/// A terminal of the page's panel (`start --web --shell`): the main one, or one a command was
+/// started in to keep running.
+#[derive(Debug, Clone, Serialize)]
+pub struct TerminalView {
+    pub name: String,
+    /// The command running in it now.
+    pub running: Option<String>,
+    /// How many commands have ended in it.
+    pub ended: u64,
+    /// How the last one ended (`exit status 0`, `interrupted (Ctrl-C)`, `stopped after 10 min`).
+    pub last: Option<String>,
+    /// What it printed, the last [`MAX_TERMINAL_LINES`] lines (its commands echoed after `$ `).
+    pub lines: Vec<String>,
+}
+
+/// The page's terminal panel.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShellView {
+    pub terminals: Vec<TerminalView>,
+}
+
+/// How many lines each terminal of the panel keeps.
+pub const MAX_TERMINAL_LINES: usize = 500;
+
+/// The main terminal's name in the panel.
+pub const MAIN_TERMINAL: &str = "main";
+
 /// Everything a page shows, sent when it connects.
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
@@ -91,6 +118,19 @@ pub struct Snapshot {
     /// The page offers Chrome DevTools on the session's inspector through its own server
     /// (`start --web` of a part with an inspector): it shows the `devtools://` address to paste.
     pub devtools: bool,
+    /// The terminal panel, only with `--shell`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shell: Option<ShellView>,
+}
+
+/// A change to one terminal of the panel: lines it printed, and what runs in it now.
+#[derive(Debug, Clone, Serialize)]
+pub struct TerminalChange {
+    pub name: String,
+    pub lines: Vec<String>,
+    pub running: Option<String>,
+    pub ended: u64,
+    pub last: Option<String>,
 }
 
 /// A change sent to connected pages (`event:` is the variant's name, `data:` its JSON).
@@ -104,6 +144,8 @@ pub enum Change {
     Status(Status),
     /// demo: the app's metrics, one sample.
     Metrics(serde_json::Value),
+    /// A terminal of the panel printed lines, or a command in it started or ended.
+    Terminal(TerminalChange),
     /// The session is over: the last change; each page's stream ends after it.
     End,
 }
@@ -115,6 +157,7 @@ impl Change {
             Change::Log(_) => "log",
             Change::Status(_) => "status",
             Change::Metrics(_) => "metrics",
+            Change::Terminal(_) => "terminal",
             Change::End => "end",
         }
     }
@@ -124,6 +167,7 @@ impl Change {
             Change::Log(l) => serde_json::to_string(l),
             Change::Status(s) => serde_json::to_string(s),
             Change::Metrics(m) => serde_json::to_string(m),
+            Change::Terminal(t) => serde_json::to_string(t),
             Change::End => Ok("{}".to_string()),
         };
         json.unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
@@ -191,6 +235,7 @@ impl Shared {
                 buttons,
                 status: Status::default(),
                 devtools: view == "start" && page.inspector,
+                shell: None,
             },
             changes,
             started_steps: false,
@@ -237,6 +282,102 @@ impl Shared {
         self.status_changed();
     }
 
+    /// Gives the page its terminal panel, with the main terminal (`--shell`).
+    pub fn enable_shell(&mut self) {
+        self.page.shell = Some(ShellView {
+            terminals: vec![TerminalView {
+                name: MAIN_TERMINAL.to_string(),
+                running: None,
+                ended: 0,
+                last: None,
+                lines: Vec::new(),
+            }],
+        });
+    }
+
+    /// What runs in the panel's terminal `name` (None: nothing, or no such terminal).
+    pub fn terminal_running(&self, name: &str) -> Option<&str> {
+        self.page
+            .shell
+            .as_ref()?
+            .terminals
+            .iter()
+            .find(|t| t.name == name)?
+            .running
+            .as_deref()
+    }
+
+    /// How many of the panel's terminals have a command running.
+    pub fn terminals_running(&self) -> usize {
+        self.page.shell.as_ref().map_or(0, |s| {
+            s.terminals.iter().filter(|t| t.running.is_some()).count()
+        })
+    }
+
+    /// Changes the terminal `name` (made when new) and sends the change; nothing without a panel.
+    fn terminal(
+        &mut self,
+        name: &str,
+        change: impl FnOnce(&mut TerminalView),
+        new_lines: Vec<String>,
+    ) {
+        let Some(shell) = self.page.shell.as_mut() else {
+            return;
+        };
+        let at = match shell.terminals.iter().position(|t| t.name == name) {
+            Some(at) => at,
+            None => {
+                shell.terminals.push(TerminalView {
+                    name: name.to_string(),
+                    running: None,
+                    ended: 0,
+                    last: None,
+                    lines: Vec::new(),
+                });
+                shell.terminals.len() - 1
+            }
+        };
+        let view = &mut shell.terminals[at];
+        change(view);
+        view.lines.extend(new_lines.iter().cloned());
+        let over = view.lines.len().saturating_sub(MAX_TERMINAL_LINES);
+        view.lines.drain(..over);
+        let sent = TerminalChange {
+            name: view.name.clone(),
+            lines: new_lines,
+            running: view.running.clone(),
+            ended: view.ended,
+            last: view.last.clone(),
+        };
+        self.send(Change::Terminal(sent));
+    }
+
+    /// A command starts in the terminal `name`: echoed as typed, and marked running.
+    pub fn terminal_started(&mut self, name: &str, command: &str) {
+        let command = command.to_string();
+        let echo = echoed(&command);
+        self.terminal(name, |t| t.running = Some(command), echo);
+    }
+
+    /// Lines a command printed in the terminal `name`.
+    pub fn terminal_printed(&mut self, name: &str, line: &str) {
+        self.terminal(name, |_| {}, vec![line.to_string()]);
+    }
+
+    /// The command in the terminal `name` ended (`how`: `exit status 0`, ...); `said` is printed
+    /// after its output when it has something to say (a failure, Ctrl-C, the time limit).
+    pub fn terminal_ended(&mut self, name: &str, how: String, said: Option<String>) {
+        self.terminal(
+            name,
+            |t| {
+                t.running = None;
+                t.ended += 1;
+                t.last = Some(how);
+            },
+            said.into_iter().collect(),
+        );
+    }
+
     /// Ends every page's stream (the session is over).
     pub fn end(&self) {
         self.send(Change::End);
@@ -262,10 +403,7 @@ impl Shared {
             }
             Event::EnvironmentFailed { error, .. } => self.log(
                 "bad",
-                format!(
-                    "the environment could not be brought up: {}",
-                    escape(error)
-                ),
+                format!("the environment could not be brought up: {}", escape(error)),
             ),
             Event::Shown { markdown, .. } => {
                 let html = to_html(markdown);
@@ -281,7 +419,11 @@ impl Shared {
                 }
             }
             Event::StepStarted {
-                step, title, index, of, ..
+                step,
+                title,
+                index,
+                of,
+                ..
             } => {
                 self.started_steps = true;
                 self.in_step = true;
@@ -328,15 +470,22 @@ impl Shared {
                 });
                 self.state_changed();
             }
-            Event::CommandRun { command, .. } => self.log(
+            Event::CommandRun { command, .. } => {
+                // "Do it for me" types in the same terminal the participant does.
+                self.terminal(MAIN_TERMINAL, |_| {}, echoed(command));
+                self.log(
                 "command",
                 format!(
                     "<div class=\"code\"><button type=\"button\" class=\"copy\" title=\"Copy\">Copy</button>\
                      <pre><code>{}</code></pre></div>",
                     escape(command)
                 ),
-            ),
-            Event::Output { line, .. } => self.log("output", escape(line)),
+                )
+            }
+            Event::Output { line, .. } => {
+                self.terminal(MAIN_TERMINAL, |_| {}, vec![line.clone()]);
+                self.log("output", escape(line))
+            }
             Event::ActionPerformed { text, .. } => self.log("action", escape(text)),
             Event::ActivityStarted {
                 label, expected_ms, ..
@@ -383,10 +532,7 @@ impl Shared {
                         format!("<strong>PASS</strong> step {} done", escape(step)),
                     );
                 } else {
-                    self.log(
-                        "fail",
-                        verdict(&format!("step {step}: not yet"), outcome),
-                    );
+                    self.log("fail", verdict(&format!("step {step}: not yet"), outcome));
                 }
             }
             Event::MistakesJudged { .. } | Event::MutationsJudged { .. } => {}
@@ -468,6 +614,16 @@ impl Shared {
             }
         }
     }
+}
+
+/// A command as a terminal shows it typed: `$ ` before its first line, `> ` before the others.
+fn echoed(command: &str) -> Vec<String> {
+    command
+        .trim_end_matches('\n')
+        .lines()
+        .enumerate()
+        .map(|(i, l)| format!("{}{l}", if i == 0 { "$ " } else { "> " }))
+        .collect()
 }
 
 fn label(action: &str) -> &'static str {
@@ -611,6 +767,39 @@ mod tests {
             item.html.contains("enable &lt;the&gt; lab"),
             "{}",
             item.html
+        );
+    }
+
+    #[test]
+    fn a_terminal_keeps_its_last_lines_and_says_how_its_command_ended() {
+        let mut s = shared();
+        s.apply(&Event::Output {
+            part: "part2".into(),
+            step: None,
+            line: "before the panel".into(),
+        });
+        assert!(s.page.shell.is_none(), "no panel without --shell");
+        s.enable_shell();
+        let mut pages = s.changes.subscribe();
+        s.terminal_started("2", "lab-runner tunnel\n  --port 9229");
+        for n in 0..MAX_TERMINAL_LINES + 10 {
+            s.terminal_printed("2", &format!("line {n}"));
+        }
+        s.terminal_ended("2", "interrupted (Ctrl-C)".into(), Some("^C".into()));
+        let shell = s.page.shell.as_ref().unwrap();
+        assert_eq!(shell.terminals[0].name, MAIN_TERMINAL);
+        let other = &shell.terminals[1];
+        assert_eq!(other.lines.len(), MAX_TERMINAL_LINES);
+        assert_eq!(other.lines.last().unwrap(), "^C");
+        assert_eq!(other.lines[0], "line 11");
+        assert_eq!((other.ended, other.running.as_deref()), (1, None));
+        let Ok(Change::Terminal(first)) = pages.try_recv() else {
+            panic!("no terminal change")
+        };
+        assert_eq!(first.lines, ["$ lab-runner tunnel", ">   --port 9229"]);
+        assert_eq!(
+            first.running.as_deref(),
+            Some("lab-runner tunnel\n  --port 9229")
         );
     }
 

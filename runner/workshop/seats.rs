@@ -98,7 +98,7 @@ pub fn start_all(spec: &SeatsSpec, root: &Path, join_url: &str) -> Result<Vec<St
             let log = std::fs::File::create(dir.join("seat.log"))
                 .with_context(|| format!("Failed to create seat {number}'s log"))?;
             let mut cmd = std::process::Command::new(&exe);
-            cmd.args(["start", &spec.part, "--web", "--no-browser"])
+            cmd.args(["start", &spec.part, "--web", "--no-browser", "--shell"])
                 .args(["--join", join_url, "--name", &format!("seat {number}")])
                 .args(["--backend", "docker"])
                 .args(["--memory", &spec.app_mb.to_string()])

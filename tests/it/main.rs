@@ -41,4 +41,5 @@ mod verify_step;
 mod web;
 mod web_browser;
 mod web_devtools;
+mod web_shell;
 mod workshop;

@@ -67,6 +67,7 @@
     renderDevtools(s.devtools);
     buttons = s.buttons;
     renderMenu();
+    if (s.shell) renderShell(s.shell);
     renderStatus(s.status);
     // For benches/web.rs: when the page first became usable (rendered, with its menu).
     if (!performance.getEntriesByName('lab-usable').length) performance.mark('lab-usable');
@@ -104,6 +105,7 @@
   function appendLog(item) {
     const log = $('log');
     log.append(logEntry(item));
+    if (shell) addToTerminalButtons(log.lastElementChild);
     while (log.childElementCount > MAX_LOG) log.firstElementChild.remove();
     if (item.class === 'pass' || item.class === 'fail') {
       log.lastElementChild.scrollIntoView({ block: 'nearest' });
@@ -197,6 +199,198 @@
     if (button && !button.disabled) { e.preventDefault(); act(b.action); }
   });
 
+  // The terminal panel (start --web --shell): commands run on the lab's machine, in the session's
+  // participant terminal ("do it for me" types there too). Built only when the session has one.
+  let shell = null;
+  let termTab = 'main';
+  // As many lines as the runner keeps per terminal (state.rs MAX_TERMINAL_LINES).
+  const MAX_TERM_LINES = 500;
+
+  function ensurePanel() {
+    if ($('terminal')) return;
+    const panel = el('section');
+    panel.id = 'terminal';
+    panel.setAttribute('aria-label', 'Your terminal on the lab machine');
+    const tabs = el('div');
+    tabs.id = 'term-tabs';
+    tabs.setAttribute('role', 'tablist');
+    const out = el('pre');
+    out.id = 'term-out';
+    const form = el('form');
+    form.id = 'term-form';
+    const input = el('textarea');
+    input.id = 'term-input';
+    input.rows = 2;
+    input.spellcheck = false;
+    input.setAttribute('autocomplete', 'off');
+    input.setAttribute('aria-label', 'Command: Enter runs it, Shift+Enter starts a new line');
+    input.placeholder = 'Type a command: Enter runs it, Shift+Enter starts a new line';
+    const run = el('button');
+    run.type = 'submit';
+    run.id = 'term-run';
+    run.textContent = 'Run';
+    const fresh = el('button');
+    fresh.type = 'button';
+    fresh.id = 'term-new';
+    fresh.textContent = 'Run in a new terminal';
+    fresh.title = 'For a command that keeps running (a tunnel): Ctrl-C ends it';
+    const ctrlc = el('button');
+    ctrlc.type = 'button';
+    ctrlc.id = 'term-ctrlc';
+    ctrlc.textContent = 'Ctrl-C';
+    const note = el('p');
+    note.id = 'term-note';
+    note.setAttribute('role', 'status');
+    const row = el('div', 'term-buttons');
+    row.append(run, fresh, ctrlc);
+    form.append(input, row);
+    panel.append(tabs, out, form, note);
+    $('menu').after(panel);
+    input.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        runTyped(false);
+      } else if (e.key === 'c' && e.ctrlKey && input.selectionStart === input.selectionEnd) {
+        e.preventDefault();
+        interruptTab();
+      }
+    });
+    form.addEventListener('submit', (e) => { e.preventDefault(); runTyped(false); });
+    fresh.addEventListener('click', () => runTyped(true));
+    ctrlc.addEventListener('click', interruptTab);
+  }
+
+  function terminalNamed(name) {
+    let t = shell.terminals.find((x) => x.name === name);
+    if (!t) {
+      t = { name: name, running: null, ended: 0, last: null, lines: [] };
+      shell.terminals.push(t);
+    }
+    return t;
+  }
+
+  function renderShell(sh) {
+    shell = sh;
+    ensurePanel();
+    if (!shell.terminals.some((t) => t.name === termTab)) termTab = 'main';
+    renderTabs();
+    renderTermOut();
+    for (const part of [$('intro'), $('instructions'), $('log'), $('closing')]) addToTerminalButtons(part);
+  }
+
+  function renderTabs() {
+    $('term-tabs').replaceChildren(...shell.terminals.map((t) => {
+      const tab = el('button', 'term-tab' + (t.running ? ' running' : ''));
+      tab.type = 'button';
+      tab.setAttribute('role', 'tab');
+      tab.setAttribute('aria-selected', String(t.name === termTab));
+      tab.dataset.terminal = t.name;
+      tab.textContent = (t.name === 'main' ? 'main terminal' : 'terminal ' + t.name) + (t.running ? ' ●' : '');
+      tab.title = t.running ? 'running: ' + t.running : (t.last || 'idle');
+      tab.addEventListener('click', () => { termTab = t.name; renderTabs(); renderTermOut(); });
+      return tab;
+    }));
+    const t = terminalNamed(termTab);
+    $('term-ctrlc').disabled = !t.running;
+    $('term-note').textContent = t.running
+      ? 'running: ' + t.running.split('\n')[0] + (t.name === 'main' ? '' : ' (Ctrl-C ends it)')
+      : (t.last ? 'last command: ' + t.last : '');
+  }
+
+  function renderTermOut() {
+    const out = $('term-out');
+    out.textContent = terminalNamed(termTab).lines.join('\n');
+    out.scrollTop = out.scrollHeight;
+  }
+
+  function terminalChange(c) {
+    if (!shell) return;
+    const t = terminalNamed(c.name);
+    t.lines.push(...c.lines);
+    const over = t.lines.length - MAX_TERM_LINES;
+    if (over > 0) t.lines.splice(0, over);
+    const structural = t.running !== c.running || t.ended !== c.ended;
+    t.running = c.running;
+    t.ended = c.ended;
+    t.last = c.last;
+    if (c.name === termTab) {
+      const out = $('term-out');
+      const atEnd = out.scrollTop + out.clientHeight >= out.scrollHeight - 4;
+      if (over > 0) {
+        renderTermOut();
+      } else if (c.lines.length) {
+        out.append((out.textContent ? '\n' : '') + c.lines.join('\n'));
+        if (atEnd) out.scrollTop = out.scrollHeight;
+      }
+    }
+    if (structural || !$('term-tabs').querySelector('[data-terminal="' + CSS.escape(c.name) + '"]')) renderTabs();
+  }
+
+  async function shellPost(body) {
+    try {
+      const r = await fetch('shell', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-Lab-Token': token },
+        body: JSON.stringify(body),
+      });
+      return { ok: r.ok, text: (await r.text()).trim() };
+    } catch (e) {
+      return { ok: false, text: 'lab-runner is not answering: ' + e };
+    }
+  }
+
+  async function runTyped(inNew) {
+    const input = $('term-input');
+    const text = input.value;
+    if (!text.trim()) return;
+    const body = { run: text };
+    if (inNew) body.terminal = 'new';
+    // Cleared at once, as a terminal does on Enter (what is typed meanwhile is the next command);
+    // given back when the command was refused.
+    input.value = '';
+    const r = await shellPost(body);
+    if (!r.ok) {
+      $('term-note').textContent = r.text;
+      if (!input.value) input.value = text;
+      return;
+    }
+    const started = /terminal `([^`]+)`/.exec(r.text);
+    if (started) {
+      termTab = started[1];
+      terminalNamed(termTab);
+      renderTabs();
+      renderTermOut();
+    }
+  }
+
+  async function interruptTab() {
+    const r = await shellPost({ interrupt: termTab });
+    if (!r.ok) $('term-note').textContent = r.text;
+  }
+
+  // "To terminal": a code block's text into the terminal's input; the participant reads it and
+  // presses Enter themselves.
+  function addToTerminalButtons(root) {
+    if (!root) return;
+    for (const block of root.querySelectorAll('.code:not(.no-run)')) {
+      if (block.querySelector('button.to-term')) continue;
+      const b = el('button', 'to-term');
+      b.type = 'button';
+      b.title = 'Put this in the terminal below (then press Enter)';
+      b.textContent = 'To terminal';
+      block.classList.add('has-term');
+      block.append(b);
+    }
+  }
+  document.addEventListener('click', (e) => {
+    const button = e.target.closest('button.to-term');
+    if (!button) return;
+    const input = $('term-input');
+    input.value = button.parentElement.querySelector('pre').innerText.replace(/\n$/, '');
+    input.focus();
+    input.scrollIntoView({ block: 'nearest' });
+  });
+
   // The presenter's charts: the last minutes of the app's metrics.
   const series = {};
   const WINDOW_MS = 5 * 60 * 1000;
@@ -254,6 +448,7 @@
   stream.addEventListener('log', (e) => appendLog(JSON.parse(e.data)));
   stream.addEventListener('status', (e) => renderStatus(JSON.parse(e.data)));
   stream.addEventListener('metrics', (e) => metrics(JSON.parse(e.data)));
+  stream.addEventListener('terminal', (e) => terminalChange(JSON.parse(e.data)));
   // The session is over: no reconnecting to a runner that has gone.
   stream.addEventListener('end', () => {
     stream.close();

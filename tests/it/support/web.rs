@@ -111,6 +111,17 @@ impl WebSession {
         serde_json::from_str(&reply.body).unwrap()
     }
 
+    /// The page state, or None when the page no longer answers (the session has ended).
+    pub fn try_state(&self) -> Option<serde_json::Value> {
+        std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        let raw = format!(
+            "GET /state?token={} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            self.token, self.port
+        );
+        let reply = std::panic::catch_unwind(|| http(self.port, &raw)).ok()?;
+        (reply.status == 200).then(|| serde_json::from_str(&reply.body).unwrap())
+    }
+
     /// An action as the page sends it.
     pub fn act(&self, action: &str) -> Reply {
         let origin = self.origin();
@@ -132,6 +143,16 @@ impl WebSession {
         what: &str,
         holds: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
+        self.wait_state_for(what, Duration::from_secs(60), holds)
+    }
+
+    /// [`WebSession::wait_state`] with a time limit of its own.
+    pub fn wait_state_for(
+        &self,
+        what: &str,
+        limit: Duration,
+        holds: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let started = std::time::Instant::now();
         loop {
             let state = self.state();
@@ -139,7 +160,7 @@ impl WebSession {
                 return state;
             }
             assert!(
-                started.elapsed() < Duration::from_secs(60),
+                started.elapsed() < limit,
                 "the page never showed {what}; its state:\n{state:#}"
             );
             std::thread::sleep(Duration::from_millis(50));
