@@ -470,15 +470,7 @@ fn records_of<const N: usize>(
 ) -> Result<(usize, u64)> {
     let mut i = 0;
     let mut count = 0;
-    let mut digits = DigitMasks::new(bytes);
     'records: loop {
-        if let Some((record, used)) = digits.record::<N>(i) {
-            on_record(&record)?;
-            count += 1;
-            i += used;
-            continue;
-        }
-        // Long numbers, other separators, the end of the buffer: number by number.
         let mut record = [0u64; N];
         let mut at = i;
         for slot in &mut record {
@@ -493,133 +485,6 @@ fn records_of<const N: usize>(
         i = at;
     }
     Ok((i, count))
-}
-
-/// Which bytes of a buffer are not digits, one bit a byte, 64 bytes to a word, worked out a word
-/// at a time as the scan reaches it (so a fast path that stops early has not paid for the rest).
-/// With it, the end of a number is one `trailing_zeros` away from its start: finding where the next
-/// number starts no longer waits on the digits of this one, and the branch predictor has no
-/// digit-count loop to guess wrong. The digits themselves are turned into a number eight at a time.
-struct DigitMasks<'a> {
-    bytes: &'a [u8],
-    /// Words whose 64 bytes all lie in `bytes`.
-    words: usize,
-    /// `word`'s mask and the next word's.
-    word: usize,
-    current: u64,
-    next: u64,
-}
-
-impl<'a> DigitMasks<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        let mut masks = DigitMasks {
-            bytes,
-            words: bytes.len() / 64,
-            word: 0,
-            current: 0,
-            next: 0,
-        };
-        masks.current = masks.mask(0);
-        masks.next = masks.mask(1);
-        masks
-    }
-
-    /// The non-digit bits of the 64 bytes of word `word`.
-    #[inline(always)]
-    fn mask(&self, word: usize) -> u64 {
-        let Some(block) = self.bytes.get(word * 64..word * 64 + 64) else {
-            return u64::MAX;
-        };
-        let mut mask = 0u64;
-        for (k, eight) in block.chunks_exact(8).enumerate() {
-            mask |= non_digits(u64::from_le_bytes(eight.try_into().unwrap_or([0; 8]))) << (8 * k);
-        }
-        mask
-    }
-
-    #[inline(always)]
-    fn load(&mut self, word: usize) {
-        if word == self.word.wrapping_add(1) {
-            self.current = self.next;
-        } else {
-            self.current = self.mask(word);
-        }
-        self.next = self.mask(word + 1);
-        self.word = word;
-    }
-
-    /// A whole record of `N` numbers of one to eight digits at `bytes[at..]`, laid out as V8
-    /// writes them (`1,23,456\n,`: commas between the numbers, `,` or `\n,` after the last):
-    /// its numbers and the bytes it takes with its separator. `None` for anything else, or too
-    /// near the end of the buffer (the caller then goes number by number).
-    ///
-    /// The ends of all its numbers come from one mask (each the lowest bit left, which is then
-    /// cleared), so nothing waits on the digits, and the record is checked with one branch.
-    #[inline(always)]
-    fn record<const N: usize>(&mut self, at: usize) -> Option<([u64; N], usize)> {
-        let word = at / 64;
-        if word + 3 > self.words {
-            return None;
-        }
-        if word != self.word {
-            self.load(word);
-        }
-        let bytes = self.bytes.get(at..at + 80)?;
-        let mut bits =
-            (((u128::from(self.next) << 64) | u128::from(self.current)) >> (at % 64)) as u64;
-        let mut record = [0u64; N];
-        let mut ok = true;
-        let mut start = 0usize;
-        let mut end = 0usize;
-        for (k, slot) in record.iter_mut().enumerate() {
-            // (64 when no bit is left: the number then runs to the window's end, which only
-            // the separator test below can accept)
-            end = bits.trailing_zeros() as usize;
-            bits &= bits.wrapping_sub(1);
-            let len = end.wrapping_sub(start);
-            ok &= len.wrapping_sub(1) < 8;
-            // Kept in range whatever `len` is; a wrong value is thrown away with `ok`.
-            let len = (len.wrapping_sub(1) & 7) + 1;
-            let start_at = start.min(64);
-            *slot = eight_digits(&bytes[start_at..start_at + 8], len);
-            if k + 1 < N {
-                ok &= bytes[end.min(64)] == b',';
-            }
-            start = end + 1;
-        }
-        let end = end.min(64);
-        let newline = bytes[end] == b'\n';
-        ok &= bytes[end] == b',' || (newline && bytes[end + 1] == b',');
-        ok.then_some((record, end + 1 + usize::from(newline)))
-    }
-}
-
-/// One bit per byte of `word` (eight bytes, little-endian) that is not an ASCII digit, bit `k` for
-/// byte `k`: a byte is a digit when it is at most 9 once XORed with '0', which eight bytes at a
-/// time is the high bit of `(x & 0x7f) + (0x80 - 10)` or of `x` itself; a multiplication gathers
-/// the eight high bits into one byte.
-#[inline(always)]
-fn non_digits(word: u64) -> u64 {
-    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let x = word ^ 0x3030_3030_3030_3030;
-    let above_nine = (((x & LOW7) + 0x7676_7676_7676_7676) | x) & HIGHS;
-    above_nine.wrapping_mul(0x0002_0408_1020_4081) >> 56
-}
-
-/// The value of the `len` (1 to 8) ASCII digits that start `bytes` (eight bytes; those after the
-/// digits are ignored): three multiplications instead of a loop (the SWAR conversion; the first
-/// byte is the most significant digit and the lowest byte of a little-endian word).
-#[inline(always)]
-fn eight_digits(bytes: &[u8], len: usize) -> u64 {
-    let word = u64::from_le_bytes(bytes.try_into().unwrap_or([b'0'; 8]));
-    // Digits to their values, moved to the top so that the bytes after them fall off and zeros
-    // come in below.
-    let mut v =
-        (word.wrapping_sub(0x3030_3030_3030_3030) & 0x0F0F_0F0F_0F0F_0F0F) << (64 - 8 * len);
-    v = v.wrapping_mul((10 << 8) + 1) >> 8;
-    v = (v & 0x00FF_00FF_00FF_00FF).wrapping_mul((100 << 16) + 1) >> 16;
-    (v & 0x0000_FFFF_0000_FFFF).wrapping_mul((10_000 << 32) + 1) >> 32
 }
 
 /// A number at `bytes[at..]` followed by `,` or `\n,`, if a whole one certainly fits: its value and
@@ -945,41 +810,6 @@ mod tests {
                     records(&broken, fields).is_err(),
                     "{damage} with {fields} fields"
                 );
-            }
-        }
-    }
-
-    #[test]
-    fn eight_digits_at_a_time_agree_with_the_byte_loop() {
-        for len in 1..=8usize {
-            for seed in 0..2_000u64 {
-                let n = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) % 10u64.pow(len as u32);
-                let text = format!("{n:0len$}");
-                // Whatever follows the digits (separators, other digits, non-ASCII) is ignored.
-                let mut bytes = text.into_bytes();
-                bytes.extend_from_slice(
-                    &[b',', b'9', 0xff, b'\n', b'7', b'0', b'5', b'1'][..8 - len],
-                );
-                assert_eq!(eight_digits(&bytes, len), n, "{bytes:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn non_digit_masks_agree_with_a_byte_test() {
-        // Every byte value at every position of the word, among digits and among separators.
-        for value in 0..=255u8 {
-            for at in 0..8 {
-                for filler in [b'5', b',', b'\n', 0xff, b'0', b'9'] {
-                    let mut bytes = [filler; 8];
-                    bytes[at] = value;
-                    let want = bytes
-                        .iter()
-                        .enumerate()
-                        .map(|(k, b)| u64::from(!b.is_ascii_digit()) << k)
-                        .sum::<u64>();
-                    assert_eq!(non_digits(u64::from_le_bytes(bytes)), want, "{bytes:?}");
-                }
             }
         }
     }
