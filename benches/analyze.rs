@@ -7,7 +7,8 @@
 //! 2. Times the heap snapshot summary (parse + DevTools preparation + dominator tree + retained
 //!    sizes + table, `--convention devtools`) in a child process, which reports its own peak RSS
 //!    (VmHWM), so the figure is the analysis alone.
-//!    Each round runs it with `--threads 1` and with `--threads 2` (the edges read in two halves).
+//!    Each round runs it with `--threads 1` and with `--threads 2` (the nodes and edges read in
+//!    two halves).
 //! 3. Times `node -e "JSON.parse(fs.readFileSync(f))"` on the same file, interleaved with (2).
 //! 4. Times the CPU profile → top table + flame graph SVG.
 //!

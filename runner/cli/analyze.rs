@@ -72,8 +72,9 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub timings: bool,
 
-    /// Threads for reading a heap snapshot: with 2, the edges of a big one (a million or more)
-    /// are read in two halves at once. Same result; faster only when a second core is free
+    /// Threads for reading a heap snapshot: with 2, the nodes and the edges of a big one
+    /// (262,144 nodes, a million edges or more) are each read in two halves at once. Same result;
+    /// faster only when a second core is free
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
     pub threads: u8,
 }

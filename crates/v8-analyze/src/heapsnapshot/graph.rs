@@ -144,6 +144,16 @@ impl IndexSet {
         self.words[word] |= 1 << (index & 63);
     }
 
+    /// Adds every index of `other`.
+    pub fn union_with(&mut self, other: &IndexSet) {
+        if self.words.len() < other.words.len() {
+            self.words.resize(other.words.len(), 0);
+        }
+        for (word, &theirs) in self.words.iter_mut().zip(&other.words) {
+            *word |= theirs;
+        }
+    }
+
     #[inline(always)]
     pub fn contains(&self, index: u64) -> bool {
         let word = (index >> 6) as usize;

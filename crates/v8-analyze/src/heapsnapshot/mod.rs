@@ -81,9 +81,10 @@ impl HeapSnapshot {
         HeapSnapshot::load_with(path, convention, 1)
     }
 
-    /// [`load_as`](Self::load_as) on up to `threads` threads: with 2 or more, a big `edges`
-    /// array (a million edges or more) is read in two halves at once, each from its own place in
-    /// the file, split at a record boundary. The result is the same; a file the halves cannot
+    /// [`load_as`](Self::load_as) on up to `threads` threads: with 2 or more, a big `nodes`
+    /// array (262,144 nodes or more) and a big `edges` array (a million edges or more) are each
+    /// read in two halves at once, each from its own place in the file, split at a record
+    /// boundary. The result is the same; a file the halves cannot
     /// be read from (damaged, or not laid out one record a line as V8 writes it) is read again
     /// on one thread.
     pub fn load_with(path: &Path, convention: Convention, threads: usize) -> Result<HeapSnapshot> {

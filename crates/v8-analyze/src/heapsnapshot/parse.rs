@@ -12,7 +12,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 
 use anyhow::{Context, Result, bail};
 
-use super::graph::{Edges, Graph, IndexSet, Location, MAX_NODES, edge_kind};
+use super::graph::{Edges, Graph, IndexSet, Location, MAX_NODES, Sizes, edge_kind};
 use super::layout::{EdgeField, Header, Layout, NodeField};
 use super::scan::{ByteStream, describe, unescape};
 
@@ -76,7 +76,7 @@ pub(crate) fn parse<R: Read>(
         }
         match key.as_slice() {
             b"snapshot" => parts.read_header(&mut stream, file_len)?,
-            b"nodes" => parts.read_nodes(&mut stream)?,
+            b"nodes" => parts.read_nodes(&mut stream, split)?,
             b"edges" => parts.read_edges(&mut stream, split)?,
             b"locations" => parts.read_locations(&mut stream)?,
             b"strings" => parts.read_strings(&mut stream)?,
@@ -162,91 +162,89 @@ impl Parts {
         usize::try_from(claimed.min(bound)).unwrap_or(0)
     }
 
-    fn read_nodes<R: Read>(&mut self, stream: &mut ByteStream<R>) -> Result<()> {
+    fn read_nodes<R: Read>(
+        &mut self,
+        stream: &mut ByteStream<R>,
+        split: Option<&File>,
+    ) -> Result<()> {
         let Some((header, layout)) = &self.header else {
             bail!("the \"nodes\" array comes before the \"snapshot\" header that describes it");
         };
         if self.graph.is_some() {
             bail!("the file has two \"nodes\" arrays");
         }
-        let field_count = layout.node_field_count();
-        let position = |wanted| position_of(&layout.node_fields, wanted);
-        let (type_at, name_at, id_at, size_at, edges_at) = (
-            position(NodeField::Type),
-            position(NodeField::Name),
-            position(NodeField::Id),
-            position(NodeField::SelfSize),
-            position(NodeField::EdgeCount),
-        );
-        // Optional: where it is not written, a field that always holds 0 stands in for it.
-        let detached_at = layout
-            .node_fields
-            .iter()
-            .position(|&f| f == NodeField::Detachedness);
-        let type_count = layout.node_type_names.len() as u64;
-        // Names of nodes whose name is a class or a label (not the text of a JS string) are kept.
-        let mut string_like = [false; 256];
-        for name in ["string", "concatenated string", "sliced string"] {
-            if let Some(code) = layout.node_type(name) {
-                string_like[usize::from(code)] = true;
-            }
-        }
+        let rules = NodeRules::new(layout);
+        let field_count = rules.field_count;
         let capacity = self.capacity(header.node_count, field_count);
         let mut graph = Graph::new(layout);
-        graph.node_types.reserve_exact(capacity);
-        graph.node_names.reserve_exact(capacity);
-        graph.node_ids.reserve_exact(capacity);
-        graph.self_sizes.small.reserve_exact(capacity);
-        let first_edge = &mut self.edges.first_edge;
+        let mut first_edge = std::mem::take(&mut self.edges.first_edge);
         first_edge.reserve_exact(capacity + 1);
-        let wanted = &mut self.wanted;
+        let mut nodes = NodeColumns::with_capacity(capacity);
+        nodes.edge_ends = first_edge;
+        nodes.wanted = std::mem::take(&mut self.wanted);
+        let plan = match (split, header.node_count) {
+            (Some(file), Some(claimed)) if claimed >= SPLIT_MIN_NODES => {
+                plan_split(file, stream, claimed, field_count)?
+            }
+            _ => None,
+        };
 
-        let mut edge_total: u64 = 0;
-        let g = &mut graph;
-        let (node, leftover) = stream.scan_records(
-            "nodes",
-            field_count,
-            #[inline(always)]
-            |record| {
-                let node = g.node_types.len();
-                let (node_type, name, id, size, edges) = (
-                    record[type_at],
-                    record[name_at],
-                    record[id_at],
-                    record[size_at],
-                    record[edges_at],
-                );
-                if node_type >= type_count || name > u64::from(u32::MAX) || id > u64::from(u32::MAX)
-                {
-                    return Err(bad_node(node, node_type, type_count, name, id));
+        let (node, leftover) = match plan {
+            None => stream.scan_records(
+                "nodes",
+                field_count,
+                #[inline(always)]
+                |record| rules.keep(&mut nodes, record),
+            )?,
+            Some(plan) => {
+                #[cfg(test)]
+                tests::NODE_SPLITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // As with the edges: the first half here, the second on a thread of its own, and
+                // any surprise reads the file again on one thread.
+                let (first, second) = std::thread::scope(|scope| {
+                    let second = scope.spawn(|| second_half_of_nodes(plan, &rules, capacity));
+                    let first = first_half(
+                        stream,
+                        plan,
+                        "nodes",
+                        field_count,
+                        #[inline(always)]
+                        |record| rules.keep(&mut nodes, record),
+                    );
+                    (first, second.join())
+                });
+                let (Ok(first_count), Ok(Ok((half, half_count, end)))) = (first, second) else {
+                    return Err(SplitFailed.into());
+                };
+                let total = first_count + half_count;
+                if header.node_count != Some(total) || total >= MAX_NODES as u64 {
+                    return Err(SplitFailed.into());
                 }
-                if node >= MAX_NODES {
-                    bail!("the snapshot has more than {MAX_NODES} nodes, which is not supported");
-                }
-                g.node_types.push(node_type as u8);
-                g.node_names.push(name as u32);
-                if !string_like[node_type as usize] {
-                    wanted.insert(name as u32);
-                }
-                g.node_ids.push(id as u32);
-                g.self_sizes.push(size);
-                if let Some(at) = detached_at
-                    && record[at] != 0
-                {
-                    g.detachedness
-                        .push((node as u32, record[at].min(255) as u8));
-                }
-                edge_total += edges;
-                match u32::try_from(edge_total) {
-                    Ok(end) => first_edge.push(end),
-                    Err(_) => bail!(
-                        "the edge counts pass {} edges, which is not supported",
-                        u32::MAX
-                    ),
-                }
-                Ok(())
-            },
-        )?;
+                nodes.append(half)?;
+                let mut file = plan.file;
+                file.seek(SeekFrom::Start(end))
+                    .context("moving past the \"nodes\" array")?;
+                stream.jumped_to(end);
+                (total, 0)
+            }
+        };
+        let NodeColumns {
+            types,
+            names,
+            ids,
+            sizes,
+            detachedness,
+            edge_ends,
+            wanted,
+            ..
+        } = nodes;
+        graph.node_types = types;
+        graph.node_names = names;
+        graph.node_ids = ids;
+        graph.self_sizes = sizes;
+        graph.detachedness = detachedness;
+        self.edges.first_edge = edge_ends;
+        self.wanted = wanted;
         if leftover != 0 {
             bail!(
                 "the \"nodes\" array holds {} numbers, which is not a whole number of nodes of {} \
@@ -372,7 +370,7 @@ impl Parts {
                 // one thread, which says exactly what is wrong.
                 let (first, second) = std::thread::scope(|scope| {
                     let second = scope.spawn(|| second_half(plan, &rules, expected));
-                    let first = first_half(stream, plan, field_count, on_edge);
+                    let first = first_half(stream, plan, "edges", field_count, on_edge);
                     (first, second.join())
                 });
                 let (Ok(first_count), Ok(Ok(half))) = (first, second) else {
@@ -642,24 +640,194 @@ fn position_of<F: PartialEq>(fields: &[F], wanted: F) -> usize {
 
 /// An `edges` array of fewer edges than this is read on one thread (the tests split smaller ones).
 const SPLIT_MIN_EDGES: u64 = if cfg!(test) { 1 << 16 } else { 1 << 20 };
+/// A `nodes` array of fewer nodes than this is read on one thread (about as many numbers as the
+/// smallest `edges` array that is split).
+const SPLIT_MIN_NODES: u64 = if cfg!(test) { 1 << 14 } else { 1 << 18 };
 
 /// Edge kinds while parsing: dropped (weak), and a property whose kind depends on its source.
 const WEAK: u8 = 0xff;
 /// A property: `OBJECT_PROPERTY` from an object, `OTHER` from anything else.
 const PROPERTY: u8 = 0xfe;
 
-/// Reading the `edges` array on two threads did not work out for this file (a damaged array, or
-/// one not laid out as V8 writes it): it is read again on one thread, which says what is wrong.
+/// Reading the `nodes` or `edges` array on two threads did not work out for this file (a damaged
+/// array, or one not laid out as V8 writes it): it is read again on one thread, which says what
+/// is wrong.
 #[derive(Debug)]
 pub(crate) struct SplitFailed;
 
 impl std::fmt::Display for SplitFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the edges array could not be read in two halves")
+        f.write_str("an array could not be read in two halves")
     }
 }
 
 impl std::error::Error for SplitFailed {}
+
+/// What every node record is checked against, and where its fields are.
+struct NodeRules {
+    field_count: usize,
+    type_at: usize,
+    name_at: usize,
+    id_at: usize,
+    size_at: usize,
+    edges_at: usize,
+    /// Optional: where it is not written, a field that always holds 0 stands in for it.
+    detached_at: Option<usize>,
+    type_count: u64,
+    /// Node types whose name is the text of a JS string (the names of the others are kept).
+    string_like: [bool; 256],
+}
+
+impl NodeRules {
+    fn new(layout: &Layout) -> NodeRules {
+        let position = |wanted| position_of(&layout.node_fields, wanted);
+        let mut string_like = [false; 256];
+        for name in ["string", "concatenated string", "sliced string"] {
+            if let Some(code) = layout.node_type(name) {
+                string_like[usize::from(code)] = true;
+            }
+        }
+        NodeRules {
+            field_count: layout.node_field_count(),
+            type_at: position(NodeField::Type),
+            name_at: position(NodeField::Name),
+            id_at: position(NodeField::Id),
+            size_at: position(NodeField::SelfSize),
+            edges_at: position(NodeField::EdgeCount),
+            detached_at: layout
+                .node_fields
+                .iter()
+                .position(|&f| f == NodeField::Detachedness),
+            type_count: layout.node_type_names.len() as u64,
+            string_like,
+        }
+    }
+
+    /// Checks one node record and appends it to `nodes`.
+    #[inline(always)]
+    fn keep(&self, nodes: &mut NodeColumns, record: &[u64]) -> Result<()> {
+        let node = nodes.types.len();
+        let (node_type, name, id, size, edges) = (
+            record[self.type_at],
+            record[self.name_at],
+            record[self.id_at],
+            record[self.size_at],
+            record[self.edges_at],
+        );
+        if node_type >= self.type_count || name > u64::from(u32::MAX) || id > u64::from(u32::MAX) {
+            return Err(bad_node(node, node_type, self.type_count, name, id));
+        }
+        if node >= MAX_NODES {
+            bail!("the snapshot has more than {MAX_NODES} nodes, which is not supported");
+        }
+        nodes.types.push(node_type as u8);
+        nodes.names.push(name as u32);
+        if !self.string_like[node_type as usize] {
+            nodes.wanted.insert(name as u32);
+        }
+        nodes.ids.push(id as u32);
+        nodes.sizes.push(size);
+        if let Some(at) = self.detached_at
+            && record[at] != 0
+        {
+            nodes
+                .detachedness
+                .push((node as u32, record[at].min(255) as u8));
+        }
+        nodes.edge_total += edges;
+        match u32::try_from(nodes.edge_total) {
+            Ok(end) => nodes.edge_ends.push(end),
+            Err(_) => bail!(
+                "the edge counts pass {} edges, which is not supported",
+                u32::MAX
+            ),
+        }
+        Ok(())
+    }
+}
+
+/// Nodes as they are read: the graph's columns (with `first_edge`, which starts with a 0), or a
+/// second half's own, numbered from 0 and with edge ends counted from its first node.
+#[derive(Default)]
+struct NodeColumns {
+    types: Vec<u8>,
+    names: Vec<u32>,
+    ids: Vec<u32>,
+    sizes: Sizes,
+    detachedness: Vec<(u32, u8)>,
+    /// After each node, the edges of the nodes so far.
+    edge_ends: Vec<u32>,
+    edge_total: u64,
+    wanted: IndexSet,
+}
+
+impl NodeColumns {
+    fn with_capacity(capacity: usize) -> NodeColumns {
+        let mut nodes = NodeColumns::default();
+        nodes.types.reserve_exact(capacity);
+        nodes.names.reserve_exact(capacity);
+        nodes.ids.reserve_exact(capacity);
+        nodes.sizes.small.reserve_exact(capacity);
+        nodes
+    }
+
+    /// Appends a second half's nodes: their numbers and edge ends move up by this half's.
+    fn append(&mut self, half: NodeColumns) -> Result<()> {
+        let base = self.types.len() as u32;
+        let edge_base = self.edge_total;
+        self.edge_total += half.edge_total;
+        if u32::try_from(self.edge_total).is_err() {
+            return Err(SplitFailed.into());
+        }
+        let edge_base = edge_base as u32;
+        self.types.extend_from_slice(&half.types);
+        self.names.extend_from_slice(&half.names);
+        self.ids.extend_from_slice(&half.ids);
+        self.sizes.small.extend_from_slice(&half.sizes.small);
+        self.sizes.large.extend(
+            half.sizes
+                .large
+                .iter()
+                .map(|(&node, &size)| (base + node, size)),
+        );
+        self.detachedness.extend(
+            half.detachedness
+                .iter()
+                .map(|&(node, detachedness)| (base + node, detachedness)),
+        );
+        self.edge_ends
+            .extend(half.edge_ends.iter().map(|&end| edge_base + end));
+        self.wanted.union_with(&half.wanted);
+        Ok(())
+    }
+}
+
+/// The second half of a split `nodes` array, read on its own thread: its nodes, how many, and
+/// the offset in the file just after the array's `]`.
+fn second_half_of_nodes(
+    split: Split<'_>,
+    rules: &NodeRules,
+    capacity: usize,
+) -> Result<(NodeColumns, u64, u64)> {
+    let rest = FileRange {
+        file: split.file,
+        at: split.middle + 2,
+        end: u64::MAX,
+    };
+    let mut stream = ByteStream::starting_at((&b"["[..]).chain(rest), split.middle + 1);
+    let mut nodes = NodeColumns::with_capacity(capacity / 2 + capacity / 8);
+    nodes.edge_ends.reserve_exact(capacity / 2 + capacity / 8);
+    let (count, leftover) = stream.scan_records(
+        "nodes",
+        rules.field_count,
+        #[inline(always)]
+        |record| rules.keep(&mut nodes, record),
+    )?;
+    if leftover != 0 {
+        return Err(SplitFailed.into());
+    }
+    Ok((nodes, count, stream.offset()))
+}
 
 /// What every edge record is checked against, and how its type is read.
 struct EdgeRules {
@@ -736,7 +904,7 @@ impl EdgeRules {
     }
 }
 
-/// Where the `edges` array is cut in two: `[` at `start`, the first half up to `middle` (a `\n`
+/// Where the `nodes` or `edges` array is cut in two: `[` at `start`, the first half up to `middle` (a `\n`
 /// that ends a record), the second half from the `,` after it.
 #[derive(Clone, Copy)]
 struct Split<'a> {
@@ -745,9 +913,9 @@ struct Split<'a> {
     middle: u64,
 }
 
-/// Picks the middle of the `edges` array without reading it: the records in what the stream has
-/// buffered tell their usual length, and the array cannot end before every record takes its
-/// shortest form (`0,0,0\n`). `None` when the array is not laid out one record a line.
+/// Picks the middle of the `nodes` or `edges` array without reading it: the records in what the
+/// stream has buffered tell their usual length, and the array cannot end before every record takes
+/// its shortest form (`0,0,0\n`). `None` when the array is not laid out one record a line.
 fn plan_split<'a, R: Read>(
     file: &'a File,
     stream: &mut ByteStream<R>,
@@ -784,13 +952,14 @@ fn plan_split<'a, R: Read>(
     }))
 }
 
-/// The first half of the split `edges` array, from the stream's buffer and then the file, closed
+/// The first half of a split `nodes` or `edges` array, from the stream's buffer and then the file, closed
 /// by a `]` of our own; the number of edges in it.
 fn first_half<R: Read>(
     stream: &ByteStream<R>,
     split: Split<'_>,
+    name: &str,
     fields: usize,
-    on_edge: impl FnMut(&[u64]) -> Result<()>,
+    on_record: impl FnMut(&[u64]) -> Result<()>,
 ) -> Result<u64> {
     let buffered = stream.buffered();
     let rest = FileRange {
@@ -799,7 +968,7 @@ fn first_half<R: Read>(
         end: split.middle,
     };
     let mut half = ByteStream::starting_at(buffered.chain(rest).chain(&b"]"[..]), split.start);
-    let (count, leftover) = half.scan_records("edges", fields, on_edge)?;
+    let (count, leftover) = half.scan_records(name, fields, on_record)?;
     // It must end at our `]` (not at one of the file's), after whole records.
     if leftover != 0 || half.offset() != split.middle + 1 {
         return Err(SplitFailed.into());
@@ -976,6 +1145,8 @@ mod tests {
 
     /// How many `edges` arrays were read in two halves.
     pub(super) static SPLITS: AtomicUsize = AtomicUsize::new(0);
+    /// How many `nodes` arrays were read in two halves.
+    pub(super) static NODE_SPLITS: AtomicUsize = AtomicUsize::new(0);
 
     /// A snapshot laid out as V8 writes it (one record a line, `\n,` between records), with
     /// `nodes` nodes and about three edges each of every type, targets spread over the graph.
@@ -1028,14 +1199,25 @@ mod tests {
             } else {
                 [3, 3, 1, 0, 5, 3][node % 6]
             };
+            // Now and then a size past 32 bits and a detachedness, which are kept aside.
+            let size = if node % 1009 == 5 {
+                5_000_000_000 + node as u64
+            } else {
+                16 + node as u64 % 40
+            };
+            let detachedness = if node % 997 == 3 {
+                1 + node as u64 % 2
+            } else {
+                0
+            };
             let fields = [
                 node_type,
                 node as u64 % 8,
                 node as u64 * 2 + 1,
-                16 + node as u64 % 40,
+                size,
                 *count,
                 0,
-                0,
+                detachedness,
             ];
             text.push_str(&fields.map(|f| f.to_string()).join(inner));
         }
@@ -1106,6 +1288,75 @@ mod tests {
         assert_eq!(strings(&split_graph), strings(&graph));
         assert_eq!(summary_text(&path, 2), summary_text(&path, 1));
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn nodes_read_in_two_halves_are_the_nodes_read_in_one() {
+        let path = write("node-halves", &synthetic(40_000, "\n,", ","));
+        let (graph, edges) = parse_file(&path, false).unwrap();
+        assert!(
+            graph.node_count() as u64 >= SPLIT_MIN_NODES,
+            "big enough to split"
+        );
+        let before = NODE_SPLITS.load(Ordering::Relaxed);
+        let (split_graph, split_edges) = parse_file(&path, true).unwrap();
+        assert!(
+            NODE_SPLITS.load(Ordering::Relaxed) > before,
+            "read in two halves"
+        );
+        assert_eq!(split_graph.node_types, graph.node_types);
+        assert_eq!(split_graph.node_names, graph.node_names);
+        assert_eq!(split_graph.node_ids, graph.node_ids);
+        assert_eq!(split_graph.self_sizes.small, graph.self_sizes.small);
+        assert_eq!(split_graph.self_sizes.large, graph.self_sizes.large);
+        // The sizes and detachedness kept aside come from both halves.
+        let half = graph.node_count() as u32 / 2;
+        for kept in [
+            graph.self_sizes.large.keys().copied().collect::<Vec<_>>(),
+            graph.detachedness.iter().map(|&(node, _)| node).collect(),
+        ] {
+            assert!(kept.iter().any(|&n| n < half) && kept.iter().any(|&n| n > half));
+        }
+        assert_eq!(split_graph.detachedness, graph.detachedness);
+        assert_eq!(split_edges.first_edge, edges.first_edge);
+        assert_eq!(split_edges.targets, edges.targets);
+        let strings = |g: &Graph| {
+            (0..g.strings.len() as u32)
+                .map(|i| g.strings.get(i).to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strings(&split_graph), strings(&graph));
+        assert_eq!(summary_text(&path, 2), summary_text(&path, 1));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn damage_in_either_half_of_the_nodes_is_reported_as_on_one_thread() {
+        let text = synthetic(40_000, "\n,", ",");
+        let nodes_at = text.find("\"nodes\":[").unwrap();
+        let edges_at = text.find("],\"edges\":[").unwrap();
+        for (name, at) in [
+            ("nodes-early", nodes_at + 5_000),
+            ("nodes-late", edges_at - 5_000),
+        ] {
+            // A node type past the types the header names, in the first or the second half.
+            let line = at + text[at..].find("\n,").unwrap() + 2;
+            let comma = line + text[line..].find(',').unwrap();
+            let damaged = format!("{}99{}", &text[..line], &text[comma..]);
+            let path = write(name, &damaged);
+            let err = parse_file(&path, true).unwrap_err();
+            assert!(
+                err.chain().any(|c| c.is::<SplitFailed>()),
+                "{name}: {err:#}"
+            );
+            let one = summary_text(&path, 1);
+            assert!(
+                one.contains("has type 99, but snapshot.meta.node_types"),
+                "{one}"
+            );
+            assert_eq!(summary_text(&path, 2), one, "{name}");
+            std::fs::remove_file(&path).unwrap();
+        }
     }
 
     #[test]
