@@ -192,7 +192,10 @@ pub async fn serve_demo(
         }
         Ok(())
     });
-    Ok((serve("demo", setup, port, on_action, None, false).await?, receive))
+    Ok((
+        serve("demo", setup, port, on_action, None, false).await?,
+        receive,
+    ))
 }
 
 /// Opens `url` in the default browser when there is a display to show it on; says what it did.

@@ -28,7 +28,7 @@ fn shell(session: &WebSession, body: &serde_json::Value) -> Reply {
     )
 }
 
-fn terminal(state: &serde_json::Value, name: &str) -> Option<serde_json::Value> {
+pub(crate) fn terminal(state: &serde_json::Value, name: &str) -> Option<serde_json::Value> {
     state["shell"]["terminals"]
         .as_array()?
         .iter()
@@ -36,11 +36,11 @@ fn terminal(state: &serde_json::Value, name: &str) -> Option<serde_json::Value> 
         .cloned()
 }
 
-fn ended(state: &serde_json::Value, name: &str) -> u64 {
+pub(crate) fn ended(state: &serde_json::Value, name: &str) -> u64 {
     terminal(state, name).map_or(0, |t| t["ended"].as_u64().unwrap_or(0))
 }
 
-fn lines(state: &serde_json::Value, name: &str) -> Vec<String> {
+pub(crate) fn lines(state: &serde_json::Value, name: &str) -> Vec<String> {
     terminal(state, name)
         .map(|t| {
             t["lines"]
@@ -82,7 +82,7 @@ fn type_and_wait(session: &WebSession, commands: &str) -> (Vec<String>, String) 
 
 /// The runnable shell blocks of a rendered part of the guide (what the page shows with a copy
 /// button, `no-run` blocks left out), as text.
-fn blocks(html: &str) -> Vec<String> {
+pub(crate) fn blocks(html: &str) -> Vec<String> {
     let block = regex::Regex::new(
         r#"(?s)<div class="code lang-sh"><button[^>]*>Copy</button><pre><code>(.*?)</code></pre></div>"#,
     )

@@ -801,3 +801,107 @@ fn workshop_a_seats_devtools_reach_its_inspector_only_through_the_workshop() {
         assert_eq!(foreign.await.err().as_deref(), Some("HTTP 403 Forbidden"));
     });
 }
+
+#[test]
+fn workshop_a_participant_on_another_machine_follows_a_seat_through_the_workshop() {
+    if !docker_or_skip("a seat followed through the workshop") {
+        return;
+    }
+    let _docker = docker_shared();
+    let (workshop, _) = Workshop::up_with(&["up", "--seats", "1", "--part", "part2"]);
+    let status = text(&workshop.run(&["status"]));
+    let seats = seat_addresses(&status);
+    let page = seats[0].1.clone();
+    let token = page.split("token=").nth(1).unwrap().to_string();
+    let seat = format!("https://{}/seat/1", workshop.addr);
+    let client = workshop.client();
+    let state = || -> serde_json::Value {
+        let answer = client.get(&format!("{seat}/state?token={token}")).unwrap();
+        serde_json::from_str(&answer.body).unwrap()
+    };
+    let wait = |what: &str, holds: &dyn Fn(&serde_json::Value) -> bool| {
+        let started = Instant::now();
+        loop {
+            let s = state();
+            if holds(&s) {
+                return s;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "the seat never showed {what}:\n{s:#}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // What the page sends: the seat's secret, and the page's own origin (the workshop's).
+    let post = |path: &str, body: serde_json::Value| {
+        client
+            .send(
+                client
+                    .client
+                    .post(format!("{seat}/{path}"))
+                    .header("x-lab-token", &token)
+                    .header("Origin", format!("https://{}", workshop.addr))
+                    .header("Content-Type", "application/json")
+                    .body(body.to_string()),
+            )
+            .unwrap()
+    };
+    // The participant types each block the page shows into the page's terminal, and waits for it.
+    let type_block = |block: &str| {
+        let count = crate::web_shell::ended(&state(), "main");
+        let reply = post("shell", serde_json::json!({ "run": block }));
+        assert_eq!(reply.status, 202, "{block}: {}", reply.body);
+        let after = wait("the block's end", &|s| {
+            crate::web_shell::ended(s, "main") > count
+        });
+        let main = crate::web_shell::terminal(&after, "main").unwrap();
+        assert_eq!(
+            main["last"],
+            "exit status 0",
+            "{block}\n{}",
+            crate::web_shell::lines(&after, "main").join("\n")
+        );
+    };
+    let first = wait("step 2.0 waiting", &|s| {
+        s["step"]["id"] == "2.0" && s["status"]["waiting"] == true
+    });
+    let intro: String = first["intro"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    // The intro's `cd` and exports name this machine's folder and the seat's app: true in the seat's
+    // terminal, where they run.
+    let intro_blocks = crate::web_shell::blocks(&intro);
+    assert!(
+        intro_blocks
+            .iter()
+            .any(|b| b.contains("export BASE=http://127.0.0.1:"))
+    );
+    for block in &intro_blocks {
+        type_block(block);
+    }
+    for (step, next) in [("2.0", "2.1"), ("2.1", "2.1.1")] {
+        let shown = wait(&format!("step {step} waiting"), &|s| {
+            s["step"]["id"] == step && s["status"]["waiting"] == true
+        });
+        let blocks = crate::web_shell::blocks(shown["step"]["html"].as_str().unwrap());
+        assert!(!blocks.is_empty(), "step {step} shows no commands");
+        for block in &blocks {
+            type_block(block);
+        }
+        assert_eq!(
+            post("action", serde_json::json!({"action": "check"})).status,
+            202
+        );
+        wait(&format!("step {next} after {step} passed"), &|s| {
+            s["step"]["id"] == next
+        });
+    }
+    // The instructor sees it.
+    workshop.wait_board("seat 1 at 2.1.1", |b| {
+        participant(b, "seat 1").is_some_and(|p| p["step"] == "2.1.1" && p["checks_passed"] == 2)
+    });
+}
