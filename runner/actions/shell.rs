@@ -112,6 +112,19 @@ impl Terminals {
         self.env = env;
     }
 
+    /// The exports and the working folder the main terminal's shell left in `dir` when it ended.
+    fn take_state(&mut self, dir: &Path) {
+        if let Ok(env) = std::fs::read(dir.join("env")) {
+            self.env = parse_env(&env);
+        }
+        if let Ok(pwd) = std::fs::read_to_string(dir.join("pwd")) {
+            let pwd = PathBuf::from(pwd.trim_end_matches('\n'));
+            if pwd.is_dir() {
+                self.cwd = pwd;
+            }
+        }
+    }
+
     /// A variable exported in the main terminal.
     pub fn exported(&self, name: &str) -> Option<&str> {
         self.env.get(name).map(String::as_str)
@@ -269,15 +282,7 @@ pub async fn run_main(ctx: &Context, commands: &str, timeout: Duration) -> Done<
         }
     };
     drain(readers).await;
-    if let Ok(env) = std::fs::read(state.path().join("env")) {
-        terminals.env = parse_env(&env);
-    }
-    if let Ok(pwd) = std::fs::read_to_string(state.path().join("pwd")) {
-        let pwd = PathBuf::from(pwd.trim_end_matches('\n'));
-        if pwd.is_dir() {
-            terminals.cwd = pwd;
-        }
-    }
+    terminals.take_state(state.path());
     let output = output.lock().expect("output lock").clone();
     Ok(Ran { status, output })
 }
@@ -548,16 +553,7 @@ pub async fn run_typed(
     interrupt_group(&child, nix::sys::signal::Signal::SIGTERM);
     drain(readers).await;
     if keep && end != TypedEnd::TimedOut {
-        let mut terminals = terminals.lock().await;
-        if let Ok(env) = std::fs::read(state.path().join("env")) {
-            terminals.env = parse_env(&env);
-        }
-        if let Ok(pwd) = std::fs::read_to_string(state.path().join("pwd")) {
-            let pwd = PathBuf::from(pwd.trim_end_matches('\n'));
-            if pwd.is_dir() {
-                terminals.cwd = pwd;
-            }
-        }
+        terminals.lock().await.take_state(state.path());
     }
     Ok(end)
 }
