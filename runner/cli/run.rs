@@ -478,6 +478,23 @@ async fn cleanup_command(args: CleanupArgs) -> Result<u8> {
     Ok(exit::SUCCESS)
 }
 
+/// The guide's commands call `lab-runner` by name (`redeploy`, `pull`, `tunnel`, `analyze`): when the
+/// participant's shell would not find this one (`cargo run -- start …`), say how it will.
+fn lab_runner_not_on_path() -> Option<String> {
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?;
+    let found = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).any(|d| d.join("lab-runner").is_file()))
+        .unwrap_or(false);
+    (!found).then(|| {
+        format!(
+            "note: the guide's commands call `lab-runner`, and your shell will not find it: in the terminal \
+             where you type them, first `export PATH=\"{}:$PATH\"` (or install it once: `cargo install --path .`)",
+            dir.display()
+        )
+    })
+}
+
 /// The one part named on the command line.
 pub fn one_part<'a>(lab: &'a Lab, name: &str) -> Result<&'a crate::lab::Part> {
     Ok(lab
@@ -487,6 +504,9 @@ pub fn one_part<'a>(lab: &'a Lab, name: &str) -> Result<&'a crate::lab::Part> {
 
 async fn start_command(args: StartArgs) -> Result<u8> {
     let lab = load_lab(args.env.lab.clone())?;
+    if let Some(note) = lab_runner_not_on_path() {
+        eprintln!("{note}");
+    }
     let part = one_part(&lab, &args.part)?;
     // What the participant saves (profiles, snapshots) stays where they can find it again.
     let mut engine = engine_options(&args.env, Some(PathBuf::from("lab-artifacts")), Mode::Start);

@@ -109,6 +109,33 @@ fn start_without_a_terminal_refuses_and_points_to_verify_and_demo() {
 }
 
 #[test]
+fn start_says_how_to_reach_lab_runner_when_the_shell_would_not_find_it() {
+    // `cargo run -- start part2`: the guide's `lab-runner redeploy …` would say "command not found".
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_lab-runner"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let without = lab_runner()
+        .args(["start", "part2"])
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&without.stderr);
+    assert!(
+        said.contains(&format!("export PATH=\"{}:$PATH\"", bin.display())),
+        "{said}"
+    );
+    let with = lab_runner()
+        .args(["start", "part2"])
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&with.stderr);
+    assert!(!said.contains("export PATH"), "{said}");
+    assert!(said.contains("needs a terminal"), "{said}");
+}
+
+#[test]
 fn reset_forgets_one_step_and_start_resumes_there() {
     let state = tempfile::tempdir().unwrap();
     let progress = r#"{"version":1,"labs":{"node-profiling":{"part2":{"done":["2.0","2.1","2.1.1","2.2","2.3"]}}}}"#;

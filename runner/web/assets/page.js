@@ -187,6 +187,8 @@
     }
     button.classList.add('copied');
     button.textContent = 'Copied';
+    // Stays after the label goes back (how many times this block was copied).
+    button.dataset.copies = String(Number(button.dataset.copies || 0) + 1);
     setTimeout(() => { button.classList.remove('copied'); button.textContent = 'Copy'; }, 1500);
   });
 

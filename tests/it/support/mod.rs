@@ -66,6 +66,7 @@ pub fn docker_or_skip(test: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if ok {
+        docker_lock();
         return true;
     }
     if in_ci() {
@@ -123,32 +124,40 @@ pub fn copy_lab(from: &Path) -> tempfile::TempDir {
     dir
 }
 
-/// Held by a test that uses Docker. Most take it shared; a test that removes *every* labelled object
-/// (`lab-runner cleanup`) takes it exclusively, so it never removes another test's environment.
-pub struct DockerGuard(#[allow(dead_code)] std::fs::File);
+/// Held by a test that uses Docker. Every test that asks [`docker_or_skip`] holds the lock shared
+/// from then on, until its process ends (nextest runs each test in a process of its own); a test
+/// that removes *every* labelled object (`lab-runner cleanup`, which also removes dangling labelled
+/// images — a build in progress in another test) makes it exclusive, so it never removes another
+/// test's environment or image. A test that forgot to ask for the lock cannot race with it.
+pub struct DockerGuard(());
 
-fn docker_lock_file() -> std::fs::File {
-    let path = std::env::temp_dir().join("lab-runner-tests-docker.lock");
-    std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .expect("lock file")
+/// This test process's hold on the lock file.
+fn docker_lock() -> &'static std::fs::File {
+    static LOCK: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+    LOCK.get_or_init(|| {
+        let path = std::env::temp_dir().join("lab-runner-tests-docker.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .expect("lock file");
+        file.lock_shared().expect("shared lock");
+        file
+    })
 }
 
-/// Shared use of Docker by this test.
+/// Shared use of Docker by this test (what [`docker_or_skip`] already took).
 pub fn docker_shared() -> DockerGuard {
-    let file = docker_lock_file();
-    file.lock_shared().expect("shared lock");
-    DockerGuard(file)
+    docker_lock();
+    DockerGuard(())
 }
 
-/// Sole use of Docker by this test (for tests that run a global `cleanup`).
+/// Sole use of Docker by this test (for tests that run a global `cleanup`): the shared hold becomes
+/// exclusive (on the same open file, so this process does not wait for itself).
 pub fn docker_exclusive() -> DockerGuard {
-    let file = docker_lock_file();
-    file.lock().expect("exclusive lock");
-    DockerGuard(file)
+    docker_lock().lock().expect("exclusive lock");
+    DockerGuard(())
 }
 
 /// The session id from a `START` line naming a container `lab-runner-<session>-<part>`.
