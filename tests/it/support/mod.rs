@@ -129,7 +129,18 @@ pub fn copy_lab(from: &Path) -> tempfile::TempDir {
 /// that removes *every* labelled object (`lab-runner cleanup`, which also removes dangling labelled
 /// images — a build in progress in another test) makes it exclusive, so it never removes another
 /// test's environment or image. A test that forgot to ask for the lock cannot race with it.
-pub struct DockerGuard(());
+pub struct DockerGuard {
+    exclusive: bool,
+}
+
+impl Drop for DockerGuard {
+    /// An exclusive hold goes back to shared (the test goes on using Docker as the others do).
+    fn drop(&mut self) {
+        if self.exclusive {
+            let _ = docker_lock().lock_shared();
+        }
+    }
+}
 
 /// This test process's hold on the lock file.
 fn docker_lock() -> &'static std::fs::File {
@@ -150,14 +161,14 @@ fn docker_lock() -> &'static std::fs::File {
 /// Shared use of Docker by this test (what [`docker_or_skip`] already took).
 pub fn docker_shared() -> DockerGuard {
     docker_lock();
-    DockerGuard(())
+    DockerGuard { exclusive: false }
 }
 
 /// Sole use of Docker by this test (for tests that run a global `cleanup`): the shared hold becomes
 /// exclusive (on the same open file, so this process does not wait for itself).
 pub fn docker_exclusive() -> DockerGuard {
     docker_lock().lock().expect("exclusive lock");
-    DockerGuard(())
+    DockerGuard { exclusive: true }
 }
 
 /// The session id from a `START` line naming a container `lab-runner-<session>-<part>`.
