@@ -211,6 +211,10 @@ pub async fn run(args: WorkshopArgs) -> Result<u8> {
     }
 }
 
+/// How many networks Docker's default address pools give (15 /16s and 16 /20s, the default bridge's
+/// among them), when the engine is not told otherwise.
+const DEFAULT_POOL_NETWORKS: usize = 31;
+
 /// The seats' plan for `count` seats of `part`: said before anything starts, or the refusal with
 /// the numbers when they do not fit this machine.
 async fn seats_spec(
@@ -225,9 +229,20 @@ async fn seats_spec(
         Ok(plan) => plan,
         Err(refused) => return Ok(Err(refused)),
     };
-    crate::env::docker::connect::connect()
+    let docker = crate::env::docker::connect::connect()
         .await
         .context("Seats run their environments in Docker on this machine")?;
+    // Each seat's environment has a network of its own; the engine's default address pools hold
+    // about 30 (the bridge's own among them), and the engine does not say how many it has.
+    let networks = docker
+        .list_networks(&std::collections::HashMap::new())
+        .await
+        .map_or(0, |n| n.len());
+    if count + networks > DEFAULT_POOL_NETWORKS {
+        println!(
+            "note: each seat needs a network of its own, and {networks} exist; Docker's default address pools hold about {DEFAULT_POOL_NETWORKS}, so unless this engine has more (`default-address-pools` in /etc/docker/daemon.json), the seats past that will not start"
+        );
+    }
     println!("seats: {plan}");
     let lab_dir = lab_dir
         .map(|dir| std::path::absolute(&dir).unwrap_or(dir))

@@ -56,6 +56,8 @@ pub enum DockerError {
     },
     /// The engine speaks an older API than the request needs.
     ApiTooOld { what: String, message: String },
+    /// The engine has no address range left for another network (each environment has its own).
+    NoAddressPool { what: String, message: String },
     /// The engine did not answer within the call's limit.
     Timeout { what: String, after: Duration },
     /// Any other answer of the engine.
@@ -87,6 +89,8 @@ impl DockerError {
                         port: taken_port(&message),
                         message,
                     }
+                } else if lower.contains("non-overlapping ipv4 address pool") {
+                    DockerError::NoAddressPool { what, message }
                 } else if status_code == 404 {
                     DockerError::NotFound { what, message }
                 } else if status_code == 409 {
@@ -154,6 +158,7 @@ impl DockerError {
             DockerError::NotFound { message, .. }
             | DockerError::Conflict { message, .. }
             | DockerError::PortAllocated { message, .. }
+            | DockerError::NoAddressPool { message, .. }
             | DockerError::ApiTooOld { message, .. } => message.clone(),
             DockerError::Engine {
                 status, message, ..
@@ -213,6 +218,15 @@ impl std::fmt::Display for DockerError {
                      Free it (`ss -ltnp` shows who holds which port)"
                 ),
             },
+            DockerError::NoAddressPool { what, message } => write!(
+                f,
+                "Failed to {what}: Docker has no address range left for another network \
+                 ({message}). Each lab environment (each workshop seat) has a network of its own, \
+                 and Docker's default pools hold about 30: remove networks no longer used \
+                 (`lab-runner cleanup`, `docker network prune`), or give the engine more — \
+                 `\"default-address-pools\": [{{\"base\": \"10.200.0.0/16\", \"size\": 24}}]` in \
+                 /etc/docker/daemon.json, then restart Docker: 256 networks"
+            ),
             DockerError::ApiTooOld { what, message } => write!(
                 f,
                 "Failed to {what}: the Docker engine's API is older than this request needs \
@@ -745,6 +759,14 @@ mod tests {
         );
         assert!(matches!(e, DockerError::ApiTooOld { .. }), "{e:?}");
         assert!(e.to_string().contains("Upgrade Docker Engine"), "{e}");
+        let e = answer(
+            404,
+            "could not find an available, non-overlapping IPv4 address pool among the defaults \
+             to assign to the network",
+        );
+        assert!(matches!(e, DockerError::NoAddressPool { .. }), "{e:?}");
+        assert!(!e.is_not_found());
+        assert!(e.to_string().contains("default-address-pools"), "{e}");
         let e = answer(500, "OCI runtime create failed");
         assert!(
             matches!(e, DockerError::Engine { status: 500, .. }),
