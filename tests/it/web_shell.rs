@@ -80,6 +80,17 @@ fn type_and_wait(session: &WebSession, commands: &str) -> (Vec<String>, String) 
     (printed, how)
 }
 
+/// The runnable shell blocks of the part's intro, as the page state shows it.
+pub(crate) fn intro_blocks(state: &serde_json::Value) -> Vec<String> {
+    let intro: String = state["intro"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    blocks(&intro)
+}
+
 /// The runnable shell blocks of a rendered part of the guide (what the page shows with a copy
 /// button, `no-run` blocks left out), as text.
 pub(crate) fn blocks(html: &str) -> Vec<String> {
@@ -119,13 +130,7 @@ fn web_shell_a_participant_follows_part2_on_the_page_alone() {
     );
     assert!(std::env::vars().any(|(k, _)| k.starts_with("CARGO")));
     // The intro's commands, as the page shows them (cd, exports), are the first a person types.
-    let intro: String = first["intro"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h.as_str().unwrap())
-        .collect();
-    let intro_blocks = blocks(&intro);
+    let intro_blocks = intro_blocks(&first);
     assert!(!intro_blocks.is_empty(), "the intro shows no commands");
     for block in &intro_blocks {
         let (printed, how) = type_and_wait(&session, block);

@@ -874,15 +874,9 @@ fn workshop_a_participant_on_another_machine_follows_a_seat_through_the_workshop
     let first = wait("step 2.0 waiting", &|s| {
         s["step"]["id"] == "2.0" && s["status"]["waiting"] == true
     });
-    let intro: String = first["intro"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h.as_str().unwrap())
-        .collect();
     // The intro's `cd` and exports name this machine's folder and the seat's app: true in the seat's
     // terminal, where they run.
-    let intro_blocks = crate::web_shell::blocks(&intro);
+    let intro_blocks = crate::web_shell::intro_blocks(&first);
     assert!(
         intro_blocks
             .iter()

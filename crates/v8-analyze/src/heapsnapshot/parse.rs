@@ -1280,14 +1280,16 @@ mod tests {
         assert_eq!(split_edges.targets, edges.targets);
         assert_eq!(split_edges.kinds, edges.kinds);
         assert_eq!(split_edges.names, edges.names);
-        let strings = |g: &Graph| {
-            (0..g.strings.len() as u32)
-                .map(|i| g.strings.get(i).to_owned())
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(strings(&split_graph), strings(&graph));
+        assert_eq!(all_strings(&split_graph), all_strings(&graph));
         assert_eq!(summary_text(&path, 2), summary_text(&path, 1));
         std::fs::remove_file(&path).unwrap();
+    }
+
+    /// Every string of the graph's table, in order.
+    fn all_strings(g: &Graph) -> Vec<String> {
+        (0..g.strings.len() as u32)
+            .map(|i| g.strings.get(i).to_owned())
+            .collect()
     }
 
     #[test]
@@ -1320,12 +1322,7 @@ mod tests {
         assert_eq!(split_graph.detachedness, graph.detachedness);
         assert_eq!(split_edges.first_edge, edges.first_edge);
         assert_eq!(split_edges.targets, edges.targets);
-        let strings = |g: &Graph| {
-            (0..g.strings.len() as u32)
-                .map(|i| g.strings.get(i).to_owned())
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(strings(&split_graph), strings(&graph));
+        assert_eq!(all_strings(&split_graph), all_strings(&graph));
         assert_eq!(summary_text(&path, 2), summary_text(&path, 1));
         std::fs::remove_file(&path).unwrap();
     }
