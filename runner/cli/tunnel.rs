@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 use super::exit;
 use super::run::UsageError;
 use crate::env::docker::running::{self, LabContainer, Preference};
-use crate::env::docker::{DockerClient, INSPECTOR_PORT, connect};
+use crate::env::docker::{DockerClient, DockerError, INSPECTOR_PORT, connect};
 use crate::lab::InspectorMode;
 use crate::probe::tunnel::{Origin, Tunnel, TunnelEvent};
 use crate::util::units;
@@ -54,7 +54,8 @@ const PROBE_EVERY: Duration = Duration::from_secs(1);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Opens the tunnel, says what it forwards, prints the DevTools URL once the inspector answers,
-/// logs each connection, and closes everything on Ctrl-C (or SIGTERM), returning 0.
+/// logs each connection, and closes everything on Ctrl-C (or SIGTERM), returning 0 — or when the
+/// container is removed, returning 1.
 pub async fn run(args: &TunnelArgs) -> Result<u8> {
     let docker = connect::connect().await?;
     let container = match &args.container {
@@ -70,7 +71,8 @@ pub async fn run(args: &TunnelArgs) -> Result<u8> {
         Some(local) => local,
         None => default_local().await,
     };
-    let tunnel = Tunnel::open(Arc::new(docker), container.clone(), local, args.remote)
+    let docker = Arc::new(docker);
+    let tunnel = Tunnel::open(docker.clone(), container.clone(), local, args.remote)
         .await
         .map_err(|e| {
             if local.ip().is_loopback() {
@@ -93,16 +95,27 @@ pub async fn run(args: &TunnelArgs) -> Result<u8> {
     let log = tokio::spawn(log_connections(tunnel.subscribe(), started));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("Failed to listen for SIGTERM")?;
+    let gone = container_removed(&docker, &container);
+    tokio::pin!(gone);
+    let mut removed = false;
     tokio::select! {
         _ = announce_when_ready(&tunnel) => {
-            // Announced; keep forwarding until told to stop.
+            // Announced; keep forwarding until told to stop or the container goes.
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
+                _ = &mut gone => removed = true,
             }
         }
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+        _ = &mut gone => removed = true,
+    }
+    if removed {
+        println!(
+            "\nThe container {container} was removed (its lab session ended?): nothing is left \
+             to forward to."
+        );
     }
     let open = tunnel.connections();
     println!("\nClosing the tunnel ({open} open connection(s))…");
@@ -112,7 +125,22 @@ pub async fn run(args: &TunnelArgs) -> Result<u8> {
     log.abort();
     closed?;
     println!("Tunnel closed: nothing listens on {local}, no forwarder runs in {container}.");
-    Ok(exit::SUCCESS)
+    Ok(if removed { exit::FAILED } else { exit::SUCCESS })
+}
+
+/// How often the tunnel asks whether its container still exists.
+const CONTAINER_CHECK_EVERY: Duration = Duration::from_secs(2);
+
+/// Returns once the engine says `container` no longer exists. A stopped or restarting container
+/// keeps the tunnel open (a restart keeps its name); an engine that does not answer is asked
+/// again, each call within the client's own time limit.
+async fn container_removed(docker: &DockerClient, container: &str) {
+    loop {
+        tokio::time::sleep(CONTAINER_CHECK_EVERY).await;
+        if let Err(DockerError::NotFound { .. }) = docker.inspect_container(container).await {
+            return;
+        }
+    }
 }
 
 /// Probes the inspector through the tunnel until it answers, then prints how to attach.

@@ -504,3 +504,59 @@ async fn a_client_that_vanishes_mid_transfer_leaves_no_forwarder() -> Result<()>
     close_and_check(tunnel, &docker, &container).await?;
     app.teardown().await
 }
+
+/// A participant's `lab-runner tunnel` left running in another terminal ends by itself when the
+/// lab's container goes (the session ended), saying why, instead of listening on forever.
+#[tokio::test]
+async fn the_tunnel_command_ends_when_its_container_is_removed() -> Result<()> {
+    let test = "the_tunnel_command_ends_when_its_container_is_removed";
+    let Some(_) = docker_client_or_skip(test).await else {
+        return Ok(());
+    };
+    let _docker = docker_shared();
+    let app = fixture("tun7", 512).await?;
+    let (_, container) = app.docker();
+    let mut tunnel = tokio::process::Command::from(support::lab_runner())
+        .args([
+            "tunnel",
+            "--container",
+            &container,
+            "--local",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut stdout = tunnel.stdout.take().context("the tunnel's stdout")?;
+    let mut said = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // Forwarding, and the inspector (opened now) answering through it: the tunnel a participant
+    // leaves running once DevTools is attached.
+    for (wanted, then_signal) in [("Forwarding", true), ("The inspector answers", false)] {
+        while !String::from_utf8_lossy(&said).contains(wanted) {
+            let n = tokio::time::timeout(WAIT, stdout.read(&mut chunk))
+                .await
+                .with_context(|| format!("the tunnel did not say {wanted:?} within 20 s"))??;
+            if n == 0 {
+                bail!("the tunnel ended early: {}", String::from_utf8_lossy(&said));
+            }
+            said.extend_from_slice(&chunk[..n]);
+        }
+        if then_signal {
+            app.env().signal("SIGUSR1").await?;
+        }
+    }
+    app.teardown().await?;
+    let status = tokio::time::timeout(WAIT, tunnel.wait())
+        .await
+        .context("the tunnel still runs 20 s after its container was removed")??;
+    stdout.read_to_end(&mut said).await?;
+    let said = String::from_utf8_lossy(&said);
+    assert_eq!(status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!("The container {container} was removed")),
+        "{said}"
+    );
+    assert!(said.contains("Tunnel closed"), "{said}");
+    Ok(())
+}
