@@ -214,6 +214,8 @@ pub async fn run(args: WorkshopArgs) -> Result<u8> {
 /// How many networks Docker's default address pools give (15 /16s and 16 /20s, the default bridge's
 /// among them), when the engine is not told otherwise.
 const DEFAULT_POOL_NETWORKS: usize = 31;
+/// How many more the runner makes in its own range when those run out (`subnets::RANGE`, /24s).
+const RUNNER_RANGE_NETWORKS: usize = 256;
 
 /// The seats' plan for `count` seats of `part`: said before anything starts, or the refusal with
 /// the numbers when they do not fit this machine.
@@ -233,14 +235,16 @@ async fn seats_spec(
         .await
         .context("Seats run their environments in Docker on this machine")?;
     // Each seat's environment has a network of its own; the engine's default address pools hold
-    // about 30 (the bridge's own among them), and the engine does not say how many it has.
+    // about 30 (the bridge's own among them), the engine does not say how many it has, and past
+    // them the runner makes networks in its own range.
     let networks = docker
         .list_networks(&std::collections::HashMap::new())
         .await
         .map_or(0, |n| n.len());
-    if count + networks > DEFAULT_POOL_NETWORKS {
+    if count + networks > DEFAULT_POOL_NETWORKS + RUNNER_RANGE_NETWORKS {
         println!(
-            "note: each seat needs a network of its own, and {networks} exist; Docker's default address pools hold about {DEFAULT_POOL_NETWORKS}, so unless this engine has more (`default-address-pools` in /etc/docker/daemon.json), the seats past that will not start"
+            "note: each seat needs a network of its own, and {networks} exist; Docker's default address pools hold about {DEFAULT_POOL_NETWORKS} and the runner's own range {} another {RUNNER_RANGE_NETWORKS}, so unless this engine has more (`default-address-pools` in /etc/docker/daemon.json), the seats past that will not start",
+            crate::env::docker::subnets::RANGE
         );
     }
     println!("seats: {plan}");

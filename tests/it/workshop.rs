@@ -907,3 +907,91 @@ fn workshop_a_participant_on_another_machine_follows_a_seat_through_the_workshop
         participant(b, "seat 1").is_some_and(|p| p["step"] == "2.1.1" && p["checks_passed"] == 2)
     });
 }
+
+/// Networks made to use up Docker's default address pools, removed however the test ends.
+struct PoolsUsedUp {
+    label: String,
+}
+
+impl PoolsUsedUp {
+    /// Creates networks until the engine has no default pool left (at most 64).
+    fn make() -> PoolsUsedUp {
+        let label = format!("io.lab-runner.test-pools={}", std::process::id());
+        let pools = PoolsUsedUp { label };
+        for i in 0..64 {
+            let out = std::process::Command::new("docker")
+                .args(["network", "create", "--label", &pools.label])
+                .arg(format!("lab-runner-test-pool-{}-{i}", std::process::id()))
+                .output()
+                .expect("docker runs");
+            if !out.status.success() {
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(err.contains("address pool"), "docker network create: {err}");
+                return pools;
+            }
+        }
+        panic!(
+            "64 networks and the engine's pools are not used up: this test cannot show the fallback"
+        );
+    }
+}
+
+impl Drop for PoolsUsedUp {
+    fn drop(&mut self) {
+        let ids = docker_ids("network", &self.label);
+        if !ids.is_empty() {
+            let _ = std::process::Command::new("docker")
+                .args(["network", "rm"])
+                .args(&ids)
+                .output();
+        }
+    }
+}
+
+/// Past Docker's default address pools (about 30 networks, fewer than a workshop's seats), each
+/// environment still starts, on a /24 of the runner's own range: two at once get two different
+/// ones, and say so.
+#[test]
+fn environments_past_dockers_address_pools_get_subnets_of_the_runners_own_range() {
+    if !docker_or_skip("address pools") {
+        return;
+    }
+    // Using up the pools would fail every other test's network meanwhile.
+    let _docker = crate::support::docker_exclusive();
+    let pools = PoolsUsedUp::make();
+    let lab = crate::support::fixture("verify/quick");
+    let verify = || {
+        lab_runner()
+            .args(["verify", "part1", "--lab", lab.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("lab-runner runs")
+    };
+    let (first, second) = (verify(), verify());
+    let mut subnets = Vec::new();
+    for run in [first, second] {
+        let out = run.wait_with_output().unwrap();
+        let said = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{said}");
+        let line = said
+            .lines()
+            .find(|l| l.contains("Docker's address pools are used up"))
+            .unwrap_or_else(|| panic!("no word of the runner's own subnet:\n{said}"));
+        let subnet = line
+            .split_whitespace()
+            .find(|w| w.starts_with("10.201.") && w.ends_with("/24"))
+            .unwrap_or_else(|| panic!("no /24 of 10.201.0.0/16 in {line:?}"));
+        subnets.push(subnet.to_string());
+        // Its network is removed with the environment, as any other.
+        let network = crate::support::container_name(&said).expect("a START line");
+        let left = std::process::Command::new("docker")
+            .args(["network", "ls", "-q", "--filter"])
+            .arg(format!("name=^{network}$"))
+            .output()
+            .unwrap();
+        assert!(left.stdout.is_empty(), "{network} is left after the run");
+    }
+    assert_ne!(subnets[0], subnets[1], "two environments on one subnet");
+    drop(pools);
+}

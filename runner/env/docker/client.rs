@@ -221,8 +221,10 @@ impl std::fmt::Display for DockerError {
             DockerError::NoAddressPool { what, message } => write!(
                 f,
                 "Failed to {what}: Docker has no address range left for another network \
-                 ({message}). Each lab environment (each workshop seat) has a network of its own, \
-                 and Docker's default pools hold about 30: remove networks no longer used \
+                 ({message}). Each lab environment (each workshop seat) has a network of its own; \
+                 Docker's default pools hold about 30, and the runner's own range 10.201.0.0/16 \
+                 (used when they run out) 256 more, unless routes of this host cover it: remove \
+                 networks no longer used \
                  (`lab-runner cleanup`, `docker network prune`), or give the engine more — \
                  `\"default-address-pools\": [{{\"base\": \"10.200.0.0/16\", \"size\": 24}}]` in \
                  /etc/docker/daemon.json, then restart Docker: 256 networks"

@@ -9,6 +9,7 @@ pub mod image;
 pub mod labels;
 pub mod rootfs;
 pub mod running;
+pub mod subnets;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -119,8 +120,9 @@ impl DockerEnv {
         }
         let base = format!("lab-runner-{}-{}", spec.session_id, spec.part_id);
         let network = base.clone();
-        docker
-            .create_network(NetworkCreateRequest {
+        let subnet = subnets::create_network(
+            &docker,
+            NetworkCreateRequest {
                 name: network.clone(),
                 driver: Some("bridge".into()),
                 labels: Some(labels::for_session(
@@ -129,8 +131,15 @@ impl DockerEnv {
                     &spec.session_id,
                 )),
                 ..Default::default()
-            })
-            .await?;
+            },
+        )
+        .await?;
+        if let Some(subnet) = subnet {
+            report(&format!(
+                "Docker's address pools are used up; the network {network} has the subnet {subnet} of the runner's own range {}",
+                subnets::RANGE
+            ));
+        }
         let mut env = DockerEnv {
             docker,
             env: spec.env.clone(),
