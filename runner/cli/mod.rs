@@ -23,5 +23,6 @@ use clap::Parser;
 /// Parses the command line once and runs the command.
 pub fn main() -> ExitCode {
     let cli = args::Cli::parse();
+    crate::util::cache::remember_shell_syntax();
     run::run(cli)
 }

@@ -1,5 +1,6 @@
 //! Small shared helpers that belong to no single concern.
 
+pub mod cache;
 pub mod crypto;
 pub mod ports;
 pub mod random;

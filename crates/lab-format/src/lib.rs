@@ -1,6 +1,7 @@
 //! The lab format: model, loading with precise errors, template rendering and lint.
 
 pub mod app_source;
+pub mod bash;
 pub mod builtins;
 pub mod commands;
 pub mod diagnostic;

@@ -799,14 +799,8 @@ fn participant_doable(action: &Action, path: &str, bad: &mut dyn FnMut(&str, &st
 
 /// What `bash -n` says about `commands` (None when they parse, or bash is not there to ask).
 fn bash_syntax_problem(commands: &str) -> Option<String> {
-    let out = std::process::Command::new("bash")
-        .arg("-n")
-        .arg("-c")
-        .arg(commands)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    (!out.status.success()).then(|| String::from_utf8_lossy(&out.stderr).trim().to_string())
+    let answer = super::bash::check(commands)?;
+    (!answer.parses).then_some(answer.said)
 }
 
 /// Every action of a step with its path (`solve[0]`, `solve[1].parallel[0]`), setup first.

@@ -104,16 +104,8 @@ pub fn shell_commands(text: &str) -> Vec<Range<usize>> {
 /// here-document that the text does not close yet is incomplete too: bash accepts it, warning that
 /// it is "delimited by end-of-file".
 fn parses(text: &str) -> bool {
-    std::process::Command::new("bash")
-        .args(["--noprofile", "--norc", "-n", "-c", text])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .map(|o| {
-            o.status.success() && !String::from_utf8_lossy(&o.stderr).contains("here-document")
-        })
-        .unwrap_or(true)
+    super::bash::check(text)
+        .is_none_or(|answer| answer.parses && !answer.said.contains("here-document"))
 }
 
 /// Every mutant of `step`'s solve, marked with the `unchecked:` reason that spares it.
