@@ -540,6 +540,17 @@ impl DockerClient {
         }
     }
 
+    /// The names (`repo:tag`) of the image `reference`.
+    pub async fn image_tags(&self, reference: &str) -> Result<Vec<String>, DockerError> {
+        call(
+            &format!("look for the image {reference}"),
+            Duration::from_secs(10),
+            self.docker.inspect_image(reference),
+        )
+        .await
+        .map(|image| image.repo_tags.unwrap_or_default())
+    }
+
     /// Tags the image `image` as `repo:tag`.
     pub async fn tag_image(&self, image: &str, repo: &str, tag: &str) -> Result<(), DockerError> {
         let options = TagImageOptionsBuilder::default()

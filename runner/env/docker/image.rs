@@ -115,6 +115,9 @@ pub struct LabImage {
     pub how: String,
     pub built: bool,
     pub took: Duration,
+    /// The host's `node` that the image holds a copy of at [`rootfs::NODE_IN_IMAGE`] (images made
+    /// from the host's node only).
+    pub host_node: Option<PathBuf>,
 }
 
 /// What [`ensure`] will use: the image reference (for a built image, tagged with its content hash) and
@@ -321,12 +324,14 @@ pub async fn ensure(
         reference: tag.clone(),
         built: false,
         took: started.elapsed(),
+        host_node: None,
     };
     let built = |how: String| LabImage {
         how,
         reference: tag.clone(),
         built: true,
         took: started.elapsed(),
+        host_node: None,
     };
     match source {
         PlanSource::Existing => {
@@ -346,9 +351,12 @@ pub async fn ensure(
         } => {
             if docker.image_exists(&tag).await? {
                 retag_stable(docker, &tag).await?;
-                return Ok(reused(format!(
-                    "reusing {tag} (offline image with the host's node; content unchanged)"
-                )));
+                return Ok(LabImage {
+                    host_node: Some(node),
+                    ..reused(format!(
+                        "reusing {tag} (offline image with the host's node; content unchanged)"
+                    ))
+                });
             }
             report(&format!(
                 "building the lab image {tag} offline from the host's node ({})",
@@ -367,10 +375,13 @@ pub async fn ensure(
                 report,
             )
             .await?;
-            Ok(built(format!(
-                "built {tag} offline: FROM scratch with the host's node ({})",
-                node.display()
-            )))
+            Ok(LabImage {
+                host_node: Some(node.clone()),
+                ..built(format!(
+                    "built {tag} offline: FROM scratch with the host's node ({})",
+                    node.display()
+                ))
+            })
         }
         PlanSource::Offline {
             runtime,
@@ -489,9 +500,15 @@ async fn ensure_pulled(docker: &DockerClient, base: &str, report: &dyn Fn(&str))
     })
 }
 
-/// Tags `tag` (`repo:hash`) as `repo:local` too.
+/// Tags `tag` (`repo:hash`) as `repo:local` too, unless it is already: tagging writes to the
+/// engine's image store, one write at a time, and twenty-five seats starting together would queue
+/// on it.
 async fn retag_stable(docker: &DockerClient, tag: &str) -> Result<()> {
     let repo = tag.rsplit_once(':').map_or(tag, |(repo, _)| repo);
+    let stable = format!("{repo}:{STABLE_NAME}");
+    if docker.image_tags(tag).await?.contains(&stable) {
+        return Ok(());
+    }
     Ok(docker.tag_image(tag, repo, STABLE_NAME).await?)
 }
 
