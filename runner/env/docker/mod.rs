@@ -252,12 +252,15 @@ impl DockerEnv {
                 &spec.session_id,
             )),
             stop_timeout: Some(STOP_GRACE_SECONDS as i64),
-            host_config: Some(locked_down(
-                bindings,
-                (spec.memory_mb * 1024 * 1024) as i64,
-                spec.cpus,
-                &self.network,
-            )),
+            host_config: Some(HostConfig {
+                binds: host_node_bind(self.image.host_node.as_deref()),
+                ..locked_down(
+                    bindings,
+                    (spec.memory_mb * 1024 * 1024) as i64,
+                    spec.cpus,
+                    &self.network,
+                )
+            }),
             ..Default::default()
         };
         self.docker
@@ -777,6 +780,21 @@ impl Environment for DockerEnv {
 /// (it forwards signals: SIGTERM to stop, SIGUSR1 for node's inspector), a memory limit without
 /// swap, the environment's own network, no capabilities, no privilege gain, a bounded number of
 /// processes, and only `bindings` published.
+/// The host's `node`, read-only, over the image's copy of it, when the engine runs on this host.
+///
+/// The image holds the same file (its tag is named by the file's path, size, time and inode), so
+/// nothing the app sees changes; what changes is where its 100 MB are read from. On an engine
+/// whose storage is fuse-overlayfs (rootless Docker, this project's CI), every container reads its
+/// image's copy through a FUSE daemon of its own, and fifty seats starting at once read 5 GB that
+/// way, while a bind mount is one file in the host's page cache. An engine elsewhere
+/// (`DOCKER_HOST=tcp://…`, `ssh://…`) has no such file, so the image's copy is used.
+fn host_node_bind(host_node: Option<&std::path::Path>) -> Option<Vec<String>> {
+    let node = host_node?;
+    let local = std::env::var("DOCKER_HOST").map_or(true, |host| host.starts_with("unix://"));
+    let path = node.to_str()?;
+    (local && !path.contains(':')).then(|| vec![format!("{path}:{}:ro", rootfs::NODE_IN_IMAGE)])
+}
+
 fn locked_down(
     bindings: HashMap<String, Option<Vec<PortBinding>>>,
     memory_bytes: i64,
