@@ -106,6 +106,14 @@ pub fn start_all(spec: &SeatsSpec, root: &Path, join_url: &str) -> Result<Vec<St
             if let Some(lab) = &spec.lab {
                 cmd.arg("--lab").arg(lab);
             }
+            // The instructor's cache (bash's answers about the lab, kept by `up`'s own lint): a
+            // seat's HOME is its own folder, and twenty-five seats asking bash again would cost
+            // seconds of both cores.
+            if let Some(cache) = crate::util::cache::dir().as_deref().and_then(Path::parent) {
+                cmd.env("XDG_CACHE_HOME", cache);
+            }
+            // Every seat asks the engine at once: a busy engine is not a missing one.
+            cmd.env(crate::env::docker::connect::CONNECT_TIMEOUT_VAR, "15");
             cmd.current_dir(&work)
                 .env("LAB_RUNNER_STATE_DIR", &state)
                 .env("HOME", &dir)
