@@ -1212,3 +1212,44 @@ fn workshop_a_page_token_given_in_the_environment_must_be_one() {
         );
     }
 }
+
+#[test]
+fn workshop_a_seats_open_page_follows_it_into_its_next_session() {
+    // The page's script in node, against a stand-in for the browser (`support/page_follow.js`).
+    let node_runs = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !node_runs {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the page's follow test needs node, and CI is set"
+        );
+        eprintln!("skipping the page's follow test: node is not installed");
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("node")
+        .arg(root.join("tests/it/support/page_follow.js"))
+        .arg(root.join("runner/web/assets/page.js"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let reloads: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        reloads,
+        serde_json::json!({
+            // Ended, then the seat's next session answers at the same address: reloaded into it.
+            "ended_then_next": 1,
+            // Ended, and the same session (or nothing) answers: the page stays.
+            "ended_for_good": 0,
+            // The stream refused (the workshop's 502 while the seat starts again): reloaded once
+            // a session answers.
+            "refused_then_answers": 1,
+            // The stream reconnected by itself to another session.
+            "reconnected_to_another": 1,
+        }),
+        "{}",
+        text(&out)
+    );
+}
