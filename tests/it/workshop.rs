@@ -1253,3 +1253,66 @@ fn workshop_a_seats_open_page_follows_it_into_its_next_session() {
         text(&out)
     );
 }
+
+#[test]
+fn workshop_a_seat_that_keeps_ending_at_once_is_left_stopped_and_status_says_so() {
+    if !docker_or_skip("a seat that keeps ending") {
+        return;
+    }
+    let _docker = docker_shared();
+    let lab = fixture("workshop/two-parts");
+    let (workshop, _) = Workshop::up_with(&[
+        "up",
+        "--seats",
+        "1",
+        "--part",
+        "part1",
+        "--lab",
+        lab.to_str().unwrap(),
+    ]);
+    // Killed as soon as each start of it runs: its ends come within 10 s of its starts.
+    let mut killed = Vec::new();
+    let started = Instant::now();
+    let status = loop {
+        let status = text(&workshop.run(&["status"]));
+        if status.contains("left stopped") {
+            break status;
+        }
+        let pid = seat_pids(&workshop)[0];
+        if !killed.contains(&pid) && std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let kill = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .unwrap();
+            assert!(kill.success());
+            killed.push(pid);
+        }
+        assert!(
+            killed.len() <= 4 && started.elapsed() < Duration::from_secs(120),
+            "the seat was started again after {} quick ends:\n{status}",
+            killed.len()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let seats = seat_lines(&status);
+    assert_eq!(seats.len(), 1, "{status}");
+    assert_eq!(seats[0].state, "STOPPED", "{status}");
+    assert!(
+        status.contains("ended 3 times in a row within 10 s of starting")
+            && status.contains("seats/seat-1/seat.log"),
+        "{status}"
+    );
+    // Left stopped: not started again.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(seat_pids(&workshop)[0], *killed.last().unwrap());
+    let url = &seats[0].url;
+    assert_eq!(workshop.client().get(url).unwrap().status, 502);
+    // What the killed starts left in Docker was removed (the last one's by `down`).
+    workshop.run(&["down"]);
+    for pid in &killed {
+        assert!(
+            docker_ids("container", &format!("io.lab-runner.runner-pid={pid}")).is_empty(),
+            "seat (pid {pid}) left its containers"
+        );
+    }
+}
