@@ -175,15 +175,38 @@ pub async fn run(args: WorkshopArgs) -> Result<u8> {
                     running.seats.len(),
                     running.pin
                 );
+                // The seats' lab, for how far each seat is in its part (its own progress).
+                let lab = running
+                    .seats_lab
+                    .clone()
+                    .and_then(|dir| super::run::load_lab(Some(dir)).ok());
                 for seat in &running.seats {
                     let alive = crate::util::runner_pid::is_live_runner(&seat.pid.to_string());
+                    let done = lab.as_ref().and_then(|lab| {
+                        let part = lab.parts.iter().find(|p| p.id() == seat.part)?;
+                        let progress = seat.progress().part(lab, part).ok()?;
+                        Some(format!(
+                            "({}/{} done)",
+                            progress.done_count(part),
+                            part.file.steps.len()
+                        ))
+                    });
                     println!(
-                        "  {:<8} {:<8} {}",
+                        "  {:<8} {:<8} {:<6} {:<12} {}",
                         seat.name(),
                         if alive { "running" } else { "STOPPED" },
+                        seat.part,
+                        done.unwrap_or_default(),
                         seat.url(&running.addr.to_string())
                     );
                     if !alive {
+                        if seat.given_up {
+                            println!(
+                                "      it ended {} times in a row within {} s of starting and is left stopped",
+                                crate::workshop::seats::QUICK_ENDS_ALLOWED,
+                                crate::workshop::seats::QUICK_END.as_secs()
+                            );
+                        }
                         println!("      its log: {}", seat.log().display());
                     }
                 }
@@ -199,12 +222,20 @@ pub async fn run(args: WorkshopArgs) -> Result<u8> {
         WorkshopCommand::Verify(args) => verify(args).await,
         WorkshopCommand::Serve(up) => {
             let cert = up.cert.as_deref().zip(up.key.as_deref());
-            let seats = up
+            let seats: Option<SeatsSpec> = up
                 .seats_spec
                 .as_deref()
                 .map(serde_json::from_str)
                 .transpose()
                 .context("--seats-spec is not what `workshop up` writes")?;
+            // The seats' lab: which part a seat goes on with when its session ends.
+            let seats = match seats {
+                Some(spec) => {
+                    let lab = super::run::load_lab(spec.lab.clone())?;
+                    Some((spec, lab))
+                }
+                None => None,
+            };
             daemon::serve(up.listen, up.port, cert, seats).await?;
             Ok(exit::SUCCESS)
         }

@@ -91,6 +91,11 @@ impl Store {
         })
     }
 
+    /// The store of the state folder `dir` (what `LAB_RUNNER_STATE_DIR=dir` opens).
+    pub fn in_dir(dir: &Path) -> Store {
+        Store::at(&dir.join(FILE_NAME))
+    }
+
     pub fn at(path: &Path) -> Store {
         Store {
             path: path.to_path_buf(),

@@ -75,7 +75,7 @@ async fn serve(
     inspector: Option<InspectorLink>,
     with_shell: bool,
 ) -> Result<Face> {
-    let token = crate::util::random::hex(16);
+    let token = page_token()?;
     let shared = Arc::new(Mutex::new(Shared::new(view, setup)));
     let shell = with_shell.then(|| Arc::new(PageShell::new(shared.clone())));
     let server = server::serve(
@@ -93,6 +93,29 @@ async fn serve(
         _server: server,
         shell,
     })
+}
+
+/// The environment variable a page's token may be given in, instead of a new one (a workshop's
+/// seats: started again, a seat keeps its address). Not an argument: every local user sees argv.
+pub const TOKEN_ENV: &str = "LAB_RUNNER_PAGE_TOKEN";
+
+/// The page's token: the one [`TOKEN_ENV`] gives, or a new one. A given one must look like one
+/// lab-runner makes (128 bits as 32 lowercase hex digits), or it is a usage error.
+fn page_token() -> Result<String> {
+    match std::env::var(TOKEN_ENV) {
+        Err(std::env::VarError::NotPresent) => Ok(crate::util::random::token()),
+        Ok(token) if is_token(&token) => Ok(token),
+        _ => Err(crate::outcome::UsageError(format!(
+            "{TOKEN_ENV} is not a page token: it must be 32 lowercase hex digits (128 bits), as \
+             lab-runner makes them; unset it for a new one"
+        ))
+        .into()),
+    }
+}
+
+/// Whether `text` looks like a token lab-runner makes ([`crate::util::random::token`]).
+pub fn is_token(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// How long the page has to answer a check's question.
@@ -220,4 +243,26 @@ pub fn open_in_browser(url: &str) -> Option<String> {
     // Reaped when it exits, without holding the session up.
     std::thread::spawn(move || child.wait());
     Some(format!("opened it in your browser ({opener})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_token;
+
+    #[test]
+    fn a_given_token_must_look_like_one_lab_runner_makes() {
+        assert!(is_token(&crate::util::random::token()));
+        assert!(is_token("0123456789abcdef0123456789abcdef"));
+        for bad in [
+            "",
+            "0123456789abcdef0123456789abcde",
+            "0123456789abcdef0123456789abcdef0",
+            "0123456789ABCDEF0123456789abcdef",
+            "0123456789abcdef0123456789abcdeg",
+            "0123456789abcdef 123456789abcdef",
+            "dev-token-123",
+        ] {
+            assert!(!is_token(bad), "{bad:?}");
+        }
+    }
 }

@@ -102,6 +102,9 @@ pub const MAIN_TERMINAL: &str = "main";
 /// Everything a page shows, sent when it connects.
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
+    /// This session's own id, new at every start: a page that outlives its session (a workshop
+    /// seat started again at the same address) sees a different one and reloads.
+    pub session: String,
     /// `start` (the participant's guide) or `demo` (the presenter view).
     pub view: &'static str,
     pub lab_title: String,
@@ -214,6 +217,7 @@ impl Shared {
         };
         Shared {
             page: Snapshot {
+                session: crate::util::random::hex(8),
                 view,
                 lab_title: page.lab_title,
                 part: page.part,

@@ -38,6 +38,9 @@ pub struct Running {
     pub seats_wanted: usize,
     #[serde(default)]
     pub seats: Vec<Seat>,
+    /// The seats' lab folder (for their progress in `status`).
+    #[serde(default)]
+    pub seats_lab: Option<PathBuf>,
 }
 
 impl Running {
@@ -235,12 +238,13 @@ pub async fn down() -> Result<bool> {
     Ok(true)
 }
 
-/// `workshop serve` (what `up` starts): listens, writes `workshop.json`, serves until SIGTERM.
+/// `workshop serve` (what `up` starts): listens, writes `workshop.json`, serves until SIGTERM;
+/// with seats (and their lab), starts them, and starts again each one whose session ends.
 pub async fn serve(
     listen: IpAddr,
     port: u16,
     cert: Option<(&Path, &Path)>,
-    seats: Option<SeatsSpec>,
+    seats: Option<(SeatsSpec, crate::lab::Lab)>,
 ) -> Result<()> {
     let identity = match cert {
         Some((cert, key)) => tls::load_identity(cert, key)?,
@@ -257,8 +261,9 @@ pub async fn serve(
         code: crate::util::random::hex(8),
         key: crate::util::random::hex(16),
         log: crate::session::progress::state_dir()?.join("workshop.log"),
-        seats_wanted: seats.as_ref().map_or(0, |s| s.count),
+        seats_wanted: seats.as_ref().map_or(0, |(s, _)| s.count),
         seats: Vec::new(),
+        seats_lab: seats.as_ref().and_then(|(s, _)| s.lab.clone()),
     };
     let (changed, _) = tokio::sync::watch::channel(0);
     let workshop = Workshop {
@@ -268,53 +273,76 @@ pub async fn serve(
         board: Arc::new(Mutex::new(Board::default())),
         changed,
         seats: Arc::new(std::sync::RwLock::new(Vec::new())),
-        seats_part: seats.as_ref().map(|s| s.part.clone()),
+        seats_part: seats.as_ref().map(|(s, _)| s.part.clone()),
     };
     write_private(&state_file()?, &serde_json::to_string_pretty(&running)?)?;
     println!("workshop server at https://{addr} (pid {})", running.pid);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let server = super::server::serve(listener, &identity, workshop.clone());
     tokio::pin!(server);
-    let mut started = Vec::new();
-    if let Some(spec) = &seats {
-        let root = crate::session::progress::state_dir()?.join("seats");
-        let _ = std::fs::remove_dir_all(&root);
-        started = seats::start_all(spec, &root, &running.join_url())?;
-        println!("{} seat(s) starting for {}", spec.count, spec.part);
-        let ready = tokio::select! {
-            ready = seats::wait_ready(&mut started) => ready,
-            served = &mut server => served.map(|()| Vec::new()),
-            _ = term.recv() => Ok(Vec::new()),
+    let Some((spec, lab)) = &seats else {
+        return tokio::select! {
+            served = &mut server => served,
+            _ = term.recv() => Ok(()),
+            _ = tokio::signal::ctrl_c() => Ok(()),
         };
-        match ready {
-            Ok(ready) if ready.len() == spec.count => {
-                *workshop.seats.write().expect("seats lock") = ready.clone();
-                let running = Running {
-                    seats: ready,
-                    ..running.clone()
-                };
-                write_private(&state_file()?, &serde_json::to_string_pretty(&running)?)?;
-                println!("{} seat(s) ready", spec.count);
-            }
-            Ok(_) => {
-                stop_seats(&mut started).await;
-                return Ok(());
-            }
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                stop_seats(&mut started).await;
-                let _ = std::fs::remove_file(state_file()?);
-                return Err(e);
-            }
+    };
+    let root = crate::session::progress::state_dir()?.join("seats");
+    let _ = std::fs::remove_dir_all(&root);
+    let launcher = seats::Launcher::new(spec, &running.join_url())?;
+    let mut started = seats::start_all(&launcher, &root)?;
+    println!("{} seat(s) starting for {}", spec.count, spec.part);
+    let ready = tokio::select! {
+        ready = seats::wait_ready(&mut started) => ready,
+        served = &mut server => served.map(|()| Vec::new()),
+        _ = term.recv() => Ok(Vec::new()),
+    };
+    match ready {
+        Ok(ready) if ready.len() == spec.count => {
+            publish_seats(&workshop, &running, ready)?;
+            println!("{} seat(s) ready", spec.count);
+        }
+        Ok(_) => {
+            stop_seats(&mut started).await;
+            return Ok(());
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            stop_seats(&mut started).await;
+            let _ = std::fs::remove_file(state_file()?);
+            return Err(e);
         }
     }
-    let served = tokio::select! {
-        served = &mut server => served,
-        _ = term.recv() => Ok(()),
-        _ = tokio::signal::ctrl_c() => Ok(()),
+    // Supervised until the server stops: looked at between waits, so never while they stop.
+    let served = loop {
+        tokio::select! {
+            served = &mut server => break served,
+            _ = term.recv() => break Ok(()),
+            _ = tokio::signal::ctrl_c() => break Ok(()),
+            () = tokio::time::sleep(SUPERVISE_EVERY) => {}
+        }
+        if seats::supervise(&mut started, &launcher, lab).await {
+            let now = started.iter().map(seats::Started::seat).collect();
+            if let Err(e) = publish_seats(&workshop, &running, now) {
+                eprintln!("error: {e:#}");
+            }
+        }
     };
     stop_seats(&mut started).await;
     served
+}
+
+/// How often the server looks whether a seat's session has ended.
+const SUPERVISE_EVERY: Duration = Duration::from_millis(500);
+
+/// The seats as they are now: for the server's passthrough, and in `workshop.json` for `status`.
+fn publish_seats(workshop: &Workshop, running: &Running, seats: Vec<Seat>) -> Result<()> {
+    *workshop.seats.write().expect("seats lock") = seats.clone();
+    let running = Running {
+        seats,
+        ..running.clone()
+    };
+    write_private(&state_file()?, &serde_json::to_string_pretty(&running)?)
 }
 
 /// Stops the seats and removes whatever of their environments a seat that had to be killed left.
@@ -324,23 +352,8 @@ async fn stop_seats(started: &mut [seats::Started]) {
     }
     println!("stopping {} seat(s)", started.len());
     seats::stop_all(started).await;
-    let Ok(docker) = crate::env::docker::connect::connect().await else {
-        return;
-    };
     for seat in started.iter() {
-        let scope = crate::env::docker::cleanup::Scope {
-            runner_pid: Some(seat.child.id()),
-            ..Default::default()
-        };
-        match crate::env::docker::cleanup::remove_labelled(&docker, &scope).await {
-            Ok(removed) if !removed.containers.is_empty() => println!(
-                "seat {} left {} container(s): removed",
-                seat.number,
-                removed.containers.len()
-            ),
-            Ok(_) => {}
-            Err(e) => eprintln!("error: removing what seat {} left: {e:#}", seat.number),
-        }
+        seats::remove_left(seat.number, seat.child.id()).await;
     }
 }
 

@@ -56,6 +56,19 @@ impl JoinAddress {
     }
 }
 
+/// The environment variable a workshop's seat is given its board id in, the same at every start
+/// of the seat (one participant on the board, not one per session).
+pub const PARTICIPANT_ENV: &str = "LAB_RUNNER_JOIN_PARTICIPANT";
+
+/// The id this session reports under: [`PARTICIPANT_ENV`]'s when it is one (24 lowercase hex
+/// digits), else a new one.
+fn participant_id() -> String {
+    std::env::var(PARTICIPANT_ENV)
+        .ok()
+        .filter(|id| id.len() == 24 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .unwrap_or_else(|| crate::util::random::hex(12))
+}
+
 /// Hands a session's progress to the sender task.
 pub struct JoinReporter {
     steps: Vec<StepName>,
@@ -82,7 +95,7 @@ impl JoinReporter {
             client,
             address.progress_url.clone(),
             Batch {
-                participant: crate::util::random::hex(12),
+                participant: participant_id(),
                 name,
                 lab,
                 progress: Vec::new(),

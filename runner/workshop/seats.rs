@@ -6,7 +6,11 @@
 //! (`passthrough.rs`); its page's token is the seat's secret.
 //!
 //! The workshop server starts the seats as its children and stops them when it stops: each seat's
-//! session removes its own environment on SIGTERM, as `start` does on Ctrl-C.
+//! session removes its own environment on SIGTERM, as `start` does on Ctrl-C. It chooses each
+//! seat's port and token up front and gives them to the seat (`--port`, and the token in
+//! [`crate::web::TOKEN_ENV`], out of argv); a seat whose session ends (its participant finished the
+//! part, or it stopped) is started again at the same address, on the part that comes next
+//! ([`next_part`]), unless it keeps ending at once ([`QuickEnds`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -58,6 +62,12 @@ pub struct Seat {
     pub token: String,
     /// Its folder: the participant's working folder (`work/`), its state and its log.
     pub dir: PathBuf,
+    /// The part its session is on.
+    #[serde(default)]
+    pub part: String,
+    /// It ended at once too often in a row and is left stopped ([`QuickEnds`]).
+    #[serde(default)]
+    pub given_up: bool,
 }
 
 impl Seat {
@@ -66,6 +76,10 @@ impl Seat {
     }
     pub fn log(&self) -> PathBuf {
         self.dir.join("seat.log")
+    }
+    /// Its progress store (its own state folder's).
+    pub fn progress(&self) -> crate::session::progress::Store {
+        progress_store(&self.dir)
     }
     /// Its address through the workshop at `workshop` (`host:port`).
     pub fn url(&self, workshop: &str) -> String {
@@ -81,63 +95,214 @@ pub struct Started {
     pub child: std::process::Child,
     pub number: usize,
     pub dir: PathBuf,
+    /// Its page's port on 127.0.0.1 and its token: chosen by the server, the same at every start.
+    pub port: u16,
+    pub token: String,
+    /// The part its session is on.
+    pub part: String,
+    /// Its name on the workshop's board, the same at every start (one participant, not one per
+    /// session).
+    pub join_id: String,
+    /// When its process was started, and how often in a row it ended soon after.
+    pub since: Instant,
+    pub quick_ends: QuickEnds,
+    /// Left stopped ([`QuickEnds`]).
+    pub given_up: bool,
 }
 
-/// Starts `spec.count` seats under `root` (one folder each), reporting to `join_url`.
-pub fn start_all(spec: &SeatsSpec, root: &Path, join_url: &str) -> Result<Vec<Started>> {
-    let exe = std::env::current_exe().context("Failed to find this lab-runner")?;
+impl Started {
+    /// The seat as the server and `workshop status` know it.
+    pub fn seat(&self) -> Seat {
+        Seat {
+            number: self.number,
+            pid: self.child.id(),
+            port: self.port,
+            token: self.token.clone(),
+            dir: self.dir.clone(),
+            part: self.part.clone(),
+            given_up: self.given_up,
+        }
+    }
+}
+
+/// What every start of a seat needs: this lab-runner, the seats' spec and where they report.
+pub struct Launcher {
+    exe: PathBuf,
+    spec: SeatsSpec,
+    join_url: String,
+}
+
+impl Launcher {
+    pub fn new(spec: &SeatsSpec, join_url: &str) -> Result<Launcher> {
+        Ok(Launcher {
+            exe: std::env::current_exe().context("Failed to find this lab-runner")?,
+            spec: spec.clone(),
+            join_url: join_url.to_string(),
+        })
+    }
+
+    /// Starts seat `number`'s session of `part` in `dir`, its page at 127.0.0.1:`port` with
+    /// `token`; its output goes to the end of its log.
+    fn spawn(
+        &self,
+        number: usize,
+        dir: &Path,
+        part: &str,
+        port: u16,
+        token: &str,
+        join_id: &str,
+    ) -> Result<std::process::Child> {
+        let work = dir.join("work");
+        let state = dir.join("state");
+        for folder in [&work, &state] {
+            std::fs::create_dir_all(folder)
+                .with_context(|| format!("Failed to create {}", folder.display()))?;
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("seat.log"))
+            .with_context(|| format!("Failed to open seat {number}'s log"))?;
+        let spec = &self.spec;
+        let mut cmd = std::process::Command::new(&self.exe);
+        cmd.args(["start", part, "--web", "--no-browser", "--shell"])
+            .args(["--port", &port.to_string()])
+            .args([
+                "--join",
+                &self.join_url,
+                "--name",
+                &format!("seat {number}"),
+            ])
+            .args(["--backend", "docker"])
+            .args(["--memory", &spec.app_mb.to_string()])
+            .args(["--cpus", &spec.cpus.to_string()]);
+        if let Some(lab) = &spec.lab {
+            cmd.arg("--lab").arg(lab);
+        }
+        // The instructor's cache (bash's answers about the lab, kept by `up`'s own lint): a
+        // seat's HOME is its own folder, and fifty seats asking bash again would cost seconds of
+        // both cores.
+        if let Some(cache) = crate::util::cache::dir().as_deref().and_then(Path::parent) {
+            cmd.env("XDG_CACHE_HOME", cache);
+        }
+        // Every seat asks the engine at once: a busy engine is not a missing one.
+        cmd.env(crate::env::docker::connect::CONNECT_TIMEOUT_VAR, "15");
+        cmd.current_dir(&work)
+            .env("LAB_RUNNER_STATE_DIR", &state)
+            .env("HOME", dir)
+            // Out of argv, which every local user can read.
+            .env(crate::web::TOKEN_ENV, token)
+            .env(super::join::PARTICIPANT_ENV, join_id)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        cmd.spawn()
+            .with_context(|| format!("Failed to start seat {number}"))
+    }
+
+    /// Starts seat `seat` again (same folder, port and token) on `part`.
+    pub fn restart(&self, seat: &mut Started, part: String) -> Result<()> {
+        let child = self.spawn(
+            seat.number,
+            &seat.dir,
+            &part,
+            seat.port,
+            &seat.token,
+            &seat.join_id,
+        )?;
+        seat.child = child;
+        seat.part = part;
+        seat.since = Instant::now();
+        Ok(())
+    }
+}
+
+/// Free ports on 127.0.0.1, `count` different ones (each held until all are chosen).
+fn free_ports(count: usize) -> Result<Vec<u16>> {
+    let held = (0..count)
+        .map(|_| std::net::TcpListener::bind(("127.0.0.1", 0)))
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("Failed to find free ports on 127.0.0.1 for the seats' pages")?;
+    held.iter().map(|l| Ok(l.local_addr()?.port())).collect()
+}
+
+/// Starts `spec.count` seats under `root` (one folder each), reporting to `join_url`, each on a
+/// port and with a token chosen here.
+pub fn start_all(launcher: &Launcher, root: &Path) -> Result<Vec<Started>> {
+    let spec = &launcher.spec;
+    let ports = free_ports(spec.count)?;
     (1..=spec.count)
-        .map(|number| {
+        .zip(ports)
+        .map(|(number, port)| {
             let dir = root.join(format!("seat-{number}"));
-            let work = dir.join("work");
-            let state = dir.join("state");
-            for folder in [&work, &state] {
-                std::fs::create_dir_all(folder)
-                    .with_context(|| format!("Failed to create {}", folder.display()))?;
-            }
-            let log = std::fs::File::create(dir.join("seat.log"))
-                .with_context(|| format!("Failed to create seat {number}'s log"))?;
-            let mut cmd = std::process::Command::new(&exe);
-            cmd.args(["start", &spec.part, "--web", "--no-browser", "--shell"])
-                .args(["--join", join_url, "--name", &format!("seat {number}")])
-                .args(["--backend", "docker"])
-                .args(["--memory", &spec.app_mb.to_string()])
-                .args(["--cpus", &spec.cpus.to_string()]);
-            if let Some(lab) = &spec.lab {
-                cmd.arg("--lab").arg(lab);
-            }
-            // The instructor's cache (bash's answers about the lab, kept by `up`'s own lint): a
-            // seat's HOME is its own folder, and twenty-five seats asking bash again would cost
-            // seconds of both cores.
-            if let Some(cache) = crate::util::cache::dir().as_deref().and_then(Path::parent) {
-                cmd.env("XDG_CACHE_HOME", cache);
-            }
-            // Every seat asks the engine at once: a busy engine is not a missing one.
-            cmd.env(crate::env::docker::connect::CONNECT_TIMEOUT_VAR, "15");
-            cmd.current_dir(&work)
-                .env("LAB_RUNNER_STATE_DIR", &state)
-                .env("HOME", &dir)
-                .env_remove("DISPLAY")
-                .env_remove("WAYLAND_DISPLAY")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log);
-            let child = cmd
-                .spawn()
-                .with_context(|| format!("Failed to start seat {number}"))?;
-            Ok(Started { child, number, dir })
+            let token = crate::util::random::token();
+            let join_id = crate::util::random::hex(12);
+            let child = launcher.spawn(number, &dir, &spec.part, port, &token, &join_id)?;
+            Ok(Started {
+                child,
+                number,
+                dir,
+                port,
+                token,
+                part: spec.part.clone(),
+                join_id,
+                since: Instant::now(),
+                quick_ends: QuickEnds::default(),
+                given_up: false,
+            })
         })
         .collect()
 }
 
-/// The page address a seat printed (`http://127.0.0.1:PORT/?token=…`), once it has.
-fn printed_page(log: &Path) -> Option<(u16, String)> {
-    let text = std::fs::read_to_string(log).ok()?;
-    text.lines().find_map(|line| {
-        let rest = line.trim().strip_prefix("http://127.0.0.1:")?;
-        let (port, query) = rest.split_once("/?token=")?;
-        Some((port.parse().ok()?, query.to_string()))
-    })
+/// A seat's progress store, in its own state folder.
+pub fn progress_store(dir: &Path) -> crate::session::progress::Store {
+    crate::session::progress::Store::in_dir(&dir.join("state"))
+}
+
+/// The part a seat whose session ended starts again on: the first part not complete in its own
+/// progress, looking from the part it was on onwards, then from the lab's first (a seat of a room
+/// at Part 2 whose participant quits Part 2 goes back to Part 2, not to an unfinished Part 1); the
+/// part it was on when every part is complete.
+pub fn next_part(
+    lab: &crate::lab::Lab,
+    progress: &crate::session::progress::Store,
+    was_on: &str,
+) -> Result<String> {
+    let from = lab.parts.iter().position(|p| p.id() == was_on).unwrap_or(0);
+    let order = lab.parts[from..].iter().chain(&lab.parts[..from]);
+    for part in order {
+        let done = progress.part(lab, part)?.done_count(part);
+        if done < part.file.steps.len() {
+            return Ok(part.id().to_string());
+        }
+    }
+    Ok(was_on.to_string())
+}
+
+/// A seat that ends this soon after it started ended "at once".
+pub const QUICK_END: Duration = Duration::from_secs(10);
+/// How many such ends in a row leave a seat stopped.
+pub const QUICK_ENDS_ALLOWED: u32 = 3;
+
+/// The rule against a restart loop: a seat that ends within [`QUICK_END`] of its start
+/// [`QUICK_ENDS_ALLOWED`] times in a row is left stopped (its log says why).
+#[derive(Debug, Clone, Default)]
+pub struct QuickEnds {
+    in_a_row: u32,
+}
+
+impl QuickEnds {
+    /// The seat ended after running `ran`: whether to start it again.
+    pub fn restart_after(&mut self, ran: Duration) -> bool {
+        if ran < QUICK_END {
+            self.in_a_row += 1;
+        } else {
+            self.in_a_row = 0;
+        }
+        self.in_a_row < QUICK_ENDS_ALLOWED
+    }
 }
 
 /// Waits until every seat's page answers and its session waits at its first step; stops at the
@@ -165,17 +330,8 @@ pub async fn wait_ready(started: &mut [Started]) -> Result<Vec<Seat>> {
                     tail(&log)
                 );
             }
-            let Some((port, token)) = printed_page(&log) else {
-                continue;
-            };
-            if waiting_at_a_step(&client, port, &token).await {
-                ready[i] = Some(Seat {
-                    number: seat.number,
-                    pid: seat.child.id(),
-                    port,
-                    token,
-                    dir: seat.dir.clone(),
-                });
+            if waiting_at_a_step(&client, seat.port, &seat.token).await {
+                ready[i] = Some(seat.seat());
             }
         }
         if ready.iter().all(Option::is_some) {
@@ -201,6 +357,82 @@ pub async fn wait_ready(started: &mut [Started]) -> Result<Vec<Seat>> {
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Looks at every seat once: a seat whose session ended is started again (same folder, port and
+/// token) on [`next_part`], unless [`QuickEnds`] says to leave it stopped; what a seat that was
+/// killed left in Docker is removed first. True when a seat changed (the server then says so in
+/// `workshop.json`). Never called while the seats are being stopped.
+pub async fn supervise(
+    started: &mut [Started],
+    launcher: &Launcher,
+    lab: &crate::lab::Lab,
+) -> bool {
+    let mut changed = false;
+    for seat in started.iter_mut().filter(|s| !s.given_up) {
+        let status = match seat.child.try_wait() {
+            Ok(Some(status)) => status,
+            Ok(None) => continue,
+            Err(e) => {
+                eprintln!("error: seat {}: {e}", seat.number);
+                continue;
+            }
+        };
+        changed = true;
+        let ran = seat.since.elapsed();
+        let log = seat.dir.join("seat.log");
+        if !seat.quick_ends.restart_after(ran) {
+            seat.given_up = true;
+            println!(
+                "seat {} ended ({status}) {QUICK_ENDS_ALLOWED} times in a row within {} s of starting: left stopped; its log: {}",
+                seat.number,
+                QUICK_END.as_secs(),
+                log.display()
+            );
+            continue;
+        }
+        remove_left(seat.number, seat.child.id()).await;
+        let part = next_part(lab, &progress_store(&seat.dir), &seat.part).unwrap_or_else(|e| {
+            eprintln!(
+                "error: seat {}'s progress: {e:#}; it goes on with {}",
+                seat.number, seat.part
+            );
+            seat.part.clone()
+        });
+        println!(
+            "seat {} ended ({status}) after {} s; starting it again on {part}",
+            seat.number,
+            ran.as_secs()
+        );
+        if let Err(e) = launcher.restart(seat, part) {
+            seat.given_up = true;
+            eprintln!("error: {e:#}; seat {} is left stopped", seat.number);
+        }
+    }
+    changed
+}
+
+/// Removes what the seat's process `pid` left in Docker (nothing, unless it was killed).
+pub async fn remove_left(number: usize, pid: u32) {
+    let docker = match crate::env::docker::connect::connect().await {
+        Ok(docker) => docker,
+        Err(e) => {
+            eprintln!("error: removing what seat {number} left: {e:#}");
+            return;
+        }
+    };
+    let scope = crate::env::docker::cleanup::Scope {
+        runner_pid: Some(pid),
+        ..Default::default()
+    };
+    match crate::env::docker::cleanup::remove_labelled(&docker, &scope).await {
+        Ok(removed) if !removed.containers.is_empty() => println!(
+            "seat {number} left {} container(s): removed",
+            removed.containers.len()
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("error: removing what seat {number} left: {e:#}"),
     }
 }
 
@@ -252,5 +484,88 @@ pub async fn stop_all(started: &mut [Started]) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seat_that_keeps_ending_at_once_is_left_stopped() {
+        let quick = QUICK_END - Duration::from_millis(1);
+        let mut ends = QuickEnds::default();
+        // Two quick ends are started again; the third in a row is not.
+        assert!(ends.restart_after(quick));
+        assert!(ends.restart_after(quick));
+        assert!(!ends.restart_after(quick));
+
+        // A session that ran a while (a participant finished a part) starts the count again.
+        let mut ends = QuickEnds::default();
+        assert!(ends.restart_after(quick));
+        assert!(ends.restart_after(quick));
+        assert!(ends.restart_after(QUICK_END));
+        assert!(ends.restart_after(quick));
+        assert!(ends.restart_after(quick));
+        assert!(!ends.restart_after(quick));
+
+        // Finishing part after part is never a loop.
+        let mut ends = QuickEnds::default();
+        for _ in 0..10 {
+            assert!(ends.restart_after(Duration::from_secs(600)));
+        }
+    }
+
+    #[test]
+    fn a_seat_goes_on_with_the_first_part_not_complete_from_the_one_it_was_on() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/workshop/two-parts");
+        let lab = crate::lab::load(&dir).unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let store = crate::session::progress::Store::in_dir(state.path());
+        let done = |part: &str, step: &str| {
+            let mut progress = store.load().unwrap();
+            progress
+                .labs
+                .entry(lab.id().to_string())
+                .or_default()
+                .entry(part.to_string())
+                .or_default()
+                .done
+                .insert(step.to_string());
+            store.save(&progress).unwrap();
+        };
+        // Nothing done: the part it was on (a participant who quit it).
+        assert_eq!(next_part(&lab, &store, "part1").unwrap(), "part1");
+        assert_eq!(next_part(&lab, &store, "part2").unwrap(), "part2");
+        // Part 1 complete: Part 2, whichever it was on.
+        done("part1", "1.1");
+        assert_eq!(next_part(&lab, &store, "part1").unwrap(), "part2");
+        assert_eq!(next_part(&lab, &store, "part2").unwrap(), "part2");
+        // Every part complete: the part it was on.
+        done("part2", "2.1");
+        assert_eq!(next_part(&lab, &store, "part1").unwrap(), "part1");
+        assert_eq!(next_part(&lab, &store, "part2").unwrap(), "part2");
+    }
+
+    #[test]
+    fn a_seat_that_finished_the_rooms_part_goes_on_with_one_it_has_not_done() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/workshop/two-parts");
+        let lab = crate::lab::load(&dir).unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let store = crate::session::progress::Store::in_dir(state.path());
+        let mut progress = store.load().unwrap();
+        progress
+            .labs
+            .entry(lab.id().to_string())
+            .or_default()
+            .entry("part2".to_string())
+            .or_default()
+            .done
+            .insert("2.1".to_string());
+        store.save(&progress).unwrap();
+        // A room at Part 2: finished, the seat goes on with Part 1, which it has not done.
+        assert_eq!(next_part(&lab, &store, "part2").unwrap(), "part1");
     }
 }

@@ -7,7 +7,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    docker_ids, docker_or_skip, docker_shared, lab_runner, text, web::WebSession,
+    docker_ids, docker_or_skip, docker_shared, fixture, lab_runner, text, web::WebSession,
 };
 
 /// A workshop server of the test's own (its state folder), stopped when dropped.
@@ -442,16 +442,42 @@ fn workshop_a_join_address_that_is_not_one_is_a_usage_error() {
     }
 }
 
-/// The seats `workshop status` lists: (number, pid-less address with its token).
+/// The running seats `workshop status` lists: (number, address with its token).
 fn seat_addresses(status: &str) -> Vec<(usize, String)> {
+    seat_lines(status)
+        .into_iter()
+        .filter(|s| s.state == "running")
+        .map(|s| (s.number, s.url))
+        .collect()
+}
+
+/// A seat as `workshop status` lists it.
+#[derive(Debug, Clone, PartialEq)]
+struct SeatLine {
+    number: usize,
+    state: String,
+    part: String,
+    /// `(done/steps done)`, when the status could read it.
+    progress: String,
+    url: String,
+}
+
+/// The seats `workshop status` lists: `seat N  STATE  PART  (D/S done)  URL`.
+fn seat_lines(status: &str) -> Vec<SeatLine> {
     status
         .lines()
         .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            (words.next()? == "seat").then_some(())?;
-            let number = words.next()?.parse().ok()?;
-            (words.next()? == "running").then_some(())?;
-            Some((number, words.next()?.to_string()))
+            let words: Vec<&str> = line.split_whitespace().collect();
+            (words.first() == Some(&"seat")).then_some(())?;
+            let url = words.last()?.to_string();
+            url.starts_with("https://").then_some(())?;
+            Some(SeatLine {
+                number: words.get(1)?.parse().ok()?,
+                state: words.get(2)?.to_string(),
+                part: words.get(3)?.to_string(),
+                progress: words.get(4..words.len() - 1).unwrap_or_default().join(" "),
+                url,
+            })
         })
         .collect()
 }
@@ -994,4 +1020,299 @@ fn environments_past_dockers_address_pools_get_subnets_of_the_runners_own_range(
     }
     assert_ne!(subnets[0], subnets[1], "two environments on one subnet");
     drop(pools);
+}
+
+/// A process's argv, as every local user can read it.
+fn argv(pid: u64) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+/// The seats' pids in `workshop.json`.
+fn seat_pids(workshop: &Workshop) -> Vec<u64> {
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(workshop.state.path().join("workshop.json")).unwrap(),
+    )
+    .unwrap();
+    state["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["pid"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn workshop_a_seat_whose_participant_finishes_a_part_comes_back_on_the_next_at_the_same_address() {
+    if !docker_or_skip("a seat that goes on to the next part") {
+        return;
+    }
+    let _docker = docker_shared();
+    let lab = fixture("workshop/two-parts");
+    let (workshop, _) = Workshop::up_with(&[
+        "up",
+        "--seats",
+        "1",
+        "--part",
+        "part1",
+        "--lab",
+        lab.to_str().unwrap(),
+    ]);
+    let status = text(&workshop.run(&["status"]));
+    let seats = seat_lines(&status);
+    assert_eq!(seats.len(), 1, "{status}");
+    assert_eq!(
+        (seats[0].state.as_str(), seats[0].part.as_str()),
+        ("running", "part1"),
+        "{status}"
+    );
+    assert_eq!(seats[0].progress, "(0/1 done)", "{status}");
+    let url = seats[0].url.clone();
+    let token = url.split("token=").nth(1).unwrap().to_string();
+    let first_pid = seat_pids(&workshop)[0];
+    // The seat's token is not in its argv (every local user reads argv); its port is.
+    let args = argv(first_pid);
+    assert!(
+        args.contains(" start part1 ") && args.contains("--port"),
+        "{args}"
+    );
+    assert!(
+        !args.contains(&token),
+        "the token is in the seat's argv: {args}"
+    );
+
+    let seat = format!("https://{}/seat/1", workshop.addr);
+    let client = workshop.client();
+    // The seat's state through the workshop; None while it does not answer (being started again).
+    let state = || -> Option<serde_json::Value> {
+        let answer = client.get(&format!("{seat}/state?token={token}")).ok()?;
+        (answer.status == 200).then(|| serde_json::from_str(&answer.body).unwrap())
+    };
+    let wait = |what: &str, holds: &dyn Fn(&serde_json::Value) -> bool| {
+        let started = Instant::now();
+        loop {
+            let s = state();
+            if let Some(s) = s.filter(|s| holds(s)) {
+                return s;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "the seat never showed {what}; its log:\n{}",
+                std::fs::read_to_string(workshop.state.path().join("seats/seat-1/seat.log"))
+                    .unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let waiting_at = |step: &'static str| {
+        move |s: &serde_json::Value| s["step"]["id"] == step && s["status"]["waiting"] == true
+    };
+    let before = wait("step 1.1 waiting", &waiting_at("1.1"));
+    // The participant checks the part's only step on the page: the part is complete, its session
+    // ends.
+    let act = client
+        .send(
+            client
+                .client
+                .post(format!("{seat}/action"))
+                .header("x-lab-token", &token)
+                .header("Origin", format!("https://{}", workshop.addr))
+                .header("Content-Type", "application/json")
+                .body(r#"{"action":"check"}"#),
+        )
+        .unwrap();
+    assert_eq!(act.status, 202, "{}", act.body);
+    // Back at the same address with the same token: a new session, on the next part.
+    let after = wait("part2's step 2.1 waiting", &waiting_at("2.1"));
+    assert_eq!(after["part"], "part2");
+    assert_ne!(after["session"], before["session"], "a new session");
+    assert!(before["session"].as_str().is_some_and(|s| !s.is_empty()));
+    let page = client.get(&url).unwrap();
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Part 2, one step"), "{}", page.body);
+    // A wrong secret is still refused.
+    let wrong = client
+        .get(&format!("{seat}/state?token={}", "0".repeat(32)))
+        .unwrap();
+    assert_eq!(wrong.status, 403);
+    let status = text(&workshop.run(&["status"]));
+    let seats = seat_lines(&status);
+    assert_eq!(
+        seats,
+        [SeatLine {
+            number: 1,
+            state: "running".into(),
+            part: "part2".into(),
+            progress: "(0/1 done)".into(),
+            url: url.clone(),
+        }],
+        "{status}"
+    );
+    let second_pid = seat_pids(&workshop)[0];
+    assert_ne!(first_pid, second_pid, "{status}");
+    assert!(!argv(second_pid).contains(&token));
+    // The instructor sees one seat 1 that finished part1 and is on part2.
+    workshop.wait_board("seat 1 on part2, once", |b| {
+        let ones: Vec<_> = b["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["name"] == "seat 1")
+            .collect();
+        ones.len() == 1 && ones[0]["part"] == "part2" && ones[0]["step"] == "2.1"
+    });
+
+    // `down` stops it (it is not started again while stopping) and nothing of it is left.
+    let down = workshop.run(&["down"]);
+    assert!(
+        text(&down).contains("workshop server stopped"),
+        "{}",
+        text(&down)
+    );
+    for pid in [first_pid, second_pid] {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "seat (pid {pid}) still runs after down"
+        );
+        assert!(
+            docker_ids("container", &format!("io.lab-runner.runner-pid={pid}")).is_empty(),
+            "seat (pid {pid}) left its containers"
+        );
+    }
+    let log = std::fs::read_to_string(workshop.state.path().join("workshop.log")).unwrap();
+    assert_eq!(log.matches("starting it again").count(), 1, "{log}");
+}
+
+#[test]
+fn workshop_a_page_token_given_in_the_environment_must_be_one() {
+    let lab = fixture("workshop/two-parts");
+    let state = tempfile::tempdir().unwrap();
+    for bad in ["", "dev-token-123", "0123456789ABCDEF0123456789abcdef"] {
+        let out = lab_runner()
+            .args([
+                "start",
+                "part1",
+                "--web",
+                "--no-browser",
+                "--backend",
+                "process",
+            ])
+            .arg("--lab")
+            .arg(&lab)
+            .env("LAB_RUNNER_STATE_DIR", state.path())
+            .env("LAB_RUNNER_PAGE_TOKEN", bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("LAB_RUNNER_PAGE_TOKEN is not a page token"),
+            "{bad:?}: {}",
+            text(&out)
+        );
+    }
+}
+
+#[test]
+fn workshop_a_seats_open_page_follows_it_into_its_next_session() {
+    // The page's script in node, against a stand-in for the browser (`support/page_follow.js`).
+    let node_runs = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !node_runs {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the page's follow test needs node, and CI is set"
+        );
+        eprintln!("skipping the page's follow test: node is not installed");
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("node")
+        .arg(root.join("tests/it/support/page_follow.js"))
+        .arg(root.join("runner/web/assets/page.js"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let reloads: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        reloads,
+        serde_json::json!({
+            // Ended, then the seat's next session answers at the same address: reloaded into it.
+            "ended_then_next": 1,
+            // Ended, and the same session (or nothing) answers: the page stays.
+            "ended_for_good": 0,
+            // The stream refused (the workshop's 502 while the seat starts again): reloaded once
+            // a session answers.
+            "refused_then_answers": 1,
+            // The stream reconnected by itself to another session.
+            "reconnected_to_another": 1,
+        }),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn workshop_a_seat_that_keeps_ending_at_once_is_left_stopped_and_status_says_so() {
+    if !docker_or_skip("a seat that keeps ending") {
+        return;
+    }
+    let _docker = docker_shared();
+    let lab = fixture("workshop/two-parts");
+    let (workshop, _) = Workshop::up_with(&[
+        "up",
+        "--seats",
+        "1",
+        "--part",
+        "part1",
+        "--lab",
+        lab.to_str().unwrap(),
+    ]);
+    // Killed as soon as each start of it runs: its ends come within 10 s of its starts.
+    let mut killed = Vec::new();
+    let started = Instant::now();
+    let status = loop {
+        let status = text(&workshop.run(&["status"]));
+        if status.contains("left stopped") {
+            break status;
+        }
+        let pid = seat_pids(&workshop)[0];
+        if !killed.contains(&pid) && std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let kill = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .unwrap();
+            assert!(kill.success());
+            killed.push(pid);
+        }
+        assert!(
+            killed.len() <= 4 && started.elapsed() < Duration::from_secs(120),
+            "the seat was started again after {} quick ends:\n{status}",
+            killed.len()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let seats = seat_lines(&status);
+    assert_eq!(seats.len(), 1, "{status}");
+    assert_eq!(seats[0].state, "STOPPED", "{status}");
+    assert!(
+        status.contains("ended 3 times in a row within 10 s of starting")
+            && status.contains("seats/seat-1/seat.log"),
+        "{status}"
+    );
+    // Left stopped: not started again.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(seat_pids(&workshop)[0], *killed.last().unwrap());
+    let url = &seats[0].url;
+    assert_eq!(workshop.client().get(url).unwrap().status, 502);
+    // What the killed starts left in Docker was removed (the last one's by `down`).
+    workshop.run(&["down"]);
+    for pid in &killed {
+        assert!(
+            docker_ids("container", &format!("io.lab-runner.runner-pid={pid}")).is_empty(),
+            "seat (pid {pid}) left its containers"
+        );
+    }
 }

@@ -8,6 +8,8 @@
   let buttons = [];
   let status = {};
   let view = document.body.classList.contains('view-demo') ? 'demo' : 'start';
+  // The session this page shows (its runner's id for it).
+  let session = null;
 
   function el(tag, cls, html) {
     const e = document.createElement(tag);
@@ -17,6 +19,9 @@
   }
 
   function renderState(s) {
+    // Another session at this address (a workshop's seat started again): its own page, afresh.
+    if (session && s.session && s.session !== session) { location.reload(); return; }
+    session = s.session || session;
     view = s.view;
     document.title = (s.step ? s.step.id + ' ' + s.step.title + ' — ' : '') + s.part_title;
     $('lab').textContent = s.lab_title;
@@ -451,13 +456,39 @@
   stream.addEventListener('status', (e) => renderStatus(JSON.parse(e.data)));
   stream.addEventListener('metrics', (e) => metrics(JSON.parse(e.data)));
   stream.addEventListener('terminal', (e) => terminalChange(JSON.parse(e.data)));
-  // The session is over: no reconnecting to a runner that has gone.
+  // After the session: the address is asked now and then whether a new session answers there (a
+  // workshop's seat is started again at the same address, on the part that comes next); the page
+  // reloads into it, so the participant need not type the address again.
+  const FOLLOW_EVERY_MS = 2000;
+  const FOLLOW_FOR_MS = 30 * 60 * 1000;
+  let following = null;
+  // `same`: the session that was here will do too (its stream was lost, not ended).
+  function followNext(same) {
+    if (following) return;
+    const since = Date.now();
+    following = setInterval(async () => {
+      if (Date.now() - since > FOLLOW_FOR_MS) { clearInterval(following); return; }
+      try {
+        const r = await fetch('state?token=' + encodeURIComponent(token), { cache: 'no-store' });
+        if (!r.ok) return;
+        const s = await r.json();
+        if (s.session && (same || s.session !== session)) { clearInterval(following); location.reload(); }
+      } catch (_) { /* not answering yet */ }
+    }, FOLLOW_EVERY_MS);
+  }
+
+  // The session is over: no reconnecting to a runner that has gone; a next one is looked for.
   stream.addEventListener('end', () => {
     stream.close();
     document.body.dataset.stream = 'closed';
     if (!status.ended) renderStatus(Object.assign({}, status, { ended: 'the session has ended' }));
+    followNext(false);
   });
   stream.addEventListener('error', () => {
-    if (!status.ended) $('status').textContent = 'lab-runner is not answering (reconnecting…)';
+    // A stream refused (through a workshop: its seat not answering) is not tried again by the
+    // browser: the address is then asked until a session answers.
+    const closed = stream.readyState === EventSource.CLOSED;
+    if (closed) { stream.close(); followNext(true); }
+    if (!status.ended) $('status').textContent = 'lab-runner is not answering (' + (closed ? 'waiting for it…' : 'reconnecting…') + ')';
   });
 })();
