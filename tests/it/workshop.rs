@@ -1043,14 +1043,10 @@ fn seat_pids(workshop: &Workshop) -> Vec<u64> {
         .collect()
 }
 
-#[test]
-fn workshop_a_seat_whose_participant_finishes_a_part_comes_back_on_the_next_at_the_same_address() {
-    if !docker_or_skip("a seat that goes on to the next part") {
-        return;
-    }
-    let _docker = docker_shared();
+/// A workshop with one seat on part1 of the two-part fixture.
+fn one_seat_of_two_parts() -> Workshop {
     let lab = fixture("workshop/two-parts");
-    let (workshop, _) = Workshop::up_with(&[
+    Workshop::up_with(&[
         "up",
         "--seats",
         "1",
@@ -1058,7 +1054,17 @@ fn workshop_a_seat_whose_participant_finishes_a_part_comes_back_on_the_next_at_t
         "part1",
         "--lab",
         lab.to_str().unwrap(),
-    ]);
+    ])
+    .0
+}
+
+#[test]
+fn workshop_a_seat_whose_participant_finishes_a_part_comes_back_on_the_next_at_the_same_address() {
+    if !docker_or_skip("a seat that goes on to the next part") {
+        return;
+    }
+    let _docker = docker_shared();
+    let workshop = one_seat_of_two_parts();
     let status = text(&workshop.run(&["status"]));
     let seats = seat_lines(&status);
     assert_eq!(seats.len(), 1, "{status}");
@@ -1260,16 +1266,7 @@ fn workshop_a_seat_that_keeps_ending_at_once_is_left_stopped_and_status_says_so(
         return;
     }
     let _docker = docker_shared();
-    let lab = fixture("workshop/two-parts");
-    let (workshop, _) = Workshop::up_with(&[
-        "up",
-        "--seats",
-        "1",
-        "--part",
-        "part1",
-        "--lab",
-        lab.to_str().unwrap(),
-    ]);
+    let workshop = one_seat_of_two_parts();
     // Killed as soon as each start of it runs: its ends come within 10 s of its starts.
     let mut killed = Vec::new();
     let started = Instant::now();
