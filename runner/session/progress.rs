@@ -86,9 +86,7 @@ pub struct Store {
 
 impl Store {
     pub fn open_default() -> Result<Store> {
-        Ok(Store {
-            path: state_dir()?.join(FILE_NAME),
-        })
+        Ok(Store::in_dir(&state_dir()?))
     }
 
     /// The store of the state folder `dir` (what `LAB_RUNNER_STATE_DIR=dir` opens).

@@ -516,25 +516,39 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_seat_goes_on_with_the_first_part_not_complete_from_the_one_it_was_on() {
+    /// The two-part fixture lab and an empty progress store of a seat's own.
+    fn two_parts() -> (
+        crate::lab::Lab,
+        tempfile::TempDir,
+        crate::session::progress::Store,
+    ) {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/workshop/two-parts");
         let lab = crate::lab::load(&dir).unwrap();
         let state = tempfile::tempdir().unwrap();
         let store = crate::session::progress::Store::in_dir(state.path());
-        let done = |part: &str, step: &str| {
-            let mut progress = store.load().unwrap();
-            progress
-                .labs
-                .entry(lab.id().to_string())
-                .or_default()
-                .entry(part.to_string())
-                .or_default()
-                .done
-                .insert(step.to_string());
-            store.save(&progress).unwrap();
-        };
+        (lab, state, store)
+    }
+
+    /// Marks `step` of `part` done in `store`.
+    fn mark_done(
+        lab: &crate::lab::Lab,
+        store: &crate::session::progress::Store,
+        part: &str,
+        step: &str,
+    ) {
+        let part = lab.parts.iter().find(|p| p.id() == part).unwrap();
+        store
+            .update(lab, part, |progress| {
+                progress.done.insert(step.to_string());
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_seat_goes_on_with_the_first_part_not_complete_from_the_one_it_was_on() {
+        let (lab, _state, store) = two_parts();
+        let done = |part: &str, step: &str| mark_done(&lab, &store, part, step);
         // Nothing done: the part it was on (a participant who quit it).
         assert_eq!(next_part(&lab, &store, "part1").unwrap(), "part1");
         assert_eq!(next_part(&lab, &store, "part2").unwrap(), "part2");
@@ -550,21 +564,8 @@ mod tests {
 
     #[test]
     fn a_seat_that_finished_the_rooms_part_goes_on_with_one_it_has_not_done() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/workshop/two-parts");
-        let lab = crate::lab::load(&dir).unwrap();
-        let state = tempfile::tempdir().unwrap();
-        let store = crate::session::progress::Store::in_dir(state.path());
-        let mut progress = store.load().unwrap();
-        progress
-            .labs
-            .entry(lab.id().to_string())
-            .or_default()
-            .entry("part2".to_string())
-            .or_default()
-            .done
-            .insert("2.1".to_string());
-        store.save(&progress).unwrap();
+        let (lab, _state, store) = two_parts();
+        mark_done(&lab, &store, "part2", "2.1");
         // A room at Part 2: finished, the seat goes on with Part 1, which it has not done.
         assert_eq!(next_part(&lab, &store, "part2").unwrap(), "part1");
     }
