@@ -63,6 +63,16 @@ async fn web_browser_participant_goes_through_part2() {
         "the copy button having copied",
     )
     .await;
+    // A clipboard that never answers (a page without focus): the button still copies, the
+    // selection way.
+    page.eval("navigator.clipboard.writeText = () => new Promise(() => {}); true")
+        .await;
+    page.click("#intro .code .copy").await;
+    page.wait_for(
+        "document.querySelector('#intro .code .copy').dataset.copies === '2'",
+        "the copy button having copied with a clipboard that never answers",
+    )
+    .await;
     page.screenshot("1-step-2.0").await;
 
     // Check with the terminal's key: 2.0 passes, the page moves on to 2.1.

@@ -182,7 +182,12 @@
     if (!button) return;
     const text = button.dataset.copy || button.parentElement.querySelector('pre').innerText;
     try {
-      await navigator.clipboard.writeText(text);
+      // A browser may leave the clipboard's promise pending (a page without focus, a permission
+      // it has not settled): after a second, copy the selection instead.
+      await Promise.race([
+        navigator.clipboard.writeText(text),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('clipboard timed out')), 1000)),
+      ]);
     } catch (_) {
       const range = document.createRange();
       range.selectNodeContents(button.parentElement.querySelector('pre, code'));
