@@ -84,12 +84,12 @@ pub async fn run(args: &TunnelArgs) -> Result<u8> {
             }
         })?;
     let local = tunnel.local_addr();
-    println!(
+    say(&format!(
         "Forwarding {local} → {} inside the container {container} (one `docker exec` per \
          connection; nothing is published).",
         args.remote
-    );
-    println!("Press Ctrl-C to close the tunnel.");
+    ));
+    say("Press Ctrl-C to close the tunnel.");
 
     let started = Instant::now();
     let log = tokio::spawn(log_connections(tunnel.subscribe(), started));
@@ -112,20 +112,54 @@ pub async fn run(args: &TunnelArgs) -> Result<u8> {
         _ = &mut gone => removed = true,
     }
     if removed {
-        println!(
+        say(&format!(
             "\nThe container {container} was removed (its lab session ended?): nothing is left \
              to forward to."
-        );
+        ));
     }
     let open = tunnel.connections();
-    println!("\nClosing the tunnel ({open} open connection(s))…");
+    say(&format!(
+        "\nClosing the tunnel ({open} open connection(s))…"
+    ));
     let closed = tunnel.close().await;
     // Let the last close events print.
     tokio::time::sleep(Duration::from_millis(50)).await;
     log.abort();
     closed?;
-    println!("Tunnel closed: nothing listens on {local}, no forwarder runs in {container}.");
+    say(&format!(
+        "Tunnel closed: nothing listens on {local}, no forwarder runs in {container}."
+    ));
     Ok(if removed { exit::FAILED } else { exit::SUCCESS })
+}
+
+/// Prints `text`, each of its lines fitted to the terminal when stdout is one (broken between
+/// words, so an address or a URL stays whole and can be copied).
+fn say(text: &str) {
+    let width = crate::session::terminal::Terminal::detect().width();
+    for line in fit(text, width) {
+        println!("{line}");
+    }
+}
+
+/// `text`'s lines, each broken between words into pieces of at most `width` characters, the
+/// pieces of an indented line indented as it is; unchanged without a width.
+fn fit(text: &str, width: Option<usize>) -> Vec<String> {
+    let Some(width) = width else {
+        return text.lines().map(str::to_string).collect();
+    };
+    text.lines()
+        .flat_map(|line| {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            if line.trim().is_empty() {
+                return vec![line.to_string()];
+            }
+            let room = width.saturating_sub(indent.chars().count()).max(20);
+            crate::util::text::wrap(line, room)
+                .into_iter()
+                .map(|piece| format!("{indent}{piece}"))
+                .collect()
+        })
+        .collect()
 }
 
 /// How often the tunnel asks whether its container still exists.
@@ -159,10 +193,10 @@ async fn announce_when_ready(tunnel: &Tunnel) {
                         devtools_url(local, &target.id)
                     );
                 }
-                println!(
+                say(&format!(
                     "  (or chrome://inspect → Configure… → add {local}; the id changes each time \
                      the inspector opens)"
-                );
+                ));
                 return;
             }
             Ok(_) => {
@@ -175,7 +209,7 @@ async fn announce_when_ready(tunnel: &Tunnel) {
             Err(e) => {
                 let text = without_connection_id(&format!("{e:#}"));
                 if text != last_failure {
-                    println!("Waiting for the inspector: {text}");
+                    say(&format!("Waiting for the inspector: {text}"));
                     last_failure = text;
                 }
             }
@@ -219,7 +253,7 @@ async fn log_connections(mut events: broadcast::Receiver<TunnelEvent>, started: 
                 origin: Origin::Client(peer),
             }) => println!("{} #{id} opened from {peer}", at()),
             Ok(TunnelEvent::Closed(summary)) if summary.origin != Origin::Dial => {
-                println!(
+                say(&format!(
                     "{} #{} closed after {:.1}s: {} to the container, {} back{}",
                     at(),
                     summary.id,
@@ -230,7 +264,7 @@ async fn log_connections(mut events: broadcast::Receiver<TunnelEvent>, started: 
                         Some(d) => format!("\n           {}", without_connection_id(&d.message)),
                         None => String::new(),
                     }
-                );
+                ));
             }
             Ok(_) => {}
             Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -250,10 +284,10 @@ async fn default_local() -> SocketAddr {
             preferred
         }
         Err(e) => {
-            println!(
+            say(&format!(
                 "{preferred} is not available ({e}; a local `node --inspect`?): listening on a \
                  free port instead."
-            );
+            ));
             SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
         }
     }
@@ -328,5 +362,29 @@ mod tests {
             without_connection_id("GET x: connection 12: nothing listens (connection reset)"),
             "GET x: nothing listens (connection reset)"
         );
+    }
+
+    #[test]
+    fn prose_is_fitted_to_the_terminal_between_words() {
+        let said = "\nThe container lab-runner-1a2b3c4d-part3 was removed (its lab session ended?): \
+                    nothing is left to forward to.";
+        let fitted = fit(said, Some(40));
+        assert_eq!(
+            fitted,
+            [
+                "",
+                "The container lab-runner-1a2b3c4d-part3",
+                "was removed (its lab session ended?):",
+                "nothing is left to forward to.",
+            ]
+        );
+        // An indented line keeps its indent on every piece; a URL longer than the width stays whole.
+        let url = devtools_url("127.0.0.1:9229".parse().expect("addr"), "abc-1");
+        assert_eq!(
+            fit(&format!("  (or open {url} in Chrome)"), Some(30)),
+            ["  (or open", &format!("  {url}"), "  in Chrome)"]
+        );
+        // Not a terminal: lines as they are.
+        assert_eq!(fit("a b\nc", None), ["a b", "c"]);
     }
 }

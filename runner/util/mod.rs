@@ -8,4 +8,4 @@ pub mod runner_pid;
 
 // The pure ones are the crate `lab-util` (crates/lab-util), which the lab format and the
 // analysers use too.
-pub use lab_util::{duration, prometheus, shell_lines, units};
+pub use lab_util::{duration, prometheus, shell_lines, text, units};
