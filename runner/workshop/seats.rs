@@ -95,7 +95,8 @@ pub struct Started {
     pub child: std::process::Child,
     pub number: usize,
     pub dir: PathBuf,
-    /// Its page's port on 127.0.0.1 and its token: chosen by the server, the same at every start.
+    /// Its page's port on 127.0.0.1 and its token: chosen by the server. The token is the same
+    /// at every start; so is the port, unless another program took it while the seat restarted.
     pub port: u16,
     pub token: String,
     /// The part its session is on.
@@ -202,8 +203,18 @@ impl Launcher {
             .with_context(|| format!("Failed to start seat {number}"))
     }
 
-    /// Starts seat `seat` again (same folder, port and token) on `part`.
+    /// Starts seat `seat` again (same folder and token) on `part`, on its port unless another
+    /// program took that port after the seat ended: then on a free one, said. The participant's
+    /// address is the workshop's `/seat/N/`, which the server points at the new port.
     pub fn restart(&self, seat: &mut Started, part: String) -> Result<()> {
+        let port = port_for_restart(seat.port)?;
+        if port != seat.port {
+            println!(
+                "seat {}'s port {} on 127.0.0.1 was taken after it ended: it goes on at {port} (its address through the workshop is unchanged)",
+                seat.number, seat.port
+            );
+            seat.port = port;
+        }
         let child = self.spawn(
             seat.number,
             &seat.dir,
@@ -217,6 +228,14 @@ impl Launcher {
         seat.since = Instant::now();
         Ok(())
     }
+}
+
+/// `port` when it can still be listened on at 127.0.0.1, else a free port.
+fn port_for_restart(port: u16) -> Result<u16> {
+    if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        return Ok(port);
+    }
+    Ok(free_ports(1)?[0])
 }
 
 /// Free ports on 127.0.0.1, `count` different ones (each held until all are chosen).
@@ -490,6 +509,17 @@ pub async fn stop_all(started: &mut [Started]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restarted_seat_keeps_its_port_unless_another_program_took_it() {
+        let port = free_ports(1).expect("a free port")[0];
+        assert_eq!(port_for_restart(port).expect("port"), port);
+        let taker = std::net::TcpListener::bind(("127.0.0.1", port)).expect("take the port");
+        let moved = port_for_restart(port).expect("port");
+        assert_ne!(moved, port);
+        assert!(std::net::TcpListener::bind(("127.0.0.1", moved)).is_ok());
+        drop(taker);
+    }
 
     #[test]
     fn a_seat_that_keeps_ending_at_once_is_left_stopped() {
