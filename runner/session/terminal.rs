@@ -189,7 +189,8 @@ pub fn diagnosis_lines(outcome: &Outcome) -> Vec<String> {
 
 /// Markdown prose with its soft line breaks joined, so the renderer wraps paragraphs to the
 /// terminal instead of keeping the source's line ends (which leave ragged half-lines). List
-/// items, headings, quotes, table rows and indented lines keep their lines.
+/// items, headings, table rows and indented lines keep their lines; a quote's paragraph is joined
+/// the same way, inside the quote.
 fn reflow(prose: &str) -> String {
     let starts_block = |line: &str| {
         let t = line.trim_start();
@@ -205,6 +206,16 @@ fn reflow(prose: &str) -> String {
     let mut out = String::new();
     let mut previous = "";
     for line in prose.lines() {
+        if let (Some(before), Some(text)) = (quoted(previous), quoted(line)) {
+            if !starts_block(text) && !before.starts_with(['#', '|']) && !previous.ends_with("  ") {
+                out.pop();
+                out.push(' ');
+                out.push_str(text);
+                out.push('\n');
+                previous = line;
+                continue;
+            }
+        }
         let joins = !previous.trim().is_empty()
             && !line.trim().is_empty()
             && !starts_block(line)
@@ -221,6 +232,14 @@ fn reflow(prose: &str) -> String {
         previous = line;
     }
     out
+}
+
+/// The text of a quote's line, when it has any: `> text` → `text`.
+fn quoted(line: &str) -> Option<&str> {
+    line.trim_start()
+        .strip_prefix('>')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 enum Segment {
@@ -321,6 +340,12 @@ mod tests {
         assert_eq!(
             reflow("switch the view to\n*Comparison* against the first\n* a list item\n"),
             "switch the view to *Comparison* against the first\n* a list item\n"
+        );
+        // A quote's paragraph is one quoted line; a blank quote line ends it, a list inside
+        // keeps its lines.
+        assert_eq!(
+            reflow("> **Warning.** The inspector\n> is open.\n>\n> Next\n> - a\n> - b\n\nAfter\n"),
+            "> **Warning.** The inspector is open.\n>\n> Next\n> - a\n> - b\n\nAfter\n"
         );
     }
 
