@@ -141,8 +141,8 @@ fn say(text: &str) {
     }
 }
 
-/// `text`'s lines, each broken between words into pieces of at most `width` characters, the
-/// pieces of an indented line indented as it is; unchanged without a width.
+/// `text`'s lines, each one longer than `width` characters broken between words into pieces of at
+/// most that, the pieces of an indented line indented as it is; unchanged without a width.
 fn fit(text: &str, width: Option<usize>) -> Vec<String> {
     let Some(width) = width else {
         return text.lines().map(str::to_string).collect();
@@ -150,7 +150,7 @@ fn fit(text: &str, width: Option<usize>) -> Vec<String> {
     text.lines()
         .flat_map(|line| {
             let indent = &line[..line.len() - line.trim_start().len()];
-            if line.trim().is_empty() {
+            if line.chars().count() <= width {
                 return vec![line.to_string()];
             }
             let room = width.saturating_sub(indent.chars().count()).max(20);
@@ -383,6 +383,11 @@ mod tests {
         assert_eq!(
             fit(&format!("  (or open {url} in Chrome)"), Some(30)),
             ["  (or open", &format!("  {url}"), "  in Chrome)"]
+        );
+        // A line that fits is left as it is, its spaces too (the connections' aligned times).
+        assert_eq!(
+            fit("[    4.1s] #2 opened", Some(40)),
+            ["[    4.1s] #2 opened"]
         );
         // Not a terminal: lines as they are.
         assert_eq!(fit("a b\nc", None), ["a b", "c"]);
