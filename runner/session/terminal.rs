@@ -206,15 +206,17 @@ fn reflow(prose: &str) -> String {
     let mut out = String::new();
     let mut previous = "";
     for line in prose.lines() {
-        if let (Some(before), Some(text)) = (quoted(previous), quoted(line)) {
-            if !starts_block(text) && !before.starts_with(['#', '|']) && !previous.ends_with("  ") {
-                out.pop();
-                out.push(' ');
-                out.push_str(text);
-                out.push('\n');
-                previous = line;
-                continue;
-            }
+        if let (Some(before), Some(text)) = (quoted(previous), quoted(line))
+            && !starts_block(text)
+            && !before.starts_with(['#', '|'])
+            && !previous.ends_with("  ")
+        {
+            out.pop();
+            out.push(' ');
+            out.push_str(text);
+            out.push('\n');
+            previous = line;
+            continue;
         }
         let joins = !previous.trim().is_empty()
             && !line.trim().is_empty()
