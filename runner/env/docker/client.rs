@@ -434,18 +434,48 @@ impl DockerClient {
 
     /// Removes `name` whatever its state, with its anonymous volumes; one already gone counts as
     /// removed.
+    /// Removes the container, forced, with its anonymous volumes. A container that is gone
+    /// already is not an error, and one whose removal another call began (a teardown cut short
+    /// by Ctrl-C or a closed terminal, and the cleanup that follows) is waited for until it is
+    /// gone: what comes next, its network's removal, fails while it is still there.
     pub async fn remove_container(&self, name: &str) -> Result<(), DockerError> {
         let options = RemoveContainerOptionsBuilder::default()
             .force(true)
             .v(true)
             .build();
-        removed(
+        let result = removed(
             api(
                 &format!("remove the container {name}"),
                 self.docker.remove_container(name, Some(options)),
             )
             .await,
-        )
+        );
+        match result {
+            Err(DockerError::Conflict { message, .. })
+                if message.contains("already in progress") =>
+            {
+                self.wait_until_gone(name).await
+            }
+            other => other,
+        }
+    }
+
+    /// Returns once the engine no longer knows the container `name`, within [`API_TIMEOUT`].
+    async fn wait_until_gone(&self, name: &str) -> Result<(), DockerError> {
+        let started = std::time::Instant::now();
+        loop {
+            match self.inspect_container(name).await {
+                Err(e) if e.is_not_found() => return Ok(()),
+                Err(e) => return Err(e),
+                Ok(_) if started.elapsed() >= API_TIMEOUT => {
+                    return Err(DockerError::Timeout {
+                        what: format!("wait for the removal of the container {name} to finish"),
+                        after: API_TIMEOUT,
+                    });
+                }
+                Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
     }
 
     pub async fn inspect_container(
