@@ -160,21 +160,67 @@ fn engine_options(env: &EnvArgs, artifacts: Option<PathBuf>, mode: Mode) -> Engi
 }
 
 /// Runs `work`; on Ctrl-C, SIGTERM or SIGHUP (the terminal was closed), drops it, removes whatever
-/// environments are up, and says why it stopped (`Err(why)`).
+/// environments are up, and says why it stopped (`Err(why)`). A panic in `work` removes them too,
+/// then goes on.
 pub async fn interruptible<T>(
     work: impl Future<Output = Result<T>>,
 ) -> Result<std::result::Result<T, &'static str>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("Failed to listen for SIGTERM")?;
     let mut hangup = signal(SignalKind::hangup()).context("Failed to listen for SIGHUP")?;
+    let terminals = TerminalStreams::now();
+    // A panic in the session (a bug, or a line written to a terminal that has just closed, before
+    // the hangup is heard below) still removes what it started.
+    let work = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work));
     let why = tokio::select! {
-        result = work => return result.map(Ok),
+        result = work => match result {
+            Ok(result) => return result.map(Ok),
+            Err(panic) => {
+                remove_active_environments("the run stopped on an internal error").await;
+                std::panic::resume_unwind(panic)
+            }
+        },
         _ = tokio::signal::ctrl_c() => "interrupted (Ctrl-C)",
         _ = term.recv() => "terminated (SIGTERM)",
-        _ = hangup.recv() => "the terminal was closed (SIGHUP)",
+        _ = hangup.recv() => {
+            terminals.leave_closed_terminal();
+            "the terminal was closed (SIGHUP)"
+        }
     };
     remove_active_environments(why).await;
     Ok(Err(why))
+}
+
+/// Which of stdout and stderr were a terminal when a run began.
+struct TerminalStreams {
+    stdout: bool,
+    stderr: bool,
+}
+
+impl TerminalStreams {
+    fn now() -> TerminalStreams {
+        use std::io::IsTerminal;
+        TerminalStreams {
+            stdout: std::io::stdout().is_terminal(),
+            stderr: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Points the streams that were the closed terminal at /dev/null. A write to a terminal that
+    /// has hung up fails, and Rust's `println!` panics on a failed write: the first line said
+    /// after the terminal closed ended the process before it removed the lab's environment, and
+    /// the container and network were left behind.
+    fn leave_closed_terminal(&self) {
+        let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+            return;
+        };
+        if self.stdout {
+            let _ = nix::unistd::dup2_stdout(&null);
+        }
+        if self.stderr {
+            let _ = nix::unistd::dup2_stderr(&null);
+        }
+    }
 }
 
 /// Where the lines for a person go.
@@ -186,9 +232,18 @@ fn human_output(to_stderr: bool) -> crate::session::report::Output {
     }
 }
 
+/// Removes the environments of the sessions still active. What it says goes to stderr, and a
+/// stderr that cannot be written (the terminal closed) does not stop it.
 async fn remove_active_environments(why: &str) {
+    use std::io::Write;
+    let say = |line: String| {
+        let _ = writeln!(std::io::stderr(), "{line}");
+    };
     let sessions = engine::active_sessions();
-    eprintln!("\n{why}: removing {} lab environment(s)…", sessions.len());
+    say(format!(
+        "\n{why}: removing {} lab environment(s)…",
+        sessions.len()
+    ));
     if sessions.is_empty() {
         return;
     }
@@ -205,10 +260,10 @@ async fn remove_active_environments(why: &str) {
                 Ok(removed) => {
                     engine::unregister(&session);
                     for name in removed.containers.iter().chain(&removed.networks) {
-                        eprintln!("  removed {name}");
+                        say(format!("  removed {name}"));
                     }
                 }
-                Err(e) => eprintln!("  {e:#} — run `lab-runner cleanup`"),
+                Err(e) => say(format!("  {e:#} — run `lab-runner cleanup`")),
             }
         }
     }

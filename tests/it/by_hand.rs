@@ -1467,3 +1467,78 @@ fn by_hand_the_presenter_pauses_and_moves_the_demo_on_from_the_keyboard() {
         "the terminal was left in cbreak mode:\n{after}"
     );
 }
+
+/// The session of a `start_screen` whose environment is up: from its control socket's name
+/// (`$XDG_RUNTIME_DIR/lab-runner/<session>.sock`, the test's state folder).
+fn session_of(state: &Path) -> String {
+    let sockets = state.join("lab-runner");
+    std::fs::read_dir(&sockets)
+        .unwrap_or_else(|e| panic!("{}: {e}", sockets.display()))
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".sock").map(str::to_string)
+        })
+        .next()
+        .expect("the session's control socket")
+}
+
+/// Waits until Docker holds no container and no network of `session`; what is still there after
+/// 30 s.
+fn left_behind(session: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = left_behind_now(session);
+        if left.is_empty() || Instant::now() >= deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A participant who closes the terminal window — at a step, or right after pressing `q` while
+/// the environment is being removed — leaves no container and no network behind. (Writing to
+/// the closed terminal used to end the process before it removed anything; and a cleanup that
+/// found the container's removal already under way stopped before the network.)
+#[test]
+fn closing_the_terminal_leaves_no_environment_behind() {
+    if !docker_or_skip("closing_the_terminal_leaves_no_environment_behind") {
+        return;
+    }
+    for quit_first in [false, true] {
+        let (screen, state, _work) = start_screen("part2", 100);
+        screen.wait_for("[c] check my work", 0, Duration::from_secs(120));
+        let session = session_of(state.path());
+        assert!(
+            !left_behind_now(&session).is_empty(),
+            "the session's environment should be up"
+        );
+        if quit_first {
+            screen.keys("q");
+        }
+        // Closing the window: tmux hangs up the terminal.
+        drop(screen);
+        let left = left_behind(&session);
+        assert!(
+            left.is_empty(),
+            "closing the terminal{} left {left:?}",
+            if quit_first {
+                " right after q"
+            } else {
+                " at a step"
+            }
+        );
+    }
+}
+
+/// The containers and networks of `session` now.
+fn left_behind_now(session: &str) -> Vec<String> {
+    let label = format!("io.lab-runner.session={session}");
+    ["container", "network"]
+        .into_iter()
+        .flat_map(|kind| {
+            support::docker_ids(kind, &label)
+                .into_iter()
+                .map(move |id| format!("{kind} {id}"))
+        })
+        .collect()
+}
