@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
+#[path = "common/machine.rs"]
+mod machine;
+use machine::load;
+
 fn lab_runner(state: &std::path::Path, args: &[&str]) -> Result<Output> {
     Command::new(env!("CARGO_BIN_EXE_lab-runner"))
         .args(args)
@@ -42,15 +46,6 @@ fn env_count(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// RSS of a process, in KiB.

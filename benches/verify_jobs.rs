@@ -16,16 +16,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-const PARTS: [&str; 3] = ["part1", "part2", "part3"];
+#[path = "common/machine.rs"]
+mod machine;
+use machine::load;
 
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+const PARTS: [&str; 3] = ["part1", "part2", "part3"];
 
 /// Runs `lab-runner verify ARGS` to its end, with its output kept; the time it took, or an error
 /// with the tail of its output when it did not pass.
