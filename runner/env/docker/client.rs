@@ -432,12 +432,10 @@ impl DockerClient {
         .await
     }
 
-    /// Removes `name` whatever its state, with its anonymous volumes; one already gone counts as
-    /// removed.
-    /// Removes the container, forced, with its anonymous volumes. A container that is gone
-    /// already is not an error, and one whose removal another call began (a teardown cut short
-    /// by Ctrl-C or a closed terminal, and the cleanup that follows) is waited for until it is
-    /// gone: what comes next, its network's removal, fails while it is still there.
+    /// Removes the container `name` whatever its state, forced, with its anonymous volumes. One
+    /// already gone counts as removed, and one whose removal another call began (a teardown cut
+    /// short by Ctrl-C or a closed terminal, and the cleanup that follows) is waited for until it
+    /// is gone: what comes next, its network's removal, fails while it is still there.
     pub async fn remove_container(&self, name: &str) -> Result<(), DockerError> {
         let options = RemoveContainerOptionsBuilder::default()
             .force(true)
