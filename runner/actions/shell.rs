@@ -33,14 +33,112 @@ pub struct Terminals {
     cwd: PathBuf,
     /// Commands left running in other terminals, by name.
     others: HashMap<String, Background>,
+    /// Where the commands run when not on this machine: a terminal container of their own.
+    isolation: Option<Isolation>,
 }
 
+/// The participant's terminals run in a container of their own (a workshop seat's
+/// `--isolated-shell`, see `env::docker::terminal`): each command is a `docker exec` there, its
+/// state folder in a folder the container shares with this machine. The container is made when
+/// first needed ([`open_terminal`]): a seat nobody uses costs no second container.
+pub struct Isolation {
+    pub spec: crate::env::docker::terminal::TerminalSpec,
+    /// The container, once made.
+    pub container: Arc<tokio::sync::Mutex<Option<String>>>,
+    /// A folder mounted at the same path inside, for the commands' state folders.
+    pub state_root: PathBuf,
+    /// What must live as long as the terminals (the session's Docker guard).
+    pub keep: Box<dyn std::any::Any + Send + Sync>,
+}
+
+/// With a terminal container whose tunnel port is mirrored on the host: waits until the mirror
+/// has caught up with what a command just opened or closed inside, so what looks at the host's
+/// port next (a check) sees what the participant's terminal sees.
+async fn mirror_settled(ctx: &Context) {
+    let mirror = {
+        let terminals = ctx.terminals().lock().await;
+        terminals
+            .isolation
+            .as_ref()
+            .filter(|i| i.spec.tunnel_port.is_some())
+            .map(|i| i.spec.mirror.clone())
+    };
+    if let Some(mirror) = mirror {
+        crate::env::docker::terminal::mirror_settled(&mirror).await;
+    }
+}
+
+/// Makes the participant's terminal container when the terminals are isolated and it is not made
+/// yet (every command's first step; also when a participant arrives at a seat's page, so it is
+/// there by the time they type). Nothing to do otherwise.
+pub async fn open_terminal(ctx: &Context) -> anyhow::Result<()> {
+    let pending = {
+        let terminals = ctx.terminals().lock().await;
+        terminals
+            .isolation
+            .as_ref()
+            .map(|i| (i.container.clone(), i.spec.clone()))
+    };
+    let Some((container, spec)) = pending else {
+        return Ok(());
+    };
+    let mut container = container.lock().await;
+    if container.is_none() {
+        *container = Some(ctx.env().write().await.open_terminal(&spec).await?);
+    }
+    Ok(())
+}
+
+/// What runs each command inside the terminal container: the participant's exports read from the
+/// state folder, the command in a process group of its own (`setsid`), and a watcher that passes
+/// each signal name written on stdin to that group (Ctrl-C from the page), or kills it when stdin
+/// closes (the runner stopped waiting). Jobs the command left behind end with it.
+const IN_CONTAINER: &str = r#"while IFS= read -r -d '' kv; do export "$kv"; done < "$__LAB_STATE/env.in"
+exec 3<&0
+setsid bash --noprofile --norc -c "$1" </dev/null &
+pid=$!
+{ while read -r sig <&3; do kill -s "$sig" -- "-$pid" 2>/dev/null; done; kill -s KILL -- "-$pid" 2>/dev/null; } &
+watcher=$!
+wait "$pid"
+status=$?
+kill -s TERM -- "-$pid" 2>/dev/null
+kill "$watcher" 2>/dev/null
+exit "$status""#;
+
 struct Background {
-    child: Child,
+    child: Running,
     /// Where its shell writes its state on exit (kept as long as it runs).
     _state: tempfile::TempDir,
     command: String,
     output: Arc<Mutex<Vec<String>>>,
+}
+
+/// A command's process: bash here, or the `docker exec` that runs it in the terminal container,
+/// with the pipe its signals go through there (kept apart from the child: tokio closes a child's
+/// stdin when it is waited for, and a closed pipe makes the container's side kill the command).
+struct Running {
+    process: Child,
+    signals: Option<tokio::process::ChildStdin>,
+}
+
+impl Running {
+    fn new(mut process: Child) -> Running {
+        let signals = process.stdin.take();
+        Running { process, signals }
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.process
+    }
 }
 
 impl Terminals {
@@ -69,7 +167,108 @@ impl Terminals {
             env,
             cwd: cwd.to_path_buf(),
             others: HashMap::new(),
+            isolation: None,
         }
+    }
+
+    /// From now on, every command runs in the terminal container of `isolation`, with that
+    /// container's `PATH` and `HOME` and its own Docker (the session's guard).
+    pub fn isolate(&mut self, isolation: Isolation) {
+        use crate::env::docker::terminal::{HOME_IN_TERMINAL, PATH_IN_TERMINAL};
+        self.env.insert("PATH".into(), PATH_IN_TERMINAL.into());
+        self.env.insert("HOME".into(), HOME_IN_TERMINAL.into());
+        for name in ["DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG"] {
+            self.env.remove(name);
+        }
+        self.isolation = Some(isolation);
+    }
+
+    /// What failed when a command's process could not start.
+    fn cannot_run(&self) -> &'static str {
+        match self.isolation {
+            None => "Failed to run bash (is it installed?)",
+            Some(_) => {
+                "Failed to run `docker exec` in the participant's terminal container (is the docker command installed?)"
+            }
+        }
+    }
+
+    /// A fresh state folder for one command.
+    fn state_folder(&self) -> anyhow::Result<tempfile::TempDir> {
+        match &self.isolation {
+            Some(isolation) => tempfile::Builder::new()
+                .prefix(".terminal-")
+                .tempdir_in(&isolation.state_root),
+            None => tempfile::tempdir(),
+        }
+        .context("Failed to create a folder for the shell's state")
+    }
+
+    /// The command that runs `script` (bash's text) with `env` in `cwd`, keeping its state in
+    /// `state`: bash here, or `docker exec` in the terminal container.
+    fn shell(
+        &self,
+        script: String,
+        env: &BTreeMap<String, String>,
+        cwd: &Path,
+        state: &Path,
+    ) -> anyhow::Result<Command> {
+        let mut cmd;
+        match &self.isolation {
+            None => {
+                cmd = Command::new("bash");
+                cmd.arg("--noprofile")
+                    .arg("--norc")
+                    .arg("-c")
+                    .arg(script)
+                    .env_clear()
+                    .envs(env)
+                    .env("__LAB_STATE", state)
+                    .current_dir(cwd)
+                    .stdin(Stdio::null());
+            }
+            Some(isolation) => {
+                let container = isolation
+                    .container
+                    .try_lock()
+                    .ok()
+                    .and_then(|c| c.clone())
+                    .context("the participant's terminal container is not made yet")?;
+                let mut exported = Vec::new();
+                for (k, v) in env {
+                    exported.extend_from_slice(format!("{k}={v}\0").as_bytes());
+                }
+                std::fs::write(state.join("env.in"), exported).with_context(|| {
+                    format!(
+                        "Failed to write the terminal's exports in {}",
+                        state.display()
+                    )
+                })?;
+                cmd = Command::new("docker");
+                cmd.arg("exec")
+                    .arg("-i")
+                    .arg("-w")
+                    .arg(cwd)
+                    .arg("-e")
+                    .arg(format!("__LAB_STATE={}", state.display()))
+                    .arg(container)
+                    .args([
+                        "bash",
+                        "--noprofile",
+                        "--norc",
+                        "-c",
+                        IN_CONTAINER,
+                        "lab-terminal",
+                    ])
+                    .arg(script)
+                    .stdin(Stdio::piped());
+            }
+        }
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        Ok(cmd)
     }
 
     /// Starts the main terminal again from a clean environment, not the runner's own: `PATH` (this
@@ -119,7 +318,8 @@ impl Terminals {
         }
         if let Ok(pwd) = std::fs::read_to_string(dir.join("pwd")) {
             let pwd = PathBuf::from(pwd.trim_end_matches('\n'));
-            if pwd.is_dir() {
+            // A folder inside the terminal container need not be one here.
+            if self.isolation.is_some() || pwd.is_dir() {
                 self.cwd = pwd;
             }
         }
@@ -145,12 +345,12 @@ impl Terminals {
     /// Ends every command still running in another terminal.
     pub async fn close_all(&mut self) {
         for (_, mut bg) in self.others.drain() {
-            interrupt_group(&bg.child, nix::sys::signal::Signal::SIGINT);
+            signal_group(&mut bg.child, nix::sys::signal::Signal::SIGINT).await;
             if tokio::time::timeout(INTERRUPT_GRACE, bg.child.wait())
                 .await
                 .is_err()
             {
-                interrupt_group(&bg.child, nix::sys::signal::Signal::SIGKILL);
+                signal_group(&mut bg.child, nix::sys::signal::Signal::SIGKILL).await;
                 let _ = bg.child.wait().await;
             }
         }
@@ -232,42 +432,31 @@ fn script(commands: &str) -> String {
     )
 }
 
-fn bash(terminals: &Terminals, commands: &str, state: &Path) -> Command {
-    let mut cmd = Command::new("bash");
-    cmd.arg("--noprofile")
-        .arg("--norc")
-        .arg("-c")
-        .arg(script(commands))
-        .env_clear()
-        .envs(&terminals.env)
-        .env("__LAB_STATE", state)
-        .current_dir(&terminals.cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    cmd
+fn bash(terminals: &Terminals, commands: &str, state: &Path) -> anyhow::Result<Command> {
+    terminals.shell(script(commands), &terminals.env, &terminals.cwd, state)
 }
 
 /// Runs `commands` in the main terminal and waits for them (at most `timeout`); what they export
 /// and where they `cd` carry over to the next block. Commands still running at `timeout` are a
 /// failed command.
 pub async fn run_main(ctx: &Context, commands: &str, timeout: Duration) -> Done<Ran> {
+    open_terminal(ctx).await?;
     let mut terminals = ctx.terminals().lock().await;
-    let state = tempfile::tempdir().context("Failed to create a folder for the shell's state")?;
-    let mut child = bash(&terminals, commands, state.path())
-        .spawn()
-        .context("Failed to run bash (is it installed?)")?;
+    let state = terminals.state_folder()?;
+    let mut child = Running::new(
+        bash(&terminals, commands, state.path())?
+            .spawn()
+            .with_context(|| terminals.cannot_run())?,
+    );
     let output = Arc::new(Mutex::new(Vec::new()));
     let readers = read_output(ctx, &mut child, &output);
     let waited = tokio::time::timeout(timeout, child.wait()).await;
     // Jobs a block left in the background end with it: nothing may outlive the step unseen.
-    interrupt_group(&child, nix::sys::signal::Signal::SIGTERM);
+    signal_group(&mut child, nix::sys::signal::Signal::SIGTERM).await;
     let status = match waited {
         Ok(status) => status.context("Failed to wait for bash")?.code(),
         Err(_) => {
-            interrupt_group(&child, nix::sys::signal::Signal::SIGKILL);
+            signal_group(&mut child, nix::sys::signal::Signal::SIGKILL).await;
             let _ = child.wait().await;
             drain(readers).await;
             let printed = output.lock().expect("output lock").clone();
@@ -342,8 +531,23 @@ fn reader(
     })
 }
 
-/// Sends `signal` to the process group of `child` (bash and every job it started).
-fn interrupt_group(child: &Child, signal: nix::sys::signal::Signal) {
+/// Sends `signal` to the process group of `child` (bash and every job it started). In a terminal
+/// container (stdin piped) the signal's name goes to the wrapper there, which sends it on; SIGKILL
+/// also ends the `docker exec` here, whose closed stdin makes the wrapper kill what is left.
+async fn signal_group(child: &mut Running, signal: nix::sys::signal::Signal) {
+    use tokio::io::AsyncWriteExt as _;
+    if let Some(stdin) = child.signals.as_mut() {
+        let name = signal.as_str().trim_start_matches("SIG");
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            stdin.write_all(format!("{name}\n").as_bytes()),
+        )
+        .await;
+        if signal != nix::sys::signal::Signal::SIGKILL {
+            return;
+        }
+        child.signals = None;
+    }
     if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
         let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), signal);
     }
@@ -354,6 +558,7 @@ fn interrupt_group(child: &Child, signal: nix::sys::signal::Signal) {
 async fn start_other(ctx: &Context, name: &str, action: &ShellAction, timeout: Duration) -> Done {
     ctx.narrate(&format!("in another terminal ({name}):"));
     ctx.show_command(&action.run);
+    open_terminal(ctx).await?;
     let mut terminals = ctx.terminals().lock().await;
     if terminals.others.contains_key(name) {
         return Err(anyhow!(
@@ -361,10 +566,12 @@ async fn start_other(ctx: &Context, name: &str, action: &ShellAction, timeout: D
         )
         .into());
     }
-    let state = tempfile::tempdir().context("Failed to create a folder for the shell's state")?;
-    let mut child = bash(&terminals, &action.run, state.path())
-        .spawn()
-        .context("Failed to run bash (is it installed?)")?;
+    let state = terminals.state_folder()?;
+    let mut child = Running::new(
+        bash(&terminals, &action.run, state.path())?
+            .spawn()
+            .with_context(|| terminals.cannot_run())?,
+    );
     let output = Arc::new(Mutex::new(Vec::new()));
     let _readers = read_output(ctx, &mut child, &output);
     if let Some(ready) = &action.ready {
@@ -391,7 +598,7 @@ async fn start_other(ctx: &Context, name: &str, action: &ShellAction, timeout: D
                 )));
             }
             if started.elapsed() > timeout {
-                interrupt_group(&child, nix::sys::signal::Signal::SIGKILL);
+                signal_group(&mut child, nix::sys::signal::Signal::SIGKILL).await;
                 let printed = output.lock().expect("output lock").join("\n");
                 return Err(Problem::Command(
                     Failure::new(
@@ -421,6 +628,8 @@ async fn start_other(ctx: &Context, name: &str, action: &ShellAction, timeout: D
             output,
         },
     );
+    drop(terminals);
+    mirror_settled(ctx).await;
     Ok(())
 }
 
@@ -434,11 +643,11 @@ async fn interrupt(ctx: &Context, name: &str) -> Done {
         .into());
     };
     ctx.narrate(&format!("Ctrl-C in the terminal `{name}` ({})", bg.command));
-    interrupt_group(&bg.child, nix::sys::signal::Signal::SIGINT);
+    signal_group(&mut bg.child, nix::sys::signal::Signal::SIGINT).await;
     let status = match tokio::time::timeout(INTERRUPT_GRACE, bg.child.wait()).await {
         Ok(status) => status.context("Failed to wait for bash")?,
         Err(_) => {
-            interrupt_group(&bg.child, nix::sys::signal::Signal::SIGKILL);
+            signal_group(&mut bg.child, nix::sys::signal::Signal::SIGKILL).await;
             let _ = bg.child.wait().await;
             return Err(Problem::Command(Failure::new(
                 format!("`{}` after Ctrl-C", bg.command),
@@ -452,6 +661,8 @@ async fn interrupt(ctx: &Context, name: &str) -> Done {
         status: status.code().map(|c| if c == 130 { 0 } else { c }),
         output: bg.output.lock().expect("output lock").clone(),
     };
+    drop(terminals);
+    mirror_settled(ctx).await;
     judge(ctx, &bg.command, &ran)
 }
 
@@ -493,24 +704,16 @@ pub async fn run_typed(
     sink: LineSink,
     interrupt: tokio::sync::oneshot::Receiver<()>,
 ) -> anyhow::Result<TypedEnd> {
-    let (env, cwd) = terminals.lock().await.main_env();
-    let state = tempfile::tempdir().context("Failed to create a folder for the shell's state")?;
-    let mut child = Command::new("bash")
-        .arg("--noprofile")
-        .arg("--norc")
-        .arg("-c")
-        .arg(typed_script(commands))
-        .env_clear()
-        .envs(&env)
-        .env("__LAB_STATE", state.path())
-        .current_dir(&cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("Failed to run bash in {} (is it installed?)", cwd.display()))?;
+    let (state, mut child) = {
+        let terminals = terminals.lock().await;
+        let (env, cwd) = terminals.main_env();
+        let state = terminals.state_folder()?;
+        let child = terminals
+            .shell(typed_script(commands), &env, &cwd, state.path())?
+            .spawn()
+            .with_context(|| format!("{} in {}", terminals.cannot_run(), cwd.display()))?;
+        (state, Running::new(child))
+    };
     let mut readers = Vec::new();
     for stream in [
         child
@@ -536,21 +739,21 @@ pub async fn run_typed(
     let end = tokio::select! {
         status = child.wait() => TypedEnd::Exited(status.context("Failed to wait for bash")?.code()),
         _ = tokio::time::sleep(timeout) => {
-            interrupt_group(&child, nix::sys::signal::Signal::SIGKILL);
+            signal_group(&mut child, nix::sys::signal::Signal::SIGKILL).await;
             let _ = child.wait().await;
             TypedEnd::TimedOut
         }
         Ok(()) = interrupt => {
-            interrupt_group(&child, nix::sys::signal::Signal::SIGINT);
+            signal_group(&mut child, nix::sys::signal::Signal::SIGINT).await;
             if tokio::time::timeout(INTERRUPT_GRACE, child.wait()).await.is_err() {
-                interrupt_group(&child, nix::sys::signal::Signal::SIGKILL);
+                signal_group(&mut child, nix::sys::signal::Signal::SIGKILL).await;
                 let _ = child.wait().await;
             }
             TypedEnd::Interrupted
         }
     };
     // Jobs the command left in the background end with it, as after a block of "do it for me".
-    interrupt_group(&child, nix::sys::signal::Signal::SIGTERM);
+    signal_group(&mut child, nix::sys::signal::Signal::SIGTERM).await;
     drain(readers).await;
     if keep && end != TypedEnd::TimedOut {
         terminals.lock().await.take_state(state.path());

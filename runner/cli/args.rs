@@ -119,6 +119,9 @@ pub enum Command {
     Check(super::control::CheckArgs),
     /// Run a workshop: a server participants' `start --join` report to, and the instructor's live dashboard
     Workshop(super::workshop::WorkshopArgs),
+    /// The first process of a participant's terminal container (a workshop seat's): not for people
+    #[command(hide = true)]
+    Forward(super::forward::ForwardArgs),
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +160,10 @@ pub struct VerifyArgs {
     /// Keep copied artifacts (profiles, snapshots) under this folder
     #[arg(long, value_name = "DIR")]
     pub artifacts: Option<PathBuf>,
+    /// Run the steps' commands in a terminal container of their own, as a workshop seat's
+    /// participant types them (`start --isolated-shell`; Docker backend)
+    #[arg(long)]
+    pub isolated_shell: bool,
     /// What stdout carries: the lines a person reads, or one JSON object per event for tools
     /// (docs/events.md); with json, the person's lines go to stderr
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -187,6 +194,10 @@ pub struct StartArgs {
     /// a workshop seat). WARNING: whoever has the page's address gets a shell on this machine.
     #[arg(long, requires = "web")]
     pub shell: bool,
+    /// With --shell: the page's terminal (and "do it for me") runs in a container of its own on
+    /// the lab's network, whose Docker reaches only this session's containers (a workshop seat)
+    #[arg(long, requires = "shell")]
+    pub isolated_shell: bool,
     /// Report your progress to an instructor's workshop (the address `lab-runner workshop up`
     /// printed): only the part, the step and your checks' verdicts are sent
     #[arg(long, value_name = "URL")]

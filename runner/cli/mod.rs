@@ -8,6 +8,7 @@ pub mod control;
 pub mod doctor;
 pub mod exit;
 pub mod export;
+pub mod forward;
 pub mod new;
 pub mod pull;
 pub mod run;

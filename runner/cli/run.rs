@@ -69,6 +69,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Redeploy(args) => super::control::redeploy(args).await,
         Command::Check(args) => super::control::check(args).await,
         Command::Workshop(args) => super::workshop::run(args).await,
+        Command::Forward(args) => super::forward::run(args).await,
     }
 }
 
@@ -156,6 +157,7 @@ fn engine_options(env: &EnvArgs, artifacts: Option<PathBuf>, mode: Mode) -> Engi
             cpus: env.cpus,
         },
         clean_terminal: false,
+        isolated_terminal: false,
     }
 }
 
@@ -337,7 +339,10 @@ async fn verify_once(lab: &Lab, args: &VerifyArgs) -> Result<std::result::Result
         mutation_jobs: args.mutation_jobs,
         jobs: usize::from(args.jobs),
         step: args.step.clone(),
-        engine: engine_options(&args.env, args.artifacts.clone(), Mode::Verify),
+        engine: EngineOptions {
+            isolated_terminal: args.isolated_shell,
+            ..engine_options(&args.env, args.artifacts.clone(), Mode::Verify)
+        },
     };
     match interruptible(verify::run(lab, &options, &events)).await? {
         Ok(results) => {
@@ -568,6 +573,7 @@ async fn start_command(args: StartArgs) -> Result<u8> {
     engine.artifacts_per_session = false;
     // Someone else types into the participant's terminal: none of this user's variables.
     engine.clean_terminal = args.shell;
+    engine.isolated_terminal = args.isolated_shell;
     // With the guide in the browser, the terminal keeps a short live log.
     let screen: Box<dyn crate::session::events::Reporter> = if args.web.web {
         Box::new(crate::session::short_log::ShortLogReporter::new(

@@ -197,6 +197,14 @@ pub trait Environment: Send + Sync {
     async fn service_logs(&self, service: &str) -> Result<String> {
         bail!("the service `{service}` does not run here: lab services need the Docker backend")
     }
+    /// Starts the participant's terminal container ([`docker::terminal`]) once, and again when it
+    /// no longer runs; returns its name. Only a container can do that.
+    async fn open_terminal(&mut self, terminal: &docker::terminal::TerminalSpec) -> Result<String> {
+        let _ = terminal;
+        bail!(
+            "a terminal of its own is a container: --isolated-shell needs the Docker backend (--backend docker)"
+        )
+    }
     /// Forwards `local` (a loopback address; port 0 picks a free one) to `remote` as seen from
     /// inside the app's environment, one `docker exec` per connection ([`Tunnel`]). Only a
     /// container can do that; other backends say the step needs Docker.

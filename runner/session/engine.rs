@@ -49,6 +49,9 @@ pub struct EngineOptions {
     /// The participant's terminal starts from a clean environment, not the runner's (`start --web
     /// --shell`: someone else types into it).
     pub clean_terminal: bool,
+    /// The participant's terminals run in a container of their own, with a Docker that reaches
+    /// only this session's containers (`start --isolated-shell`: a workshop seat).
+    pub isolated_terminal: bool,
 }
 
 /// Resource limits given on the command line instead of the lab's.
@@ -324,6 +327,16 @@ pub async fn open_part(
         &control.socket().display().to_string(),
     );
     if let Err(e) = run_intro(&ctx, part).await {
+        let _ = ctx.teardown().await;
+        unregister(&session_id);
+        return Err(e);
+    }
+    // After the intro, whose exports and `cd` the terminal container starts from.
+    if options.isolated_terminal
+        && let Err(e) =
+            super::isolated_shell::isolate(&ctx, &session_id, control.socket(), &artifacts_dir)
+                .await
+    {
         let _ = ctx.teardown().await;
         unregister(&session_id);
         return Err(e);

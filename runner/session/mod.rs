@@ -10,6 +10,7 @@ pub mod events;
 pub mod fresh;
 pub mod inspector_link;
 pub mod interactive;
+pub mod isolated_shell;
 pub mod json;
 pub mod junit;
 pub mod mistakes;

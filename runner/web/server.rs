@@ -216,6 +216,9 @@ async fn accept(
 const LOG_IN_PAGE: usize = 40;
 
 async fn page(State(app): State<App>) -> Response {
+    if let Some(shell) = &app.shell {
+        shell.warm();
+    }
     let mut snapshot = app.shared.lock().expect("page state lock").page.clone();
     let drop = snapshot.log.len().saturating_sub(LOG_IN_PAGE);
     snapshot.log.drain(..drop);

@@ -6,7 +6,9 @@
 //! Every command has a time limit. The guard in front of the route is the page's (`security.rs`).
 //!
 //! Whoever has the page's address has a shell on this machine as the user running `lab-runner`:
-//! that is what `--shell` is for (a workshop seat), and why it is off by default.
+//! that is what `--shell` is for, and why it is off by default. With `--isolated-shell` (a
+//! workshop seat) the participant's terminals are a container of their own instead
+//! (`session::isolated_shell`); this panel does not change: it types into the same terminals.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -18,7 +20,7 @@ use tokio::task::JoinHandle;
 
 use super::state::{MAIN_TERMINAL, Shared};
 use crate::actions::Context;
-use crate::actions::shell::{LineSink, TypedEnd, run_typed};
+use crate::actions::shell::{LineSink, TypedEnd, open_terminal, run_typed};
 
 /// How long a command in the main terminal may run.
 pub const MAIN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
@@ -80,6 +82,17 @@ impl PageShell {
     /// The session's environment is up: commands may run.
     pub fn ready(&self, ctx: &Context) {
         let _ = self.ctx.set(ctx.clone());
+    }
+
+    /// A participant opened the page: with `--isolated-shell`, their terminal container is made
+    /// now, in the background, so it is there when they type (an error is said by the first
+    /// command instead).
+    pub fn warm(&self) {
+        if let Some(ctx) = self.ctx.get().cloned() {
+            tokio::spawn(async move {
+                let _ = open_terminal(&ctx).await;
+            });
+        }
     }
 
     /// Takes a request of the page: starts its command, or sends Ctrl-C. Says what it did.
@@ -177,8 +190,12 @@ impl PageShell {
         let this = self.clone();
         let task_name = name.clone();
         let task = tokio::spawn(async move {
-            let ended =
-                run_typed(ctx.terminals(), &commands, !new, timeout, sink, interrupted).await;
+            let ended = match open_terminal(&ctx).await {
+                Ok(()) => {
+                    run_typed(ctx.terminals(), &commands, !new, timeout, sink, interrupted).await
+                }
+                Err(e) => Err(e),
+            };
             this.interrupts
                 .lock()
                 .expect("interrupts lock")

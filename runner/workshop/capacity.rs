@@ -2,7 +2,8 @@
 //! starts anything, and a refusal with the numbers when they do not fit.
 //!
 //! Memory is what decides: a seat is its app's container (at most its memory limit), its lab
-//! services (theirs) and its `start` session on the host. The seats' limits together stay within
+//! services (theirs), its participant's terminal container (its limit) and its `start` session on
+//! the host. The seats' limits together stay within
 //! [`BUDGET_SHARE`] of the memory the host has available; when the lab's own `memory_mb` for every
 //! seat does not fit, each seat's app gets the share that does, never less than the environment's
 //! `memory_min_mb`. CPU is shared: each container may use at most half the host's cores, so one
@@ -20,6 +21,8 @@ pub const BUDGET_SHARE: f64 = 0.8;
 /// What one seat's `start --web` session takes on the host, in MiB (its resident memory measured
 /// with the page served and a check judged: about 20 MiB; with room).
 pub const SESSION_MB: u64 = 32;
+/// A seat's terminal container's limit, in MiB.
+pub const TERMINAL_MB: u64 = crate::env::docker::terminal::TERMINAL_MEMORY_MB;
 
 /// What a seat of a part needs, from the lab.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -86,9 +89,9 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// One seat's memory at its limits: app, services and session.
+    /// One seat's memory at its limits: app, services, terminal and session.
     pub fn per_seat_mb(&self) -> u64 {
-        self.app_mb + self.needs.services_mb + SESSION_MB
+        self.app_mb + self.needs.services_mb + TERMINAL_MB + SESSION_MB
     }
     pub fn budget_mb(&self) -> u64 {
         budget(&self.host)
@@ -120,7 +123,7 @@ impl fmt::Display for Plan {
         }
         write!(
             f,
-            " + session {SESSION_MB} MiB = {} MiB;\n  {} MiB in all, of the {} MiB the seats may use ({:.0} % of the {} MiB available);\n  each container at most {} of {} cores (shared fairly)",
+            " + terminal {TERMINAL_MB} MiB + session {SESSION_MB} MiB = {} MiB;\n  {} MiB in all, of the {} MiB the seats may use ({:.0} % of the {} MiB available);\n  each container at most {} of {} cores (shared fairly)",
             self.per_seat_mb(),
             self.per_seat_mb() * self.seats as u64,
             self.budget_mb(),
@@ -157,7 +160,7 @@ impl fmt::Display for TooMany {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} seats do not fit this machine: each needs at least {} MiB (its app's memory_min_mb, its services and its session), {} MiB in all, and the seats may use {} MiB ({:.0} % of the {} MiB available now). {}",
+            "{} seats do not fit this machine: each needs at least {} MiB (its app's memory_min_mb, its services, its terminal and its session), {} MiB in all, and the seats may use {} MiB ({:.0} % of the {} MiB available now). {}",
             self.seats,
             self.least_per_seat_mb,
             self.least_per_seat_mb * self.seats as u64,
@@ -181,7 +184,7 @@ impl std::error::Error for TooMany {}
 /// The limits for `seats` seats with `needs` on `host`, or why they do not fit.
 pub fn plan(seats: usize, needs: SeatNeeds, host: Host) -> Result<Plan, TooMany> {
     let budget_mb = budget(&host);
-    let fixed = needs.services_mb + SESSION_MB;
+    let fixed = needs.services_mb + TERMINAL_MB + SESSION_MB;
     let least_per_seat_mb = needs.app_min_mb + fixed;
     let share = budget_mb / seats.max(1) as u64;
     if seats == 0 || share < least_per_seat_mb {
@@ -222,29 +225,34 @@ mod tests {
         assert_eq!(few.app_mb, 1024);
         assert!(!few.lowered());
         assert_eq!(few.cpus, 1.0);
-        let many = plan(50, NODE, HOST).unwrap();
-        // 16,000 MiB budget / 50 = 320 MiB a seat, less the session's 32.
-        assert_eq!(many.app_mb, 288);
+        let many = plan(40, NODE, HOST).unwrap();
+        // 16,000 MiB budget / 40 = 400 MiB a seat, less the terminal's 64 and the session's 32.
+        assert_eq!(many.app_mb, 304);
         assert!(many.lowered());
-        assert!(many.per_seat_mb() * 50 <= many.budget_mb());
+        assert!(many.per_seat_mb() * 40 <= many.budget_mb());
+        let said = many.to_string();
         assert!(
-            many.to_string()
-                .contains("the lab's 1024 MiB does not fit 50 times")
+            said.contains("the lab's 1024 MiB does not fit 40 times"),
+            "{said}"
+        );
+        assert!(
+            said.contains("+ terminal 64 MiB + session 32 MiB = 400 MiB"),
+            "{said}"
         );
     }
 
     #[test]
     fn too_many_seats_are_refused_with_the_numbers() {
         let refused = plan(80, NODE, HOST).unwrap_err();
-        // Each at least 256 + 32 = 288 MiB; 16,000 / 288 = 55 fit.
-        assert_eq!(refused.least_per_seat_mb, 288);
-        assert_eq!(refused.fit, 55);
+        // Each at least 256 + 64 + 32 = 352 MiB; 16,000 / 352 = 45 fit.
+        assert_eq!(refused.least_per_seat_mb, 352);
+        assert_eq!(refused.fit, 45);
         let said = refused.to_string();
         assert!(said.contains("80 seats do not fit"), "{said}");
-        assert!(said.contains("23040 MiB in all"), "{said}");
-        assert!(said.contains("At most 55 fit"), "{said}");
-        assert!(plan(55, NODE, HOST).is_ok());
-        assert!(plan(56, NODE, HOST).is_err());
+        assert!(said.contains("28160 MiB in all"), "{said}");
+        assert!(said.contains("At most 45 fit"), "{said}");
+        assert!(plan(45, NODE, HOST).is_ok());
+        assert!(plan(46, NODE, HOST).is_err());
     }
 
     #[test]
@@ -258,8 +266,8 @@ mod tests {
             available_mb: 4000,
             cores: 8,
         };
-        // 3,200 MiB budget; each seat 128 + 512 + 32 = 672: four fit, five do not.
-        assert_eq!(plan(4, needs, host).unwrap().per_seat_mb(), 672);
+        // 3,200 MiB budget; each seat 128 + 512 + 64 + 32 = 736: four fit, five do not.
+        assert_eq!(plan(4, needs, host).unwrap().per_seat_mb(), 736);
         assert_eq!(plan(5, needs, host).unwrap_err().fit, 4);
         assert_eq!(plan(4, needs, host).unwrap().cpus, 4.0);
     }

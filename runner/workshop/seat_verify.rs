@@ -59,6 +59,8 @@ async fn verify_one(exe: PathBuf, spec: &SeatsSpec, number: usize) -> SeatResult
         "docker",
         "--format",
         "json",
+        // The commands where the seat's participant types them: its terminal container.
+        "--isolated-shell",
     ])
     .args(["--memory", &spec.app_mb.to_string()])
     .args(["--cpus", &spec.cpus.to_string()]);

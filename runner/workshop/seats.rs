@@ -166,17 +166,24 @@ impl Launcher {
             .with_context(|| format!("Failed to open seat {number}'s log"))?;
         let spec = &self.spec;
         let mut cmd = std::process::Command::new(&self.exe);
-        cmd.args(["start", part, "--web", "--no-browser", "--shell"])
-            .args(["--port", &port.to_string()])
-            .args([
-                "--join",
-                &self.join_url,
-                "--name",
-                &format!("seat {number}"),
-            ])
-            .args(["--backend", "docker"])
-            .args(["--memory", &spec.app_mb.to_string()])
-            .args(["--cpus", &spec.cpus.to_string()]);
+        cmd.args([
+            "start",
+            part,
+            "--web",
+            "--no-browser",
+            "--shell",
+            "--isolated-shell",
+        ])
+        .args(["--port", &port.to_string()])
+        .args([
+            "--join",
+            &self.join_url,
+            "--name",
+            &format!("seat {number}"),
+        ])
+        .args(["--backend", "docker"])
+        .args(["--memory", &spec.app_mb.to_string()])
+        .args(["--cpus", &spec.cpus.to_string()]);
         if let Some(lab) = &spec.lab {
             cmd.arg("--lab").arg(lab);
         }

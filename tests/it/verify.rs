@@ -64,6 +64,81 @@ fn part2_passes_on_docker_and_leaves_nothing_behind() {
     );
 }
 
+/// `verify --isolated-shell` (what `workshop verify` runs for each seat): every command of Parts 2
+/// and 3 — `lab-runner pull` and `analyze` within the terminal's memory, `docker kill` and `logs`
+/// through its guard, the tunnel, each mistake and the close — runs in the terminal container, and
+/// the checks on this machine see what it did.
+#[test]
+fn parts_2_and_3_pass_in_a_seats_terminal_container_and_leave_nothing_behind() {
+    if !docker_or_skip("verify --isolated-shell") {
+        return;
+    }
+    let _docker = docker_shared();
+    let run = lab_runner()
+        .args([
+            "verify",
+            "part2",
+            "part3",
+            "--isolated-shell",
+            "--jobs",
+            "2",
+            "--backend",
+            "docker",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The terminal containers seen while it runs (other tests' containers run beside them).
+    let mut seen = std::collections::BTreeSet::new();
+    let pid = run.id();
+    // Its output read to the end meanwhile, so it never waits on a full pipe.
+    let waiter = std::thread::spawn(move || run.wait_with_output().unwrap());
+    while !waiter.is_finished() {
+        let names = std::process::Command::new("docker")
+            .args(["ps", "--format", "{{.Names}}", "--filter"])
+            .arg(format!("label=io.lab-runner.runner-pid={pid}"))
+            .output()
+            .unwrap();
+        seen.extend(
+            String::from_utf8_lossy(&names.stdout)
+                .lines()
+                .filter(|n| n.ends_with("-terminal"))
+                .map(str::to_string),
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let out = waiter.join().unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().last(), Some("14 passed, 0 failed"), "{all}");
+    let sessions: Vec<String> = stdout
+        .split_whitespace()
+        .filter(|w| w.starts_with("lab-runner-") && w.matches('-').count() >= 3)
+        .filter_map(|w| w.split('-').nth(2).map(str::to_string))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert!(sessions.len() >= 2, "{sessions:?}\n{all}");
+    // The commands ran in terminal containers of these sessions.
+    for part in ["part2", "part3"] {
+        assert!(
+            seen.iter()
+                .any(|n| n.ends_with(&format!("-{part}-terminal"))),
+            "no terminal container of {part} was seen: {seen:?}"
+        );
+    }
+    for session in &sessions {
+        for kind in ["container", "network"] {
+            assert!(
+                docker_ids(kind, &format!("io.lab-runner.session={session}")).is_empty(),
+                "a {kind} of {session} was left behind"
+            );
+        }
+    }
+}
+
 #[test]
 fn failures_are_reported_with_their_diagnosis_and_a_nonzero_exit() {
     let dir = tempfile::tempdir().unwrap();

@@ -613,9 +613,20 @@ fn workshop_seats_are_warm_private_reached_only_through_the_server_and_gone_afte
         .collect();
     let mut containers = Vec::new();
     for pid in &seat_pids {
+        // Its app's container, and its terminal's since its page was opened.
         let ids = docker_ids("container", &format!("io.lab-runner.runner-pid={pid}"));
-        assert_eq!(ids.len(), 1, "seat (pid {pid}) has its app's container");
-        let c = inspect(&ids[0]);
+        let (terminal, app): (Vec<serde_json::Value>, Vec<serde_json::Value>) = ids
+            .iter()
+            .map(|id| inspect(id))
+            .partition(|c| c["Name"].as_str().unwrap().ends_with("-terminal"));
+        assert_eq!(app.len(), 1, "seat (pid {pid}) has its app's container");
+        assert_eq!(terminal.len(), 1, "seat (pid {pid}) has its terminal's");
+        assert_eq!(terminal[0]["HostConfig"]["Memory"], 64 * 1024 * 1024);
+        assert_eq!(
+            terminal[0]["HostConfig"]["NetworkMode"],
+            app[0]["HostConfig"]["NetworkMode"]
+        );
+        let c = &app[0];
         assert_eq!(c["HostConfig"]["Memory"], 1024 * 1024 * 1024);
         assert_eq!(c["HostConfig"]["NanoCpus"], 1_000_000_000);
         for bindings in c["HostConfig"]["PortBindings"]
@@ -627,7 +638,7 @@ fn workshop_seats_are_warm_private_reached_only_through_the_server_and_gone_afte
                 assert_eq!(b["HostIp"], "127.0.0.1", "{bindings}");
             }
         }
-        containers.push(ids[0].clone());
+        containers.push(c["Id"].as_str().unwrap().to_string());
     }
     assert_ne!(
         inspect(&containers[0])["HostConfig"]["NetworkMode"],
@@ -667,10 +678,11 @@ fn workshop_refuses_seats_that_do_not_fit_with_the_numbers() {
     let out = workshop_cmd(&state, &["up", "--seats", "500", "--part", "part2"]);
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
-    // 500 × (the lab's memory_min_mb 256 + 32 for the session) is far over any test machine's memory.
+    // 500 × (the lab's memory_min_mb 256 + 64 for the terminal + 32 for the session) is far over
+    // any test machine's memory.
     assert!(said.contains("500 seats do not fit this machine"), "{said}");
-    assert!(said.contains("each needs at least 288 MiB"), "{said}");
-    assert!(said.contains("144000 MiB in all"), "{said}");
+    assert!(said.contains("each needs at least 352 MiB"), "{said}");
+    assert!(said.contains("176000 MiB in all"), "{said}");
     assert!(said.contains("fit"), "{said}");
     // Nothing was started.
     let status = workshop_cmd(&state, &["status"]);
@@ -843,63 +855,8 @@ fn workshop_a_participant_on_another_machine_follows_a_seat_through_the_workshop
     }
     let _docker = docker_shared();
     let (workshop, _) = Workshop::up_with(&["up", "--seats", "1", "--part", "part2"]);
-    let status = text(&workshop.run(&["status"]));
-    let seats = seat_addresses(&status);
-    let page = seats[0].1.clone();
-    let token = page.split("token=").nth(1).unwrap().to_string();
-    let seat = format!("https://{}/seat/1", workshop.addr);
-    let client = workshop.client();
-    let state = || -> serde_json::Value {
-        let answer = client.get(&format!("{seat}/state?token={token}")).unwrap();
-        serde_json::from_str(&answer.body).unwrap()
-    };
-    let wait = |what: &str, holds: &dyn Fn(&serde_json::Value) -> bool| {
-        let started = Instant::now();
-        loop {
-            let s = state();
-            if holds(&s) {
-                return s;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "the seat never showed {what}:\n{s:#}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    // What the page sends: the seat's secret, and the page's own origin (the workshop's).
-    let post = |path: &str, body: serde_json::Value| {
-        client
-            .send(
-                client
-                    .client
-                    .post(format!("{seat}/{path}"))
-                    .header("x-lab-token", &token)
-                    .header("Origin", format!("https://{}", workshop.addr))
-                    .header("Content-Type", "application/json")
-                    .body(body.to_string()),
-            )
-            .unwrap()
-    };
-    // The participant types each block the page shows into the page's terminal, and waits for it.
-    let type_block = |block: &str| {
-        let count = crate::web_shell::ended(&state(), "main");
-        let reply = post("shell", serde_json::json!({ "run": block }));
-        assert_eq!(reply.status, 202, "{block}: {}", reply.body);
-        let after = wait("the block's end", &|s| {
-            crate::web_shell::ended(s, "main") > count
-        });
-        let main = crate::web_shell::terminal(&after, "main").unwrap();
-        assert_eq!(
-            main["last"],
-            "exit status 0",
-            "{block}\n{}",
-            crate::web_shell::lines(&after, "main").join("\n")
-        );
-    };
-    let first = wait("step 2.0 waiting", &|s| {
-        s["step"]["id"] == "2.0" && s["status"]["waiting"] == true
-    });
+    let seat = SeatPage::of(&workshop, 1);
+    let first = seat.waiting_at("2.0");
     // The intro's `cd` and exports name this machine's folder and the seat's app: true in the seat's
     // terminal, where they run.
     let intro_blocks = crate::web_shell::intro_blocks(&first);
@@ -909,29 +866,276 @@ fn workshop_a_participant_on_another_machine_follows_a_seat_through_the_workshop
             .any(|b| b.contains("export BASE=http://127.0.0.1:"))
     );
     for block in &intro_blocks {
-        type_block(block);
+        seat.type_ok(block);
     }
     for (step, next) in [("2.0", "2.1"), ("2.1", "2.1.1")] {
-        let shown = wait(&format!("step {step} waiting"), &|s| {
-            s["step"]["id"] == step && s["status"]["waiting"] == true
-        });
-        let blocks = crate::web_shell::blocks(shown["step"]["html"].as_str().unwrap());
-        assert!(!blocks.is_empty(), "step {step} shows no commands");
-        for block in &blocks {
-            type_block(block);
-        }
-        assert_eq!(
-            post("action", serde_json::json!({"action": "check"})).status,
-            202
-        );
-        wait(&format!("step {next} after {step} passed"), &|s| {
-            s["step"]["id"] == next
-        });
+        seat.follow(step);
+        seat.check_until(next);
     }
     // The instructor sees it.
     workshop.wait_board("seat 1 at 2.1.1", |b| {
         participant(b, "seat 1").is_some_and(|p| p["step"] == "2.1.1" && p["checks_passed"] == 2)
     });
+}
+
+/// A seat's page as its participant uses it, through the workshop: its state, its buttons, its
+/// terminal.
+struct SeatPage {
+    client: Https,
+    /// `https://host:port/seat/N`.
+    seat: String,
+    token: String,
+    origin: String,
+}
+
+impl SeatPage {
+    fn of(workshop: &Workshop, number: usize) -> SeatPage {
+        let status = text(&workshop.run(&["status"]));
+        let (_, page) = seat_addresses(&status)
+            .into_iter()
+            .find(|(n, _)| *n == number)
+            .unwrap_or_else(|| panic!("no seat {number} running:\n{status}"));
+        SeatPage {
+            client: workshop.client(),
+            seat: format!("https://{}/seat/{number}", workshop.addr),
+            token: page.split("token=").nth(1).unwrap().to_string(),
+            origin: format!("https://{}", workshop.addr),
+        }
+    }
+
+    fn state(&self) -> serde_json::Value {
+        let answer = self
+            .client
+            .get(&format!("{}/state?token={}", self.seat, self.token))
+            .unwrap();
+        serde_json::from_str(&answer.body).unwrap()
+    }
+
+    fn wait(&self, what: &str, holds: &dyn Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let started = Instant::now();
+        loop {
+            let s = self.state();
+            if holds(&s) {
+                return s;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "the seat never showed {what}:\n{s:#}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// What the page sends: the seat's secret, and the page's own origin (the workshop's).
+    fn post(&self, path: &str, body: serde_json::Value) -> Answer {
+        self.client
+            .send(
+                self.client
+                    .client
+                    .post(format!("{}/{path}", self.seat))
+                    .header("x-lab-token", &self.token)
+                    .header("Origin", &self.origin)
+                    .header("Content-Type", "application/json")
+                    .body(body.to_string()),
+            )
+            .unwrap()
+    }
+
+    /// Types `block` into the main terminal and waits for it to end: what the terminal shows after
+    /// it started, and how it ended.
+    fn type_in_main(&self, block: &str) -> (String, String) {
+        let before = self.state();
+        let count = crate::web_shell::ended(&before, "main");
+        let shown = crate::web_shell::lines(&before, "main").len();
+        let reply = self.post("shell", serde_json::json!({ "run": block }));
+        assert_eq!(reply.status, 202, "{block}: {}", reply.body);
+        let after = self.wait("the block's end", &|s| {
+            crate::web_shell::ended(s, "main") > count
+        });
+        let lines = crate::web_shell::lines(&after, "main");
+        let printed = lines[shown.min(lines.len())..].join("\n");
+        let main = crate::web_shell::terminal(&after, "main").unwrap();
+        (printed, main["last"].as_str().unwrap().to_string())
+    }
+
+    /// Types `block` and expects it to succeed.
+    fn type_ok(&self, block: &str) -> String {
+        let (printed, how) = self.type_in_main(block);
+        assert_eq!(how, "exit status 0", "{block}\n{printed}");
+        printed
+    }
+
+    /// Waits for `step` to be offered (its menu waiting); its state then.
+    fn waiting_at(&self, step: &str) -> serde_json::Value {
+        self.wait(&format!("step {step} waiting"), &|s| {
+            s["step"]["id"] == step && s["status"]["waiting"] == true
+        })
+    }
+
+    /// Waits for `step` to be offered, then types each block it shows into the main terminal.
+    fn follow(&self, step: &str) -> serde_json::Value {
+        let shown = self.waiting_at(step);
+        let blocks = crate::web_shell::blocks(shown["step"]["html"].as_str().unwrap());
+        assert!(!blocks.is_empty(), "step {step} shows no commands");
+        for block in &blocks {
+            self.type_ok(block);
+        }
+        shown
+    }
+
+    /// Presses "Check my work" and waits for step `next`.
+    fn check_until(&self, next: &str) {
+        assert_eq!(
+            self.post("action", serde_json::json!({"action": "check"}))
+                .status,
+            202
+        );
+        self.wait(&format!("step {next} after a passed check"), &|s| {
+            s["step"]["id"] == next
+        });
+    }
+}
+
+/// The running containers of seat `number` of `workshop` (by its session's pid label: other tests'
+/// containers run beside them), sorted by name.
+fn seat_containers(workshop: &Workshop, number: u64) -> Vec<String> {
+    let running: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(workshop.state.path().join("workshop.json")).unwrap(),
+    )
+    .unwrap();
+    let pid = running["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["number"] == number)
+        .and_then(|s| s["pid"].as_u64())
+        .unwrap_or_else(|| panic!("no seat {number} in {running}"));
+    let names = String::from_utf8(
+        std::process::Command::new("docker")
+            .args(["ps", "--format", "{{.Names}}", "--filter"])
+            .arg(format!("label=io.lab-runner.runner-pid={pid}"))
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let mut names: Vec<String> = names.lines().map(str::to_string).collect();
+    names.sort();
+    names
+}
+
+fn has_terminal(names: &[String]) -> bool {
+    names.iter().any(|n| n.ends_with("-terminal"))
+}
+
+#[test]
+fn workshop_a_seats_terminal_is_a_container_that_reaches_only_its_own_seat() {
+    if !docker_or_skip("a seat's terminal container") {
+        return;
+    }
+    let _docker = docker_shared();
+    let (workshop, _) = Workshop::up_with(&["up", "--seats", "2", "--part", "part3"]);
+    let seat = SeatPage::of(&workshop, 1);
+    let first = seat.waiting_at("3.1");
+    // A terminal container is made when its participant arrives (the page opened), not before: a
+    // seat nobody uses costs one container, not two.
+    assert!(!has_terminal(&seat_containers(&workshop, 1)));
+    assert!(!has_terminal(&seat_containers(&workshop, 2)));
+    let page = seat
+        .client
+        .get(&format!("{}/?token={}", seat.seat, seat.token))
+        .unwrap();
+    assert_eq!(page.status, 200);
+    let started = Instant::now();
+    while !has_terminal(&seat_containers(&workshop, 1)) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no terminal container after the page was opened"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for block in crate::web_shell::intro_blocks(&first) {
+        seat.type_ok(&block);
+    }
+    // Its Docker lists only its own seat's containers: the app and the terminal itself.
+    let own = seat.type_ok("docker ps --format '{{.Names}}'");
+    let mut listed: Vec<String> = own.lines().skip(1).map(str::to_string).collect();
+    listed.sort();
+    let seat_one = seat_containers(&workshop, 1);
+    assert_eq!(listed, seat_one, "{own}");
+    assert_eq!(seat_one.len(), 2, "{seat_one:?}");
+    let own_app = seat_one
+        .iter()
+        .find(|n| !n.ends_with("-terminal"))
+        .unwrap()
+        .clone();
+    let other_app = seat_containers(&workshop, 2)[0].clone();
+    assert!(!own.contains(&other_app), "{own}");
+
+    // Another seat's app: not there for it, and left running.
+    let (said, how) = seat.type_in_main(&format!("docker kill {other_app}"));
+    assert_ne!(how, "exit status 0", "{said}");
+    assert!(said.contains("No such container"), "{said}");
+    assert_eq!(inspect(&other_app)["State"]["Running"], true);
+    // Nothing is created or removed through it, not even its own.
+    let (said, how) = seat.type_in_main(&format!("docker rm -f {own_app}"));
+    assert_ne!(how, "exit status 0", "{said}");
+    assert!(said.contains("is not allowed"), "{said}");
+    let (said, how) = seat.type_in_main("docker run --rm lab-runner/anything true");
+    assert_ne!(how, "exit status 0", "{said}");
+    assert!(said.contains("is not allowed"), "{said}");
+    // The other seat's app port on the host's loopback is not reachable from here, its own is.
+    let other_port = inspect(&other_app)["NetworkSettings"]["Ports"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find_map(|b| b[0]["HostPort"].as_str().map(str::to_string))
+        .unwrap();
+    let (said, how) = seat.type_in_main(&format!(
+        "curl -sS --max-time 3 http://127.0.0.1:{other_port}/api/health"
+    ));
+    assert_ne!(how, "exit status 0", "{said}");
+    seat.type_ok("curl -sS --max-time 3 \"$BASE/api/health\"");
+    // Its own folder is there; the other seat's is not, nor the workshop's record of every seat's
+    // secret.
+    let state = workshop.state.path();
+    assert!(state.join("seats/seat-2").is_dir() && state.join("workshop.json").is_file());
+    let folders = seat.type_ok(&format!("ls {}", state.join("seats").display()));
+    assert!(
+        folders.contains("seat-1") && !folders.contains("seat-2"),
+        "{folders}"
+    );
+    let (said, how) = seat.type_in_main(&format!("cat {}", state.join("workshop.json").display()));
+    assert_ne!(how, "exit status 0", "{said}");
+
+    // Part 3 as the guide shows it: its Docker signals and reads its own app, and the tunnel typed
+    // in a terminal of its own listens where the host's check looks for it.
+    seat.follow("3.1");
+    seat.check_until("3.2");
+    seat.follow("3.2");
+    seat.check_until("3.3");
+    let shown = seat.waiting_at("3.3");
+    let blocks = crate::web_shell::blocks(shown["step"]["html"].as_str().unwrap());
+    let (tunnel, rest): (Vec<&String>, Vec<&String>) =
+        blocks.iter().partition(|b| b.contains("lab-runner tunnel"));
+    assert_eq!(tunnel.len(), 1, "{blocks:?}");
+    let reply = seat.post(
+        "shell",
+        serde_json::json!({ "run": tunnel[0], "terminal": "new" }),
+    );
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    seat.wait("the tunnel listening", &|s| {
+        crate::web_shell::lines(s, "2")
+            .iter()
+            .any(|l| l.contains("Press Ctrl-C to close the tunnel."))
+    });
+    for block in rest {
+        let printed = seat.type_ok(block);
+        assert!(printed.contains("webSocketDebuggerUrl"), "{printed}");
+    }
+    seat.check_until("3.4");
+    // The other seat, never opened, still has no terminal.
+    assert_eq!(seat_containers(&workshop, 2), [other_app]);
 }
 
 /// Networks made to use up Docker's default address pools, removed however the test ends.

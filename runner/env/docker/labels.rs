@@ -13,6 +13,8 @@ pub const CONTENT_HASH: &str = "io.lab-runner.content-hash";
 pub const IMAGE_SOURCE: &str = "io.lab-runner.image-source";
 /// On a lab service's container (not the app's): the service's name.
 pub const SERVICE: &str = "io.lab-runner.service";
+/// On a participant's terminal container (`terminal.rs`), which is not the lab's app either.
+pub const TERMINAL: &str = "io.lab-runner.terminal";
 
 /// Labels for a session's container or network.
 pub fn for_session(lab: &str, part: &str, session: &str) -> HashMap<String, String> {

@@ -1,5 +1,6 @@
 //! The Docker backend (bollard): image, network, container, signals, logs, copy-out, labels, cleanup.
 
+pub mod api_guard;
 pub mod archive;
 pub mod cleanup;
 pub mod client;
@@ -10,6 +11,7 @@ pub mod labels;
 pub mod rootfs;
 pub mod running;
 pub mod subnets;
+pub mod terminal;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -64,6 +66,10 @@ pub struct DockerEnv {
     /// The container's command, when the image's own is not the one to run.
     cmd: Option<Vec<String>>,
     services: Vec<RunningService>,
+    /// The participant's terminal container, once one was asked for ([`terminal`]).
+    terminal: Option<String>,
+    /// The terminal's tunnel port mirrored on the host ([`terminal::mirror_tunnel_port`]).
+    terminal_mirror: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl DockerEnv {
@@ -155,6 +161,8 @@ impl DockerEnv {
             hostname: String::new(),
             cmd,
             services: Vec::new(),
+            terminal: None,
+            terminal_mirror: None,
         };
         for (service, image) in env.spec.services.clone().into_iter().zip(service_images) {
             let name = service.name.clone();
@@ -722,6 +730,13 @@ impl Environment for DockerEnv {
     }
 
     async fn teardown(&mut self) -> Result<()> {
+        if let Some(mirror) = self.terminal_mirror.take() {
+            mirror.abort();
+        }
+        let terminal = match self.terminal.take() {
+            Some(name) => self.docker.remove_container(&name).await,
+            None => Ok(()),
+        };
         let container = self.remove_container().await;
         let mut services = Ok(());
         for service in &self.services {
@@ -731,6 +746,7 @@ impl Environment for DockerEnv {
         }
         let network = self.docker.remove_network(&self.network).await;
         container
+            .and(terminal.map_err(Into::into))
             .and(services.map_err(Into::into))
             .and(network.map_err(Into::into))
     }
@@ -763,6 +779,92 @@ impl Environment for DockerEnv {
 
     async fn exec(&self, argv: &[String], timeout: Duration) -> Result<super::ExecOutput> {
         exec_in(&self.docker, &self.container, argv, timeout).await
+    }
+
+    async fn open_terminal(&mut self, spec: &terminal::TerminalSpec) -> Result<String> {
+        let name = format!("{}-terminal", self.container);
+        if self.terminal.is_some() {
+            match self.docker.inspect_container(&name).await {
+                Ok(inspect) if inspect.state.as_ref().and_then(|s| s.running) == Some(true) => {
+                    return Ok(name);
+                }
+                // Stopped (from inside, say): made again.
+                _ => self.docker.remove_container(&name).await?,
+            }
+        }
+        let mut forwards = vec![(
+            self.endpoints.app,
+            format!("{APP_ALIAS}:{}", self.spec.app_port),
+        )];
+        if let Some(inspector) = self.endpoints.inspector {
+            forwards.push((inspector, format!("{APP_ALIAS}:{INSPECTOR_PORT}")));
+        }
+        for service in &self.services {
+            if let Some(published) = service.published {
+                forwards.push((
+                    published,
+                    format!("{}:{}", service.spec.name, service.spec.port),
+                ));
+            }
+        }
+        let config = terminal::config(
+            spec,
+            &terminal::Reachable { forwards },
+            &self.image.reference,
+            &self.network,
+            {
+                let mut labels = labels::for_session(
+                    &self.spec.lab_id,
+                    &self.spec.part_id,
+                    &self.spec.session_id,
+                );
+                labels.insert(labels::TERMINAL.to_string(), "true".to_string());
+                labels
+            },
+            self.spec.cpus,
+        );
+        self.terminal = Some(name.clone());
+        self.docker
+            .create_container(&name, config)
+            .await
+            .with_context(|| {
+                format!("Failed to create the participant's terminal container {name}")
+            })?;
+        self.docker.start_container(&name).await.with_context(|| {
+            format!("Failed to start the participant's terminal container {name}")
+        })?;
+        if let Some(port) = spec.tunnel_port {
+            let inspect = self.docker.inspect_container(&name).await?;
+            let pid = inspect
+                .state
+                .as_ref()
+                .and_then(|s| s.pid)
+                .filter(|p| *p > 0)
+                .unwrap_or(-1);
+            let ip = inspect
+                .network_settings
+                .as_ref()
+                .and_then(|n| n.networks.as_ref())
+                .and_then(|n| n.get(&self.network))
+                .and_then(|n| n.ip_address.as_deref())
+                .and_then(|ip| ip.parse::<Ipv4Addr>().ok());
+            let (Ok(pid), Some(ip)) = (u32::try_from(pid), ip) else {
+                bail!(
+                    "the terminal container {name} has no process or no address on {}",
+                    self.network
+                );
+            };
+            if let Some(old) = self.terminal_mirror.take() {
+                old.abort();
+            }
+            self.terminal_mirror = Some(tokio::spawn(terminal::mirror_tunnel_port(
+                pid,
+                ip,
+                port,
+                spec.mirror.clone(),
+            )));
+        }
+        Ok(name)
     }
 
     async fn open_tunnel(&self, local: SocketAddr, remote: SocketAddr) -> Result<Tunnel> {

@@ -26,8 +26,8 @@ impl std::fmt::Display for LabContainer {
     }
 }
 
-/// Every running app container labelled `io.lab-runner.managed=true` (not the lab services'),
-/// sorted by name.
+/// Every running app container labelled `io.lab-runner.managed=true` (not the lab services', nor
+/// the participants' terminals), sorted by name.
 pub async fn lab_containers(docker: &DockerClient) -> Result<Vec<LabContainer>> {
     let filter = labels::filter(&[(labels::MANAGED, "true")]);
     // Without `all`, only running containers are listed.
@@ -35,9 +35,9 @@ pub async fn lab_containers(docker: &DockerClient) -> Result<Vec<LabContainer>> 
     let mut out: Vec<LabContainer> = containers
         .into_iter()
         .filter(|c| {
-            !c.labels
-                .as_ref()
-                .is_some_and(|l| l.contains_key(labels::SERVICE))
+            !c.labels.as_ref().is_some_and(|l| {
+                l.contains_key(labels::SERVICE) || l.contains_key(labels::TERMINAL)
+            })
         })
         .map(|c| {
             let labels = c.labels.unwrap_or_default();
