@@ -86,7 +86,8 @@ fn main() -> Result<()> {
         "{{.Repository}}:{{.Tag}}",
     ])?
     .lines()
-    .next()
+    // The app's own (untagged images of other labs' tests carry the same label).
+    .find(|l| l.starts_with("lab-runner/lab-app:"))
     .context("no lab image after verify")?
     .to_string();
 
@@ -147,7 +148,7 @@ fn main() -> Result<()> {
     let pin = running["pin"].as_str().unwrap_or_default().to_string();
     let seat_list = running["seats"].as_array().cloned().unwrap_or_default();
 
-    // Idle memory: each seat's session, and its container as the engine counts it.
+    // Idle memory: each seat's session, and its containers (app, terminal) as the engine counts them.
     std::thread::sleep(Duration::from_secs(5));
     let sessions_kib: u64 = seat_list
         .iter()
@@ -175,7 +176,7 @@ fn main() -> Result<()> {
         })
         .sum();
     println!(
-        "an idle seat: its session {:.1} MiB RSS + its container {:.1} MiB = {:.1} MiB",
+        "an idle seat: its session {:.1} MiB RSS + its containers (app, terminal) {:.1} MiB = {:.1} MiB",
         sessions_kib as f64 / 1024.0 / seats as f64,
         containers_mib / seats as f64,
         (sessions_kib as f64 / 1024.0 + containers_mib) / seats as f64
