@@ -70,6 +70,8 @@ pub struct DockerEnv {
     terminal: Option<String>,
     /// The terminal's tunnel port mirrored on the host ([`terminal::mirror_tunnel_port`]).
     terminal_mirror: Option<tokio::task::JoinHandle<()>>,
+    /// Torn down: no terminal is made any more (one asked for as the session ends).
+    torn_down: bool,
 }
 
 impl DockerEnv {
@@ -163,6 +165,7 @@ impl DockerEnv {
             services: Vec::new(),
             terminal: None,
             terminal_mirror: None,
+            torn_down: false,
         };
         for (service, image) in env.spec.services.clone().into_iter().zip(service_images) {
             let name = service.name.clone();
@@ -730,6 +733,7 @@ impl Environment for DockerEnv {
     }
 
     async fn teardown(&mut self) -> Result<()> {
+        self.torn_down = true;
         if let Some(mirror) = self.terminal_mirror.take() {
             mirror.abort();
         }
@@ -782,6 +786,9 @@ impl Environment for DockerEnv {
     }
 
     async fn open_terminal(&mut self, spec: &terminal::TerminalSpec) -> Result<String> {
+        if self.torn_down {
+            bail!("the session has ended: its environment is removed");
+        }
         let name = format!("{}-terminal", self.container);
         if self.terminal.is_some() {
             match self.docker.inspect_container(&name).await {

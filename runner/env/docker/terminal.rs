@@ -18,7 +18,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Where this `lab-runner` is inside the terminal container (first on its `PATH`).
@@ -119,18 +119,24 @@ pub fn config(
     labels: HashMap<String, String>,
     cpus: Option<f64>,
 ) -> ContainerCreateBody {
-    let mut binds: Vec<String> = HOST_PROGRAMS
+    // Mounts, not binds: a source that is gone (a session ending while its terminal is made)
+    // fails the creation instead of becoming an empty folder on the host.
+    let bind = |source: &Path, target: &str, read_only: bool| Mount {
+        source: Some(source.display().to_string()),
+        target: Some(target.to_string()),
+        typ: Some(MountType::BIND),
+        read_only: Some(read_only),
+        ..Default::default()
+    };
+    let mut mounts: Vec<Mount> = HOST_PROGRAMS
         .iter()
         .filter(|dir| Path::new(dir).exists())
-        .map(|dir| format!("{dir}:{dir}:ro"))
+        .map(|dir| bind(Path::new(dir), dir, true))
         .collect();
-    binds.push(format!("{}:{EXE_IN_TERMINAL}:ro", spec.exe.display()));
-    binds.push(format!(
-        "{}:{DOCKER_SOCKET_IN_TERMINAL}",
-        spec.guard_socket.display()
-    ));
+    mounts.push(bind(&spec.exe, EXE_IN_TERMINAL, true));
+    mounts.push(bind(&spec.guard_socket, DOCKER_SOCKET_IN_TERMINAL, false));
     for shared in &spec.shared {
-        binds.push(format!("{0}:{0}", shared.display()));
+        mounts.push(bind(shared, &shared.display().to_string(), false));
     }
     let memory = (TERMINAL_MEMORY_MB * 1024 * 1024) as i64;
     let mut cmd = vec![EXE_IN_TERMINAL.to_string(), "forward".to_string()];
@@ -147,7 +153,7 @@ pub fn config(
         ]),
         labels: Some(labels),
         host_config: Some(HostConfig {
-            binds: Some(binds),
+            mounts: Some(mounts),
             tmpfs: Some(HashMap::from([(
                 "/tmp".to_string(),
                 "rw,nosuid,nodev,size=32m".to_string(),
@@ -266,13 +272,28 @@ mod tests {
         assert_eq!(host.port_bindings, Some(HashMap::new()));
         assert_eq!(host.network_mode.as_deref(), Some("net"));
         assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
-        let binds = host.binds.unwrap();
-        assert!(binds.contains(&"/usr:/usr:ro".to_string()), "{binds:?}");
-        assert!(binds.contains(&"/seats/1/work:/seats/1/work".to_string()));
-        assert!(binds.contains(&"/run/guard.sock:/var/run/docker.sock".to_string()));
+        assert_eq!(host.binds, None);
+        let mounts: Vec<(String, String, bool)> = host
+            .mounts
+            .unwrap()
+            .into_iter()
+            .map(|m| {
+                assert_eq!(m.typ, Some(MountType::BIND));
+                (m.source.unwrap(), m.target.unwrap(), m.read_only.unwrap())
+            })
+            .collect();
+        let has = |source: &str, target: &str, read_only: bool| {
+            mounts.contains(&(source.to_string(), target.to_string(), read_only))
+        };
+        assert!(has("/usr", "/usr", true), "{mounts:?}");
+        assert!(has("/opt/x/lab-runner", EXE_IN_TERMINAL, true));
+        assert!(has("/seats/1/work", "/seats/1/work", false));
+        assert!(has("/run/guard.sock", "/var/run/docker.sock", false));
         assert!(
-            !binds.iter().any(|b| b.starts_with("/var/run/docker.sock")),
-            "the engine's own socket is never mounted: {binds:?}"
+            !mounts
+                .iter()
+                .any(|(source, ..)| source == "/var/run/docker.sock"),
+            "the engine's own socket is never mounted: {mounts:?}"
         );
     }
 
