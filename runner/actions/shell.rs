@@ -43,8 +43,8 @@ pub struct Terminals {
 /// first needed ([`open_terminal`]): a seat nobody uses costs no second container.
 pub struct Isolation {
     pub spec: crate::env::docker::terminal::TerminalSpec,
-    /// The container, once made.
-    pub container: Arc<tokio::sync::Mutex<Option<String>>>,
+    /// The container's name, once it is made (made once: the name stays if it is made again).
+    pub container: Arc<tokio::sync::OnceCell<String>>,
     /// A folder mounted at the same path inside, for the commands' state folders.
     pub state_root: PathBuf,
     /// What must live as long as the terminals (the session's Docker guard).
@@ -82,10 +82,9 @@ pub async fn open_terminal(ctx: &Context) -> anyhow::Result<()> {
     let Some((container, spec)) = pending else {
         return Ok(());
     };
-    let mut container = container.lock().await;
-    if container.is_none() {
-        *container = Some(ctx.env().write().await.open_terminal(&spec).await?);
-    }
+    container
+        .get_or_try_init(|| async { ctx.env().write().await.open_terminal(&spec).await })
+        .await?;
     Ok(())
 }
 
@@ -230,9 +229,7 @@ impl Terminals {
             Some(isolation) => {
                 let container = isolation
                     .container
-                    .try_lock()
-                    .ok()
-                    .and_then(|c| c.clone())
+                    .get()
                     .context("the participant's terminal container is not made yet")?;
                 let mut exported = Vec::new();
                 for (k, v) in env {

@@ -197,8 +197,8 @@ pub trait Environment: Send + Sync {
     async fn service_logs(&self, service: &str) -> Result<String> {
         bail!("the service `{service}` does not run here: lab services need the Docker backend")
     }
-    /// Starts the participant's terminal container ([`docker::terminal`]) once, and again when it
-    /// no longer runs; returns its name. Only a container can do that.
+    /// Starts the participant's terminal container ([`docker::terminal`]); returns its name. Only
+    /// a container can do that.
     async fn open_terminal(&mut self, terminal: &docker::terminal::TerminalSpec) -> Result<String> {
         let _ = terminal;
         bail!(

@@ -1081,6 +1081,10 @@ fn workshop_a_seats_terminal_is_a_container_that_reaches_only_its_own_seat() {
     let (said, how) = seat.type_in_main(&format!("docker rm -f {own_app}"));
     assert_ne!(how, "exit status 0", "{said}");
     assert!(said.contains("is not allowed"), "{said}");
+    // Nor does it stop the terminal it runs in.
+    let (said, how) = seat.type_in_main(&format!("docker stop {own_app}-terminal"));
+    assert_ne!(how, "exit status 0", "{said}");
+    assert!(said.contains("No such container"), "{said}");
     let (said, how) = seat.type_in_main("docker run --rm lab-runner/anything true");
     assert_ne!(how, "exit status 0", "{said}");
     assert!(said.contains("is not allowed"), "{said}");

@@ -955,11 +955,13 @@ impl Shared {
         };
         let inspect: Value = serde_json::from_slice(&body)
             .map_err(|e| failed(format!("its answer is not JSON: {e}")))?;
-        let label = inspect
-            .pointer("/Config/Labels")
+        let labels = inspect.pointer("/Config/Labels");
+        let label = labels
             .and_then(|labels| labels.get(super::labels::SESSION))
             .and_then(Value::as_str);
-        if label != Some(self.session.as_str()) {
+        // The terminal itself is not one to stop, kill or exec into from inside it.
+        let terminal = labels.is_some_and(|labels| labels.get(super::labels::TERMINAL).is_some());
+        if label != Some(self.session.as_str()) || terminal {
             return Ok(None);
         }
         match inspect.get("Id").and_then(Value::as_str) {
@@ -1008,6 +1010,9 @@ async fn handle(shared: &Shared, mut request: Request<Incoming>) -> Response<Gua
     let path = request.uri().path().to_string();
     let route = route(&method, &path);
     if route == Route::Refused {
+        // The body first: answered before it arrived, the client's write of it breaks, and the
+        // docker CLI says "broken pipe" instead of why (`docker run`'s create, for one).
+        let _ = read_body(request.into_body(), MAX_REQUEST_BODY, CLIENT_TIMEOUT).await;
         return refused(&method, &path);
     }
     let upgrade = matches!(

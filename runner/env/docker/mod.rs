@@ -790,14 +790,9 @@ impl Environment for DockerEnv {
             bail!("the session has ended: its environment is removed");
         }
         let name = format!("{}-terminal", self.container);
-        if self.terminal.is_some() {
-            match self.docker.inspect_container(&name).await {
-                Ok(inspect) if inspect.state.as_ref().and_then(|s| s.running) == Some(true) => {
-                    return Ok(name);
-                }
-                // Stopped (from inside, say): made again.
-                _ => self.docker.remove_container(&name).await?,
-            }
+        // What an earlier attempt that failed may have left.
+        if let Some(earlier) = self.terminal.take() {
+            self.docker.remove_container(&earlier).await?;
         }
         let mut forwards = vec![(
             self.endpoints.app,
