@@ -6,16 +6,11 @@
 //! connection to `TARGET` (a name on the environment's network, resolved per connection, so a
 //! recreated app is found again). It runs until SIGTERM.
 
-use std::time::Duration;
-
 use anyhow::{Context as _, Result, anyhow};
 use clap::Args;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use super::exit;
-
-/// How long a connection to a target may take to open.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Carry connections from local addresses to others (the terminal container's own first process)
 #[derive(Debug, Clone, Args)]
@@ -72,24 +67,7 @@ pub async fn run(args: ForwardArgs) -> Result<u8> {
         listeners.push((listener, pair));
     }
     for (listener, pair) in listeners {
-        tokio::spawn(async move {
-            loop {
-                let Ok((inbound, _)) = listener.accept().await else {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                };
-                let target = pair.target.clone();
-                tokio::spawn(async move {
-                    let Ok(Ok(mut outbound)) =
-                        tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&target)).await
-                    else {
-                        return;
-                    };
-                    let mut inbound = inbound;
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                });
-            }
-        });
+        tokio::spawn(crate::util::relay::carry(listener, pair.target));
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("Failed to wait for SIGTERM")?;

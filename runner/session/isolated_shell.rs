@@ -24,6 +24,12 @@ pub async fn isolate(
     control_socket: &Path,
     artifacts_dir: &Path,
 ) -> Result<()> {
+    // Said at the start, not at the first command.
+    if ctx.env().read().await.facts().backend != crate::env::Backend::Docker {
+        anyhow::bail!(
+            "a terminal of its own is a container: --isolated-shell needs the Docker backend (--backend docker)"
+        );
+    }
     let state = crate::session::progress::state_dir()?;
     let state_root = state.join("terminal");
     std::fs::create_dir_all(&state_root)
@@ -53,11 +59,6 @@ pub async fn isolate(
             nix::unistd::getgid().as_raw()
         ),
     };
-    if ctx.env().read().await.facts().backend != crate::env::Backend::Docker {
-        anyhow::bail!(
-            "a terminal of its own is a container: --isolated-shell needs the Docker backend (--backend docker)"
-        );
-    }
     ctx.terminals().lock().await.isolate(Isolation {
         spec,
         container: Default::default(),

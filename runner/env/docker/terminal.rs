@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 /// Where this `lab-runner` is inside the terminal container (first on its `PATH`).
 pub const EXE_IN_TERMINAL: &str = "/opt/lab-runner/bin/lab-runner";
@@ -166,8 +166,6 @@ pub fn config(
 
 /// How often the mirror looks at what listens inside the terminal.
 const MIRROR_EVERY: Duration = Duration::from_millis(25);
-/// How long a connection from the host's side to the terminal may take to open.
-const MIRROR_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Whether the socket table `tcp` (the text of a network namespace's `/proc/net/tcp`) has a
 /// listener on 127.0.0.1:`port` or on every address.
@@ -203,7 +201,10 @@ pub async fn mirror_tunnel_port(pid: u32, ip: Ipv4Addr, port: u16, state: Mirror
         match (inside, &open) {
             (true, None) => {
                 if let Ok(listener) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
-                    open = Some(tokio::spawn(carry(listener, arrival)));
+                    open = Some(tokio::spawn(crate::util::relay::carry(
+                        listener,
+                        arrival.to_string(),
+                    )));
                 }
             }
             (false, Some(accepting)) => {
@@ -217,22 +218,6 @@ pub async fn mirror_tunnel_port(pid: u32, ip: Ipv4Addr, port: u16, state: Mirror
             *matched = inside == open.is_some();
         });
         tokio::time::sleep(MIRROR_EVERY).await;
-    }
-}
-
-async fn carry(listener: TcpListener, to: SocketAddr) {
-    loop {
-        let Ok((mut inbound, _)) = listener.accept().await else {
-            tokio::time::sleep(MIRROR_EVERY).await;
-            continue;
-        };
-        tokio::spawn(async move {
-            if let Ok(Ok(mut outbound)) =
-                tokio::time::timeout(MIRROR_CONNECT_TIMEOUT, TcpStream::connect(to)).await
-            {
-                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-            }
-        });
     }
 }
 
