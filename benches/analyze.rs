@@ -10,7 +10,11 @@
 //!    Each round runs it with `--threads 1` and with `--threads 2` (the nodes and edges read in
 //!    two halves).
 //! 3. Times `node -e "JSON.parse(fs.readFileSync(f))"` on the same file, interleaved with (2).
-//! 4. Times the CPU profile → top table + flame graph SVG.
+//! 4. Times the floor, interleaved with (2) and (3): the least any reader of the file must do —
+//!    read it (256 KiB at a time, as the analysis does) and turn every run of digits into a
+//!    number, keeping nothing — to show how much of the 5 × budget (node's time / 5) is left for
+//!    everything else: keeping the graph, DevTools' preparation, the dominator tree.
+//! 5. Times the CPU profile → top table + flame graph SVG.
 //!
 //! Wall-clock times are the figures; CPU times are printed beside them because the machines this
 //! runs on are shared (on a busy machine the wall clock measures the neighbours too). Figures go to
@@ -74,6 +78,9 @@ struct Measured {
     two_peak: u64,
     node: Duration,
     node_cpu: Duration,
+    /// Reading the file and converting its digits, nothing kept (see [`floor`]).
+    floor: Duration,
+    floor_cpu: Duration,
     peak: u64,
     size: u64,
 }
@@ -146,6 +153,32 @@ fn main() {
         );
     }
 
+    println!(
+        "\nwhat 5 × node leaves, per shape (wall clock; CPU in brackets):\n\
+         | shape | budget: node / 5 | floor: read + every digit | left for the rest | lab-runner analyze | its time above the floor |\n\
+         |---|---|---|---|---|---|"
+    );
+    for m in &results {
+        let budget = m.node.as_secs_f64() / 5.0;
+        let budget_cpu = m.node_cpu.as_secs_f64() / 5.0;
+        let floor = m.floor.as_secs_f64();
+        let floor_cpu = m.floor_cpu.as_secs_f64();
+        println!(
+            "| {} | {:.3} s ({:.3} s) | {:.3} s ({:.3} s) | {:.3} s ({:.3} s) | {:.3} s ({:.3} s) | {:.3} s ({:.3} s) |",
+            m.shape,
+            budget,
+            budget_cpu,
+            floor,
+            floor_cpu,
+            budget - floor,
+            budget_cpu - floor_cpu,
+            m.ours.as_secs_f64(),
+            m.ours_cpu.as_secs_f64(),
+            m.ours.as_secs_f64() - floor,
+            m.ours_cpu.as_secs_f64() - floor_cpu,
+        );
+    }
+
     let profile = cpu_profile(&root, &cache);
     let svg = cache.join("bench-flamegraph.svg");
     let mut times = Vec::new();
@@ -188,6 +221,7 @@ fn measure(shape: &'static str, snapshot: &Path) -> Measured {
     let (mut ours, mut ours_cpu, mut node, mut node_cpu) = (vec![], vec![], vec![], vec![]);
     let (mut two, mut two_cpu, mut two_main) = (vec![], vec![], vec![]);
     let (mut peak, mut two_peak) = (0u64, 0u64);
+    let (mut floor_times, mut floor_cpu) = (vec![], vec![]);
     for round in 1..=ROUNDS {
         for threads in [1, 2] {
             let start = Instant::now();
@@ -253,6 +287,15 @@ fn measure(shape: &'static str, snapshot: &Path) -> Measured {
         );
         node.push(elapsed);
         node_cpu.push(Duration::from_secs_f64(cpu));
+
+        let (wall, cpu) = floor(snapshot);
+        println!(
+            "  round {round}: floor (read + every digit, nothing kept): {:.3} s wall, {:.3} s CPU",
+            wall.as_secs_f64(),
+            cpu.as_secs_f64()
+        );
+        floor_times.push(wall);
+        floor_cpu.push(cpu);
     }
     Measured {
         shape,
@@ -265,9 +308,43 @@ fn measure(shape: &'static str, snapshot: &Path) -> Measured {
         two_peak,
         node: median(&mut node),
         node_cpu: median(&mut node_cpu),
+        floor: median(&mut floor_times),
+        floor_cpu: median(&mut floor_cpu),
         peak,
         size,
     }
+}
+
+/// The floor: reads the file 256 KiB at a time and turns every run of digits into a number,
+/// keeping only their sum (so the work cannot be optimised away). Every reader of a heap
+/// snapshot does at least this; a real one also checks each number's place and keeps it. Wall
+/// clock and this thread's CPU time.
+fn floor(path: &Path) -> (Duration, Duration) {
+    use std::io::Read;
+    let cpu_before = main_thread_cpu_seconds().unwrap_or(0.0);
+    let start = Instant::now();
+    let mut file = std::fs::File::open(path).expect("open the snapshot");
+    let mut buf = vec![0u8; 256 * 1024];
+    let (mut value, mut sum) = (0u64, 0u64);
+    loop {
+        let n = file.read(&mut buf).expect("read the snapshot");
+        if n == 0 {
+            break;
+        }
+        for &b in &buf[..n] {
+            let digit = b.wrapping_sub(b'0');
+            if digit < 10 {
+                value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
+            } else {
+                sum = sum.wrapping_add(value);
+                value = 0;
+            }
+        }
+    }
+    let wall = start.elapsed();
+    std::hint::black_box(sum.wrapping_add(value));
+    let cpu = main_thread_cpu_seconds().unwrap_or(0.0) - cpu_before;
+    (wall, Duration::from_secs_f64(cpu.max(0.0)))
 }
 
 /// Runs in the child: the same work as `lab-runner analyze FILE --timings`.
