@@ -6,6 +6,10 @@
 //! of each state is saved under target/test-output/, and the page's console must stay free of
 //! errors (a CSP violation or a failed load is one).
 
+use std::time::Duration;
+
+use serde_json::json;
+
 use crate::support::chrome::{Chrome, Page, chromium_or_skip, screenshot_dir};
 use crate::support::web::WebSession;
 
@@ -37,6 +41,21 @@ async fn web_browser_participant_goes_through_part2() {
     let session = WebSession::start(&["start", "part2", "--backend", "process"]);
     let chrome = Chrome::start_sized(1280, 900);
     let mut page = Page::new(chrome.tab().await, &screenshot_dir(TEST)).await;
+    // The page's event stream is held back until the participant has copied a block and closed
+    // the intro: on a busy machine the stream's first state (the one the page was served with,
+    // again) can come after a person's first clicks, and must not undo them.
+    let mut held = page.tab.subscribe_to(&["Fetch.requestPaused"]);
+    let mut delivered = page
+        .tab
+        .subscribe_to(&["Network.eventSourceMessageReceived"]);
+    page.tab
+        .call(
+            "Fetch.enable",
+            json!({ "patterns": [{ "urlPattern": "*/events?*", "requestStage": "Request" }] }),
+        )
+        .await
+        .unwrap();
+    page.tab.call("Network.enable", json!({})).await.unwrap();
     page.navigate(&session.url).await;
 
     // The first step, under the part's intro (the same Markdown as the terminal, variables filled in).
@@ -73,6 +92,49 @@ async fn web_browser_participant_goes_through_part2() {
         "the copy button having copied with a clipboard that never answers",
     )
     .await;
+    // Then the participant closes the intro, and the stream comes.
+    page.click("#intro summary").await;
+    page.wait_for(
+        "!document.querySelector('#intro details').open",
+        "the intro closed by the participant",
+    )
+    .await;
+    let paused = held
+        .recv_timeout(Duration::from_secs(30))
+        .await
+        .expect("the page asked for its event stream");
+    page.tab
+        .call(
+            "Fetch.continueRequest",
+            json!({ "requestId": paused.params["requestId"] }),
+        )
+        .await
+        .unwrap();
+    page.tab.call("Fetch.disable", json!({})).await.unwrap();
+    loop {
+        let message = delivered
+            .recv_timeout(Duration::from_secs(30))
+            .await
+            .expect("the stream's first state");
+        if message.params["eventName"] == "state" {
+            break;
+        }
+    }
+    // (The state is handled in the page's next task; an evaluation runs after it.)
+    page.eval("new Promise((r) => setTimeout(r, 0))").await;
+    assert_eq!(
+        page.eval("document.querySelector('#intro .code .copy').dataset.copies")
+            .await,
+        "2",
+        "the stream's first state redrew the intro: its copy button forgot it had copied"
+    );
+    assert_eq!(
+        page.eval("document.querySelector('#intro details').open")
+            .await,
+        false,
+        "the stream's first state opened the intro the participant had closed"
+    );
+    page.click("#intro summary").await;
     page.screenshot("1-step-2.0").await;
 
     // Check with the terminal's key: 2.0 passes, the page moves on to 2.1.

@@ -10,6 +10,12 @@
   let view = document.body.classList.contains('view-demo') ? 'demo' : 'start';
   // The session this page shows (its runner's id for it).
   let session = null;
+  // What the intro and the step show now: a state that brings the same again (the stream's first
+  // one repeats the state the page was served with) leaves them as they are, with a selection, a
+  // Copied label or an intro the participant opened or closed.
+  let shownIntro = null;
+  let shownStep = null;
+  let shownInstructions = null;
 
   function el(tag, cls, html) {
     const e = document.createElement(tag);
@@ -40,15 +46,20 @@
     }));
     // The intro stays reachable (its exports are needed later): open before and at the first step.
     const intro = $('intro');
-    if (s.intro.length) {
+    const step = s.step ? s.step.id : '';
+    const introHtml = s.intro.join('\n');
+    if (!s.intro.length) {
+      intro.replaceChildren();
+    } else if (introHtml !== shownIntro || !intro.querySelector('details')) {
       const details = intro.querySelector('details') || el('details', 'intro');
-      details.open = !s.step || s.step.index === 1;
       const summary = el('summary');
       summary.textContent = 'Introduction';
       details.replaceChildren(summary, ...s.intro.map((h) => el('div', 'shown', h)));
       intro.replaceChildren(details);
-    } else {
-      intro.replaceChildren();
+    }
+    shownIntro = s.intro.length ? introHtml : null;
+    if (s.intro.length && step !== shownStep) {
+      intro.querySelector('details').open = !s.step || s.step.index === 1;
     }
     const article = $('step');
     if (s.step) {
@@ -58,10 +69,15 @@
       const small = el('small');
       small.textContent = '(' + s.step.index + '/' + s.step.of + ')';
       $('step-title').append(small);
-      $('instructions').innerHTML = s.step.html;
+      if (step !== shownStep || s.step.html !== shownInstructions) {
+        $('instructions').innerHTML = s.step.html;
+        shownInstructions = s.step.html;
+      }
     } else {
       article.hidden = true;
+      shownInstructions = null;
     }
+    shownStep = step;
     $('closing').replaceChildren(...s.closing.map((h) => el('div', 'shown', h)));
     // The whole log at once, scrolled once: a forced layout per entry made a reload of a long
     // session slow (300 verdicts: 150 ms).
