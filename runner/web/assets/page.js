@@ -50,7 +50,7 @@
     const introHtml = s.intro.join('\n');
     if (!s.intro.length) {
       intro.replaceChildren();
-    } else if (introHtml !== shownIntro || !intro.querySelector('details')) {
+    } else if (introHtml !== shownIntro) {
       const details = intro.querySelector('details') || el('details', 'intro');
       const summary = el('summary');
       summary.textContent = 'Introduction';
@@ -69,7 +69,7 @@
       const small = el('small');
       small.textContent = '(' + s.step.index + '/' + s.step.of + ')';
       $('step-title').append(small);
-      if (step !== shownStep || s.step.html !== shownInstructions) {
+      if (s.step.html !== shownInstructions) {
         $('instructions').innerHTML = s.step.html;
         shownInstructions = s.step.html;
       }
